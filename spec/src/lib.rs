@@ -1,0 +1,1 @@
+//! The stateright protocol model (being written).

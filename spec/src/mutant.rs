@@ -1,0 +1,97 @@
+//! Mutants: the historic failures of FIELD-NOTES.md re-introduced into the model.
+//!
+//! Each mutant changes one or two steps of the real protocol to what a historic
+//! implementation did. The checker must find a counterexample to at least the
+//! invariant returned by [`Mutant::invariant`]; a mutant the checker cannot catch
+//! would mean the model is too coarse to tell the fix from the bug.
+
+/// A deliberately broken variant of the protocol, named after the field note it reproduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mutant {
+    /// H1, own-pid-orphan variant of the seed race. The final release removes the
+    /// in-process registry entry *first*, then closes its handle, then unlinks `L` by
+    /// path. A second task of the same process finds no entry, gets EEXIST, reads its
+    /// own pid in the payload, judges `L` an orphan and unlinks it by path, then
+    /// publishes `L'`; the first task's pending unlink deletes `L'` and a third party
+    /// publishes too: two holders.
+    H1ReleaseOrder,
+    /// H2: a contender judges staleness from the payload (even with a perfect
+    /// pid + start-time oracle) without holding the kernel lock, then unlinks `L` by
+    /// path. Two contenders that judged the same dead holder each remove the other's
+    /// fresh file.
+    H2StaleTocttou,
+    /// H3: publication renames a temporary file over `L`. POSIX `rename` replaces its
+    /// target, so a second contender silently replaces the live holder's file.
+    H3RenameOverwrite,
+    /// H4: like H2, but the reclaimer re-reads `L` and compares it with what it judged
+    /// (remove-if-unchanged) before the path-based unlink. Compare and unlink are two
+    /// steps, so the race survives.
+    H4CompareThenUnlink,
+    /// H5: release in the upstream order: close the handle (dropping the kernel lock)
+    /// *then* unlink `L` by path, without checking it still names the holder's inode.
+    /// In the gap the holder looks dead (its flock is free, as for a frozen holder judged
+    /// stale), a contender breaks and republishes, and the old holder's unlink deletes its
+    /// successor's file.
+    ///
+    /// Path-based release *alone* is harmless in this model while the flock is held across
+    /// the unlink (property "INV-6 StaleGuardHarmless" proves the real release always finds
+    /// its own inode); the field failure needs the window in which the old holder no longer
+    /// holds the kernel lock.
+    H5OldHolderDeletesSuccessor,
+    /// H7: a contender trusts a live-looking pid before asking the kernel: if the
+    /// publisher's pid is in use it waits without trying the flock. After pid reuse the
+    /// dead holder is never broken (recovery is lost; safety is not).
+    H7PidReuseTrust,
+}
+
+impl Mutant {
+    /// Every mutant, in field-note order.
+    pub const ALL: &[Mutant] = &[
+        Mutant::H1ReleaseOrder,
+        Mutant::H2StaleTocttou,
+        Mutant::H3RenameOverwrite,
+        Mutant::H4CompareThenUnlink,
+        Mutant::H5OldHolderDeletesSuccessor,
+        Mutant::H7PidReuseTrust,
+    ];
+
+    /// The field-note id, e.g. `"H1"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::H1ReleaseOrder => "H1",
+            Mutant::H2StaleTocttou => "H2",
+            Mutant::H3RenameOverwrite => "H3",
+            Mutant::H4CompareThenUnlink => "H4",
+            Mutant::H5OldHolderDeletesSuccessor => "H5",
+            Mutant::H7PidReuseTrust => "H7",
+        }
+    }
+
+    /// The invariant id the checker is expected to refute for this mutant, e.g. `"INV-1"`.
+    ///
+    /// It is the invariant the field note says was broken; the checker usually refutes
+    /// others as well (see the crate's tests for the full lists).
+    pub fn invariant(self) -> &'static str {
+        match self {
+            Mutant::H1ReleaseOrder
+            | Mutant::H2StaleTocttou
+            | Mutant::H3RenameOverwrite
+            | Mutant::H4CompareThenUnlink => "INV-1",
+            Mutant::H5OldHolderDeletesSuccessor => "INV-2",
+            Mutant::H7PidReuseTrust => "INV-4",
+        }
+    }
+
+    /// Whether a contender judges liveness from the payload instead of the kernel lock.
+    pub(crate) fn judges_by_payload(self) -> bool {
+        matches!(self, Mutant::H2StaleTocttou | Mutant::H4CompareThenUnlink)
+    }
+
+    /// Whether release drops the kernel lock before its (path-based) unlink.
+    pub(crate) fn closes_before_unlink(self) -> bool {
+        matches!(
+            self,
+            Mutant::H1ReleaseOrder | Mutant::H5OldHolderDeletesSuccessor
+        )
+    }
+}

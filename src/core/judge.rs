@@ -1,0 +1,220 @@
+//! Judging whether a lock file's holder is gone: a pure function of the evidence.
+//!
+//! | kernel lock       | payload                  | verdict                                   |
+//! |-------------------|--------------------------|-------------------------------------------|
+//! | held by another   | anything                 | alive: a live handle holds it             |
+//! | free (now ours)   | ours (`flock: true`)     | stale: [`Reason::KernelProvenDead`]       |
+//! | free (now ours)   | foreign                  | heuristics: dead pid, recycled pid, own-pid orphan |
+//! | free (now ours)   | none (empty or garbage)  | stale only past the grace period (by mtime) |
+//!
+//! Age ([`Reason::TooOld`]) and an exceeded hold budget ([`Reason::HoldExceeded`]) are
+//! reported, never acted on: age is not death (H6).
+
+use std::time::Duration;
+
+use crate::fs::{PidState, ProcessId};
+use crate::payload::Payload;
+
+/// Why a lock file's holder is, or looks, gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Our format, and its kernel lock was free: the holder closed it or died.
+    KernelProvenDead,
+    /// Foreign format, and no process has the recorded pid.
+    DeadPid,
+    /// Foreign format, and the recorded pid now belongs to a process that started later.
+    RecycledPid,
+    /// Foreign format naming this very process, which holds no such lock (H8).
+    OwnPidOrphan,
+    /// No usable payload, and the file is older than the grace period (H9).
+    PayloadlessPastGrace,
+    /// Older than the stale age. Reported only.
+    TooOld,
+    /// Held longer than its declared `maxHoldMs`. Reported only.
+    HoldExceeded,
+}
+
+impl Reason {
+    /// Whether this reason alone proves the holder gone, so the file may be removed.
+    pub const fn is_actionable(self) -> bool {
+        !matches!(self, Self::TooOld | Self::HoldExceeded)
+    }
+}
+
+/// What the kernel said when we tried the file's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelLock {
+    /// Another handle holds it: someone is alive and holding.
+    HeldByOther,
+    /// We took it: nobody else holds it.
+    Free,
+}
+
+/// The thresholds the heuristics use for foreign files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Age past which a foreign holder is reported as [`Reason::TooOld`].
+    pub stale_age: Duration,
+    /// Age (by mtime) past which a payload-less foreign file is stale.
+    pub payloadless_grace: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self { stale_age: Duration::from_secs(30 * 60), payloadless_grace: Duration::from_secs(30) }
+    }
+}
+
+/// Everything known about one lock file at one moment.
+#[derive(Clone, Debug)]
+pub struct Evidence<'a> {
+    /// The kernel's answer.
+    pub kernel: KernelLock,
+    /// The parsed payload, if any.
+    pub payload: Option<&'a Payload>,
+    /// The file's mtime, ms since the epoch.
+    pub mtime_ms: u64,
+    /// The wall clock now, ms since the epoch.
+    pub now_ms: u64,
+    /// The process table's answer for the payload's pid, if it was asked.
+    pub pid_state: Option<PidState>,
+    /// The judging process.
+    pub me: ProcessId,
+}
+
+/// The reasons found; the file is stale when any of them is actionable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Every reason that applies.
+    pub reasons: Vec<Reason>,
+}
+
+impl Verdict {
+    /// Whether the holder is proven gone.
+    pub fn is_stale(&self) -> bool {
+        self.reasons.iter().any(|r| r.is_actionable())
+    }
+}
+
+/// Judges one lock file.
+pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
+    let mut reasons = Vec::new();
+    if e.kernel == KernelLock::Free {
+        match e.payload {
+            Some(p) if p.kernel_locked => reasons.push(Reason::KernelProvenDead),
+            Some(p) if p.pid.is_some() => reasons.extend(foreign_death(p, e)),
+            _ => {
+                if age(e.now_ms, e.mtime_ms) > limits.payloadless_grace {
+                    reasons.push(Reason::PayloadlessPastGrace);
+                }
+            }
+        }
+    }
+    if let Some(created) = e.payload.and_then(|p| p.created_at_ms) {
+        let held = age(e.now_ms, created);
+        if held > limits.stale_age {
+            reasons.push(Reason::TooOld);
+        }
+        if e.payload.and_then(|p| p.max_hold_ms).is_some_and(|max| held.as_millis() > max.into()) {
+            reasons.push(Reason::HoldExceeded);
+        }
+    }
+    Verdict { reasons }
+}
+
+/// The pid heuristics for a foreign payload that names a pid.
+fn foreign_death(p: &Payload, e: &Evidence<'_>) -> Option<Reason> {
+    let pid = p.pid?;
+    if pid == e.me.pid {
+        let same_start = p.starttime.is_none() || p.starttime == e.me.starttime;
+        return Some(if same_start { Reason::OwnPidOrphan } else { Reason::RecycledPid });
+    }
+    match e.pid_state? {
+        PidState::Dead => Some(Reason::DeadPid),
+        PidState::Alive { starttime: Some(now) } if p.starttime.is_some_and(|s| s != now) => {
+            Some(Reason::RecycledPid)
+        }
+        PidState::Alive { .. } => None,
+    }
+}
+
+fn age(now_ms: u64, then_ms: u64) -> Duration {
+    Duration::from_millis(now_ms.saturating_sub(then_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: ProcessId = ProcessId { pid: 100, starttime: Some(5) };
+    const NOW: u64 = 10_000_000;
+
+    fn verdict(kernel: KernelLock, payload: Option<&Payload>, pid: Option<PidState>) -> Vec<Reason> {
+        let e = Evidence { kernel, payload, mtime_ms: NOW, now_ms: NOW, pid_state: pid, me: ME };
+        judge(&e, &Thresholds::default()).reasons
+    }
+
+    fn foreign(pid: u32, starttime: Option<u64>) -> Payload {
+        Payload { pid: Some(pid), starttime, created_at_ms: Some(NOW), ..Payload::default() }
+    }
+
+    #[test]
+    fn a_held_kernel_lock_means_alive_whatever_the_payload() {
+        let p = foreign(7, Some(1));
+        assert_eq!(verdict(KernelLock::HeldByOther, Some(&p), Some(PidState::Dead)), vec![]);
+    }
+
+    #[test]
+    fn our_file_with_a_free_kernel_lock_is_proven_dead() {
+        let p = Payload { kernel_locked: true, ..foreign(ME.pid, ME.starttime) };
+        let alive = Some(PidState::Alive { starttime: ME.starttime });
+        assert_eq!(verdict(KernelLock::Free, Some(&p), alive), vec![Reason::KernelProvenDead]);
+    }
+
+    #[test]
+    fn foreign_heuristics() {
+        let free = KernelLock::Free;
+        let dead = verdict(free, Some(&foreign(7, Some(1))), Some(PidState::Dead));
+        assert_eq!(dead, vec![Reason::DeadPid]);
+        let reused = Some(PidState::Alive { starttime: Some(2) });
+        assert_eq!(verdict(free, Some(&foreign(7, Some(1))), reused), vec![Reason::RecycledPid]);
+        let live = Some(PidState::Alive { starttime: Some(1) });
+        assert_eq!(verdict(free, Some(&foreign(7, Some(1))), live), vec![]);
+        assert_eq!(verdict(free, Some(&foreign(ME.pid, None)), None), vec![Reason::OwnPidOrphan]);
+        assert_eq!(verdict(free, Some(&foreign(ME.pid, Some(4))), None), vec![Reason::RecycledPid]);
+    }
+
+    #[test]
+    fn payloadless_is_stale_only_past_the_grace() {
+        let fresh = Evidence {
+            kernel: KernelLock::Free,
+            payload: None,
+            mtime_ms: NOW - 29_000,
+            now_ms: NOW,
+            pid_state: None,
+            me: ME,
+        };
+        assert!(!judge(&fresh, &Thresholds::default()).is_stale());
+        let old = Evidence { mtime_ms: NOW - 31_000, ..fresh };
+        assert_eq!(judge(&old, &Thresholds::default()).reasons, vec![Reason::PayloadlessPastGrace]);
+    }
+
+    #[test]
+    fn age_and_budget_are_reported_but_never_stale() {
+        let mut p = foreign(7, Some(1));
+        p.created_at_ms = Some(NOW - 31 * 60 * 1000);
+        p.max_hold_ms = Some(1000);
+        let alive = Some(PidState::Alive { starttime: Some(1) });
+        let e = Evidence {
+            kernel: KernelLock::Free,
+            payload: Some(&p),
+            mtime_ms: NOW,
+            now_ms: NOW,
+            pid_state: alive,
+            me: ME,
+        };
+        let v = judge(&e, &Thresholds::default());
+        assert_eq!(v.reasons, vec![Reason::TooOld, Reason::HoldExceeded]);
+        assert!(!v.is_stale());
+    }
+}

@@ -1,0 +1,84 @@
+//! One vocabulary for what the core did: traced always, and counted by checkers.
+
+use std::time::Duration;
+
+use super::judge::Reason;
+use super::registry::PhaseKind;
+use crate::fs::LockPath;
+
+/// Something the core did or saw.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// A task queued in memory behind another task of its process.
+    Queued {
+        /// The lock path.
+        path: &'a LockPath,
+        /// The phase it queued behind.
+        behind: PhaseKind,
+    },
+    /// The same owner re-entered.
+    Reentered {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+    /// Publishing found the path taken.
+    Contended {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+    /// Waiting in the kernel for a live holder in another process.
+    KernelWait {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+    /// A stale lock file was removed, inode-bound, under its kernel lock.
+    BrokeStale {
+        /// The lock path.
+        path: &'a LockPath,
+        /// Why it was stale.
+        reasons: &'a [Reason],
+    },
+    /// The lock was acquired.
+    Acquired {
+        /// The lock path.
+        path: &'a LockPath,
+        /// Time from the call to the grant.
+        waited: Duration,
+    },
+    /// An acquire gave up at its deadline.
+    TimedOut {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+    /// The last guard removed its lock file.
+    Released {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+    /// A release found its file removed or replaced.
+    Compromised {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+    /// Closing a handle failed (after any removal; never prevents it).
+    CloseFailed {
+        /// The lock path.
+        path: &'a LockPath,
+    },
+}
+
+/// Receives every [`Event`]. The model counts them to prove its runs reached each state.
+pub trait Observer: Send + Sync {
+    /// Called synchronously, outside every lock.
+    fn event(&self, event: &Event<'_>);
+}
+
+pub(crate) fn trace(event: &Event<'_>) {
+    match event {
+        Event::TimedOut { path } => tracing::warn!(%path, "lock acquire timed out"),
+        Event::Compromised { path } => tracing::error!(%path, "lock was compromised while held"),
+        Event::CloseFailed { path } => tracing::warn!(%path, "closing lock handle failed"),
+        Event::BrokeStale { path, reasons } => tracing::info!(%path, ?reasons, "removed stale lock"),
+        other => tracing::trace!(event = ?other, "sessionlock"),
+    }
+}

@@ -1,0 +1,304 @@
+//! The boundary between the lock core and the world: storage, processes and time.
+//!
+//! The core decides; implementations of these traits only carry out primitives. Each
+//! primitive promises exactly the atomicity Linux gives, and no more, so the in-memory
+//! model in `sessionlock-model` cannot prove anything the real adapter would break.
+//!
+//! Every method returns a future so that the model can park a task at any step (gates,
+//! single-stepping). The real adapter's futures complete at once, except
+//! [`LockFs::lock_until`] and [`Clock::sleep_until`], which really wait.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A point on a monotonic clock, measured from the clock's own origin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Moment(Duration);
+
+impl Moment {
+    /// The clock's origin.
+    pub const ZERO: Self = Self(Duration::ZERO);
+
+    /// The moment `since_origin` after the origin.
+    pub const fn from_duration(since_origin: Duration) -> Self {
+        Self(since_origin)
+    }
+
+    /// Time since the origin.
+    pub const fn as_duration(self) -> Duration {
+        self.0
+    }
+
+    /// `self + d`, saturating at the far future.
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(d))
+    }
+
+    /// Time from `earlier` to `self`, or zero if `earlier` is later.
+    pub fn saturating_since(self, earlier: Self) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// Time, as the core sees it. Deadlines use [`Clock::now`]; the wall clock is only written
+/// into payloads and used to age foreign lock files.
+pub trait Clock: Send + Sync + 'static {
+    /// The monotonic now.
+    fn now(&self) -> Moment;
+
+    /// Milliseconds since the Unix epoch, for `createdAt` and for aging foreign files.
+    fn wall_ms(&self) -> u64;
+
+    /// Resolves once [`Clock::now`] has reached `at`. Cancel-safe: dropping it is harmless.
+    fn sleep_until(&self, at: Moment) -> impl Future<Output = ()> + Send;
+}
+
+/// The canonical path of a lock file: the registry key and the name on disk.
+///
+/// Canonicalising (realpath of the directory plus the file name) is the adapter's job;
+/// the core treats two `LockPath`s as the same lock exactly when they are equal.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LockPath(PathBuf);
+
+impl LockPath {
+    /// Wraps a path that is already canonical.
+    pub fn from_canonical(path: impl Into<PathBuf>) -> Self {
+        Self(path.into())
+    }
+
+    /// The path on disk.
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl fmt::Display for LockPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.display().fmt(f)
+    }
+}
+
+/// The identity of a file: device and inode number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// What `fstat` says about an open lock file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileMeta {
+    /// Identity of the inode behind the handle.
+    pub id: FileId,
+    /// Last modification, in milliseconds since the Unix epoch.
+    pub mtime_ms: u64,
+}
+
+/// What sits at a lock path when it is not a regular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A Unix socket.
+    Socket,
+    /// A block or character device, or anything else.
+    Other,
+}
+
+/// The outcome of [`LockFs::publish`].
+#[derive(Debug)]
+pub enum Published<H> {
+    /// The lock file now exists, complete and kernel-locked through `handle`.
+    Created {
+        /// The handle holding the kernel lock.
+        handle: H,
+        /// The identity of the new inode.
+        id: FileId,
+    },
+    /// Something already exists at the path: contention.
+    Exists,
+}
+
+/// The outcome of [`LockFs::open`].
+#[derive(Debug)]
+pub enum Opened<H> {
+    /// A regular file, now open (not yet kernel-locked).
+    File(H),
+    /// Nothing at the path.
+    Missing,
+    /// Something that is not a regular file; it is never touched.
+    NotALockFile(FileKind),
+}
+
+/// Who a process is: its pid and its start time (field 22 of `/proc/<pid>/stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessId {
+    /// The pid.
+    pub pid: u32,
+    /// Start time in clock ticks after boot, when known.
+    pub starttime: Option<u64>,
+}
+
+/// What the process table says about a pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidState {
+    /// No such process (or a zombie).
+    Dead,
+    /// A process with this pid exists; its start time when it could be read.
+    Alive {
+        /// Its start time in clock ticks, when readable.
+        starttime: Option<u64>,
+    },
+}
+
+/// The primitive the core was performing when an error occurred.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsOp {
+    /// [`LockFs::publish`].
+    Publish,
+    /// [`LockFs::open`].
+    Open,
+    /// [`LockFs::try_lock`].
+    TryLock,
+    /// [`LockFs::lock_until`].
+    LockUntil,
+    /// [`LockFs::meta`].
+    Meta,
+    /// [`LockFs::path_id`].
+    PathId,
+    /// [`LockFs::read`].
+    Read,
+    /// [`LockFs::unlink`].
+    Unlink,
+    /// [`LockFs::close`].
+    Close,
+}
+
+impl fmt::Display for FsOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Publish => "publish",
+            Self::Open => "open",
+            Self::TryLock => "try-lock",
+            Self::LockUntil => "wait for kernel lock",
+            Self::Meta => "stat",
+            Self::PathId => "stat path",
+            Self::Read => "read",
+            Self::Unlink => "unlink",
+            Self::Close => "close",
+        };
+        f.write_str(name)
+    }
+}
+
+/// An I/O failure, naming the primitive and the path.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct FsError {
+    /// What was being done.
+    pub op: FsOp,
+    /// The lock path it was done to.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl FsError {
+    /// Builds an error for `op` on `path`.
+    pub fn new(op: FsOp, path: &LockPath, source: io::Error) -> Self {
+        Self { op, path: path.as_path().to_owned(), source }
+    }
+}
+
+/// Result of a filesystem primitive.
+pub type FsResult<T> = Result<T, FsError>;
+
+/// The storage and process primitives the core is written against.
+///
+/// A `Handle` is an open file description. Dropping it closes it, which releases any
+/// kernel lock it holds, exactly as closing the last descriptor of an open file
+/// description does on Linux. Kernel locks are per handle, not per process: two handles
+/// in one process conflict.
+pub trait LockFs: Send + Sync + 'static {
+    /// An open lock file.
+    type Handle: Send + Sync + 'static;
+
+    /// Publishes a complete lock file holding `payload` at `path`, atomically.
+    ///
+    /// Atomic: either the path did not exist and now names a new inode that already holds
+    /// all of `payload` and whose kernel lock is already held by the returned handle, or the
+    /// path existed and nothing changed ([`Published::Exists`]). No observer can ever see an
+    /// empty, partial or unlocked file at `path`. (Linux: `O_TMPFILE`, `flock`, `write`,
+    /// `linkat`.)
+    fn publish(
+        &self,
+        path: &LockPath,
+        payload: &[u8],
+    ) -> impl Future<Output = FsResult<Published<Self::Handle>>> + Send;
+
+    /// Opens whatever `path` names, without following symlinks.
+    ///
+    /// Atomic: the handle refers to the inode the path named at one instant. Nothing ties
+    /// the handle to the path afterwards: the path may be unlinked or replaced at any time.
+    fn open(&self, path: &LockPath) -> impl Future<Output = FsResult<Opened<Self::Handle>>> + Send;
+
+    /// Tries to take the exclusive kernel lock of the handle's inode, without waiting.
+    ///
+    /// Atomic. `Ok(true)`: this handle now holds it, so no other handle does, so whoever
+    /// published the inode has closed it or died. `Ok(false)`: another handle holds it.
+    fn try_lock(&self, handle: &Self::Handle) -> impl Future<Output = FsResult<bool>> + Send;
+
+    /// Waits until this handle holds the inode's kernel lock, or until `deadline`.
+    ///
+    /// `Ok(true)`: acquired, as with [`LockFs::try_lock`]. `Ok(false)`: the deadline passed.
+    /// The wait is done by the kernel (or, in the model, by the logical clock), never by
+    /// polling in the core. Cancel-safe.
+    fn lock_until(
+        &self,
+        handle: &Self::Handle,
+        deadline: Moment,
+    ) -> impl Future<Output = FsResult<bool>> + Send;
+
+    /// The identity and mtime of the handle's inode (`fstat`).
+    fn meta(&self, handle: &Self::Handle) -> impl Future<Output = FsResult<FileMeta>> + Send;
+
+    /// The identity of what `path` names now, without following symlinks (`lstat`).
+    fn path_id(&self, path: &LockPath) -> impl Future<Output = FsResult<Option<FileId>>> + Send;
+
+    /// Reads at most `limit` bytes of the handle's content from the start.
+    fn read(
+        &self,
+        handle: &Self::Handle,
+        limit: usize,
+    ) -> impl Future<Output = FsResult<Vec<u8>>> + Send;
+
+    /// Unlinks `path` on the strength of holding the kernel lock through `held`.
+    ///
+    /// Atomic. The caller must hold the kernel lock through `held` and must have checked that
+    /// `path` names `held`'s inode; the model treats a call that breaks either rule as an
+    /// INV-2 violation. The real adapter trusts the caller.
+    fn unlink(
+        &self,
+        path: &LockPath,
+        held: &Self::Handle,
+    ) -> impl Future<Output = FsResult<()>> + Send;
+
+    /// Closes a handle, releasing its kernel lock. The handle is gone even when this fails.
+    fn close(&self, handle: Self::Handle) -> impl Future<Output = FsResult<()>> + Send;
+
+    /// This process's own identity.
+    fn process(&self) -> ProcessId;
+
+    /// Looks `pid` up in the process table.
+    fn pid_state(&self, pid: u32) -> impl Future<Output = PidState> + Send;
+}

@@ -1,0 +1,193 @@
+//! The lock file's content: JSON compatible with the original TypeScript lock.
+//!
+//! ```json
+//! {"pid":4242,"createdAt":"2026-02-13T10:00:00.000Z","starttime":123456,
+//!  "sessionlock":{"version":1,"flock":true,"nonce":"4242.123456.7"}}
+//! ```
+//!
+//! `pid`, `createdAt`, `starttime` and `maxHoldMs` are the original's fields. Our own live
+//! under `sessionlock`: `flock` says the holder keeps a kernel lock on the file for as long
+//! as it holds, which is what makes a free kernel lock a proof of death; `nonce` names one
+//! publication, so a holder can recognise its own file when inode numbers drift (H17).
+//!
+//! [`Payload::parse`] never panics: anything that is not a JSON object gives `None`, an
+//! invalid field is dropped, unknown fields are ignored, and input past
+//! [`MAX_PAYLOAD_BYTES`] is refused unread.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+/// The most bytes of a lock file the core ever reads.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// The largest pid Linux can hand out (`PID_MAX_LIMIT`).
+const PID_MAX: u64 = 1 << 22;
+
+/// A parsed lock file. Every field is optional, because foreign files may lack any of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Payload {
+    /// The holder's pid.
+    pub pid: Option<u32>,
+    /// When the lock was taken, in milliseconds since the Unix epoch.
+    pub created_at_ms: Option<u64>,
+    /// The holder's start time in clock ticks.
+    pub starttime: Option<u64>,
+    /// The hold budget the holder declared.
+    pub max_hold_ms: Option<u64>,
+    /// Set by sessionlock: the holder keeps the file's kernel lock while it holds.
+    pub kernel_locked: bool,
+    /// Set by sessionlock: a token unique to one publication.
+    pub nonce: Option<String>,
+}
+
+impl Payload {
+    /// Parses a lock file's bytes. `None` when they are empty, too long or not a JSON object.
+    pub fn parse(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return None;
+        }
+        let Value::Object(map) = serde_json::from_slice::<Value>(bytes).ok()? else {
+            return None;
+        };
+        let ours = map.get("sessionlock").and_then(Value::as_object);
+        Some(Self {
+            pid: positive(&map, "pid")
+                .filter(|&p| p <= PID_MAX)
+                .and_then(|p| u32::try_from(p).ok()),
+            created_at_ms: map.get("createdAt").and_then(Value::as_str).and_then(parse_iso_ms),
+            starttime: map.get("starttime").and_then(Value::as_u64),
+            max_hold_ms: positive(&map, "maxHoldMs"),
+            kernel_locked: ours.and_then(|o| o.get("flock")).and_then(Value::as_bool) == Some(true),
+            nonce: ours
+                .and_then(|o| o.get("nonce"))
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty() && n.len() <= 128)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Serialises the payload in the original's field names plus our `sessionlock` object.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut map = Map::new();
+        if let Some(pid) = self.pid {
+            map.insert("pid".into(), json!(pid));
+        }
+        if let Some(ms) = self.created_at_ms {
+            map.insert("createdAt".into(), json!(format_iso_ms(ms)));
+        }
+        if let Some(st) = self.starttime {
+            map.insert("starttime".into(), json!(st));
+        }
+        if let Some(max) = self.max_hold_ms {
+            map.insert("maxHoldMs".into(), json!(max));
+        }
+        if self.kernel_locked || self.nonce.is_some() {
+            let mut ours = Map::new();
+            ours.insert("version".into(), json!(1));
+            ours.insert("flock".into(), json!(self.kernel_locked));
+            if let Some(nonce) = &self.nonce {
+                ours.insert("nonce".into(), json!(nonce));
+            }
+            map.insert("sessionlock".into(), Value::Object(ours));
+        }
+        Value::Object(map).to_string().into_bytes()
+    }
+}
+
+fn positive(map: &Map<String, Value>, key: &str) -> Option<u64> {
+    map.get(key).and_then(Value::as_u64).filter(|&v| v > 0)
+}
+
+/// Formats milliseconds since the epoch as `2026-02-13T10:00:00.000Z`.
+pub fn format_iso_ms(ms: u64) -> String {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// Parses an ISO-8601 UTC timestamp into milliseconds since the epoch.
+pub fn parse_iso_ms(text: &str) -> Option<u64> {
+    let at = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).ok()?;
+    let ms = at.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_millis();
+    u64::try_from(ms).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours() -> Payload {
+        Payload {
+            pid: Some(4242),
+            created_at_ms: Some(1_770_976_800_000),
+            starttime: Some(98_765),
+            max_hold_ms: Some(60_000),
+            kernel_locked: true,
+            nonce: Some("4242.98765.1".into()),
+        }
+    }
+
+    #[test]
+    fn round_trips_our_payload() {
+        assert_eq!(Payload::parse(&ours().to_bytes()), Some(ours()));
+    }
+
+    #[test]
+    fn writes_the_original_field_names_and_format() {
+        let text = String::from_utf8(ours().to_bytes()).unwrap();
+        assert!(text.contains(r#""pid":4242"#), "{text}");
+        assert!(text.contains(r#""createdAt":"2026-02-13T10:00:00.000Z""#), "{text}");
+        assert!(text.contains(r#""starttime":98765"#), "{text}");
+        assert!(text.contains(r#""maxHoldMs":60000"#), "{text}");
+    }
+
+    #[test]
+    fn reads_an_original_payload_as_foreign() {
+        let p = Payload::parse(br#"{"pid":7,"createdAt":"2026-02-13T10:00:00.000Z"}"#).unwrap();
+        assert_eq!(p.pid, Some(7));
+        assert_eq!(p.created_at_ms, Some(1_770_976_800_000));
+        assert!(!p.kernel_locked);
+        assert_eq!(p.nonce, None);
+    }
+
+    #[test]
+    fn drops_invalid_fields_and_keeps_the_rest() {
+        let p = Payload::parse(
+            br#"{"pid":-3,"createdAt":"yesterday","starttime":"12","maxHoldMs":0,"x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(p, Payload::default());
+        let huge = Payload::parse(br#"{"pid":99999999999}"#).unwrap();
+        assert_eq!(huge.pid, None);
+    }
+
+    #[test]
+    fn refuses_non_objects_and_oversized_input() {
+        for bad in [&b""[..], b"\0\xff", b"{\"pid\":", b"[1,2]", b"42", b"null"] {
+            assert_eq!(Payload::parse(bad), None, "{bad:?}");
+        }
+        let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(Payload::parse(&big), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whatever_parses_round_trips(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            if let Some(p) = Payload::parse(&bytes) {
+                proptest::prop_assert_eq!(Payload::parse(&p.to_bytes()), Some(p));
+            }
+        }
+
+        #[test]
+        fn round_trips_any_valid_payload(
+            pid in 1u32..=(1 << 22),
+            ms in 0u64..4_102_444_800_000,
+            st in proptest::option::of(0u64..u64::MAX),
+        ) {
+            let p = Payload { pid: Some(pid), created_at_ms: Some(ms), starttime: st, ..ours() };
+            proptest::prop_assert_eq!(Payload::parse(&p.to_bytes()), Some(p));
+        }
+    }
+}
