@@ -216,7 +216,11 @@ pub struct FsError {
 impl FsError {
     /// Builds an error for `op` on `path`.
     pub fn new(op: FsOp, path: &LockPath, source: io::Error) -> Self {
-        Self { op, path: path.as_path().to_owned(), source }
+        Self {
+            op,
+            path: path.as_path().to_owned(),
+            source,
+        }
     }
 }
 

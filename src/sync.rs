@@ -50,8 +50,8 @@ impl<T> std::fmt::Debug for Mutex<T> {
     }
 }
 
-#[cfg(feature = "shuttle")]
-pub use imp::shuttle_scope;
+#[cfg(all(not(sessionlock_loom), feature = "shuttle"))]
+pub use imp::{in_shuttle_scope, shuttle_scope};
 
 #[cfg(sessionlock_loom)]
 mod imp {
@@ -65,7 +65,9 @@ mod imp {
         }
 
         pub fn lock(&self) -> Guard<'_, T> {
-            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }
@@ -82,7 +84,9 @@ mod imp {
         }
 
         pub fn lock(&self) -> Guard<'_, T> {
-            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }
@@ -110,6 +114,11 @@ mod imp {
         }
         let _reset = Reset(IN_SHUTTLE.with(|c| c.replace(true)));
         f()
+    }
+
+    /// Whether the current thread is inside a [`shuttle_scope`].
+    pub fn in_shuttle_scope() -> bool {
+        IN_SHUTTLE.with(Cell::get)
     }
 
     pub enum Mutex<T> {

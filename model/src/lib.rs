@@ -1,1 +1,22 @@
-//! placeholder
+//! # sessionlock-model
+//!
+//! The world the checkers drive: an in-memory filesystem and process table ([`World`],
+//! [`ModelFs`], [`ModelClock`]), the [`Invariant`]s, and the scenario harness.
+
+pub mod fs;
+pub mod invariant;
+pub mod world;
+
+pub use fs::{ModelClock, ModelFs, ModelHandle};
+pub use invariant::Invariant;
+pub use world::{Gate, Pid, Stats, World};
+pub mod harness;
+pub mod observe;
+pub mod op;
+pub mod rt;
+pub mod scenarios;
+pub mod subject;
+
+pub use observe::{Reach, Reachable};
+pub use op::{Command, Op};
+pub use subject::{Mutant, Subject};

@@ -44,7 +44,9 @@ impl Holder {
 
     /// Whether the holder is known to be alive.
     pub fn is_alive(&self) -> bool {
-        self.in_process || self.kernel_held || matches!(self.pid_state, Some(PidState::Alive { .. }))
+        self.in_process
+            || self.kernel_held
+            || matches!(self.pid_state, Some(PidState::Alive { .. }))
     }
 }
 
@@ -103,7 +105,10 @@ pub enum AcquireError {
 }
 
 fn held_by(holder: &Option<Box<Holder>>) -> String {
-    holder.as_ref().map(|h| format!(", held by {h}")).unwrap_or_default()
+    holder
+        .as_ref()
+        .map(|h| format!(", held by {h}"))
+        .unwrap_or_default()
 }
 
 /// What a release found at the lock path instead of its own file.

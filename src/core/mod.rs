@@ -92,12 +92,14 @@ struct Inner<F: LockFs, C> {
     clock: C,
     registry: Arc<Registry<HeldFile<F::Handle>>>,
     options: Options,
-    observer: Option<Arc<dyn Observer>>,
+    observer: Option<std::sync::Arc<dyn Observer>>,
 }
 
 impl<F: LockFs, C: Clock> Clone for Locker<F, C> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -105,7 +107,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     /// A locker with its own registry. Every locker sharing one process's locks must share
     /// one registry: see [`Locker::with_registry`].
     pub fn new(fs: F, clock: C, options: Options) -> Self {
-        Self::with_registry(fs, clock, options, Arc::default())
+        Self::with_registry(fs, clock, options, Arc::new(Registry::default()))
     }
 
     /// A locker over an existing registry.
@@ -115,16 +117,39 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         options: Options,
         registry: Arc<Registry<HeldFile<F::Handle>>>,
     ) -> Self {
-        Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: None }) }
+        Self {
+            inner: Arc::new(Inner {
+                fs,
+                clock,
+                registry,
+                options,
+                observer: None,
+            }),
+        }
     }
 
-    /// Returns this locker with `observer` receiving every [`Event`].
-    pub fn observed(self, observer: Arc<dyn Observer>) -> Self {
-        let Inner { fs, clock, registry, options, .. } = match Arc::try_unwrap(self.inner) {
+    /// Returns this locker with `observer` receiving every [`Event`]. (A std `Arc`: the
+    /// observer is outside the checked state.)
+    pub fn observed(self, observer: std::sync::Arc<dyn Observer>) -> Self {
+        let Inner {
+            fs,
+            clock,
+            registry,
+            options,
+            ..
+        } = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
             Err(_) => panic!("observed() must be called before the locker is shared"),
         };
-        Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: Some(observer) }) }
+        Self {
+            inner: Arc::new(Inner {
+                fs,
+                clock,
+                registry,
+                options,
+                observer: Some(observer),
+            }),
+        }
     }
 
     /// The filesystem.
@@ -165,18 +190,16 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     /// else (naming them); [`AcquireError::NotALockFile`] when something other than a
     /// regular file sits at `path`; [`AcquireError::Fs`] when a primitive fails. A failed
     /// acquire leaves no entry and no file of its own behind (INV-5).
-    pub async fn acquire(&self, path: &LockPath, owner: Owner) -> Result<Guard<F, C>, AcquireError> {
+    pub async fn acquire(
+        &self,
+        path: &LockPath,
+        owner: Owner,
+    ) -> Result<Guard<F, C>, AcquireError> {
         let owner = self.effective(owner);
-        let started = self.inner.clock.now();
-        let deadline = started.saturating_add(self.inner.options.timeout);
-        let turn = match self.inner.registry.enter(path, owner) {
-            Entered::Reentered { generation } => return Ok(self.reentered(path, owner, generation)),
-            Entered::Turn => Turn::new(self, path),
-            Entered::Queued(waiter, behind) => {
-                self.ctx().emit(observe::Event::Queued { path, behind });
-                let queued = Queued { locker: self, path, waiter, settled: false };
-                queued.wait(started, deadline).await.inspect_err(|_| self.timed_out(path))?
-            }
+        let (started, deadline) = self.window();
+        let turn = match self.admit(path, owner, started, deadline).await? {
+            Admission::Reentered(guard) => return Ok(guard),
+            Admission::Turn(turn) => turn,
         };
         let payload = self.payload();
         let file = protocol::acquire_file(&self.ctx(), path, &payload, started, deadline)
@@ -186,8 +209,53 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
                     self.timed_out(path);
                 }
             })?;
-        self.ctx().emit(Event::Acquired { path, waited: self.inner.clock.now().saturating_since(started) });
+        let waited = self.inner.clock.now().saturating_since(started);
+        self.ctx().emit(Event::Acquired { path, waited });
         Ok(turn.grant(owner, file))
+    }
+
+    /// The start and deadline of an acquire beginning now.
+    pub fn window(&self) -> (Moment, Moment) {
+        let started = self.inner.clock.now();
+        (started, started.saturating_add(self.inner.options.timeout))
+    }
+
+    /// The in-memory half of an acquire: re-enter, or wait (until `deadline`) for the
+    /// path's turn. The holder of the turn runs the filesystem half, then calls
+    /// [`Turn::grant`].
+    ///
+    /// # Errors
+    /// [`AcquireError::Timeout`] when the deadline passes in the queue.
+    pub async fn admit(
+        &self,
+        path: &'_ LockPath,
+        owner: Owner,
+        started: Moment,
+        deadline: Moment,
+    ) -> Result<Admission<'_, F, C>, AcquireError> {
+        let waiter = match self.inner.registry.enter(path, owner) {
+            Entered::Reentered { generation } => {
+                return Ok(Admission::Reentered(
+                    self.reentered(path, owner, generation),
+                ));
+            }
+            Entered::Turn => return Ok(Admission::Turn(Turn::new(self, path.clone()))),
+            Entered::Queued(waiter, behind) => {
+                self.ctx().emit(Event::Queued { path, behind });
+                waiter
+            }
+        };
+        let queued = Queued {
+            locker: self,
+            path: path.clone(),
+            waiter,
+            settled: false,
+        };
+        let turn = queued
+            .wait(started, deadline)
+            .await
+            .inspect_err(|_| self.timed_out(path))?;
+        Ok(Admission::Turn(turn))
     }
 
     /// Acquires the lock at `path` if that needs no waiting; otherwise says who holds it.
@@ -204,9 +272,11 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         let owner = self.effective(owner);
         let turn = match self.inner.registry.try_enter(path, owner) {
             Ok(Entered::Reentered { generation }) => {
-                return Ok(TryAcquire::Acquired(self.reentered(path, owner, generation)));
+                return Ok(TryAcquire::Acquired(
+                    self.reentered(path, owner, generation),
+                ));
             }
-            Ok(_) => Turn::new(self, path),
+            Ok(_) => Turn::new(self, path.clone()),
             Err(_) => {
                 let holder = Holder::in_process(path, self.inner.fs.process().pid);
                 return Ok(TryAcquire::Held(Box::new(holder)));
@@ -253,30 +323,46 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             pid: Some(me.pid),
             created_at_ms: Some(self.inner.clock.wall_ms()),
             starttime: me.starttime,
-            max_hold_ms: self.inner.options.max_hold.map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
+            max_hold_ms: self
+                .inner
+                .options
+                .max_hold
+                .map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
             kernel_locked: true,
             nonce: Some(format!("{}.{}.{seq}", me.pid, me.starttime.unwrap_or(0))),
         }
     }
 }
 
+/// The outcome of [`Locker::admit`].
+pub enum Admission<'a, F: LockFs, C: Clock> {
+    /// The same owner held the lock; this is a counted re-entry.
+    Reentered(Guard<F, C>),
+    /// The caller has the path's turn and must run the filesystem half.
+    Turn(Turn<'a, F, C>),
+}
+
 /// The turn for a path: the right to run the filesystem acquire. Dropped unused (error,
 /// timeout, cancellation), it passes to the next waiter (INV-5, H19).
 pub struct Turn<'a, F: LockFs, C: Clock> {
     locker: &'a Locker<F, C>,
-    path: &'a LockPath,
+    path: LockPath,
     armed: bool,
 }
 
 impl<'a, F: LockFs, C: Clock> Turn<'a, F, C> {
-    fn new(locker: &'a Locker<F, C>, path: &'a LockPath) -> Self {
-        Self { locker, path, armed: true }
+    fn new(locker: &'a Locker<F, C>, path: LockPath) -> Self {
+        Self {
+            locker,
+            path,
+            armed: true,
+        }
     }
 
     /// Ends the turn with the lock held by `owner`.
     pub fn grant(mut self, owner: Owner, file: HeldFile<F::Handle>) -> Guard<F, C> {
         self.armed = false;
-        let generation = self.locker.inner.registry.grant(self.path, owner, file);
+        let generation = self.locker.inner.registry.grant(&self.path, owner, file);
         Guard::new(self.locker.clone(), self.path.clone(), owner, generation)
     }
 }
@@ -284,7 +370,7 @@ impl<'a, F: LockFs, C: Clock> Turn<'a, F, C> {
 impl<F: LockFs, C: Clock> Drop for Turn<'_, F, C> {
     fn drop(&mut self) {
         if self.armed {
-            self.locker.inner.registry.abandon(self.path);
+            self.locker.inner.registry.abandon(&self.path);
         }
     }
 }
@@ -293,7 +379,7 @@ impl<F: LockFs, C: Clock> Drop for Turn<'_, F, C> {
 /// being handed the turn, it passes the turn on.
 struct Queued<'a, F: LockFs, C: Clock> {
     locker: &'a Locker<F, C>,
-    path: &'a LockPath,
+    path: LockPath,
     waiter: Arc<registry::Waiter>,
     settled: bool,
 }
@@ -301,21 +387,28 @@ struct Queued<'a, F: LockFs, C: Clock> {
 impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
     /// Waits for the turn until `deadline`. In-memory only: woken by the task that ends
     /// the current turn, never by polling (INV-3).
-    async fn wait(mut self, started: Moment, deadline: Moment) -> Result<Turn<'a, F, C>, AcquireError> {
+    async fn wait(
+        mut self,
+        started: Moment,
+        deadline: Moment,
+    ) -> Result<Turn<'a, F, C>, AcquireError> {
         let inner = &self.locker.inner;
         let granted = race(self.waiter.turn(), inner.clock.sleep_until(deadline)).await;
-        let has_turn = granted || !inner.registry.withdraw(self.path, &self.waiter);
+        let has_turn = granted || !inner.registry.withdraw(&self.path, &self.waiter);
         self.settled = true;
         if granted {
-            return Ok(Turn::new(self.locker, self.path));
+            return Ok(Turn::new(self.locker, self.path.clone()));
         }
         if has_turn {
-            inner.registry.abandon(self.path);
+            inner.registry.abandon(&self.path);
         }
         Err(AcquireError::Timeout {
             path: self.path.clone(),
             waited: inner.clock.now().saturating_since(started),
-            holder: Some(Box::new(Holder::in_process(self.path, inner.fs.process().pid))),
+            holder: Some(Box::new(Holder::in_process(
+                &self.path,
+                inner.fs.process().pid,
+            ))),
         })
     }
 }
@@ -323,8 +416,8 @@ impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
 impl<F: LockFs, C: Clock> Drop for Queued<'_, F, C> {
     fn drop(&mut self) {
         let registry = &self.locker.inner.registry;
-        if !self.settled && !registry.withdraw(self.path, &self.waiter) {
-            registry.abandon(self.path);
+        if !self.settled && !registry.withdraw(&self.path, &self.waiter) {
+            registry.abandon(&self.path);
         }
     }
 }

@@ -78,7 +78,9 @@ pub(crate) fn trace(event: &Event<'_>) {
         Event::TimedOut { path } => tracing::warn!(%path, "lock acquire timed out"),
         Event::Compromised { path } => tracing::error!(%path, "lock was compromised while held"),
         Event::CloseFailed { path } => tracing::warn!(%path, "closing lock handle failed"),
-        Event::BrokeStale { path, reasons } => tracing::info!(%path, ?reasons, "removed stale lock"),
+        Event::BrokeStale { path, reasons } => {
+            tracing::info!(%path, ?reasons, "removed stale lock")
+        }
         other => tracing::trace!(event = ?other, "sessionlock"),
     }
 }

@@ -107,7 +107,10 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
         };
         match probe(ctx, path).await? {
             Probe::Vanished | Probe::Broken(_) => {}
-            Probe::Alive { holder, handle: Some(handle) } => {
+            Probe::Alive {
+                holder,
+                handle: Some(handle),
+            } => {
                 ctx.emit(Event::KernelWait { path });
                 let got = ctx.fs.lock_until(&handle, deadline).await;
                 close_quietly(ctx, path, handle).await;
@@ -115,12 +118,17 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
                     return Err(timeout(holder));
                 }
             }
-            Probe::Alive { holder, handle: None } => {
+            Probe::Alive {
+                holder,
+                handle: None,
+            } => {
                 let now = ctx.clock.now();
                 if now >= deadline {
                     return Err(timeout(holder));
                 }
-                ctx.clock.sleep_until(deadline.min(now.saturating_add(backoff.next()))).await;
+                ctx.clock
+                    .sleep_until(deadline.min(now.saturating_add(backoff.next())))
+                    .await;
             }
         }
     }
@@ -135,7 +143,10 @@ pub async fn probe<F: LockFs, C: Clock>(
         Opened::File(handle) => handle,
         Opened::Missing => return Ok(Probe::Vanished),
         Opened::NotALockFile(kind) => {
-            return Err(AcquireError::NotALockFile { path: path.clone(), kind });
+            return Err(AcquireError::NotALockFile {
+                path: path.clone(),
+                kind,
+            });
         }
     };
     let kernel = match ctx.fs.try_lock(&handle).await? {
@@ -162,20 +173,43 @@ pub async fn probe<F: LockFs, C: Clock>(
     };
     let verdict = judge(&evidence, ctx.thresholds);
     if kernel == KernelLock::HeldByOther {
-        let holder = describe(path, payload.as_ref(), true, pid_state, now_ms, verdict.reasons);
-        return Ok(Probe::Alive { holder, handle: Some(handle) });
+        let holder = describe(
+            path,
+            payload.as_ref(),
+            true,
+            pid_state,
+            now_ms,
+            verdict.reasons,
+        );
+        return Ok(Probe::Alive {
+            holder,
+            handle: Some(handle),
+        });
     }
     if !verdict.is_stale() {
         close_quietly(ctx, path, handle).await;
-        let holder = describe(path, payload.as_ref(), false, pid_state, now_ms, verdict.reasons);
-        return Ok(Probe::Alive { holder, handle: None });
+        let holder = describe(
+            path,
+            payload.as_ref(),
+            false,
+            pid_state,
+            now_ms,
+            verdict.reasons,
+        );
+        return Ok(Probe::Alive {
+            holder,
+            handle: None,
+        });
     }
     let removed = remove_if_names(ctx, path, &handle, meta.id).await;
     close_quietly(ctx, path, handle).await;
     if !removed? {
         return Ok(Probe::Vanished);
     }
-    ctx.emit(Event::BrokeStale { path, reasons: &verdict.reasons });
+    ctx.emit(Event::BrokeStale {
+        path,
+        reasons: &verdict.reasons,
+    });
     Ok(Probe::Broken(verdict.reasons))
 }
 
@@ -221,15 +255,23 @@ async fn remove_own_file<F: LockFs, C>(
             ctx.fs.unlink(path, &file.handle).await?;
             Ok(())
         }
-        Some(other) => Err(ReleaseError::Compromised { path: path.clone(), found: Found::Other(other) }),
-        None => Err(ReleaseError::Compromised { path: path.clone(), found: Found::Missing }),
+        Some(other) => Err(ReleaseError::Compromised {
+            path: path.clone(),
+            found: Found::Other(other),
+        }),
+        None => Err(ReleaseError::Compromised {
+            path: path.clone(),
+            found: Found::Missing,
+        }),
     }
 }
 
 /// Whether the file at `path` carries our publication's nonce: our own file seen through
 /// a filesystem whose inode numbers are not stable (H17).
 async fn names_our_nonce<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, nonce: &str) -> bool {
-    let Ok(Opened::File(handle)) = ctx.fs.open(path).await else { return false };
+    let Ok(Opened::File(handle)) = ctx.fs.open(path).await else {
+        return false;
+    };
     let bytes = ctx.fs.read(&handle, MAX_PAYLOAD_BYTES + 1).await;
     close_quietly(ctx, path, handle).await;
     let payload = bytes.ok().as_deref().and_then(Payload::parse);
@@ -261,7 +303,9 @@ fn describe(
         age: payload
             .and_then(|p| p.created_at_ms)
             .map(|t| Duration::from_millis(now_ms.saturating_sub(t))),
-        max_hold: payload.and_then(|p| p.max_hold_ms).map(Duration::from_millis),
+        max_hold: payload
+            .and_then(|p| p.max_hold_ms)
+            .map(Duration::from_millis),
         reasons,
     }
 }

@@ -117,7 +117,12 @@ pub struct Registry<F> {
 
 impl<F> Default for Registry<F> {
     fn default() -> Self {
-        Self { table: Mutex::new(Table { entries: HashMap::new(), next_generation: 1 }) }
+        Self {
+            table: Mutex::new(Table {
+                entries: HashMap::new(),
+                next_generation: 1,
+            }),
+        }
     }
 }
 
@@ -132,7 +137,9 @@ impl<F> Registry<F> {
         match &mut entry.phase {
             Phase::Held(hold) if hold.owner == owner => {
                 hold.count += 1;
-                Entered::Reentered { generation: hold.generation }
+                Entered::Reentered {
+                    generation: hold.generation,
+                }
             }
             phase => {
                 let behind = kind(phase);
@@ -153,7 +160,9 @@ impl<F> Registry<F> {
         match &mut entry.phase {
             Phase::Held(hold) if hold.owner == owner => {
                 hold.count += 1;
-                Ok(Entered::Reentered { generation: hold.generation })
+                Ok(Entered::Reentered {
+                    generation: hold.generation,
+                })
             }
             phase => Err(kind(phase)),
         }
@@ -166,7 +175,12 @@ impl<F> Registry<F> {
         table.next_generation += 1;
         let entry = table.entries.get_mut(key).expect("grant without a turn");
         debug_assert!(matches!(entry.phase, Phase::Acquiring));
-        entry.phase = Phase::Held(Hold { owner, count: 1, generation, file });
+        entry.phase = Phase::Held(Hold {
+            owner,
+            count: 1,
+            generation,
+            file,
+        });
         generation
     }
 
@@ -174,7 +188,10 @@ impl<F> Registry<F> {
     pub fn abandon(&self, key: &LockPath) {
         let waker = {
             let mut table = self.table.lock();
-            debug_assert!(matches!(table.entries.get(key).map(|e| &e.phase), Some(Phase::Acquiring)));
+            debug_assert!(matches!(
+                table.entries.get(key).map(|e| &e.phase),
+                Some(Phase::Acquiring)
+            ));
             pass_turn(&mut table.entries, key)
         };
         wake(waker);
@@ -184,8 +201,12 @@ impl<F> Registry<F> {
     /// releasing and the held file is handed back for teardown.
     pub fn leave(&self, key: &LockPath, owner: Owner, generation: u64) -> Leave<F> {
         let mut table = self.table.lock();
-        let Some(entry) = table.entries.get_mut(key) else { return Leave::Stale };
-        let Phase::Held(hold) = &mut entry.phase else { return Leave::Stale };
+        let Some(entry) = table.entries.get_mut(key) else {
+            return Leave::Stale;
+        };
+        let Phase::Held(hold) = &mut entry.phase else {
+            return Leave::Stale;
+        };
         if hold.generation != generation || hold.owner != owner {
             return Leave::Stale;
         }
@@ -203,7 +224,10 @@ impl<F> Registry<F> {
     pub fn finish_release(&self, key: &LockPath) {
         let waker = {
             let mut table = self.table.lock();
-            debug_assert!(matches!(table.entries.get(key).map(|e| &e.phase), Some(Phase::Releasing)));
+            debug_assert!(matches!(
+                table.entries.get(key).map(|e| &e.phase),
+                Some(Phase::Releasing)
+            ));
             pass_turn(&mut table.entries, key)
         };
         wake(waker);
@@ -230,7 +254,12 @@ impl<F> Registry<F> {
     }
 
     /// Runs `f` on the held file of the hold with `generation`, if it is still current.
-    pub fn with_held<R>(&self, key: &LockPath, generation: u64, f: impl FnOnce(&F) -> R) -> Option<R> {
+    pub fn with_held<R>(
+        &self,
+        key: &LockPath,
+        generation: u64,
+        f: impl FnOnce(&F) -> R,
+    ) -> Option<R> {
         let table = self.table.lock();
         match &table.entries.get(key)?.phase {
             Phase::Held(hold) if hold.generation == generation => Some(f(&hold.file)),
@@ -256,14 +285,20 @@ impl<F> Registry<F> {
 
 impl<F> Entry<F> {
     fn acquiring() -> Self {
-        Self { phase: Phase::Acquiring, waiters: VecDeque::new() }
+        Self {
+            phase: Phase::Acquiring,
+            waiters: VecDeque::new(),
+        }
     }
 }
 
 fn kind<F>(phase: &Phase<F>) -> PhaseKind {
     match phase {
         Phase::Acquiring => PhaseKind::Acquiring,
-        Phase::Held(h) => PhaseKind::Held { owner: h.owner, count: h.count },
+        Phase::Held(h) => PhaseKind::Held {
+            owner: h.owner,
+            count: h.count,
+        },
         Phase::Releasing => PhaseKind::Releasing,
     }
 }

@@ -1,0 +1,338 @@
+//! [`ModelFs`] and [`ModelClock`]: the core's traits over the in-memory [`World`].
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::task::Poll;
+
+use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
+use sessionlock::fs::{Opened, PidState, ProcessId, Published};
+use sessionlock::sync::Arc;
+
+use crate::invariant::Invariant;
+use crate::world::{Inode, Open, Pid, State, World, file_id};
+
+/// One simulated process's view of the world.
+#[derive(Clone)]
+pub struct ModelFs {
+    world: Arc<World>,
+    pid: Pid,
+    incarnation: u32,
+    starttime: u64,
+}
+
+/// An open file description in the model. Dropping it closes it.
+pub struct ModelHandle {
+    world: Arc<World>,
+    id: u64,
+}
+
+impl Drop for ModelHandle {
+    fn drop(&mut self) {
+        let wakers = self.world.state.lock().close(self.id);
+        wakers.into_iter().for_each(std::task::Waker::wake);
+    }
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModelHandle({})", self.id)
+    }
+}
+
+impl ModelFs {
+    /// Starts process `pid` in `world` (a new incarnation if the pid died before).
+    pub fn spawn(world: &Arc<World>, pid: Pid) -> Self {
+        let (incarnation, starttime) = world.spawn_process(pid);
+        Self {
+            world: Arc::clone(world),
+            pid,
+            incarnation,
+            starttime,
+        }
+    }
+
+    /// The world.
+    pub fn world(&self) -> &Arc<World> {
+        &self.world
+    }
+
+    /// This process's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Parks at a closed gate or, in step mode, yields once.
+    async fn checkpoint(&self, op: FsOp) {
+        let mut first = true;
+        poll_fn(|cx| {
+            let pass = self.world.gate_poll(self.pid, op, first, cx.waker());
+            first = false;
+            if pass { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await;
+    }
+
+    /// Runs one primitive atomically on the world state, after its checkpoint.
+    async fn step<T>(
+        &self,
+        op: FsOp,
+        path: &LockPath,
+        f: impl FnOnce(&mut State) -> io::Result<T>,
+    ) -> FsResult<T> {
+        self.checkpoint(op).await;
+        let mut st = self.world.enter();
+        let alive = st
+            .procs
+            .get(&self.pid)
+            .is_some_and(|p| p.alive && p.incarnation == self.incarnation);
+        if !alive {
+            return Err(FsError::new(op, path, io::Error::other("process crashed")));
+        }
+        *st.stats.ops_by_pid.entry(self.pid).or_default() += 1;
+        f(&mut st).map_err(|e| FsError::new(op, path, e))
+    }
+
+    fn handle(&self, id: u64) -> ModelHandle {
+        ModelHandle {
+            world: Arc::clone(&self.world),
+            id,
+        }
+    }
+
+    fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
+        let id = st.fresh_id();
+        st.handles.insert(id, Open { ino, pid: self.pid });
+        id
+    }
+}
+
+/// Tries to take `ino`'s kernel lock for handle `id`; checks INV-3 on a same-process conflict.
+fn take_lock(st: &mut State, id: u64) -> io::Result<bool> {
+    let open = st
+        .handles
+        .get(&id)
+        .ok_or_else(|| io::Error::from_raw_os_error(9))?;
+    let (ino, pid) = (open.ino, open.pid);
+    let inode = st
+        .inodes
+        .get_mut(&ino)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    match inode.lock {
+        None => {
+            inode.lock = Some(id);
+            Ok(true)
+        }
+        Some(holder) if holder == id => Ok(true),
+        Some(holder) => {
+            if st.handles.get(&holder).is_some_and(|h| h.pid == pid) {
+                st.stats.self_contention += 1;
+                let detail = format!(
+                    "process {pid} met its own kernel lock on inode {ino}: in-process contention reached the filesystem instead of waiting in memory"
+                );
+                st.violation(Invariant::NoSpuriousTimeout, detail);
+            }
+            Ok(false)
+        }
+    }
+}
+
+fn ino_of(st: &State, id: u64) -> io::Result<u64> {
+    st.handles
+        .get(&id)
+        .map(|h| h.ino)
+        .ok_or_else(|| io::Error::from_raw_os_error(9))
+}
+
+impl LockFs for ModelFs {
+    type Handle = ModelHandle;
+
+    async fn publish(&self, path: &LockPath, payload: &[u8]) -> FsResult<Published<ModelHandle>> {
+        let created = self
+            .step(FsOp::Publish, path, |st| {
+                if st.paths.contains_key(path.as_path()) {
+                    st.stats.contended += 1;
+                    return Ok(None);
+                }
+                let ino = st.fresh_id();
+                let id = self.open_handle(st, ino);
+                let mtime_ms = st.wall_ms();
+                let inode = Inode {
+                    special: None,
+                    data: payload.to_vec(),
+                    mtime_ms,
+                    lock: Some(id),
+                };
+                st.inodes.insert(ino, inode);
+                st.paths.insert(path.as_path().to_owned(), ino);
+                Ok(Some((id, ino)))
+            })
+            .await?;
+        Ok(match created {
+            Some((id, ino)) => Published::Created {
+                handle: self.handle(id),
+                id: file_id(ino),
+            },
+            None => Published::Exists,
+        })
+    }
+
+    async fn open(&self, path: &LockPath) -> FsResult<Opened<ModelHandle>> {
+        let opened = self
+            .step(FsOp::Open, path, |st| {
+                let Some(&ino) = st.paths.get(path.as_path()) else {
+                    return Ok(Err(None));
+                };
+                if let Some(kind) = st.inodes[&ino].special {
+                    return Ok(Err(Some(kind)));
+                }
+                Ok(Ok(self.open_handle(st, ino)))
+            })
+            .await?;
+        Ok(match opened {
+            Ok(id) => Opened::File(self.handle(id)),
+            Err(None) => Opened::Missing,
+            Err(Some(kind)) => Opened::NotALockFile(kind),
+        })
+    }
+
+    async fn try_lock(&self, handle: &ModelHandle) -> FsResult<bool> {
+        let path = LockPath::from_canonical("<handle>");
+        self.step(FsOp::TryLock, &path, |st| take_lock(st, handle.id))
+            .await
+    }
+
+    async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
+        let path = LockPath::from_canonical("<handle>");
+        self.step(FsOp::LockUntil, &path, |_| Ok(())).await?;
+        let mut reported = false;
+        poll_fn(|cx| {
+            let mut st = self.world.enter();
+            let free = st
+                .handles
+                .get(&handle.id)
+                .and_then(|h| st.inodes.get(&h.ino))
+                .is_some_and(|i| i.lock.is_none());
+            if free || !reported {
+                reported = true;
+                match take_lock(&mut st, handle.id) {
+                    Ok(true) => return Poll::Ready(Ok(true)),
+                    Ok(false) => {}
+                    Err(e) => return Poll::Ready(Err(FsError::new(FsOp::LockUntil, &path, e))),
+                }
+            }
+            if st.now >= deadline.as_duration() {
+                return Poll::Ready(Ok(false));
+            }
+            let ino = st.handles[&handle.id].ino;
+            st.lock_waiters.push((ino, cx.waker().clone()));
+            st.timers.push((deadline.as_duration(), cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+
+    async fn meta(&self, handle: &ModelHandle) -> FsResult<FileMeta> {
+        let path = LockPath::from_canonical("<handle>");
+        self.step(FsOp::Meta, &path, |st| {
+            let ino = ino_of(st, handle.id)?;
+            Ok(FileMeta {
+                id: file_id(ino),
+                mtime_ms: st.inodes[&ino].mtime_ms,
+            })
+        })
+        .await
+    }
+
+    async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
+        self.step(FsOp::PathId, path, |st| {
+            Ok(st.paths.get(path.as_path()).map(|&i| file_id(i)))
+        })
+        .await
+    }
+
+    async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {
+        let path = LockPath::from_canonical("<handle>");
+        self.step(FsOp::Read, &path, |st| {
+            let data = &st.inodes[&ino_of(st, handle.id)?].data;
+            Ok(data[..data.len().min(limit)].to_vec())
+        })
+        .await
+    }
+
+    async fn unlink(&self, path: &LockPath, held: &ModelHandle) -> FsResult<()> {
+        self.step(FsOp::Unlink, path, |st| {
+            let ino = ino_of(st, held.id)?;
+            let named = st.paths.get(path.as_path()).copied();
+            let locked = st.inodes[&ino].lock == Some(held.id);
+            if !locked || named != Some(ino) {
+                let detail = format!(
+                    "{path} unlinked by handle {} (kernel lock held: {locked}) while the path named {named:?}, not the judged inode {ino}",
+                    held.id
+                );
+                st.violation(Invariant::NoLiveRemoval, detail);
+            }
+            st.paths.remove(path.as_path()).map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
+        })
+        .await
+    }
+
+    async fn close(&self, handle: ModelHandle) -> FsResult<()> {
+        let path = LockPath::from_canonical("<handle>");
+        self.step(FsOp::Close, &path, |_| Ok(())).await?;
+        drop(handle);
+        Ok(())
+    }
+
+    fn process(&self) -> ProcessId {
+        ProcessId {
+            pid: self.pid,
+            starttime: Some(self.starttime),
+        }
+    }
+
+    async fn pid_state(&self, pid: u32) -> PidState {
+        let st = self.world.state.lock();
+        match st.procs.get(&pid) {
+            Some(p) if p.alive => PidState::Alive {
+                starttime: Some(p.starttime),
+            },
+            _ => PidState::Dead,
+        }
+    }
+}
+
+/// The world's logical clock.
+#[derive(Clone)]
+pub struct ModelClock {
+    world: Arc<World>,
+}
+
+impl ModelClock {
+    /// The clock of `world`.
+    pub fn new(world: &Arc<World>) -> Self {
+        Self {
+            world: Arc::clone(world),
+        }
+    }
+}
+
+impl Clock for ModelClock {
+    fn now(&self) -> Moment {
+        self.world.now()
+    }
+
+    fn wall_ms(&self) -> u64 {
+        self.world.state.lock().wall_ms()
+    }
+
+    fn sleep_until(&self, at: Moment) -> impl Future<Output = ()> + Send {
+        poll_fn(move |cx| {
+            let mut st = self.world.state.lock();
+            if st.now >= at.as_duration() {
+                return Poll::Ready(());
+            }
+            st.timers.push((at.as_duration(), cx.waker().clone()));
+            Poll::Pending
+        })
+    }
+}

@@ -1,0 +1,187 @@
+//! Threaded scenarios: each task of each simulated process runs a script of [`Op`]s on
+//! its own thread, loom's, shuttle's or std's. The same function is the body of every
+//! loom model, every shuttle schedule and every std run.
+
+use std::sync::Mutex as GhostMutex;
+
+use sessionlock::core::{Locker, Options, Owner, Released, TryAcquire};
+use sessionlock::fs::LockPath;
+use sessionlock::sync::Arc;
+
+use crate::fs::{ModelClock, ModelFs};
+use crate::invariant::Invariant;
+use crate::observe::{Counter, Reach, Reachable};
+use crate::op::Op;
+use crate::rt;
+use crate::subject::{ModelGuard, ModelLocker, Subject};
+use crate::world::{Pid, World};
+
+/// A scenario: per process, per task, a script.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    /// Its name in reports.
+    pub name: &'static str,
+    /// Processes → tasks → script.
+    pub processes: &'static [&'static [&'static [Op]]],
+    /// The invariants it checks.
+    pub checks: &'static [Invariant],
+    /// The states every full exploration of it must reach.
+    pub reaches: &'static [Reachable],
+}
+
+/// The lock path every scenario uses.
+pub fn lock_path() -> LockPath {
+    LockPath::from_canonical("/sessions/s.jsonl.lock")
+}
+
+/// Ghost state: who is inside the critical section. Std, not facade: an oracle, not
+/// part of the system under test, and never held across a scheduling point.
+#[derive(Default)]
+pub struct Ghost {
+    inside: GhostMutex<Vec<(Pid, Owner)>>,
+}
+
+impl Ghost {
+    /// `owner` of `pid` entered. Checks INV-1.
+    pub fn enter(&self, pid: Pid, owner: Owner) {
+        let mut inside = self.inside.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((other_pid, other)) = inside.iter().find(|(_, o)| *o != owner) {
+            let detail = format!(
+                "{owner:?} of pid {pid} entered while {other:?} of pid {other_pid} was inside"
+            );
+            drop(inside);
+            Invariant::MutualExclusion.violated(detail);
+        }
+        inside.push((pid, owner));
+    }
+
+    /// `owner` is about to release one re-entry; returns how many remain after it.
+    pub fn leave(&self, owner: Owner) -> usize {
+        let mut inside = self.inside.lock().unwrap_or_else(|e| e.into_inner());
+        let at = inside
+            .iter()
+            .position(|(_, o)| *o == owner)
+            .expect("leave without enter");
+        inside.remove(at);
+        inside.iter().filter(|(_, o)| *o == owner).count()
+    }
+
+    /// Process `pid` died: its tasks are out.
+    pub fn crash(&self, pid: Pid) {
+        self.inside
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(p, _)| *p != pid);
+    }
+}
+
+/// Runs `scenario` once against `subject`; panics with `"INV-n …"` on a violation.
+pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
+    let world = World::new();
+    let counter = std::sync::Arc::new(Counter::default());
+    let ghost = std::sync::Arc::new(Ghost::default());
+    let mut lockers = Vec::new();
+    let mut threads = Vec::new();
+    for (p, tasks) in scenario.processes.iter().enumerate() {
+        let pid = 100 + p as Pid;
+        let fs = ModelFs::spawn(&world, pid);
+        let locker =
+            Locker::new(fs, ModelClock::new(&world), Options::default()).observed(counter.clone());
+        for (t, script) in tasks.iter().enumerate() {
+            let owner = Owner::from_raw(((p as u64 + 1) << 8) + t as u64 + 1);
+            let task = Task {
+                subject,
+                locker: locker.clone(),
+                world: Arc::clone(&world),
+                ghost: ghost.clone(),
+                pid,
+                owner,
+            };
+            threads.push(rt::spawn(move || rt::block_on(task.run(script))));
+        }
+        lockers.push(locker);
+    }
+    threads.into_iter().for_each(rt::Join::join);
+    let crashes = world.stats().crashes;
+    if crashes == 0 {
+        Invariant::NoLeak.check(world.file_count() == 0, || {
+            "a lock file remains after every guard was released".into()
+        });
+        for locker in &lockers {
+            Invariant::NoLeak.check(locker.registry().is_empty(), || {
+                "a registry entry remains after every guard was released".into()
+            });
+        }
+    }
+    counter.reach(crashes)
+}
+
+struct Task {
+    subject: Subject,
+    locker: ModelLocker,
+    world: Arc<World>,
+    ghost: std::sync::Arc<Ghost>,
+    pid: Pid,
+    owner: Owner,
+}
+
+impl Task {
+    async fn run(self, script: &[Op]) {
+        let mut guards: Vec<ModelGuard> = Vec::new();
+        let path = lock_path();
+        for op in script {
+            match op {
+                Op::Acquire => match self.subject.acquire(&self.locker, &path, self.owner).await {
+                    Ok(guard) => self.entered(guard, &mut guards),
+                    Err(error) => self.failed_acquire(&error),
+                },
+                Op::TryAcquire => match self.locker.try_acquire(&path, self.owner).await {
+                    Ok(TryAcquire::Acquired(guard)) => self.entered(guard, &mut guards),
+                    Ok(TryAcquire::Held(_)) => {}
+                    Err(error) => self.failed_acquire(&error),
+                },
+                Op::Release => {
+                    let guard = guards.pop().expect("script releases more than it acquired");
+                    let remaining = self.ghost.leave(self.owner);
+                    let released = self.subject.release(guard).await;
+                    check_release(released, remaining);
+                }
+                Op::Crash => {
+                    // Out of the critical section at the instant of death, before the
+                    // kernel drops its locks and wakes anyone.
+                    self.ghost.crash(self.pid);
+                    self.world.crash(self.pid);
+                    return;
+                }
+                Op::Advance(by) => self.world.advance(*by),
+            }
+        }
+        assert!(guards.is_empty(), "script ends holding a guard");
+    }
+
+    fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {
+        self.ghost.enter(self.pid, self.owner);
+        guards.push(guard);
+    }
+
+    fn failed_acquire(&self, error: &sessionlock::AcquireError) {
+        let inv = if self.world.stats().crashes > 0 {
+            Invariant::Recovery
+        } else {
+            Invariant::NoSpuriousTimeout
+        };
+        inv.violated(format!("acquire by {:?} failed: {error}", self.owner));
+    }
+}
+
+/// Checks a release's outcome against the ghost's count of remaining re-entries (INV-7).
+fn check_release(released: Result<Released, sessionlock::ReleaseError>, remaining: usize) {
+    match released {
+        Ok(Released::StillHeld { remaining: r }) if r as usize == remaining && remaining > 0 => {}
+        Ok(Released::Removed) if remaining == 0 => {}
+        Ok(other) => Invariant::Reentrancy.violated(format!(
+            "release gave {other:?} with {remaining} re-entries left"
+        )),
+        Err(error) => Invariant::NoLiveRemoval.violated(format!("release failed: {error}")),
+    }
+}

@@ -1,0 +1,132 @@
+//! Reachability: counting the interesting states a run reached, so that a pass means
+//! something (stateright's `sometimes`, for loom and shuttle).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use sessionlock::core::judge::Reason;
+use sessionlock::core::{Event, Observer, PhaseKind};
+
+/// A state every checker run must show it reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reachable {
+    /// A publish found the path taken.
+    Contention,
+    /// A task queued in memory behind a `releasing` entry: the seed race's window.
+    ReleasingWait,
+    /// A stale lock file, left by a crash, was removed and taken over.
+    StaleTakeover,
+    /// A process crashed.
+    Crash,
+    /// An owner re-entered a lock it held.
+    Reentry,
+}
+
+impl Reachable {
+    /// All of them.
+    pub const ALL: [Self; 5] = [
+        Self::Contention,
+        Self::ReleasingWait,
+        Self::StaleTakeover,
+        Self::Crash,
+        Self::Reentry,
+    ];
+}
+
+impl fmt::Display for Reachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// How often each [`Reachable`] state was reached, plus executions run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Executions (schedules) explored.
+    pub executions: u64,
+    /// Publishes that met an existing file.
+    pub contention: u64,
+    /// Waiters queued behind `releasing`.
+    pub releasing_wait: u64,
+    /// Stale files broken after a crash.
+    pub stale_takeover: u64,
+    /// Crashes.
+    pub crash: u64,
+    /// Re-entries.
+    pub reentry: u64,
+}
+
+impl Reach {
+    /// The count for one state.
+    pub fn count(&self, state: Reachable) -> u64 {
+        match state {
+            Reachable::Contention => self.contention,
+            Reachable::ReleasingWait => self.releasing_wait,
+            Reachable::StaleTakeover => self.stale_takeover,
+            Reachable::Crash => self.crash,
+            Reachable::Reentry => self.reentry,
+        }
+    }
+
+    /// Adds another run's counts.
+    pub fn add(&mut self, other: &Self) {
+        self.executions += other.executions;
+        self.contention += other.contention;
+        self.releasing_wait += other.releasing_wait;
+        self.stale_takeover += other.stale_takeover;
+        self.crash += other.crash;
+        self.reentry += other.reentry;
+    }
+
+    /// Panics unless every state in `required` was reached at least once.
+    #[track_caller]
+    pub fn assert_reached(&self, scenario: &str, required: &[Reachable]) {
+        let missing: Vec<_> = required.iter().filter(|s| self.count(**s) == 0).collect();
+        assert!(
+            missing.is_empty(),
+            "{scenario}: never reached {missing:?} in {} executions, so its pass proves nothing ({self:?})",
+            self.executions
+        );
+    }
+}
+
+/// An [`Observer`] that counts events (std atomics: ghost state, invisible to the checkers).
+#[derive(Default)]
+pub struct Counter {
+    contention: AtomicU64,
+    releasing_wait: AtomicU64,
+    stale_takeover: AtomicU64,
+    reentry: AtomicU64,
+}
+
+impl Counter {
+    /// The counts so far, with `crashes` and one execution.
+    pub fn reach(&self, crashes: u64) -> Reach {
+        Reach {
+            executions: 1,
+            contention: self.contention.load(Relaxed),
+            releasing_wait: self.releasing_wait.load(Relaxed),
+            stale_takeover: self.stale_takeover.load(Relaxed),
+            crash: crashes,
+            reentry: self.reentry.load(Relaxed),
+        }
+    }
+}
+
+impl Observer for Counter {
+    fn event(&self, event: &Event<'_>) {
+        let counter = match event {
+            Event::Contended { .. } => &self.contention,
+            Event::Queued {
+                behind: PhaseKind::Releasing,
+                ..
+            } => &self.releasing_wait,
+            Event::BrokeStale { reasons, .. } if reasons.contains(&Reason::KernelProvenDead) => {
+                &self.stale_takeover
+            }
+            Event::Reentered { .. } => &self.reentry,
+            _ => return,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+}

@@ -1,0 +1,396 @@
+//! The in-memory world: one directory of lock files, inodes with kernel locks, open
+//! handles, a process table and a logical clock, all behind one facade mutex.
+//!
+//! Every primitive takes that mutex once, so under loom and shuttle each primitive is one
+//! atomic step with a scheduling point before it, exactly as each syscall is atomic on
+//! Linux. The world also checks the rules only it can see: an unlink by a handle that does
+//! not hold the inode's kernel lock (INV-2), and a task that meets its own process's kernel
+//! lock, which means in-process contention leaked to the filesystem (INV-3).
+//!
+//! Time moves only when something advances it ([`World::advance`]): a deadline passes
+//! because the world said so, never because the waiter itself slept.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::task::Waker;
+use std::time::Duration;
+
+use sessionlock::fs::{FileId, FileKind, FsOp, Moment};
+use sessionlock::sync::{Arc, Mutex};
+
+use crate::invariant::Invariant;
+
+/// A process id in the model.
+pub type Pid = u32;
+
+/// Wall-clock milliseconds at logical time zero: 2026-02-13T10:00:00.000Z.
+pub const WALL_ORIGIN_MS: u64 = 1_770_976_800_000;
+
+/// A point where a task can be frozen: the next primitive `op` of process `pid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gate {
+    /// The process.
+    pub pid: Pid,
+    /// The primitive.
+    pub op: FsOp,
+}
+
+/// Counts of what happened in one world.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Primitives run, per process.
+    pub ops_by_pid: BTreeMap<Pid, u64>,
+    /// Publishes that found the path taken.
+    pub contended: u64,
+    /// Processes crashed.
+    pub crashes: u64,
+    /// Pids reused by a new incarnation.
+    pub pid_reuses: u64,
+    /// Times a task met its own process's kernel lock (INV-3 when non-zero).
+    pub self_contention: u64,
+}
+
+pub(crate) struct Inode {
+    /// `None` for a regular file.
+    pub special: Option<FileKind>,
+    pub data: Vec<u8>,
+    pub mtime_ms: u64,
+    pub lock: Option<u64>,
+}
+
+pub(crate) struct Open {
+    pub ino: u64,
+    pub pid: Pid,
+}
+
+pub(crate) struct Proc {
+    pub starttime: u64,
+    pub incarnation: u32,
+    pub alive: bool,
+}
+
+struct GateState {
+    gate: Gate,
+    closed: bool,
+    parked: usize,
+    wakers: Vec<Waker>,
+}
+
+pub(crate) struct State {
+    pub now: Duration,
+    pub paths: BTreeMap<PathBuf, u64>,
+    pub inodes: BTreeMap<u64, Inode>,
+    pub handles: BTreeMap<u64, Open>,
+    pub procs: BTreeMap<Pid, Proc>,
+    pub timers: Vec<(Duration, Waker)>,
+    pub lock_waiters: Vec<(u64, Waker)>,
+    gates: Vec<GateState>,
+    pub step_mode: bool,
+    pub strict: bool,
+    pub violations: Vec<(Invariant, String)>,
+    pub pending_panic: Option<(Invariant, String)>,
+    pub stats: Stats,
+    next_id: u64,
+}
+
+/// The shared world. Create it with [`World::new`], then processes with [`World::spawn`].
+pub struct World {
+    pub(crate) state: Mutex<State>,
+}
+
+impl World {
+    /// An empty world at logical time zero. Violations panic at once (see [`World::set_strict`]).
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                now: Duration::ZERO,
+                paths: BTreeMap::new(),
+                inodes: BTreeMap::new(),
+                handles: BTreeMap::new(),
+                procs: BTreeMap::new(),
+                timers: Vec::new(),
+                lock_waiters: Vec::new(),
+                gates: Vec::new(),
+                step_mode: false,
+                strict: true,
+                violations: Vec::new(),
+                pending_panic: None,
+                stats: Stats::default(),
+                next_id: 1,
+            }),
+        })
+    }
+
+    /// Starts process `pid`, or a new incarnation of it if it died (pid reuse).
+    pub fn spawn_process(&self, pid: Pid) -> (u32, u64) {
+        let mut st = self.state.lock();
+        let starttime = 1000 + st.next_id;
+        st.next_id += 1;
+        let reused = st.procs.get(&pid).map(|p| {
+            assert!(!p.alive, "pid {pid} is alive");
+            p.incarnation + 1
+        });
+        st.stats.pid_reuses += u64::from(reused.is_some());
+        let incarnation = reused.unwrap_or(1);
+        st.procs.insert(
+            pid,
+            Proc {
+                starttime,
+                incarnation,
+                alive: true,
+            },
+        );
+        (incarnation, starttime)
+    }
+
+    /// Kills `pid` at once: its handles close (their kernel locks drop), its files stay,
+    /// and it runs no teardown.
+    pub fn crash(&self, pid: Pid) {
+        let wakers = {
+            let mut st = self.state.lock();
+            if let Some(p) = st.procs.get_mut(&pid) {
+                p.alive = false;
+            }
+            st.stats.crashes += 1;
+            let doomed: Vec<u64> = st
+                .handles
+                .iter()
+                .filter(|(_, h)| h.pid == pid)
+                .map(|(&id, _)| id)
+                .collect();
+            doomed
+                .into_iter()
+                .flat_map(|id| st.close(id))
+                .collect::<Vec<_>>()
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Moves logical time forward by `by`, waking every deadline it passes.
+    pub fn advance(&self, by: Duration) {
+        let wakers = {
+            let mut st = self.state.lock();
+            st.now += by;
+            let now = st.now;
+            let (due, rest) = std::mem::take(&mut st.timers)
+                .into_iter()
+                .partition(|(at, _)| *at <= now);
+            st.timers = rest;
+            due.into_iter()
+                .map(|(_, w): (Duration, Waker)| w)
+                .collect::<Vec<_>>()
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Logical time now.
+    pub fn now(&self) -> Moment {
+        Moment::from_duration(self.state.lock().now)
+    }
+
+    /// In step mode every primitive first yields once, so one poll of a task runs it to
+    /// its next primitive: a harness can interleave tasks one primitive at a time.
+    pub fn set_step_mode(&self, on: bool) {
+        self.state.lock().step_mode = on;
+    }
+
+    /// Strict (the default): a violation panics at once with `"INV-n Name: …"`. Otherwise
+    /// it is recorded for [`World::violations`].
+    pub fn set_strict(&self, strict: bool) {
+        self.state.lock().strict = strict;
+    }
+
+    /// Violations recorded in non-strict mode.
+    pub fn violations(&self) -> Vec<(Invariant, String)> {
+        self.state.lock().violations.clone()
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> Stats {
+        self.state.lock().stats.clone()
+    }
+
+    /// Closes `gate`: the next primitive matching it parks until [`World::open_gate`].
+    pub fn close_gate(&self, gate: Gate) {
+        let state = GateState {
+            gate,
+            closed: true,
+            parked: 0,
+            wakers: Vec::new(),
+        };
+        self.state.lock().gates.push(state);
+    }
+
+    /// Opens `gate`, releasing every task parked at it.
+    pub fn open_gate(&self, gate: Gate) {
+        let wakers: Vec<Waker> = {
+            let mut st = self.state.lock();
+            let (open, keep) = std::mem::take(&mut st.gates)
+                .into_iter()
+                .partition(|g| g.gate == gate);
+            st.gates = keep;
+            open.into_iter().flat_map(|g: GateState| g.wakers).collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// How many tasks are parked at `gate` now.
+    pub fn parked_at(&self, gate: Gate) -> usize {
+        self.state
+            .lock()
+            .gates
+            .iter()
+            .filter(|g| g.gate == gate)
+            .map(|g| g.parked)
+            .sum()
+    }
+
+    /// The identity of the file at `path`, if any.
+    pub fn file_at(&self, path: &std::path::Path) -> Option<FileId> {
+        self.state.lock().paths.get(path).map(|&ino| file_id(ino))
+    }
+
+    /// How many lock files exist.
+    pub fn file_count(&self) -> usize {
+        self.state.lock().paths.len()
+    }
+
+    /// Creates a file at `path` written by someone outside the protocol (the original
+    /// lock, a crash mid-write): no kernel lock, the given content and age.
+    pub fn plant(&self, path: &std::path::Path, data: &[u8], age: Duration) {
+        let mut st = self.state.lock();
+        let ino = st.fresh_id();
+        let mtime_ms =
+            (WALL_ORIGIN_MS + st.now.as_millis() as u64).saturating_sub(age.as_millis() as u64);
+        let inode = Inode {
+            special: None,
+            data: data.to_vec(),
+            mtime_ms,
+            lock: None,
+        };
+        st.inodes.insert(ino, inode);
+        st.paths.insert(path.to_owned(), ino);
+    }
+
+    /// Puts something that is not a regular file at `path`.
+    pub fn plant_special(&self, path: &std::path::Path, kind: FileKind) {
+        let mut st = self.state.lock();
+        let ino = st.fresh_id();
+        st.inodes.insert(
+            ino,
+            Inode {
+                special: Some(kind),
+                data: Vec::new(),
+                mtime_ms: 0,
+                lock: None,
+            },
+        );
+        st.paths.insert(path.to_owned(), ino);
+    }
+
+    /// Removes `path` from outside the protocol (a cleanup script, an operator).
+    pub fn remove_externally(&self, path: &std::path::Path) {
+        self.state.lock().paths.remove(path);
+    }
+
+    /// Locks the world for one primitive; on drop, raises any violation it recorded.
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        Entered {
+            guard: Some(self.state.lock()),
+        }
+    }
+
+    pub(crate) fn gate_poll(&self, pid: Pid, op: FsOp, first: bool, waker: &Waker) -> bool {
+        let mut st = self.state.lock();
+        if st.step_mode && first {
+            waker.wake_by_ref();
+            return false;
+        }
+        match st
+            .gates
+            .iter_mut()
+            .find(|g| g.closed && g.gate == Gate { pid, op })
+        {
+            Some(g) => {
+                g.parked = 1;
+                g.wakers.push(waker.clone());
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+/// The world, locked for one primitive. Dropping it unlocks, then panics with the first
+/// violation the primitive recorded, if the world is strict.
+pub(crate) struct Entered<'a> {
+    guard: Option<sessionlock::sync::MutexGuard<'a, State>>,
+}
+
+impl std::ops::Deref for Entered<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("held until drop")
+    }
+}
+
+impl std::ops::DerefMut for Entered<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let pending = self.guard.as_mut().and_then(|st| st.pending_panic.take());
+        drop(self.guard.take());
+        if let Some((inv, detail)) = pending {
+            if !std::thread::panicking() {
+                inv.violated(detail);
+            }
+        }
+    }
+}
+
+impl State {
+    pub(crate) fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Records a violation of `inv`. When strict, the primitive panics with it as soon as
+    /// it has let go of the world (panicking under the lock would poison it).
+    pub(crate) fn violation(&mut self, inv: Invariant, detail: String) {
+        if self.strict && self.pending_panic.is_none() {
+            self.pending_panic = Some((inv, detail.clone()));
+        }
+        self.violations.push((inv, detail));
+    }
+
+    /// Closes handle `id`, dropping its kernel lock; returns whom to wake.
+    pub(crate) fn close(&mut self, id: u64) -> Vec<Waker> {
+        let Some(open) = self.handles.remove(&id) else {
+            return Vec::new();
+        };
+        let Some(inode) = self.inodes.get_mut(&open.ino) else {
+            return Vec::new();
+        };
+        if inode.lock != Some(id) {
+            return Vec::new();
+        }
+        inode.lock = None;
+        let (wake, keep) = std::mem::take(&mut self.lock_waiters)
+            .into_iter()
+            .partition(|(i, _)| *i == open.ino);
+        self.lock_waiters = keep;
+        wake.into_iter().map(|(_, w): (u64, Waker)| w).collect()
+    }
+
+    pub(crate) fn wall_ms(&self) -> u64 {
+        WALL_ORIGIN_MS + self.now.as_millis() as u64
+    }
+}
+
+pub(crate) fn file_id(ino: u64) -> FileId {
+    FileId { dev: 1, ino }
+}

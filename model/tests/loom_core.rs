@@ -1,0 +1,82 @@
+//! Loom: every interleaving of the core's scenarios, up to a preemption bound.
+//!
+//! Run with `RUSTFLAGS="--cfg sessionlock_loom" cargo test --release -p sessionlock-model
+//! --test loom_core`. `LOOM_MAX_PREEMPTIONS` sets the bound (default 2: the seed race
+//! needs two).
+#![cfg(sessionlock_loom)]
+
+use std::sync::{Arc, Mutex};
+
+use sessionlock_model::harness::{self, Scenario};
+use sessionlock_model::scenarios::*;
+use sessionlock_model::{Mutant, Reach, Reachable, Subject};
+
+fn explore(scenario: &'static Scenario, subject: Subject) -> Reach {
+    let total = Arc::new(Mutex::new(Reach::default()));
+    let sink = Arc::clone(&total);
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.check(move || {
+        let reach = harness::run(scenario, subject);
+        sink.lock().unwrap().add(&reach);
+    });
+    let reach = *total.lock().unwrap();
+    println!("loom {}: {reach:?}", scenario.name);
+    reach
+}
+
+fn explore_core(scenario: &'static Scenario) {
+    explore(scenario, Subject::Core).assert_reached(scenario.name, scenario.reaches);
+}
+
+/// Checks: INV-1, INV-3, INV-5, INV-7
+#[test]
+fn loom_two_tasks_one_process() {
+    explore_core(&TWO_TASKS);
+}
+
+/// Checks: INV-1, INV-3, INV-5
+#[test]
+fn loom_three_tasks_one_process() {
+    explore_core(&THREE_TASKS);
+}
+
+/// Checks: INV-1, INV-2, INV-3, INV-5
+#[test]
+fn loom_two_processes() {
+    explore_core(&TWO_PROCESSES);
+}
+
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn loom_crash_takeover() {
+    explore_core(&CRASH_TAKEOVER);
+}
+
+/// Reproduces H1: loom finds the seed race in the pre-fix release order.
+/// Checks: INV-3
+#[test]
+#[should_panic(expected = "INV-3 NoSpuriousTimeout")]
+fn loom_catches_h1_release_order() {
+    explore(&TWO_TASKS, Subject::Mutant(Mutant::H1ReleaseOrder));
+}
+
+/// Reproduces H1 (own-pid-orphan variant): the sibling deletes the live file.
+/// Checks: INV-2
+#[test]
+#[should_panic(expected = "INV-2 NoLiveRemoval")]
+fn loom_catches_h1_own_pid_orphan() {
+    explore(&TWO_TASKS, Subject::Mutant(Mutant::H1OwnPidOrphan));
+}
+
+/// The loom suite as a whole reaches every interesting state.
+#[test]
+fn loom_reaches_every_state() {
+    let mut all = Reach::default();
+    for scenario in [&TWO_TASKS, &CRASH_TAKEOVER] {
+        all.add(&explore(scenario, Subject::Core));
+    }
+    all.assert_reached("loom suite", &Reachable::ALL);
+}

@@ -1,0 +1,380 @@
+//! The protocol's atomic steps, as a stateright [`Model`].
+//!
+//! # Atomicity assumptions (Linux)
+//!
+//! Every [`Action`] is one atomic step. A step contains at most one system call
+//! visible to other processes, plus in-process bookkeeping that only the task's own
+//! process can observe:
+//!
+//! * `linkat`, `unlink`, `rename`, `flock(LOCK_NB)` and `close` are each atomic.
+//! * `open(L)` and `flock` are **not** atomic together: `Open` and `FlockNb` are
+//!   separate steps, and `L` may be unlinked and republished in between. That gap is why
+//!   a breaker must re-check that `L` still names its inode *after* the flock succeeds.
+//! * The check that `L` names an inode (`fstat` of the handle vs. `stat(L)`) and the
+//!   `unlink(L)` after it are separate steps, and `unlink` is path-based: it removes
+//!   whatever `L` names at that moment. The model shows the check-then-unlink is safe
+//!   because only a kernel-lock holder of inode I unlinks `L` while `L` names I, and the
+//!   unlinker *is* that holder, so nobody else can change what `L` names in between
+//!   ("INV-2 NoLiveRemoval" checks `kernel_locked` on every unlink).
+//! * Publication (`O_TMPFILE` + `flock` + `write`, then `linkat`) is one step: everything
+//!   before `linkat` happens on an unnamed inode that no other process can reach, and a
+//!   crash before `linkat` leaves nothing behind.
+//! * A registry update and the in-memory wake-up are atomic (a mutex in the real code).
+//! * A crash closes every handle of the process at once (the kernel drops its flocks);
+//!   files stay.
+//! * There are no timers: no step depends on time, so whatever recovery the model shows
+//!   happens without any age threshold (INV-4).
+
+use crate::mutant::Mutant;
+use crate::state::{Entry, Inode, InodeId, Pc, Proc, State, Task, TaskId, UnlinkEvent, UnlinkKind};
+use stateright::{Model, Property};
+
+/// The system call or in-process operation a step performs (for readable traces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Look up the registry entry: take it if idle, else park.
+    Request,
+    /// A parked waiter takes the entry that the release set idle.
+    Wake,
+    /// Create a locked unnamed inode and `linkat` it to `L` (EEXIST on contention).
+    Linkat,
+    /// Mutant H3: create a locked inode and `rename` it over `L`.
+    RenameOver,
+    /// `open(L)`.
+    Open,
+    /// `flock(LOCK_EX|LOCK_NB)` on the opened inode (H7: skipped if the pid looks alive).
+    FlockNb,
+    /// Mutants H1/H2/H4: judge the opened inode from its payload, then close it.
+    ReadPayload,
+    /// Compare the inode of the handle (or the judged inode) with what `L` names.
+    CheckPath,
+    /// `unlink(L)`.
+    Unlink,
+    /// `close` the handle, dropping its flock.
+    Close,
+    /// Enter the release: set the registry entry (H1: remove it).
+    BeginRelease,
+    /// Set the registry entry idle, waking parked waiters.
+    EndRelease,
+}
+
+/// One atomic step of the model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Task `task` of process `pid` performs `op`.
+    Step {
+        /// The process.
+        pid: u8,
+        /// The task (global index).
+        task: TaskId,
+        /// What it does.
+        op: Op,
+    },
+    /// Process `pid` dies (SIGKILL, OOM, power loss).
+    Crash {
+        /// The process.
+        pid: u8,
+    },
+    /// A new process (a restart, or an unrelated program) gets the dead pid `pid`.
+    ReusePid {
+        /// The pid.
+        pid: u8,
+    },
+}
+
+/// The protocol model: static configuration; the dynamic part is [`State`].
+#[derive(Clone, Debug)]
+pub struct ProtocolModel {
+    /// The process (pid) of each task.
+    pub owner: Vec<u8>,
+    /// Number of processes.
+    pub processes: usize,
+    /// The historic failure re-introduced, if any.
+    pub mutant: Option<Mutant>,
+    /// Crash budget.
+    pub crashes: u8,
+    /// Pid-reuse budget.
+    pub respawns: u8,
+}
+
+impl ProtocolModel {
+    /// Whether mutant `m` is active.
+    pub fn is(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+
+    /// What a contender's liveness test on `inode` reports *now*: `true` means "dead,
+    /// break it". The real protocol asks only the kernel: the flock is free.
+    pub fn probe_reports_dead(&self, s: &State, inode: &Inode) -> bool {
+        match self.mutant {
+            Some(m) if m.judges_by_payload() => s.publisher_dead(inode),
+            Some(Mutant::H7PidReuseTrust) => {
+                !s.procs[usize::from(inode.pid)].alive && inode.flock.is_none()
+            }
+            _ => inode.flock.is_none(),
+        }
+    }
+
+    fn op(&self, s: &State, t: TaskId) -> Option<Op> {
+        let pid = self.owner[usize::from(t)];
+        let idle = s.procs[usize::from(pid)].entry == Entry::Idle;
+        Some(match s.tasks[usize::from(t)].pc {
+            Pc::Dead => return None,
+            Pc::Parked if !idle => return None,
+            Pc::Want => Op::Request,
+            Pc::Parked => Op::Wake,
+            Pc::Publish if self.is(Mutant::H3RenameOverwrite) => Op::RenameOver,
+            Pc::Publish => Op::Linkat,
+            Pc::Contended => Op::Open,
+            Pc::Opened(j) => {
+                let own = s.inodes[usize::from(j)].pid == pid;
+                let payload = self.mutant.is_some_and(Mutant::judges_by_payload);
+                if payload || (own && self.is(Mutant::H1ReleaseOrder)) {
+                    Op::ReadPayload
+                } else {
+                    Op::FlockNb
+                }
+            }
+            Pc::Proved(_) | Pc::RelCheck(_) => Op::CheckPath,
+            Pc::Stale(_) if self.is(Mutant::H4CompareThenUnlink) => Op::CheckPath,
+            Pc::Checked(_) | Pc::Stale(_) | Pc::Compared(_) | Pc::Orphan => Op::Unlink,
+            Pc::RelUnlink(_) | Pc::RelUnlinkByPath(_) => Op::Unlink,
+            Pc::Broke(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
+            Pc::Held(_) => Op::BeginRelease,
+            Pc::RelDone => Op::EndRelease,
+        })
+    }
+
+    /// `unlink(L)`: removes whatever `L` names (ENOENT if nothing) and records the event.
+    fn unlink(s: &mut State, by: TaskId, kind: UnlinkKind) {
+        let Some((victim, inode)) = s.named() else {
+            return;
+        };
+        let publisher = &s.tasks[usize::from(inode.publisher)];
+        let dead = s.publisher_dead(inode);
+        s.unlinked = Some(UnlinkEvent {
+            by,
+            kind,
+            kernel_locked: inode.flock == Some(by),
+            victim_live_holder: !dead && publisher.pc == Pc::Held(victim),
+            victim_dead: dead,
+            own: inode.publisher == by && !dead,
+        });
+        s.path = None;
+        if kind == UnlinkKind::Break && dead {
+            s.tasks[usize::from(by)].took_over = true;
+        }
+    }
+
+    fn close(s: &mut State, i: InodeId) {
+        s.inodes[usize::from(i)].flock = None;
+    }
+
+    fn step(&self, s: &mut State, t: TaskId) {
+        let ti = usize::from(t);
+        let pid = self.owner[ti];
+        let pi = usize::from(pid);
+        let pc = s.tasks[ti].pc;
+        let next = match pc {
+            Pc::Dead => unreachable!("dead tasks have no steps"),
+            Pc::Want | Pc::Parked if s.procs[pi].entry == Entry::Idle => {
+                s.procs[pi].entry = Entry::Acquiring(t);
+                Pc::Publish
+            }
+            Pc::Want | Pc::Parked => Pc::Parked,
+            Pc::Publish => {
+                let renames = self.is(Mutant::H3RenameOverwrite);
+                if s.path.is_some() && !renames {
+                    Pc::Contended
+                } else {
+                    if renames {
+                        Self::unlink(s, t, UnlinkKind::RenameOver);
+                    }
+                    let incarnation = s.procs[pi].incarnation;
+                    let fresh = Inode {
+                        publisher: t,
+                        pid,
+                        incarnation,
+                        flock: Some(t),
+                    };
+                    let i = s.create_inode(fresh);
+                    s.path = Some(i);
+                    s.procs[pi].entry = Entry::Held(t);
+                    Pc::Held(i)
+                }
+            }
+            Pc::Contended => s.path.map_or(Pc::Publish, Pc::Opened),
+            Pc::Opened(j) => match self.op(s, t) {
+                Some(Op::ReadPayload) if self.is(Mutant::H1ReleaseOrder) => Pc::Orphan,
+                Some(Op::ReadPayload) if s.publisher_dead(&s.inodes[usize::from(j)]) => {
+                    Pc::Stale(j)
+                }
+                Some(Op::ReadPayload) => Pc::Publish,
+                _ if self.probe_reports_dead(s, &s.inodes[usize::from(j)]) => {
+                    s.inodes[usize::from(j)].flock = Some(t);
+                    Pc::Proved(j)
+                }
+                _ => Pc::Publish,
+            },
+            Pc::Proved(j) if s.path == Some(j) => Pc::Checked(j),
+            Pc::Proved(j) => {
+                Self::close(s, j);
+                Pc::Publish
+            }
+            Pc::Checked(j) => {
+                Self::unlink(s, t, UnlinkKind::Break);
+                Pc::Broke(j)
+            }
+            Pc::Broke(j) => {
+                Self::close(s, j);
+                Pc::Publish
+            }
+            Pc::Stale(j) if self.is(Mutant::H4CompareThenUnlink) => {
+                if s.path == Some(j) {
+                    Pc::Compared(j)
+                } else {
+                    Pc::Publish
+                }
+            }
+            Pc::Stale(_) | Pc::Compared(_) | Pc::Orphan => {
+                Self::unlink(s, t, UnlinkKind::Heuristic);
+                Pc::Publish
+            }
+            Pc::Held(i) => {
+                s.tasks[ti].took_over = false;
+                s.procs[pi].entry = if self.is(Mutant::H1ReleaseOrder) {
+                    Entry::Idle
+                } else {
+                    Entry::Releasing(t)
+                };
+                if self.mutant.is_some_and(Mutant::closes_before_unlink) {
+                    Pc::RelCloseFirst(i)
+                } else {
+                    Pc::RelCheck(i)
+                }
+            }
+            Pc::RelCheck(i) if s.path == Some(i) => Pc::RelUnlink(i),
+            Pc::RelCheck(i) => Pc::RelClose(i),
+            Pc::RelUnlink(i) => {
+                Self::unlink(s, t, UnlinkKind::Release);
+                Pc::RelClose(i)
+            }
+            Pc::RelClose(i) => {
+                Self::close(s, i);
+                Pc::RelDone
+            }
+            Pc::RelDone => {
+                s.procs[pi].entry = Entry::Idle;
+                Pc::Want
+            }
+            Pc::RelCloseFirst(i) => {
+                Self::close(s, i);
+                Pc::RelUnlinkByPath(i)
+            }
+            Pc::RelUnlinkByPath(_) => {
+                Self::unlink(s, t, UnlinkKind::Release);
+                // H1 already removed the entry (it may belong to another task by now).
+                if self.is(Mutant::H1ReleaseOrder) {
+                    Pc::Want
+                } else {
+                    Pc::RelDone
+                }
+            }
+        };
+        s.tasks[ti].pc = next;
+    }
+}
+
+impl Model for ProtocolModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        let proc = Proc {
+            alive: true,
+            incarnation: 0,
+            entry: Entry::Idle,
+        };
+        let task = Task {
+            pc: Pc::Want,
+            took_over: false,
+        };
+        vec![State {
+            path: None,
+            inodes: Vec::new(),
+            procs: vec![proc; self.processes],
+            tasks: vec![task; self.owner.len()],
+            crashes_left: self.crashes,
+            respawns_left: self.respawns,
+            unlinked: None,
+        }]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<Action>) {
+        for t in 0..s.tasks.len() {
+            let task = TaskId::try_from(t).expect("few tasks");
+            if let Some(op) = self.op(s, task) {
+                actions.push(Action::Step {
+                    pid: self.owner[t],
+                    task,
+                    op,
+                });
+            }
+        }
+        for (p, proc) in s.procs.iter().enumerate() {
+            let pid = u8::try_from(p).expect("few processes");
+            if proc.alive && s.crashes_left > 0 {
+                actions.push(Action::Crash { pid });
+            }
+            if !proc.alive && s.respawns_left > 0 {
+                actions.push(Action::ReusePid { pid });
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let mut s = last.clone();
+        s.unlinked = None;
+        match action {
+            Action::Step { task, .. } => self.step(&mut s, task),
+            Action::Crash { pid } => {
+                s.crashes_left -= 1;
+                s.procs[usize::from(pid)].alive = false;
+                s.procs[usize::from(pid)].entry = Entry::Idle;
+                for inode in &mut s.inodes {
+                    if inode
+                        .flock
+                        .is_some_and(|h| self.owner[usize::from(h)] == pid)
+                    {
+                        inode.flock = None;
+                    }
+                }
+                for (t, task) in s.tasks.iter_mut().enumerate() {
+                    if self.owner[t] == pid {
+                        *task = Task {
+                            pc: Pc::Dead,
+                            took_over: false,
+                        };
+                    }
+                }
+            }
+            Action::ReusePid { pid } => {
+                s.respawns_left -= 1;
+                let p = &mut s.procs[usize::from(pid)];
+                p.alive = true;
+                p.incarnation += 1;
+                for (t, task) in s.tasks.iter_mut().enumerate() {
+                    if self.owner[t] == pid {
+                        task.pc = Pc::Want;
+                    }
+                }
+            }
+        }
+        s.canonicalize();
+        Some(s)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        crate::properties::all()
+    }
+}

@@ -1,0 +1,159 @@
+//! The properties checked on every reachable state.
+//!
+//! *Always*-properties are safety invariants named by their DESIGN.md id; a
+//! counterexample is a bug (or a caught mutant). *Sometimes*-properties name the
+//! interesting situations the model must actually reach, so that a passing check is not
+//! vacuous (e.g. a model in which no crash ever happens while holding would "prove"
+//! recovery trivially).
+//!
+//! # INV-4 Recovery, formulated as a state property
+//!
+//! stateright's `eventually` needs acyclic paths, and this model cycles (tasks retry and
+//! re-acquire forever). Recovery is therefore split into:
+//!
+//! 1. **always "INV-4 Recovery"**: (a) no handle of a dead process holds a kernel lock,
+//!    and (b) whenever `L` names an inode whose publisher incarnation is dead and whose
+//!    flock is free, the contender's liveness test ([`ProtocolModel::probe_reports_dead`])
+//!    says "dead". (If the flock is not free, a *live* breaker holds it and finishes
+//!    the break by its own steps.) Hence a live contender is always at most
+//!    `open, flock, check, unlink, close, linkat` of its own steps away from the lock, and
+//!    no step in the model waits for time, so no age threshold is involved.
+//! 2. **sometimes "stale takeover after crash"**: a task is in the critical section after
+//!    it broke a crashed holder's lock, i.e. the recovery path is really exercised.
+//!
+//! Mutant H7 (pid trusted before the kernel) violates 1(b) after a pid reuse.
+
+use crate::actions::ProtocolModel;
+use crate::state::{Entry, Pc, State, UnlinkKind};
+use stateright::Property;
+
+/// "INV-1 MutualExclusion".
+pub const INV1: &str = "INV-1 MutualExclusion";
+/// "INV-2 NoLiveRemoval".
+pub const INV2: &str = "INV-2 NoLiveRemoval";
+/// "INV-4 Recovery".
+pub const INV4: &str = "INV-4 Recovery";
+/// "INV-6 StaleGuardHarmless".
+pub const INV6: &str = "INV-6 StaleGuardHarmless";
+
+/// Sometimes: a publication hit EEXIST.
+pub const CONTENTION: &str = "contention (linkat EEXIST)";
+/// Sometimes: an in-process waiter is parked on a `Releasing` registry entry.
+pub const RELEASING: &str = "waiter parked on releasing entry";
+/// Sometimes: a holder crashed and its lock file is still named by `L`.
+pub const CRASH_HOLDING: &str = "crash while holding";
+/// Sometimes: a task holds the lock after breaking a crashed holder's lock.
+pub const TAKEOVER: &str = "stale takeover after crash";
+/// Sometimes: the dead holder's pid is in use again while its lock file is still there.
+pub const PID_REUSED: &str = "pid reused over stale lock";
+/// Sometimes: two live tasks have a handle on the same dead holder's inode.
+pub const BREAKERS_RACE: &str = "two breakers race on one dead inode";
+
+/// Whether the task's process is alive.
+fn live(m: &ProtocolModel, s: &State, t: usize) -> bool {
+    s.procs[usize::from(m.owner[t])].alive
+}
+
+/// INV-1: at most one live task is in the critical section. A crashed process leaves
+/// the critical section at once.
+pub fn mutual_exclusion(m: &ProtocolModel, s: &State) -> bool {
+    let inside = s.tasks.iter().enumerate();
+    inside
+        .filter(|(t, task)| live(m, s, *t) && matches!(task.pc, Pc::Held(_)))
+        .count()
+        <= 1
+}
+
+/// INV-2: the name removal done by the last step (if any) removed either the remover's
+/// own file or a file whose kernel lock the remover held (the proof of death, bound to
+/// that very inode), and never a live holder's file. A `rename` over `L` counts as a
+/// removal of what `L` named. The facts about the victim are captured in
+/// [`crate::state::UnlinkEvent`] at the moment of removal, since the unnamed victim may
+/// be garbage right after.
+pub fn no_live_removal(_: &ProtocolModel, s: &State) -> bool {
+    s.unlinked
+        .as_ref()
+        .is_none_or(|e| (e.own || e.kernel_locked) && !e.victim_live_holder)
+}
+
+/// INV-4 as described in the module docs.
+pub fn recovery(m: &ProtocolModel, s: &State) -> bool {
+    let no_dead_flocks = s
+        .inodes
+        .iter()
+        .all(|i| i.flock.is_none_or(|h| live(m, s, usize::from(h))));
+    let detectable = s.named().is_none_or(|(_, inode)| {
+        !(s.publisher_dead(inode) && inode.flock.is_none()) || m.probe_reports_dead(s, inode)
+    });
+    no_dead_flocks && detectable
+}
+
+/// INV-6: an old guard never affects a later holder. (a) A release never removes an
+/// inode other than the releaser's own; (b) a releasing holder that still holds its
+/// kernel lock (about to check or unlink) always finds `L` naming its own inode, which
+/// shows that the release's inode check is defence in depth, never load-bearing.
+pub fn stale_guard_harmless(m: &ProtocolModel, s: &State) -> bool {
+    let own_path = s.tasks.iter().enumerate().all(|(t, task)| match task.pc {
+        Pc::RelCheck(i) | Pc::RelUnlink(i) => !live(m, s, t) || s.path == Some(i),
+        _ => true,
+    });
+    let foreign = s
+        .unlinked
+        .as_ref()
+        .is_some_and(|e| e.kind == UnlinkKind::Release && !e.own);
+    own_path && !foreign
+}
+
+fn contention(_: &ProtocolModel, s: &State) -> bool {
+    s.tasks.iter().any(|t| t.pc == Pc::Contended)
+}
+
+fn releasing_waiter(m: &ProtocolModel, s: &State) -> bool {
+    s.tasks.iter().enumerate().any(|(t, task)| {
+        task.pc == Pc::Parked
+            && matches!(s.procs[usize::from(m.owner[t])].entry, Entry::Releasing(_))
+    })
+}
+
+fn crash_while_holding(_: &ProtocolModel, s: &State) -> bool {
+    s.named().is_some_and(|(_, inode)| s.publisher_dead(inode))
+}
+
+fn stale_takeover(m: &ProtocolModel, s: &State) -> bool {
+    s.tasks
+        .iter()
+        .enumerate()
+        .any(|(t, task)| live(m, s, t) && task.took_over && matches!(task.pc, Pc::Held(_)))
+}
+
+fn pid_reused(_: &ProtocolModel, s: &State) -> bool {
+    s.named().is_some_and(|(_, inode)| {
+        let p = &s.procs[usize::from(inode.pid)];
+        p.alive && p.incarnation > inode.incarnation
+    })
+}
+
+fn breakers_race(m: &ProtocolModel, s: &State) -> bool {
+    s.inodes.iter().enumerate().any(|(i, inode)| {
+        let handles = s.tasks.iter().enumerate().filter(|(t, task)| {
+            live(m, s, *t) && task.pc.handle().is_some_and(|h| usize::from(h) == i)
+        });
+        s.publisher_dead(inode) && handles.count() >= 2
+    })
+}
+
+/// All properties, always-properties first, in a stable order.
+pub fn all() -> Vec<Property<ProtocolModel>> {
+    vec![
+        Property::always(INV1, mutual_exclusion),
+        Property::always(INV2, no_live_removal),
+        Property::always(INV4, recovery),
+        Property::always(INV6, stale_guard_harmless),
+        Property::sometimes(CONTENTION, contention),
+        Property::sometimes(RELEASING, releasing_waiter),
+        Property::sometimes(CRASH_HOLDING, crash_while_holding),
+        Property::sometimes(TAKEOVER, stale_takeover),
+        Property::sometimes(PID_REUSED, pid_reused),
+        Property::sometimes(BREAKERS_RACE, breakers_race),
+    ]
+}

@@ -1,0 +1,267 @@
+//! The state of the abstract world: one lock path, its inodes, processes and tasks.
+//!
+//! # Abstraction
+//!
+//! * **Lock path `L`** ([`State::path`]): one directory entry that names an inode or
+//!   nothing. Only `linkat`, `unlink` and (mutant H3) `rename` change it; each is
+//!   atomic on Linux and is one model step.
+//! * **Inodes** ([`Inode`]): the kernel object behind a lock file, with its publisher
+//!   (task, pid, incarnation) and the open file description holding `flock` on it, if
+//!   any. The payload is not modelled byte by byte: since publication is atomic, a named
+//!   inode always carries its full payload, i.e. its publisher.
+//! * **Processes** ([`Proc`]): a pid slot with an alive flag, an incarnation (bumped
+//!   when the pid is reused) and the in-process registry [`Entry`] for `L`.
+//! * **Tasks** ([`Task`]): the program counter ([`Pc`]) of one acquirer. A task holds at
+//!   most one open handle, and the inode of that handle is in its `Pc`, so a handle is
+//!   identified by its task; `flock` is per open file description, so two tasks (even of
+//!   one process) never share a kernel lock.
+//!
+//! Inode ids are canonical: after every step unreferenced inodes (no name, no handle,
+//! no pending reference in a `Pc`) are dropped and the rest renumbered in order of first
+//! reference (see [`State::canonicalize`]). Tasks loop forever (acquire, hold, release,
+//! acquire ...), so the state space is finite without an acquire budget; only crashes
+//! and pid reuses are budgeted.
+
+/// Index of an inode in [`State::inodes`] (canonical, see [`State::canonicalize`]).
+pub type InodeId = u8;
+/// Index of a task in [`State::tasks`]; also identifies the task's open handle.
+pub type TaskId = u8;
+
+/// A lock-file inode.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Inode {
+    /// The task that created and published it.
+    pub publisher: TaskId,
+    /// The publisher's pid (its process slot): what a payload-reading judge sees.
+    pub pid: u8,
+    /// The publisher process's incarnation: what a start-time check would see.
+    pub incarnation: u8,
+    /// The task whose open handle holds `flock(LOCK_EX)` on this inode, if any.
+    pub flock: Option<TaskId>,
+}
+
+/// The in-process registry entry of one process for `L`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Entry {
+    /// No task of this process is in the protocol for `L` (H1: the entry is absent).
+    Idle,
+    /// The task runs the filesystem acquire protocol.
+    Acquiring(TaskId),
+    /// The task holds the lock.
+    Held(TaskId),
+    /// The task is tearing down; waiters park until it becomes `Idle`.
+    Releasing(TaskId),
+}
+
+/// A process (pid slot).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Proc {
+    /// Whether the current incarnation is running.
+    pub alive: bool,
+    /// How many times this pid has been (re)used.
+    pub incarnation: u8,
+    /// The in-process registry entry for `L`.
+    pub entry: Entry,
+}
+
+/// A task's program counter: what its *next* step does.
+///
+/// Variants carrying an [`InodeId`] refer to the inode of the task's open handle, except
+/// `Stale`, `Compared` and `RelUnlinkByPath`, which only remember which inode was judged
+/// (the handle is closed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pc {
+    /// The process crashed; the task does nothing.
+    Dead,
+    /// Outside the lock; next: look up the registry entry.
+    Want,
+    /// Waiting in memory on a busy registry entry; woken when it is idle.
+    Parked,
+    /// Owns the registry entry; next: publish (O_TMPFILE + flock + write, `linkat`).
+    Publish,
+    /// `linkat` failed with EEXIST; next: `open(L)`.
+    Contended,
+    /// Has a handle on the inode `L` named at open; next: judge it (`flock(LOCK_NB)`).
+    Opened(InodeId),
+    /// Holds the flock of a named-at-open inode (its holder is dead); next: check `L`
+    /// still names it.
+    Proved(InodeId),
+    /// Holds the flock and saw `L` name the inode; next: `unlink(L)`.
+    Checked(InodeId),
+    /// Unlinked `L`; next: close the handle (drop the flock), then publish again.
+    Broke(InodeId),
+    /// Mutants H2/H4: judged the inode stale from its payload, handle closed.
+    Stale(InodeId),
+    /// Mutant H4: re-read `L` and found it unchanged; next: unlink by path.
+    Compared(InodeId),
+    /// Mutant H1: judged `L` an orphan of its own pid; next: unlink by path.
+    Orphan,
+    /// In the critical section, holding the flock of its published inode.
+    Held(InodeId),
+    /// Releasing, registry entry already `Releasing`; next: check `L` names own inode.
+    RelCheck(InodeId),
+    /// Releasing, saw `L` name own inode; next: `unlink(L)`.
+    RelUnlink(InodeId),
+    /// Releasing, unlinked; next: close the handle (drop the flock).
+    RelClose(InodeId),
+    /// Releasing, closed; next: set the entry `Idle` and wake parked waiters.
+    RelDone,
+    /// Mutants H1/H5: releasing in the upstream order; next: close (drop the flock).
+    RelCloseFirst(InodeId),
+    /// Mutants H1/H5: closed; next: unlink whatever `L` names.
+    RelUnlinkByPath(InodeId),
+}
+
+impl Pc {
+    /// The inode this program counter refers to, if any.
+    pub fn inode(self) -> Option<InodeId> {
+        match self {
+            Pc::Opened(i)
+            | Pc::Proved(i)
+            | Pc::Checked(i)
+            | Pc::Broke(i)
+            | Pc::Stale(i)
+            | Pc::Compared(i)
+            | Pc::Held(i)
+            | Pc::RelCheck(i)
+            | Pc::RelUnlink(i)
+            | Pc::RelClose(i)
+            | Pc::RelCloseFirst(i)
+            | Pc::RelUnlinkByPath(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The inode of the open handle of a task at this program counter, if any.
+    pub fn handle(self) -> Option<InodeId> {
+        match self {
+            Pc::Stale(_) | Pc::Compared(_) | Pc::RelUnlinkByPath(_) => None,
+            pc => pc.inode(),
+        }
+    }
+
+    fn renumber(self, map: &[Option<InodeId>]) -> Pc {
+        let m = |i: InodeId| map[usize::from(i)].expect("referenced inode is kept");
+        match self {
+            Pc::Opened(i) => Pc::Opened(m(i)),
+            Pc::Proved(i) => Pc::Proved(m(i)),
+            Pc::Checked(i) => Pc::Checked(m(i)),
+            Pc::Broke(i) => Pc::Broke(m(i)),
+            Pc::Stale(i) => Pc::Stale(m(i)),
+            Pc::Compared(i) => Pc::Compared(m(i)),
+            Pc::Held(i) => Pc::Held(m(i)),
+            Pc::RelCheck(i) => Pc::RelCheck(m(i)),
+            Pc::RelUnlink(i) => Pc::RelUnlink(m(i)),
+            Pc::RelClose(i) => Pc::RelClose(m(i)),
+            Pc::RelCloseFirst(i) => Pc::RelCloseFirst(m(i)),
+            Pc::RelUnlinkByPath(i) => Pc::RelUnlinkByPath(m(i)),
+            pc => pc,
+        }
+    }
+}
+
+/// One task (an acquirer inside a process).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Task {
+    /// What the task does next.
+    pub pc: Pc,
+    /// Set when this task unlinked a crashed holder's file; cleared when it releases.
+    /// Only used by the "stale takeover after crash" reachability property.
+    pub took_over: bool,
+}
+
+/// Why an unlink (or a replacing rename) happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnlinkKind {
+    /// A breaker that proved the holder dead under the kernel lock.
+    Break,
+    /// A holder's release.
+    Release,
+    /// A payload/pid heuristic (mutants H1, H2, H4).
+    Heuristic,
+    /// `rename` over an existing `L` (mutant H3).
+    RenameOver,
+}
+
+/// The name removal performed by the step that produced the current state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UnlinkEvent {
+    /// Who removed the name.
+    pub by: TaskId,
+    /// Which protocol step removed it.
+    pub kind: UnlinkKind,
+    /// The remover held `flock` on the removed inode (INV-2: the unlink is inode-bound).
+    pub kernel_locked: bool,
+    /// The removed inode's publisher was alive and in its critical section with it.
+    pub victim_live_holder: bool,
+    /// The removed inode's publisher incarnation was dead.
+    pub victim_dead: bool,
+    /// The removed inode was published by the remover itself (same task, same
+    /// incarnation): a holder removing its own file needs no proof (INV-2), and a
+    /// release must never remove anything else (INV-6).
+    pub own: bool,
+}
+
+/// The whole model state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    /// The inode the lock path `L` names, if any.
+    pub path: Option<InodeId>,
+    /// Live inodes (named by `L` or referenced by some task), canonically numbered.
+    pub inodes: Vec<Inode>,
+    /// Processes, indexed by pid.
+    pub procs: Vec<Proc>,
+    /// Tasks; the task-to-process map is static and lives in the model.
+    pub tasks: Vec<Task>,
+    /// Crashes the environment may still inject.
+    pub crashes_left: u8,
+    /// Pid reuses the environment may still inject.
+    pub respawns_left: u8,
+    /// The unlink done by the last step, if it did one (reset by every step).
+    pub unlinked: Option<UnlinkEvent>,
+}
+
+impl State {
+    /// The inode `L` names, with its id.
+    pub fn named(&self) -> Option<(InodeId, &Inode)> {
+        self.path.map(|i| (i, &self.inodes[usize::from(i)]))
+    }
+
+    /// Whether the process incarnation that published `inode` is dead.
+    pub fn publisher_dead(&self, inode: &Inode) -> bool {
+        let p = &self.procs[usize::from(inode.pid)];
+        !(p.alive && p.incarnation == inode.incarnation)
+    }
+
+    /// Adds a fresh inode and returns its (temporary, pre-canonical) id.
+    pub(crate) fn create_inode(&mut self, inode: Inode) -> InodeId {
+        self.inodes.push(inode);
+        InodeId::try_from(self.inodes.len() - 1).expect("few inodes")
+    }
+
+    /// Drops unreferenced inodes and renumbers the rest in order of first reference
+    /// (`L` first, then tasks by index), so that states differing only in inode names
+    /// or in garbage are one state.
+    pub fn canonicalize(&mut self) {
+        let refs = self
+            .path
+            .into_iter()
+            .chain(self.tasks.iter().filter_map(|t| t.pc.inode()));
+        let mut map = vec![None; self.inodes.len()];
+        let mut order = Vec::new();
+        for old in refs {
+            if map[usize::from(old)].is_none() {
+                map[usize::from(old)] = Some(InodeId::try_from(order.len()).expect("few inodes"));
+                order.push(old);
+            }
+        }
+        self.inodes = order
+            .iter()
+            .map(|&o| self.inodes[usize::from(o)].clone())
+            .collect();
+        self.path = self.path.and_then(|i| map[usize::from(i)]);
+        for t in &mut self.tasks {
+            t.pc = t.pc.renumber(&map);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Exhaustive stateright checks of the lock protocol model: the real protocol passes,
+//! every historic failure (mutant) is caught.
+//!
+//! The pinned state counts below are exact: the state space is explored to completion
+//! and states are canonical (see `sessionlock_spec::state`), so any change in them means
+//! the model changed. If the change is intended, update the number *and* its comment.
+
+use sessionlock_spec::actions::{Action, Op, ProtocolModel};
+use sessionlock_spec::properties::{self, INV1, INV2, INV4, INV6};
+use sessionlock_spec::state::Pc;
+use sessionlock_spec::{Mutant, SpecConfig, SpecReport, State, check, trace};
+use stateright::Model;
+
+fn config(processes: usize, mutant: Option<Mutant>) -> SpecConfig {
+    SpecConfig {
+        processes,
+        mutant,
+        ..SpecConfig::default()
+    }
+}
+
+/// Asserts the real protocol's report: no counterexample, every situation reached.
+fn assert_passes(report: &SpecReport) {
+    assert!(
+        report.violated.is_empty(),
+        "{}: violated {:?}\n{:?}",
+        report.name,
+        report.violated,
+        report.counterexample
+    );
+    assert!(report.counterexample.is_none());
+    for (name, reached) in &report.reached {
+        assert!(
+            reached,
+            "{}: sometimes-property {name:?} never reached",
+            report.name
+        );
+    }
+    assert_eq!(
+        report.reached.len(),
+        6,
+        "every sometimes-property is reported"
+    );
+}
+
+/// Checks: INV-1, INV-2, INV-4, INV-6 (2 processes, 3 tasks, 1 crash, 1 pid reuse).
+#[test]
+fn real_protocol_two_processes() {
+    let report = check(&SpecConfig::default());
+    assert_passes(&report);
+    // 3840 states: P0 runs two tasks sharing one registry entry, P1 one task, each looping
+    // acquire/hold/release forever. Without faults that is 459 states; one crash adds its
+    // aftermath (596 total), and one pid reuse lets a fresh incarnation run against the
+    // leftovers of the dead one (stale file, breakers in flight), a ~6x blow-up.
+    assert_eq!(report.unique_states, 3840);
+    assert_eq!(report.state_count, 10550);
+}
+
+/// Checks: INV-1, INV-2, INV-4, INV-6 (3 processes, 4 tasks, 1 crash, 1 pid reuse).
+#[test]
+fn real_protocol_three_processes() {
+    let report = check(&config(3, None));
+    assert_passes(&report);
+    // 135667 states: the 2-process space plus a third single-task process; without faults
+    // 9235 states, 14062 with one crash, and the pid reuse again multiplies the post-crash
+    // part, since the reborn process and two survivors race over the dead holder's file.
+    assert_eq!(report.unique_states, 135_667);
+}
+
+/// Checks: INV-1, INV-2, INV-4, INV-6 under a harsher environment: 3 processes, two
+/// crashes and two pid reuses (a reborn process may crash again, mid-break included).
+#[test]
+fn real_protocol_survives_repeated_crashes_and_pid_reuse() {
+    let report = check(&SpecConfig {
+        processes: 3,
+        crashes: 2,
+        pid_reuses: 2,
+        ..SpecConfig::default()
+    });
+    assert_passes(&report);
+    // 799503 states: the second crash/reuse pair lets every pid hold stale files of two
+    // earlier incarnations' steps (~6x the 1-crash space).
+    assert_eq!(report.unique_states, 799_503);
+}
+
+/// The violated always-properties the checker finds for each mutant (same with 2 and 3
+/// processes). Every mutant except H7 breaks INV-1, INV-2 and INV-6 together; H7 only
+/// loses recovery.
+fn expected_violations(m: Mutant) -> Vec<&'static str> {
+    match m {
+        Mutant::H7PidReuseTrust => vec![INV4],
+        _ => vec![INV1, INV2, INV6],
+    }
+}
+
+fn assert_caught(m: Mutant, report: &SpecReport) {
+    assert!(
+        report.violated.iter().any(|v| v.starts_with(m.invariant())),
+        "{}: expected a counterexample to {}, got {:?}",
+        report.name,
+        m.invariant(),
+        report.violated
+    );
+    assert_eq!(report.violated, expected_violations(m), "{}", report.name);
+    let trace = report
+        .counterexample
+        .as_deref()
+        .expect("a counterexample path");
+    assert!(trace.contains("violates"), "{trace}");
+}
+
+/// Checks: INV-1, INV-2, INV-4, INV-6 are refuted for every mutant (2 processes).
+#[test]
+fn every_mutant_is_caught_with_two_processes() {
+    for &m in Mutant::ALL {
+        assert_caught(m, &check(&config(2, Some(m))));
+    }
+}
+
+/// Checks: INV-1, INV-2, INV-4, INV-6 are refuted for every mutant (3 processes).
+#[test]
+fn every_mutant_is_caught_with_three_processes() {
+    for &m in Mutant::ALL {
+        assert_caught(m, &check(&config(3, Some(m))));
+    }
+}
+
+/// Checks: INV-4 (H7 needs pid reuse: without it the pid heuristic is accurate).
+#[test]
+fn h7_is_harmless_without_pid_reuse() {
+    let report = check(&SpecConfig {
+        mutant: Some(Mutant::H7PidReuseTrust),
+        pid_reuses: 0,
+        ..SpecConfig::default()
+    });
+    assert!(report.violated.is_empty(), "{:?}", report.violated);
+}
+
+/// Checks: INV-1, INV-4 (the reported counterexample is a shortest one).
+#[test]
+fn counterexamples_are_shortest() {
+    let h3 = check(&config(2, Some(Mutant::H3RenameOverwrite)));
+    let steps = |t: &str| t.lines().take_while(|l| !l.starts_with("violates")).count();
+    // Request, rename, request, rename: two holders.
+    assert_eq!(steps(h3.counterexample.as_deref().unwrap()), 4);
+    let h7 = check(&config(2, Some(Mutant::H7PidReuseTrust)));
+    // Request, publish, crash, pid reuse: the stale file now looks alive forever.
+    assert_eq!(steps(h7.counterexample.as_deref().unwrap()), 4);
+    let model = config(2, Some(Mutant::H1ReleaseOrder)).model();
+    let inv1 = trace::shortest_violation(&model, Some(INV1)).unwrap();
+    assert_eq!(steps(&inv1), 13, "{inv1}");
+}
+
+/// One task step, in a replay script.
+fn step(model: &ProtocolModel, task: u8, op: Op) -> Action {
+    Action::Step {
+        pid: model.owner[usize::from(task)],
+        task,
+        op,
+    }
+}
+
+/// The steps `ops` of task `task`, in a replay script.
+fn steps(model: &ProtocolModel, task: u8, ops: &[Op]) -> Vec<Action> {
+    ops.iter().map(|&op| step(model, task, op)).collect()
+}
+
+/// Replays `script` from the initial state, asserting each action is enabled.
+fn replay(model: &ProtocolModel, script: &[Action]) -> State {
+    let mut s = model.init_states().remove(0);
+    for action in script {
+        let mut enabled = Vec::new();
+        model.actions(&s, &mut enabled);
+        assert!(enabled.contains(action), "{action:?} not enabled in {s:#?}");
+        s = model.next_state(&s, action.clone()).unwrap();
+    }
+    s
+}
+
+use Op::*;
+
+/// Checks: INV-1, INV-2, INV-6 on the exact H1 own-pid-orphan interleaving of FIELD-NOTES.
+#[test]
+fn h1_field_note_interleaving() {
+    // Tasks 0 and 1 are T1 and T2 of P0; task 2 is the third process.
+    let m = config(2, Some(Mutant::H1ReleaseOrder)).model();
+    let mut script = steps(&m, 0, &[Request, Linkat, BeginRelease, Close]);
+    // T2 finds no entry, gets EEXIST, reads its own pid, removes L as an orphan...
+    script.extend(steps(&m, 1, &[Request, Linkat, Open, ReadPayload, Unlink]));
+    assert!(
+        !properties::no_live_removal(&m, &replay(&m, &script)),
+        "removal without proof"
+    );
+    // ... and publishes L'; T1's pending path-based removal deletes L'.
+    script.extend([step(&m, 1, Linkat), step(&m, 0, Unlink)]);
+    let s = replay(&m, &script);
+    assert!(!properties::no_live_removal(&m, &s));
+    assert!(!properties::stale_guard_harmless(&m, &s));
+    // A third party gets in: two holders.
+    script.extend(steps(&m, 2, &[Request, Linkat]));
+    assert!(!properties::mutual_exclusion(&m, &replay(&m, &script)));
+}
+
+/// Checks: INV-1 on the H2 and H4 interleavings (P0 holds and dies, P1 and P2 both reclaim).
+#[test]
+fn h2_h4_field_note_interleavings() {
+    let cases = [
+        (Mutant::H2StaleTocttou, &[ReadPayload][..]),
+        (Mutant::H4CompareThenUnlink, &[ReadPayload, CheckPath][..]),
+    ];
+    for (mutant, judge) in cases {
+        let m = config(3, Some(mutant)).model();
+        let mut script = steps(&m, 0, &[Request, Linkat]);
+        script.push(Action::Crash { pid: 0 });
+        // Task 2 (P1) and task 3 (P2) both judge the dead holder's L stale (and unchanged).
+        for t in [2, 3] {
+            script.extend(steps(&m, t, &[Request, Linkat, Open]));
+            script.extend(steps(&m, t, judge));
+        }
+        // P2 replaces L with its own file; P1 then removes P2's file and creates its own.
+        script.extend(steps(&m, 3, &[Unlink, Linkat]));
+        script.extend(steps(&m, 2, &[Unlink, Linkat]));
+        assert!(
+            !properties::mutual_exclusion(&m, &replay(&m, &script)),
+            "{mutant:?}"
+        );
+    }
+}
+
+/// Checks: INV-2, INV-1 on H5: the old holder drops its flock before its path-based
+/// unlink, a breaker proves it "dead", republishes, and the old holder deletes that file.
+#[test]
+fn h5_old_holder_deletes_successor() {
+    let m = config(3, Some(Mutant::H5OldHolderDeletesSuccessor)).model();
+    let mut script = steps(&m, 0, &[Request, Linkat, BeginRelease, Close]);
+    let breaker = [
+        Request, Linkat, Open, FlockNb, CheckPath, Unlink, Close, Linkat,
+    ];
+    script.extend(steps(&m, 2, &breaker));
+    script.push(step(&m, 0, Unlink));
+    assert!(!properties::no_live_removal(&m, &replay(&m, &script)));
+    script.extend(steps(&m, 3, &[Request, Linkat]));
+    assert!(!properties::mutual_exclusion(&m, &replay(&m, &script)));
+}
+
+/// Checks: INV-4 on the real protocol: after the holder is SIGKILLed, a contender breaks
+/// and takes the lock with its own steps only, no timer involved.
+#[test]
+fn crashed_holder_is_taken_over_without_timer() {
+    let m = config(2, None).model();
+    let mut script = steps(&m, 2, &[Request, Linkat]);
+    script.push(Action::Crash { pid: 1 });
+    assert!(properties::recovery(&m, &replay(&m, &script)));
+    let contender = [
+        Request, Linkat, Open, FlockNb, CheckPath, Unlink, Close, Linkat,
+    ];
+    script.extend(steps(&m, 0, &contender));
+    let s = replay(&m, &script);
+    assert!(properties::mutual_exclusion(&m, &s) && properties::no_live_removal(&m, &s));
+    assert!(s.tasks[0].took_over && matches!(s.tasks[0].pc, Pc::Held(_)));
+}
+
+/// Checks: the `Mutant` API the runner relies on.
+#[test]
+fn mutant_api() {
+    let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
+    assert_eq!(names, ["H1", "H2", "H3", "H4", "H5", "H7"]);
+    for &m in Mutant::ALL {
+        assert!(["INV-1", "INV-2", "INV-4"].contains(&m.invariant()));
+        assert!(
+            expected_violations(m)
+                .iter()
+                .any(|v| v.starts_with(m.invariant()))
+        );
+    }
+}
