@@ -42,17 +42,19 @@ pub struct Ghost {
 }
 
 impl Ghost {
-    /// `owner` of `pid` entered. Checks INV-1.
-    pub fn enter(&self, pid: Pid, owner: Owner) {
+    /// `owner` of `pid` entered. Checks INV-1: returns the violation, if any.
+    pub fn enter(&self, pid: Pid, owner: Owner) -> Option<String> {
         let mut inside = self.inside.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((other_pid, other)) = inside.iter().find(|(_, o)| *o != owner) {
-            let detail = format!(
-                "{owner:?} of pid {pid} entered while {other:?} of pid {other_pid} was inside"
-            );
-            drop(inside);
-            Invariant::MutualExclusion.violated(detail);
-        }
+        let clash = inside
+            .iter()
+            .find(|(_, o)| *o != owner)
+            .map(|(other_pid, other)| {
+                format!(
+                    "{owner:?} of pid {pid} entered while {other:?} of pid {other_pid} was inside"
+                )
+            });
         inside.push((pid, owner));
+        clash
     }
 
     /// `owner` is about to release one re-entry; returns how many remain after it.
@@ -76,8 +78,13 @@ impl Ghost {
 }
 
 /// Runs `scenario` once against `subject`; panics with `"INV-n …"` on a violation.
+///
+/// Tasks never panic: a violation is recorded in the world, the task that saw it winds
+/// down normally, and this function panics once every thread has joined. (Unwinding
+/// through a task would run drops that need the scheduler, which shuttle forbids.)
 pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
     let world = World::new();
+    world.set_strict(false);
     let counter = std::sync::Arc::new(Counter::default());
     let ghost = std::sync::Arc::new(Ghost::default());
     let mut lockers = Vec::new();
@@ -103,15 +110,21 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
     }
     threads.into_iter().for_each(rt::Join::join);
     let crashes = world.stats().crashes;
-    if crashes == 0 {
-        Invariant::NoLeak.check(world.file_count() == 0, || {
-            "a lock file remains after every guard was released".into()
-        });
-        for locker in &lockers {
-            Invariant::NoLeak.check(locker.registry().is_empty(), || {
-                "a registry entry remains after every guard was released".into()
-            });
+    if crashes == 0 && world.first_violation().is_none() {
+        if world.file_count() != 0 {
+            let detail = "a lock file remains after every guard was released";
+            world.record(Invariant::NoLeak, detail.into());
         }
+        if lockers.iter().any(|l| !l.registry().is_empty()) {
+            let detail = "a registry entry remains after every guard was released";
+            world.record(Invariant::NoLeak, detail.into());
+        }
+    }
+    drop(lockers);
+    let violations = world.violations();
+    if let Some((inv, detail)) = violations.first() {
+        let later: Vec<_> = violations[1..].iter().map(|(inv, _)| inv.id()).collect();
+        inv.violated(format!("{detail} (later: {later:?})"));
     }
     counter.reach(crashes)
 }
@@ -130,6 +143,9 @@ impl Task {
         let mut guards: Vec<ModelGuard> = Vec::new();
         let path = lock_path();
         for op in script {
+            if self.world.first_violation().is_some() {
+                return;
+            }
             match op {
                 Op::Acquire => match self.subject.acquire(&self.locker, &path, self.owner).await {
                     Ok(guard) => self.entered(guard, &mut guards),
@@ -141,10 +157,12 @@ impl Task {
                     Err(error) => self.failed_acquire(&error),
                 },
                 Op::Release => {
-                    let guard = guards.pop().expect("script releases more than it acquired");
+                    let Some(guard) = guards.pop() else { continue };
                     let remaining = self.ghost.leave(self.owner);
                     let released = self.subject.release(guard).await;
-                    check_release(released, remaining);
+                    if let Err((inv, detail)) = check_release(released, remaining) {
+                        self.world.record(inv, detail);
+                    }
                 }
                 Op::Crash => {
                     // Out of the critical section at the instant of death, before the
@@ -156,32 +174,42 @@ impl Task {
                 Op::Advance(by) => self.world.advance(*by),
             }
         }
-        assert!(guards.is_empty(), "script ends holding a guard");
     }
 
     fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {
-        self.ghost.enter(self.pid, self.owner);
+        if let Some(clash) = self.ghost.enter(self.pid, self.owner) {
+            self.world.record(Invariant::MutualExclusion, clash);
+        }
         guards.push(guard);
     }
 
     fn failed_acquire(&self, error: &sessionlock::AcquireError) {
-        let inv = if self.world.stats().crashes > 0 {
-            Invariant::Recovery
-        } else {
-            Invariant::NoSpuriousTimeout
+        let inv = match self.world.stats().crashes {
+            0 => Invariant::NoSpuriousTimeout,
+            _ => Invariant::Recovery,
         };
-        inv.violated(format!("acquire by {:?} failed: {error}", self.owner));
+        self.world
+            .record(inv, format!("acquire by {:?} failed: {error}", self.owner));
     }
 }
 
 /// Checks a release's outcome against the ghost's count of remaining re-entries (INV-7).
-fn check_release(released: Result<Released, sessionlock::ReleaseError>, remaining: usize) {
+///
+/// # Errors
+/// The invariant broken, with what happened.
+pub fn check_release(
+    released: Result<Released, sessionlock::ReleaseError>,
+    remaining: usize,
+) -> Result<(), (Invariant, String)> {
     match released {
-        Ok(Released::StillHeld { remaining: r }) if r as usize == remaining && remaining > 0 => {}
-        Ok(Released::Removed) if remaining == 0 => {}
-        Ok(other) => Invariant::Reentrancy.violated(format!(
-            "release gave {other:?} with {remaining} re-entries left"
+        Ok(Released::StillHeld { remaining: r }) if r as usize == remaining && remaining > 0 => {
+            Ok(())
+        }
+        Ok(Released::Removed) if remaining == 0 => Ok(()),
+        Ok(other) => Err((
+            Invariant::Reentrancy,
+            format!("release gave {other:?} with {remaining} re-entries left"),
         )),
-        Err(error) => Invariant::NoLiveRemoval.violated(format!("release failed: {error}")),
+        Err(error) => Err((Invariant::NoLiveRemoval, format!("release failed: {error}"))),
     }
 }

@@ -10,6 +10,10 @@ pub mod world;
 pub use fs::{ModelClock, ModelFs, ModelHandle};
 pub use invariant::Invariant;
 pub use world::{Gate, Pid, Stats, World};
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+pub mod checkers;
+pub mod exec;
+pub mod gate;
 pub mod harness;
 pub mod observe;
 pub mod op;

@@ -200,6 +200,17 @@ impl World {
         self.state.lock().strict = strict;
     }
 
+    /// Records a violation seen outside the world (by a harness oracle), as the world
+    /// records its own: panics now if strict, else kept for [`World::violations`].
+    pub fn record(&self, inv: Invariant, detail: String) {
+        self.enter().violation_owned(inv, detail);
+    }
+
+    /// The first violation recorded, if any.
+    pub fn first_violation(&self) -> Option<(Invariant, String)> {
+        self.state.lock().violations.first().cloned()
+    }
+
     /// Violations recorded in non-strict mode.
     pub fn violations(&self) -> Vec<(Invariant, String)> {
         self.state.lock().violations.clone()
@@ -344,15 +355,19 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let pending = self.guard.as_mut().and_then(|st| st.pending_panic.take());
         drop(self.guard.take());
-        if let Some((inv, detail)) = pending {
-            if !std::thread::panicking() {
-                inv.violated(detail);
-            }
+        if let Some((inv, detail)) = pending
+            && !std::thread::panicking()
+        {
+            inv.violated(detail);
         }
     }
 }
 
 impl State {
+    fn violation_owned(&mut self, inv: Invariant, detail: String) {
+        self.violation(inv, detail);
+    }
+
     pub(crate) fn fresh_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

@@ -18,6 +18,13 @@
 //! payloads, which the real protocol never uses as proof, so INV-1/2/4 hold regardless of
 //! pid reuse. [`Mutant`]s re-introduce the historic failures; each must be caught.
 //!
+//! Properties ([`properties`], [`progress`]): always INV-1 MutualExclusion, INV-2
+//! NoLiveRemoval, INV-4 Recovery and INV-6 StaleGuardHarmless; the progress check
+//! "INV-4 Progress"; and six sometimes-properties (contention, a waiter parked on a
+//! releasing entry, a crash while holding, a stale takeover after a crash, a pid reused
+//! over a stale lock, two breakers racing on one dead inode) that keep the check from
+//! passing vacuously.
+//!
 //! ```
 //! let report = sessionlock_spec::check(&sessionlock_spec::SpecConfig::default());
 //! assert!(report.violated.is_empty());
@@ -25,12 +32,15 @@
 //! ```
 
 pub mod actions;
+pub mod model;
 pub mod mutant;
+pub mod progress;
 pub mod properties;
 pub mod state;
 pub mod trace;
 
-pub use actions::{Action, ProtocolModel};
+pub use actions::Action;
+pub use model::ProtocolModel;
 pub use mutant::Mutant;
 pub use state::State;
 
@@ -49,8 +59,11 @@ pub struct SpecConfig {
     pub crashes: u8,
     /// How many times a dead pid may be reused by a new process. Default 1.
     pub pid_reuses: u8,
-    /// Checker threads. Default 1 (counts are exact either way; with 1 thread the
-    /// exploration order, and so every reported path, is deterministic).
+    /// Step budget of the progress check ([`progress`], reported as
+    /// [`progress::INV4_PROGRESS`]); `None` skips it. Default `Some(64)`.
+    pub progress_budget: Option<usize>,
+    /// Checker threads. Default 1. The search runs to completion, so the counts do not
+    /// depend on it; the counterexample comes from a separate deterministic search.
     pub threads: usize,
 }
 
@@ -62,6 +75,7 @@ impl Default for SpecConfig {
             tasks_in_first_process: 2,
             crashes: 1,
             pid_reuses: 1,
+            progress_budget: Some(64),
             threads: 1,
         }
     }
@@ -76,7 +90,8 @@ pub struct SpecReport {
     pub unique_states: usize,
     /// States generated, repeats included (i.e. transitions explored, plus the initial state).
     pub state_count: usize,
-    /// Names of the always-properties that have a counterexample.
+    /// Names of the always-properties that have a counterexample, in declaration order,
+    /// followed by [`progress::INV4_PROGRESS`] if the progress check failed.
     pub violated: Vec<String>,
     /// Each sometimes-property, and whether an example was reached.
     pub reached: Vec<(String, bool)>,
@@ -110,7 +125,10 @@ impl SpecConfig {
     }
 }
 
-/// Runs a breadth-first search of the whole state space and reports the results.
+/// Runs stateright's breadth-first search over the whole state space, then (unless
+/// disabled) the progress check of [`progress`], and reports the results. (stateright would stop early only once *every* property had a discovery,
+/// which no configuration reaches: the real protocol violates nothing, and no mutant
+/// violates all four always-properties.)
 pub fn check(config: &SpecConfig) -> SpecReport {
     let model = config.model();
     let props = model.properties();
@@ -129,11 +147,17 @@ pub fn check(config: &SpecConfig) -> SpecReport {
             _ => {}
         }
     }
-    let counterexample = if violated.is_empty() {
+    let mut counterexample = if violated.is_empty() {
         None
     } else {
         trace::shortest_counterexample(checker.model())
     };
+    if let Some(budget) = config.progress_budget
+        && let Err(stuck) = progress::check_progress(checker.model(), budget)
+    {
+        violated.push(progress::INV4_PROGRESS.to_owned());
+        counterexample.get_or_insert(stuck);
+    }
     SpecReport {
         name: config.name(),
         unique_states: checker.unique_state_count(),

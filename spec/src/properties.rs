@@ -9,21 +9,23 @@
 //! # INV-4 Recovery, formulated as a state property
 //!
 //! stateright's `eventually` needs acyclic paths, and this model cycles (tasks retry and
-//! re-acquire forever). Recovery is therefore split into:
+//! re-acquire forever). Recovery is therefore checked in three parts:
 //!
-//! 1. **always "INV-4 Recovery"**: (a) no handle of a dead process holds a kernel lock,
-//!    and (b) whenever `L` names an inode whose publisher incarnation is dead and whose
-//!    flock is free, the contender's liveness test ([`ProtocolModel::probe_reports_dead`])
-//!    says "dead". (If the flock is not free, a *live* breaker holds it and finishes
-//!    the break by its own steps.) Hence a live contender is always at most
-//!    `open, flock, check, unlink, close, linkat` of its own steps away from the lock, and
-//!    no step in the model waits for time, so no age threshold is involved.
-//! 2. **sometimes "stale takeover after crash"**: a task is in the critical section after
-//!    it broke a crashed holder's lock, i.e. the recovery path is really exercised.
+//! 1. **always "INV-4 Recovery"** (here): (a) no handle of a dead process holds a kernel
+//!    lock, and (b) whenever `L` names an inode whose publisher incarnation is dead and
+//!    whose flock is free, the contender's liveness test
+//!    ([`ProtocolModel::probe_reports_dead`]) says "dead". If the flock is not free, a
+//!    *live* breaker holds it (by (a)). So a crashed holder never blocks the probe, and no
+//!    step in the model waits for time: no age threshold is involved.
+//! 2. **sometimes "stale takeover after crash"** (here): a task is in the critical section
+//!    after it broke a crashed holder's lock, i.e. the recovery path is really exercised.
+//! 3. **"INV-4 Progress"** ([`crate::progress`]): from every reachable state, the live
+//!    tasks alone, fairly scheduled, put one of them in the critical section within a
+//!    bounded number of steps.
 //!
-//! Mutant H7 (pid trusted before the kernel) violates 1(b) after a pid reuse.
+//! Mutant H7 (pid trusted before the kernel) violates 1(b) and 3 after a pid reuse.
 
-use crate::actions::ProtocolModel;
+use crate::model::ProtocolModel;
 use crate::state::{Entry, Pc, State, UnlinkKind};
 use stateright::Property;
 

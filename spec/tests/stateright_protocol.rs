@@ -5,10 +5,11 @@
 //! and states are canonical (see `sessionlock_spec::state`), so any change in them means
 //! the model changed. If the change is intended, update the number *and* its comment.
 
-use sessionlock_spec::actions::{Action, Op, ProtocolModel};
+use sessionlock_spec::actions::{Action, Op};
+use sessionlock_spec::progress::{self, INV4_PROGRESS};
 use sessionlock_spec::properties::{self, INV1, INV2, INV4, INV6};
 use sessionlock_spec::state::Pc;
-use sessionlock_spec::{Mutant, SpecConfig, SpecReport, State, check, trace};
+use sessionlock_spec::{Mutant, ProtocolModel, SpecConfig, SpecReport, State, check, trace};
 use stateright::Model;
 
 fn config(processes: usize, mutant: Option<Mutant>) -> SpecConfig {
@@ -59,7 +60,10 @@ fn real_protocol_two_processes() {
 /// Checks: INV-1, INV-2, INV-4, INV-6 (3 processes, 4 tasks, 1 crash, 1 pid reuse).
 #[test]
 fn real_protocol_three_processes() {
-    let report = check(&config(3, None));
+    let report = check(&SpecConfig {
+        threads: 2,
+        ..config(3, None)
+    });
     assert_passes(&report);
     // 135667 states: the 2-process space plus a third single-task process; without faults
     // 9235 states, 14062 with one crash, and the pid reuse again multiplies the post-crash
@@ -75,6 +79,7 @@ fn real_protocol_survives_repeated_crashes_and_pid_reuse() {
         processes: 3,
         crashes: 2,
         pid_reuses: 2,
+        threads: 2,
         ..SpecConfig::default()
     });
     assert_passes(&report);
@@ -84,11 +89,12 @@ fn real_protocol_survives_repeated_crashes_and_pid_reuse() {
 }
 
 /// The violated always-properties the checker finds for each mutant (same with 2 and 3
-/// processes). Every mutant except H7 breaks INV-1, INV-2 and INV-6 together; H7 only
-/// loses recovery.
+/// processes). Every mutant except H7 breaks INV-1, INV-2 and INV-6 together (and keeps
+/// progress); H7 keeps safety and only loses recovery, in both its state and its progress
+/// form.
 fn expected_violations(m: Mutant) -> Vec<&'static str> {
     match m {
-        Mutant::H7PidReuseTrust => vec![INV4],
+        Mutant::H7PidReuseTrust => vec![INV4, INV4_PROGRESS],
         _ => vec![INV1, INV2, INV6],
     }
 }
@@ -258,6 +264,30 @@ fn crashed_holder_is_taken_over_without_timer() {
     let s = replay(&m, &script);
     assert!(properties::mutual_exclusion(&m, &s) && properties::no_live_removal(&m, &s));
     assert!(s.tasks[0].took_over && matches!(s.tasks[0].pc, Pc::Held(_)));
+}
+
+/// Checks: INV-4 (progress bound): from every reachable state, fairly scheduled live
+/// tasks put one of them in the critical section within a fixed number of steps.
+#[test]
+fn progress_bounds_are_pinned() {
+    // 17 steps (2 processes). Worst case: P0 crashed right after publishing, the reborn
+    // P0's tasks are idle and P1 is still finishing an earlier release; a breaker's 8 steps
+    // (request, linkat/EEXIST, open, flock, check, unlink, close, linkat) interleave with
+    // the others' steps under the rotation.
+    assert_eq!(
+        progress::check_progress(&config(2, None).model(), 64),
+        Ok(17)
+    );
+    // 22 steps (3 processes): the same state plus an idle third process in the rotation.
+    assert_eq!(
+        progress::check_progress(&config(3, None).model(), 64),
+        Ok(22)
+    );
+    let h7 = progress::check_progress(&config(2, Some(Mutant::H7PidReuseTrust)).model(), 64);
+    assert!(
+        h7.unwrap_err().contains("ReusePid"),
+        "stuck only after a pid reuse"
+    );
 }
 
 /// Checks: the `Mutant` API the runner relies on.

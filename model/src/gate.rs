@@ -1,0 +1,103 @@
+//! The seed race (H1) as a scripted interleaving: freeze the releaser inside its removal
+//! of the lock file, then run a second task of the same process and count what it does.
+
+use std::time::Duration;
+
+use sessionlock::core::{AcquireError, Locker, Options, Owner};
+use sessionlock::fs::FsOp;
+
+use crate::exec::Stepper;
+use crate::fs::{ModelClock, ModelFs};
+use crate::harness::lock_path;
+use crate::invariant::Invariant;
+use crate::subject::Subject;
+use crate::world::{Gate, World};
+
+/// What the second task did while the first was frozen inside its release.
+#[derive(Debug)]
+pub struct GateOutcome {
+    /// Filesystem primitives the second task ran while the first was frozen.
+    pub polls_while_frozen: u64,
+    /// Logical time from the second task's start to its outcome.
+    pub elapsed: Duration,
+    /// Whether it acquired (`Ok`) or how it failed.
+    pub result: Result<(), String>,
+    /// Whether it timed out.
+    pub timed_out: bool,
+    /// Violations the world recorded (it runs non-strict here).
+    pub violations: Vec<Invariant>,
+}
+
+/// Runs the H1 script against `subject`.
+///
+/// 1. T1 acquires, then starts its release with a gate closed on its unlink.
+/// 2. T2 starts acquiring and runs until it stalls; its primitives are counted.
+/// 3. If T2 is parked, the gate opens and both run on, with no time passing.
+///    Otherwise the clock advances in 50 ms steps until T2 finishes or 10 s pass,
+///    and only then does the gate open.
+pub fn seed_race(subject: Subject) -> GateOutcome {
+    let world = World::new();
+    world.set_strict(false);
+    let fs = ModelFs::spawn(&world, 100);
+    let locker = Locker::new(fs, ModelClock::new(&world), Options::default());
+    let path = lock_path();
+    let gate = Gate {
+        pid: 100,
+        op: FsOp::Unlink,
+    };
+    let mut ex = Stepper::new();
+    let guard = ex
+        .block_on(subject.acquire(&locker, &path, Owner::from_raw(1)))
+        .expect("T1 acquires");
+    world.close_gate(gate);
+    let (t1, _) = ex.spawn(subject.release(guard));
+    ex.run_until_stalled();
+    assert_eq!(
+        world.parked_at(gate),
+        1,
+        "T1 must be frozen inside its removal"
+    );
+    let before = ops(&world);
+    let started = world.now();
+    let (t2, out) = ex.spawn(subject.acquire(&locker, &path, Owner::from_raw(2)));
+    ex.run_until_stalled();
+    let mut polls_while_frozen = ops(&world) - before;
+    if !ex.is_done(t2) && polls_while_frozen > 0 {
+        for _ in 0..200 {
+            world.advance(Duration::from_millis(50));
+            ex.run_until_stalled();
+            if ex.is_done(t2) {
+                break;
+            }
+        }
+        polls_while_frozen = ops(&world) - before;
+    }
+    let elapsed = world.now().saturating_since(started);
+    world.open_gate(gate);
+    ex.run_until_stalled();
+    assert!(
+        ex.is_done(t1) && ex.is_done(t2),
+        "both tasks finish once the gate opens"
+    );
+    let result = out.borrow_mut().take().expect("T2 finished");
+    let timed_out = matches!(result, Err(AcquireError::Timeout { .. }));
+    let result = match result {
+        Ok(guard) => {
+            drop(ex.block_on(guard.release()));
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let violations = world.violations().into_iter().map(|(inv, _)| inv).collect();
+    GateOutcome {
+        polls_while_frozen,
+        elapsed,
+        result,
+        timed_out,
+        violations,
+    }
+}
+
+fn ops(world: &World) -> u64 {
+    world.stats().ops_by_pid.get(&100).copied().unwrap_or(0)
+}

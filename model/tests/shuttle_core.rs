@@ -1,0 +1,83 @@
+//! Shuttle: the core's scenarios under PCT, random and exhaustive DFS schedules.
+//! `SHUTTLE_ITERATIONS` and `SHUTTLE_DFS_MAX` set the depth.
+#![cfg(not(sessionlock_loom))]
+
+use sessionlock_model::checkers::{Strategy, shuttle};
+use sessionlock_model::scenarios::*;
+use sessionlock_model::{Mutant, Reach, Reachable, Subject};
+
+fn core(scenario: &'static sessionlock_model::harness::Scenario, strategy: Strategy) -> Reach {
+    let reach = shuttle(scenario, Subject::Core, strategy);
+    println!("shuttle {strategy:?} {}: {reach:?}", scenario.name);
+    reach.assert_reached(scenario.name, scenario.reaches);
+    reach
+}
+
+/// Checks: INV-1, INV-3, INV-5, INV-7
+#[test]
+fn shuttle_dfs_two_tasks() {
+    core(&TWO_TASKS, Strategy::Dfs);
+}
+
+/// Checks: INV-1, INV-3, INV-5, INV-7
+#[test]
+fn shuttle_pct_two_tasks() {
+    core(&TWO_TASKS, Strategy::Pct { depth: 3 });
+}
+
+/// Checks: INV-1, INV-3, INV-5
+#[test]
+fn shuttle_random_three_tasks() {
+    core(&THREE_TASKS, Strategy::Random);
+}
+
+/// Checks: INV-1, INV-2, INV-3, INV-5
+#[test]
+fn shuttle_pct_two_processes() {
+    core(&TWO_PROCESSES, Strategy::Pct { depth: 3 });
+}
+
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn shuttle_pct_crash_takeover() {
+    core(&CRASH_TAKEOVER, Strategy::Pct { depth: 3 });
+}
+
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn shuttle_random_crash_two_breakers() {
+    core(&CRASH_TWO_BREAKERS, Strategy::Random);
+}
+
+/// The shuttle suite as a whole reaches every interesting state.
+#[test]
+fn shuttle_reaches_every_state() {
+    let mut all = Reach::default();
+    all.add(&core(&TWO_TASKS, Strategy::Random));
+    all.add(&core(&CRASH_TAKEOVER, Strategy::Random));
+    all.assert_reached("shuttle suite", &Reachable::ALL);
+}
+
+/// Reproduces H1: shuttle finds the seed race.
+/// Checks: INV-3
+#[test]
+#[should_panic(expected = "INV-3 NoSpuriousTimeout")]
+fn shuttle_catches_h1_release_order() {
+    shuttle(
+        &TWO_TASKS,
+        Subject::Mutant(Mutant::H1ReleaseOrder),
+        Strategy::Pct { depth: 3 },
+    );
+}
+
+/// Reproduces H1's own-pid-orphan variant.
+/// Checks: INV-2
+#[test]
+#[should_panic(expected = "INV-2 NoLiveRemoval")]
+fn shuttle_catches_h1_own_pid_orphan() {
+    shuttle(
+        &TWO_TASKS,
+        Subject::Mutant(Mutant::H1OwnPidOrphan),
+        Strategy::Random,
+    );
+}

@@ -1,0 +1,135 @@
+//! The stateright [`Model`]: static configuration, initial state, enabled actions,
+//! environment faults (crash, pid reuse) and canonicalization after every step.
+
+use crate::actions::Action;
+use crate::mutant::Mutant;
+use crate::state::{Entry, Inode, Pc, Proc, State, Task, TaskId};
+use stateright::{Model, Property};
+
+/// The protocol model: static configuration; the dynamic part is [`State`].
+#[derive(Clone, Debug)]
+pub struct ProtocolModel {
+    /// The process (pid) of each task.
+    pub owner: Vec<u8>,
+    /// Number of processes.
+    pub processes: usize,
+    /// The historic failure re-introduced, if any.
+    pub mutant: Option<Mutant>,
+    /// Crash budget.
+    pub crashes: u8,
+    /// Pid-reuse budget.
+    pub respawns: u8,
+}
+
+impl ProtocolModel {
+    /// Whether mutant `m` is active.
+    pub fn is(&self, m: Mutant) -> bool {
+        self.mutant == Some(m)
+    }
+
+    /// What a contender's liveness test on `inode` reports *now*: `true` means "dead,
+    /// break it". The real protocol asks only the kernel: the flock is free.
+    pub fn probe_reports_dead(&self, s: &State, inode: &Inode) -> bool {
+        match self.mutant {
+            Some(m) if m.judges_by_payload() => s.publisher_dead(inode),
+            Some(Mutant::H7PidReuseTrust) => {
+                !s.procs[usize::from(inode.pid)].alive && inode.flock.is_none()
+            }
+            _ => inode.flock.is_none(),
+        }
+    }
+}
+
+impl Model for ProtocolModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        let proc = Proc {
+            alive: true,
+            incarnation: 0,
+            entry: Entry::Idle,
+        };
+        let task = Task {
+            pc: Pc::Want,
+            took_over: false,
+        };
+        vec![State {
+            path: None,
+            inodes: Vec::new(),
+            procs: vec![proc; self.processes],
+            tasks: vec![task; self.owner.len()],
+            crashes_left: self.crashes,
+            respawns_left: self.respawns,
+            unlinked: None,
+        }]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<Action>) {
+        for t in 0..s.tasks.len() {
+            let task = TaskId::try_from(t).expect("few tasks");
+            if let Some(op) = self.op(s, task) {
+                actions.push(Action::Step {
+                    pid: self.owner[t],
+                    task,
+                    op,
+                });
+            }
+        }
+        for (p, proc) in s.procs.iter().enumerate() {
+            let pid = u8::try_from(p).expect("few processes");
+            if proc.alive && s.crashes_left > 0 {
+                actions.push(Action::Crash { pid });
+            }
+            if !proc.alive && s.respawns_left > 0 {
+                actions.push(Action::ReusePid { pid });
+            }
+        }
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let mut s = last.clone();
+        s.unlinked = None;
+        match action {
+            Action::Step { task, .. } => self.step(&mut s, task),
+            Action::Crash { pid } => {
+                s.crashes_left -= 1;
+                s.procs[usize::from(pid)].alive = false;
+                s.procs[usize::from(pid)].entry = Entry::Idle;
+                for inode in &mut s.inodes {
+                    if inode
+                        .flock
+                        .is_some_and(|h| self.owner[usize::from(h)] == pid)
+                    {
+                        inode.flock = None;
+                    }
+                }
+                for (t, task) in s.tasks.iter_mut().enumerate() {
+                    if self.owner[t] == pid {
+                        *task = Task {
+                            pc: Pc::Dead,
+                            took_over: false,
+                        };
+                    }
+                }
+            }
+            Action::ReusePid { pid } => {
+                s.respawns_left -= 1;
+                let p = &mut s.procs[usize::from(pid)];
+                p.alive = true;
+                p.incarnation += 1;
+                for (t, task) in s.tasks.iter_mut().enumerate() {
+                    if self.owner[t] == pid {
+                        task.pc = Pc::Want;
+                    }
+                }
+            }
+        }
+        s.canonicalize();
+        Some(s)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        crate::properties::all()
+    }
+}
