@@ -28,6 +28,40 @@ pub struct GateOutcome {
     pub violations: Vec<Invariant>,
 }
 
+impl GateOutcome {
+    /// What the fixed core must do: wait in memory, then acquire at once.
+    ///
+    /// # Errors
+    /// What it did instead.
+    pub fn expect_fixed(&self) -> Result<(), String> {
+        let ok = self.polls_while_frozen == 0
+            && self.elapsed == Duration::ZERO
+            && self.result.is_ok()
+            && self.violations.is_empty();
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{}: {self:?}", Invariant::NoSpuriousTimeout))
+        }
+    }
+
+    /// What the pre-fix order does: poll the filesystem, then time out after 10 s.
+    ///
+    /// # Errors
+    /// What it did instead.
+    pub fn expect_seed_race(&self) -> Result<(), String> {
+        let ok = self.polls_while_frozen > 0
+            && self.timed_out
+            && self.elapsed == Duration::from_secs(10)
+            && self.violations.contains(&Invariant::NoSpuriousTimeout);
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("the seed race did not reproduce: {self:?}"))
+        }
+    }
+}
+
 /// Runs the H1 script against `subject`.
 ///
 /// 1. T1 acquires, then starts its release with a gate closed on its unlink.

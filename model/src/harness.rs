@@ -25,6 +25,9 @@ pub struct Scenario {
     pub processes: &'static [&'static [&'static [Op]]],
     /// The invariants it checks.
     pub checks: &'static [Invariant],
+    /// Task 0 of process 0 acquires before any thread starts, so its script begins
+    /// holding the lock.
+    pub held_at_start: bool,
     /// The states every full exploration of it must reach.
     pub reaches: &'static [Reachable],
 }
@@ -96,6 +99,12 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
             Locker::new(fs, ModelClock::new(&world), Options::default()).observed(counter.clone());
         for (t, script) in tasks.iter().enumerate() {
             let owner = Owner::from_raw(((p as u64 + 1) << 8) + t as u64 + 1);
+            let mut held = Vec::new();
+            if scenario.held_at_start && (p, t) == (0, 0) {
+                let guard = rt::block_on(subject.acquire(&locker, &lock_path(), owner));
+                held.push(guard.expect("the first acquire of an empty world succeeds"));
+                let _ = ghost.enter(pid, owner);
+            }
             let task = Task {
                 subject,
                 locker: locker.clone(),
@@ -104,7 +113,7 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
                 pid,
                 owner,
             };
-            threads.push(rt::spawn(move || rt::block_on(task.run(script))));
+            threads.push(rt::spawn(move || rt::block_on(task.run(script, held))));
         }
         lockers.push(locker);
     }
@@ -139,8 +148,7 @@ struct Task {
 }
 
 impl Task {
-    async fn run(self, script: &[Op]) {
-        let mut guards: Vec<ModelGuard> = Vec::new();
+    async fn run(self, script: &[Op], mut guards: Vec<ModelGuard>) {
         let path = lock_path();
         for op in script {
             if self.world.first_violation().is_some() {

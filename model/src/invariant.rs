@@ -76,6 +76,20 @@ impl Invariant {
         }
     }
 
+    /// The invariant whose id (`INV-n`) appears first in `text`, if any.
+    pub fn named_in(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .filter_map(|inv| {
+                let at = text.match_indices(inv.id()).map(|(at, _)| at).find(|&at| {
+                    !text[at + inv.id().len()..].starts_with(|c: char| c.is_ascii_digit())
+                })?;
+                Some((at, inv))
+            })
+            .min()
+            .map(|(_, inv)| inv)
+    }
+
     /// Finds the invariant a panic message reports, if any.
     pub fn in_message(message: &str) -> Option<Self> {
         Self::ALL

@@ -18,6 +18,8 @@ pub mod harness;
 pub mod observe;
 pub mod op;
 pub mod rt;
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+pub mod runner;
 pub mod scenarios;
 pub mod subject;
 

@@ -10,7 +10,18 @@ pub const TWO_TASKS: Scenario = Scenario {
     name: "two-tasks",
     processes: &[&[&[Acquire, Release], &[Acquire, Acquire, Release, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak, Reentrancy],
+    held_at_start: false,
     reaches: &[Reachable::ReleasingWait, Reachable::Reentry],
+};
+
+/// The seed race's window exactly: T1 already holds; it releases while T2 acquires.
+/// Small enough for exhaustive DFS.
+pub const SEED_WINDOW: Scenario = Scenario {
+    name: "seed-window",
+    processes: &[&[&[Release], &[Acquire, Release]]],
+    checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
+    held_at_start: true,
+    reaches: &[Reachable::ReleasingWait],
 };
 
 /// Three tasks of one process, FIFO hand-offs.
@@ -22,6 +33,7 @@ pub const THREE_TASKS: Scenario = Scenario {
         &[Acquire, Release],
     ]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
+    held_at_start: false,
     reaches: &[Reachable::ReleasingWait],
 };
 
@@ -30,6 +42,7 @@ pub const TWO_PROCESSES: Scenario = Scenario {
     name: "two-processes",
     processes: &[&[&[Acquire, Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak],
+    held_at_start: false,
     reaches: &[Reachable::Contention],
 };
 
@@ -38,6 +51,7 @@ pub const CRASH_TAKEOVER: Scenario = Scenario {
     name: "crash-takeover",
     processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
+    held_at_start: false,
     reaches: &[
         Reachable::Crash,
         Reachable::StaleTakeover,
@@ -54,6 +68,7 @@ pub const CRASH_TWO_BREAKERS: Scenario = Scenario {
         &[&[Acquire, Release]],
     ],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
+    held_at_start: false,
     reaches: &[
         Reachable::Crash,
         Reachable::StaleTakeover,

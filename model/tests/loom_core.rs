@@ -37,6 +37,13 @@ fn loom_two_tasks_one_process() {
     explore_core(&TWO_TASKS);
 }
 
+/// The seed race's window: T1 releases while T2 acquires.
+/// Checks: INV-1, INV-3, INV-5
+#[test]
+fn loom_seed_window() {
+    explore_core(&SEED_WINDOW);
+}
+
 /// Checks: INV-1, INV-3, INV-5
 #[test]
 fn loom_three_tasks_one_process() {

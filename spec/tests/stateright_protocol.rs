@@ -5,7 +5,8 @@
 //! and states are canonical (see `sessionlock_spec::state`), so any change in them means
 //! the model changed. If the change is intended, update the number *and* its comment.
 
-use sessionlock_spec::actions::{Action, Op};
+use sessionlock_spec::actions::Action;
+use sessionlock_spec::actions::Op::{self, *};
 use sessionlock_spec::progress::{self, INV4_PROGRESS};
 use sessionlock_spec::properties::{self, INV1, INV2, INV4, INV6};
 use sessionlock_spec::state::Pc;
@@ -44,20 +45,22 @@ fn assert_passes(report: &SpecReport) {
     );
 }
 
-/// Checks: INV-1, INV-2, INV-4, INV-6 (2 processes, 3 tasks, 1 crash, 1 pid reuse).
+/// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 (2 processes, 3 tasks, 1 crash, 1 pid reuse).
 #[test]
 fn real_protocol_two_processes() {
     let report = check(&SpecConfig::default());
     assert_passes(&report);
     // 3840 states: P0 runs two tasks sharing one registry entry, P1 one task, each looping
-    // acquire/hold/release forever. Without faults that is 459 states; one crash adds its
+    // acquire/hold/release forever. Without faults that is only 459 states (one task per
+    // process in the filesystem protocol, at most one holder); one crash adds its
     // aftermath (596 total), and one pid reuse lets a fresh incarnation run against the
-    // leftovers of the dead one (stale file, breakers in flight), a ~6x blow-up.
+    // leftovers of the dead one (stale file, the survivor mid-break), a ~6x blow-up.
+    // 10550 = transitions explored + 1 initial state.
     assert_eq!(report.unique_states, 3840);
     assert_eq!(report.state_count, 10550);
 }
 
-/// Checks: INV-1, INV-2, INV-4, INV-6 (3 processes, 4 tasks, 1 crash, 1 pid reuse).
+/// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 (3 processes, 4 tasks, 1 crash, 1 pid reuse).
 #[test]
 fn real_protocol_three_processes() {
     let report = check(&SpecConfig {
@@ -71,7 +74,7 @@ fn real_protocol_three_processes() {
     assert_eq!(report.unique_states, 135_667);
 }
 
-/// Checks: INV-1, INV-2, INV-4, INV-6 under a harsher environment: 3 processes, two
+/// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 under a harsher environment: 3 processes, two
 /// crashes and two pid reuses (a reborn process may crash again, mid-break included).
 #[test]
 fn real_protocol_survives_repeated_crashes_and_pid_reuse() {
@@ -83,8 +86,9 @@ fn real_protocol_survives_repeated_crashes_and_pid_reuse() {
         ..SpecConfig::default()
     });
     assert_passes(&report);
-    // 799503 states: the second crash/reuse pair lets every pid hold stale files of two
-    // earlier incarnations' steps (~6x the 1-crash space).
+    // 799503 states (~6x the 1-crash/1-reuse space): a reborn process may die again, and
+    // the second reuse may hit another pid, so stale files and half-done breaks of two dead
+    // incarnations meet live contenders.
     assert_eq!(report.unique_states, 799_503);
 }
 
@@ -99,7 +103,7 @@ fn expected_violations(m: Mutant) -> Vec<&'static str> {
     }
 }
 
-fn assert_caught(m: Mutant, report: &SpecReport) {
+fn assert_caught(m: Mutant, report: &SpecReport, expected: &[&str]) {
     assert!(
         report.violated.iter().any(|v| v.starts_with(m.invariant())),
         "{}: expected a counterexample to {}, got {:?}",
@@ -107,7 +111,7 @@ fn assert_caught(m: Mutant, report: &SpecReport) {
         m.invariant(),
         report.violated
     );
-    assert_eq!(report.violated, expected_violations(m), "{}", report.name);
+    assert_eq!(report.violated, expected, "{}", report.name);
     let trace = report
         .counterexample
         .as_deref()
@@ -119,15 +123,23 @@ fn assert_caught(m: Mutant, report: &SpecReport) {
 #[test]
 fn every_mutant_is_caught_with_two_processes() {
     for &m in Mutant::ALL {
-        assert_caught(m, &check(&config(2, Some(m))));
+        assert_caught(m, &check(&config(2, Some(m))), &expected_violations(m));
     }
 }
 
-/// Checks: INV-1, INV-2, INV-4, INV-6 are refuted for every mutant (3 processes).
+/// Checks: INV-1, INV-2, INV-4, INV-6 are refuted for every mutant (3 processes). The
+/// progress check is skipped here (it is covered with 2 processes above and would double
+/// the time spent on H1's ~950k-state space).
 #[test]
 fn every_mutant_is_caught_with_three_processes() {
     for &m in Mutant::ALL {
-        assert_caught(m, &check(&config(3, Some(m))));
+        let report = check(&SpecConfig {
+            progress_budget: None,
+            ..config(3, Some(m))
+        });
+        let mut expected = expected_violations(m);
+        expected.retain(|&v| v != INV4_PROGRESS);
+        assert_caught(m, &report, &expected);
     }
 }
 
@@ -182,8 +194,6 @@ fn replay(model: &ProtocolModel, script: &[Action]) -> State {
     }
     s
 }
-
-use Op::*;
 
 /// Checks: INV-1, INV-2, INV-6 on the exact H1 own-pid-orphan interleaving of FIELD-NOTES.
 #[test]
@@ -290,7 +300,7 @@ fn progress_bounds_are_pinned() {
     );
 }
 
-/// Checks: the `Mutant` API the runner relies on.
+/// Checks: the `Mutant` API the runner relies on (ids, expected INV-1/INV-2/INV-4).
 #[test]
 fn mutant_api() {
     let names: Vec<_> = Mutant::ALL.iter().map(|m| m.name()).collect();

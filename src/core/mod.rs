@@ -92,7 +92,7 @@ struct Inner<F: LockFs, C> {
     clock: C,
     registry: Arc<Registry<HeldFile<F::Handle>>>,
     options: Options,
-    observer: Option<std::sync::Arc<dyn Observer>>,
+    observer: Option<std::sync::Arc<dyn Observer>>, // purity: observers are outside the checked state
 }
 
 impl<F: LockFs, C: Clock> Clone for Locker<F, C> {
@@ -131,6 +131,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     /// Returns this locker with `observer` receiving every [`Event`]. (A std `Arc`: the
     /// observer is outside the checked state.)
     pub fn observed(self, observer: std::sync::Arc<dyn Observer>) -> Self {
+        // purity: see above
         let Inner {
             fs,
             clock,

@@ -43,8 +43,9 @@ impl Owner {
     pub fn new() -> Self {
         // Owner ids only need to be distinct; they take no part in the checked protocol,
         // so a plain std atomic is right here even under the checkers.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 32);
-        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        use std::sync::atomic::{AtomicU64, Ordering}; // purity: ids only, not checked state
+        static NEXT: AtomicU64 = AtomicU64::new(1 << 32);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 }
 

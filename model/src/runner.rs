@@ -1,0 +1,333 @@
+//! The scenario runner: every checker that runs on stable without a special cfg (shuttle,
+//! stateright, proptest, the scripted gate), one table, one line per mutant.
+//!
+//! Loom needs `RUSTFLAGS="--cfg sessionlock_loom"`, which rebuilds every crate, so it
+//! runs under `cargo test` instead (see the README and `.ci/run`).
+
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::checkers::{self, Strategy};
+use crate::harness::Scenario;
+use crate::invariant::Invariant;
+use crate::observe::{Reach, Reachable};
+use crate::scenarios;
+use crate::subject::{Mutant, Subject};
+
+/// One row of the report.
+#[derive(Debug)]
+pub struct Row {
+    /// The scenario, e.g. `two-tasks`.
+    pub scenario: String,
+    /// The checker and strategy, e.g. `shuttle pct`.
+    pub checker: String,
+    /// Invariants checked.
+    pub checks: Vec<Invariant>,
+    /// Executions, cases or states explored.
+    pub explored: String,
+    /// Reachability hits, for the per-invariant summary.
+    pub hits: u64,
+    /// A rendering of what was reached.
+    pub reached: String,
+    /// `Ok` or the failure.
+    pub result: Result<(), String>,
+}
+
+/// One checker's verdict on one mutant.
+#[derive(Debug)]
+pub struct Catch {
+    /// The history id, e.g. `H1`.
+    pub history: &'static str,
+    /// The checker.
+    pub checker: &'static str,
+    /// The invariant it had to report.
+    pub expected: String,
+    /// The invariant id it reported, if it failed at all.
+    pub reported: Option<String>,
+}
+
+impl Catch {
+    /// Whether the checker failed the mutant with the expected invariant.
+    pub fn caught(&self) -> bool {
+        self.reported.as_deref() == Some(self.expected.as_str())
+    }
+}
+
+/// Runs `f`, catching a panic as its message.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "panic without a message".to_owned())
+    })
+}
+
+/// The invariant id named in a failure message, if any.
+pub fn reported_id(message: &str) -> Option<String> {
+    Invariant::in_message(message).map(|inv| inv.id().to_owned())
+}
+
+/// Progress on stderr: `[3/12] shuttle pct two-tasks`.
+pub struct Progress {
+    done: usize,
+    total: usize,
+    started: Instant,
+}
+
+impl Progress {
+    /// A counter over `total` jobs.
+    #[allow(clippy::disallowed_methods)] // progress is about real time
+    pub fn new(total: usize) -> Self {
+        Self {
+            done: 0,
+            total,
+            started: Instant::now(),
+        }
+    }
+
+    /// Announces a job and runs it.
+    #[allow(clippy::disallowed_methods)] // progress is about real time
+    pub fn step<T>(&mut self, what: &str, f: impl FnOnce() -> T) -> T {
+        self.done += 1;
+        eprint!("[{:>2}/{}] {what} … ", self.done, self.total);
+        let t = Instant::now();
+        let out = f();
+        eprintln!("{:.1}s", t.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Time since the start.
+    pub fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Renders a [`Reach`] compactly.
+pub fn render_reach(r: &Reach) -> String {
+    Reachable::ALL
+        .iter()
+        .filter(|s| r.count(**s) > 0)
+        .map(|s| format!("{s} {}", r.count(*s)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A shuttle row for `scenario` under `strategy` against the real core.
+pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
+    let name = match strategy {
+        Strategy::Pct { .. } => "shuttle pct",
+        Strategy::Random => "shuttle random",
+        Strategy::Dfs => "shuttle dfs",
+    };
+    let outcome = guarded(|| checkers::shuttle(scenario, Subject::Core, strategy));
+    let (reach, result) = match outcome {
+        Ok(reach) => {
+            let reached = guarded(|| reach.assert_reached(scenario.name, scenario.reaches));
+            (reach, reached)
+        }
+        Err(e) => (Reach::default(), Err(e)),
+    };
+    Row {
+        scenario: scenario.name.to_owned(),
+        checker: name.to_owned(),
+        checks: scenario.checks.to_vec(),
+        explored: format!("{} schedules", reach.executions),
+        hits: Reachable::ALL.iter().map(|s| reach.count(*s)).sum(),
+        reached: render_reach(&reach),
+        result,
+    }
+}
+
+/// Whether shuttle catches `mutant` on the two-task scenario.
+pub fn shuttle_catch(mutant: Mutant) -> Catch {
+    let outcome = guarded(|| {
+        checkers::shuttle(
+            &scenarios::TWO_TASKS,
+            Subject::Mutant(mutant),
+            Strategy::Random,
+        )
+    });
+    Catch {
+        history: mutant.name(),
+        checker: "shuttle",
+        expected: mutant.breaks().id().to_owned(),
+        reported: outcome.err().as_deref().and_then(reported_id),
+    }
+}
+
+/// Renders the table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let head = (
+        "scenario",
+        "checker",
+        "invariants",
+        "explored",
+        "reached",
+        "result",
+    );
+    let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str)| {
+        let _ = writeln!(
+            out,
+            "{:<19} {:<16} {:<34} {:<17} {:<58} {}",
+            c.0, c.1, c.2, c.3, c.4, c.5
+        );
+    };
+    line(&mut out, head);
+    for row in rows {
+        let ids: Vec<_> = row.checks.iter().map(|i| i.id()).collect();
+        let result = match &row.result {
+            Ok(()) => "pass".to_owned(),
+            Err(e) => format!("FAIL: {}", e.lines().next().unwrap_or_default()),
+        };
+        let c = (
+            &*row.scenario,
+            &*row.checker,
+            &*ids.join(" "),
+            &*row.explored,
+            &*row.reached,
+            &*result,
+        );
+        line(&mut out, c);
+    }
+    out
+}
+
+/// Renders one line per invariant: where it was checked and how much was reached.
+pub fn coverage(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for inv in Invariant::ALL {
+        let checking: Vec<&Row> = rows.iter().filter(|r| r.checks.contains(&inv)).collect();
+        let hits: u64 = checking.iter().map(|r| r.hits).sum();
+        let _ = writeln!(
+            out,
+            "{:<30} checked by {:>2} runs, reachability hits {hits}",
+            inv.to_string(),
+            checking.len()
+        );
+    }
+    out
+}
+
+/// A stateright row: the real protocol with `processes` processes.
+pub fn spec_row(processes: usize) -> Row {
+    let config = sessionlock_spec::SpecConfig {
+        processes,
+        ..Default::default()
+    };
+    let report = sessionlock_spec::check(&config);
+    let reached = report.reached.iter().filter(|(_, r)| *r).count();
+    let result = if !report.violated.is_empty() {
+        Err(format!(
+            "violated {:?}: {}",
+            report.violated,
+            report.counterexample.unwrap_or_default()
+        ))
+    } else if reached < report.reached.len() {
+        Err(format!(
+            "sometimes-properties not reached: {:?}",
+            report.reached
+        ))
+    } else {
+        Ok(())
+    };
+    Row {
+        scenario: report.name,
+        checker: "stateright bfs".to_owned(),
+        checks: always_properties(&config),
+        explored: format!("{} states", report.unique_states),
+        hits: reached as u64,
+        reached: format!("sometimes {reached}/{}", report.reached.len()),
+        result,
+    }
+}
+
+/// The invariants stateright's always-properties check, from the model's own list.
+fn always_properties(config: &sessionlock_spec::SpecConfig) -> Vec<Invariant> {
+    use stateright::Model as _;
+    let mut checks: Vec<Invariant> = config
+        .model()
+        .properties()
+        .iter()
+        .filter(|p| matches!(p.expectation, stateright::Expectation::Always))
+        .filter_map(|p| Invariant::named_in(p.name))
+        .collect();
+    checks.dedup();
+    checks
+}
+
+/// Whether stateright refutes `mutant` with its expected invariant.
+pub fn spec_catch(mutant: sessionlock_spec::Mutant) -> Catch {
+    let config = sessionlock_spec::SpecConfig {
+        mutant: Some(mutant),
+        ..Default::default()
+    };
+    let report = sessionlock_spec::check(&config);
+    Catch {
+        history: mutant.name(),
+        checker: "stateright",
+        expected: mutant.invariant().to_owned(),
+        reported: strongest_report(&report.violated, mutant.invariant()),
+    }
+}
+
+/// The expected id if any violated property names it, else the first id named.
+fn strongest_report(violated: &[String], expected: &str) -> Option<String> {
+    let ids: Vec<Invariant> = violated
+        .iter()
+        .filter_map(|v| Invariant::named_in(v))
+        .collect();
+    let hit = ids.iter().find(|i| i.id() == expected).or(ids.first());
+    hit.map(|i| i.id().to_owned())
+}
+
+/// The scripted seed-race row against the real core.
+pub fn gate_row() -> Row {
+    let outcome = crate::gate::seed_race(Subject::Core);
+    Row {
+        scenario: "seed-race".to_owned(),
+        checker: "gate script".to_owned(),
+        checks: vec![Invariant::NoSpuriousTimeout, Invariant::NoLeak],
+        explored: "1 script".to_owned(),
+        hits: 1,
+        reached: format!(
+            "releasing wait, {} polls while frozen",
+            outcome.polls_while_frozen
+        ),
+        result: outcome.expect_fixed(),
+    }
+}
+
+/// Prints one line per mutant (caught only if every checker run on it caught it with the
+/// expected invariant) and the total; returns how many were missed.
+pub fn print_mutants(catches: &[Catch]) -> usize {
+    let mut histories: Vec<&str> = catches.iter().map(|c| c.history).collect();
+    histories.dedup();
+    histories.sort_unstable();
+    histories.dedup();
+    let mut missed = 0;
+    for history in &histories {
+        let mine: Vec<&Catch> = catches.iter().filter(|c| c.history == *history).collect();
+        let caught = mine.iter().all(|c| c.caught());
+        missed += usize::from(!caught);
+        let detail: Vec<String> = mine
+            .iter()
+            .map(|c| match &c.reported {
+                Some(id) if c.caught() => format!("{} {id}", c.checker),
+                Some(id) => format!("{} reported {id}, expected {}", c.checker, c.expected),
+                None => format!("{} found nothing (expected {})", c.checker, c.expected),
+            })
+            .collect();
+        let verdict = if caught { "caught" } else { "MISSED" };
+        println!("mutant {history:<11} {verdict:<7} {}", detail.join(" · "));
+    }
+    println!(
+        "mutants caught: {}/{}",
+        histories.len() - missed,
+        histories.len()
+    );
+    missed
+}
