@@ -93,7 +93,7 @@ pub(crate) struct State {
     next_id: u64,
 }
 
-/// The shared world. Create it with [`World::new`], then processes with [`World::spawn`].
+/// The shared world. Create it with [`World::new`], then processes with [`World::spawn_process`].
 pub struct World {
     pub(crate) state: Mutex<State>,
 }
