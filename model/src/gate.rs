@@ -135,3 +135,54 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
 fn ops(world: &World) -> u64 {
     world.stats().ops_by_pid.get(&100).copied().unwrap_or(0)
 }
+
+/// INV-6 as a script: P0's lock file is removed from outside while it holds; P1 then
+/// acquires; P0's old guard is released. The release must report the compromise and
+/// leave P1's file alone, and P1 must still release cleanly.
+///
+/// # Errors
+/// The invariant broken, with what happened.
+pub fn stale_guard(subject: Subject) -> Result<(), String> {
+    let world = World::new();
+    world.set_strict(false);
+    let lockers: Vec<_> = [100, 101]
+        .into_iter()
+        .map(|pid| {
+            Locker::new(
+                ModelFs::spawn(&world, pid),
+                ModelClock::new(&world),
+                Options::default(),
+            )
+        })
+        .collect();
+    let path = lock_path();
+    let mut ex = Stepper::new();
+    let old = ex
+        .block_on(subject.acquire(&lockers[0], &path, Owner::from_raw(1)))
+        .map_err(|e| e.to_string())?;
+    world.remove_externally(path.as_path());
+    let new = ex
+        .block_on(subject.acquire(&lockers[1], &path, Owner::from_raw(2)))
+        .map_err(|e| e.to_string())?;
+    let successor = world.file_at(path.as_path());
+    let stale = ex.block_on(subject.release(old));
+    let inv6 = Invariant::StaleGuardHarmless;
+    if !matches!(stale, Err(sessionlock::ReleaseError::Compromised { .. })) {
+        return Err(format!(
+            "{inv6}: the old guard's release gave {stale:?}, not Compromised"
+        ));
+    }
+    if world.file_at(path.as_path()) != successor {
+        return Err(format!(
+            "{inv6}: the old guard's release touched the successor's file"
+        ));
+    }
+    let released = ex.block_on(subject.release(new));
+    if !matches!(released, Ok(sessionlock::Released::Removed)) || world.file_count() != 0 {
+        return Err(format!("{inv6}: the successor's release gave {released:?}"));
+    }
+    match world.violations().first() {
+        Some((inv, detail)) => Err(format!("{inv}: {detail}")),
+        None => Ok(()),
+    }
+}

@@ -15,6 +15,7 @@ pub mod checkers;
 pub mod exec;
 pub mod gate;
 pub mod harness;
+pub mod machine;
 pub mod observe;
 pub mod op;
 pub mod rt;

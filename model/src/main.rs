@@ -16,7 +16,7 @@ fn main() -> ExitCode {
 
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 fn main() -> ExitCode {
-    use sessionlock_model::checkers::Strategy;
+    use sessionlock_model::checkers::{self, Strategy};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
     use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios};
 
@@ -29,7 +29,8 @@ fn main() -> ExitCode {
         .chain([(&scenarios::SEED_WINDOW, Strategy::Dfs)])
         .collect();
     let spec_mutants = sessionlock_spec::Mutant::ALL;
-    let total = shuttle_runs.len() + 2 + 2 + Mutant::ALL.len() + spec_mutants.len();
+    let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
+    let total = shuttle_runs.len() + 4 + 2 + 2 * Mutant::ALL.len() + spec_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
     let mut catches: Vec<Catch> = Vec::new();
@@ -42,7 +43,14 @@ fn main() -> ExitCode {
         let what = format!("stateright protocol, {processes} processes");
         rows.push(progress.step(&what, || runner::spec_row(processes)));
     }
+    rows.push(progress.step("proptest machine against the core", || {
+        runner::proptest_row(cases)
+    }));
     rows.push(progress.step("gate: seed race against the core", runner::gate_row));
+    rows.push(progress.step(
+        "script: stale guard against the core",
+        runner::stale_guard_row,
+    ));
     catches.push(progress.step("gate: seed race against H1", || {
         let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
         let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
@@ -56,6 +64,8 @@ fn main() -> ExitCode {
     for mutant in Mutant::ALL {
         let what = format!("shuttle against mutant {}", mutant.name());
         catches.push(progress.step(&what, || runner::shuttle_catch(mutant)));
+        let what = format!("proptest against mutant {}", mutant.name());
+        catches.push(progress.step(&what, || runner::proptest_catch(mutant, cases)));
     }
     for &mutant in spec_mutants {
         let what = format!("stateright against mutant {}", mutant.name());

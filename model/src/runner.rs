@@ -331,3 +331,50 @@ pub fn print_mutants(catches: &[Catch]) -> usize {
     );
     missed
 }
+
+/// The proptest machine's row against the real core.
+pub fn proptest_row(cases: u32) -> Row {
+    let report = crate::machine::check_machine(Subject::Core, cases);
+    let reached = guarded(|| report.reach.assert_reached("proptest", &Reachable::ALL));
+    let result = match report.failure {
+        Some(failure) => Err(failure),
+        None => reached,
+    };
+    Row {
+        scenario: "random op sequences".to_owned(),
+        checker: "proptest machine".to_owned(),
+        checks: Invariant::ALL
+            .iter()
+            .copied()
+            .filter(|i| *i != Invariant::StaleGuardHarmless)
+            .collect(),
+        explored: format!("{} cases", report.cases),
+        hits: Reachable::ALL.iter().map(|s| report.reach.count(*s)).sum(),
+        reached: render_reach(&report.reach),
+        result,
+    }
+}
+
+/// Whether the proptest machine catches `mutant` with its expected invariant.
+pub fn proptest_catch(mutant: Mutant, cases: u32) -> Catch {
+    let report = crate::machine::check_machine(Subject::Mutant(mutant), cases);
+    Catch {
+        history: mutant.name(),
+        checker: "proptest",
+        expected: mutant.breaks().id().to_owned(),
+        reported: report.failure.as_deref().and_then(reported_id),
+    }
+}
+
+/// The scripted stale-guard row against the real core.
+pub fn stale_guard_row() -> Row {
+    Row {
+        scenario: "stale-guard".to_owned(),
+        checker: "script".to_owned(),
+        checks: vec![Invariant::StaleGuardHarmless, Invariant::NoLiveRemoval],
+        explored: "1 script".to_owned(),
+        hits: 1,
+        reached: "file removed under a holder, successor holds".to_owned(),
+        result: crate::gate::stale_guard(Subject::Core),
+    }
+}

@@ -23,3 +23,22 @@ fn gate_h1_mutant_polls_then_times_out() {
         "{outcome:?}"
     );
 }
+
+/// A guard whose file was removed under it reports the compromise on release and leaves
+/// the successor's file alone.
+/// Checks: INV-6, INV-2
+#[test]
+fn script_stale_guard_is_harmless() {
+    assert_eq!(sessionlock_model::gate::stale_guard(Subject::Core), Ok(()));
+}
+
+/// The original's path-based release deletes the successor's file.
+/// Checks: INV-6
+#[test]
+fn script_stale_guard_catches_release_by_path() {
+    let outcome = sessionlock_model::gate::stale_guard(Subject::Mutant(Mutant::H1OwnPidOrphan));
+    assert!(
+        outcome.as_ref().is_err_and(|e| e.contains("INV-")),
+        "{outcome:?}"
+    );
+}

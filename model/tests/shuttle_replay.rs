@@ -5,12 +5,16 @@ use sessionlock_model::checkers::replay;
 use sessionlock_model::scenarios::TWO_TASKS;
 use sessionlock_model::{Mutant, Subject};
 
+/// A schedule is a path through the program's scheduling points, so any change to the
+/// core's or the harness's steps invalidates it; `shuttle_catches_h1_release_order` then
+/// prints a fresh one to pin here.
+///
 /// The schedule on which shuttle's PCT first found H1 (found by
 /// `shuttle_catches_h1_release_order`): T2 is handed the turn by the mutant's early
 /// entry removal and publishes while T1 still holds its file.
 const H1_SCHEDULE: &str = concat!(
-    "91029801a789a192aaffea80ed0100008024494a922449224992244992244992244952922449",
-    "922449922449922449922492244992242549922449922449922449922449000000",
+    "91029601bcc1b8b6dbf4ede11800004892244992249024499294244992249224499224499292",
+    "2449922481244992244992244992244992244992244992244992244912000000",
 );
 
 /// Reproduces H1 from its pinned schedule.

@@ -105,31 +105,35 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
             waited: ctx.clock.now().saturating_since(started),
             holder: Some(Box::new(holder)),
         };
-        match probe(ctx, path).await? {
-            Probe::Vanished | Probe::Broken(_) => {}
-            Probe::Alive {
-                holder,
-                handle: Some(handle),
-            } => {
-                ctx.emit(Event::KernelWait { path });
-                let got = ctx.fs.lock_until(&handle, deadline).await;
+        let mut outcome = probe(ctx, path).await?;
+        if let Probe::Alive {
+            holder,
+            handle: Some(handle),
+        } = outcome
+        {
+            ctx.emit(Event::KernelWait { path });
+            if !ctx.fs.lock_until(&handle, deadline).await? {
                 close_quietly(ctx, path, handle).await;
-                if !got? {
-                    return Err(timeout(holder));
-                }
+                return Err(timeout(holder));
             }
-            Probe::Alive {
-                holder,
-                handle: None,
-            } => {
-                let now = ctx.clock.now();
-                if now >= deadline {
-                    return Err(timeout(holder));
-                }
-                ctx.clock
-                    .sleep_until(deadline.min(now.saturating_add(backoff.next())))
-                    .await;
+            // The kernel lock is ours now, so whoever held it let go. Judge the file while
+            // holding it, as a probe does: closing it unjudged would let two contenders
+            // hand a dead holder's lock back and forth forever without either breaking
+            // the file (a livelock the proptest machine found).
+            outcome = assess(ctx, path, handle, KernelLock::Free).await?;
+        }
+        if let Probe::Alive {
+            holder,
+            handle: None,
+        } = outcome
+        {
+            let now = ctx.clock.now();
+            if now >= deadline {
+                return Err(timeout(holder));
             }
+            ctx.clock
+                .sleep_until(deadline.min(now.saturating_add(backoff.next())))
+                .await;
         }
     }
 }
@@ -153,6 +157,17 @@ pub async fn probe<F: LockFs, C: Clock>(
         true => KernelLock::Free,
         false => KernelLock::HeldByOther,
     };
+    assess(ctx, path, handle, kernel).await
+}
+
+/// Judges the open lock file behind `handle`, whose kernel lock we hold exactly when
+/// `kernel` is [`KernelLock::Free`], and removes it (inode-bound) if it is stale.
+pub async fn assess<F: LockFs, C: Clock>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    handle: F::Handle,
+    kernel: KernelLock,
+) -> Result<Probe<F::Handle>, AcquireError> {
     let meta = ctx.fs.meta(&handle).await?;
     let payload = Payload::parse(&ctx.fs.read(&handle, MAX_PAYLOAD_BYTES + 1).await?);
     let pid_state = match &payload {

@@ -1,0 +1,100 @@
+//! The proptest state machine: the core against a sequential reference, one filesystem
+//! primitive at a time.
+//!
+//! One [`World`](crate::World) in step mode holds two processes (pids 100 and 101) of
+//! two tasks each, all on one lock path, polled by a single-threaded
+//! [`Stepper`](crate::exec::Stepper). Each [`Transition`] starts an op on a task, polls
+//! one task once (so it runs exactly one primitive), crashes or restarts a process (pid
+//! reuse), moves the clock, or settles every task.
+//!
+//! **Two halves of the reference.** proptest-state-machine generates (and shrinks) a
+//! whole sequence before the system runs, so its [`Reference`] cannot see when an op
+//! completes. It holds what the sequence alone decides: which processes are alive, and a
+//! *belief* about which tasks are busy and how many guards they hold, used to bias
+//! generation and to keep shrunk sequences sensible. The exact sequential model (who is
+//! inside, with how many guards, which task is busy with what) is kept by the [`Sut`],
+//! updated as each op completes, and every check compares the core against it. A
+//! transition that does not apply to the system's real state (an op begun on a busy
+//! task, a release by a task holding no guard) is ignored, so every subsequence the
+//! shrinker tries is valid.
+//!
+//! | check | when | invariant |
+//! |---|---|---|
+//! | an acquire returns a guard while another task is inside | on completion | INV-1 |
+//! | the world saw a bad unlink, or a task meet its own process's kernel lock | after every poll | INV-2, INV-3 |
+//! | an acquire times out though, when its deadline passed with every task stalled, no other task was busy or inside and no crash had left a file | on completion | INV-3 |
+//! | a try-acquire with no other task busy or inside, kept so until it returns, finds the lock held | on completion | INV-4 (after a crash), INV-5 |
+//! | a release reports a count other than the reference's | on completion | INV-7 |
+//! | after releasing everything, a task is still waiting | teardown | INV-3 |
+//! | a fresh process cannot acquire at once | teardown | INV-4 |
+//! | a lock file or a registry entry remains | teardown | INV-5 |
+
+mod oracle;
+mod plan;
+mod runner;
+mod sut;
+mod teardown;
+
+pub use plan::{Belief, Plan, Reference};
+pub use runner::{check_machine, replay};
+pub use sut::{Sut, Verdict};
+
+use crate::observe::Reach;
+use crate::op::Command;
+use crate::world::Pid;
+
+/// Simulated processes.
+pub const PROCESSES: usize = 2;
+/// Tasks in each process.
+pub const TASKS_PER_PROCESS: usize = 2;
+/// Tasks in all, numbered across processes: task `t` belongs to process
+/// `t / TASKS_PER_PROCESS`.
+pub const TASKS: usize = PROCESSES * TASKS_PER_PROCESS;
+/// The pid of process 0; process `p` has pid `FIRST_PID + p`.
+pub const FIRST_PID: Pid = 100;
+/// The pid of the fresh process that proves recovery at teardown.
+pub const FRESH_PID: Pid = 200;
+/// How many transitions a case has at most.
+pub const MAX_TRANSITIONS: usize = 128;
+
+/// Where the core's failing seeds are kept (the lead commits this directory).
+pub const REGRESSIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/proptest-regressions/proptest_core.txt"
+);
+
+/// One step of the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Starts an [`Op`](crate::Op) (`Acquire`, `TryAcquire` or `Release`) on a task.
+    /// Ignored if the task is busy or dead, or, for a release, holds no guard.
+    Begin(Command),
+    /// Polls a task once: it runs at most one filesystem primitive.
+    Step(usize),
+    /// Kills a process at once.
+    Crash(usize),
+    /// Brings a crashed process back as a new incarnation of the same pid.
+    Restart(usize),
+    /// Moves the clock forward by this many milliseconds.
+    Advance(u64),
+    /// Polls every task until all are stalled.
+    Settle,
+}
+
+/// The process a task belongs to.
+pub const fn process_of(task: usize) -> usize {
+    task / TASKS_PER_PROCESS
+}
+
+/// What [`check_machine`] found.
+#[derive(Clone, Debug, Default)]
+pub struct MachineReport {
+    /// Cases run, shrinking runs included.
+    pub cases: u32,
+    /// Transitions applied over all cases.
+    pub transitions: u64,
+    /// The interesting states reached, over all cases.
+    pub reach: Reach,
+    /// `"INV-n Name: …"` and the minimal failing sequence, if a case failed.
+    pub failure: Option<String>,
+}
