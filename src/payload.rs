@@ -55,10 +55,7 @@ impl Payload {
             pid: positive(&map, "pid")
                 .filter(|&p| p <= PID_MAX)
                 .and_then(|p| u32::try_from(p).ok()),
-            created_at_ms: map
-                .get("createdAt")
-                .and_then(Value::as_str)
-                .and_then(parse_iso_ms),
+            created_at_ms: map.get("createdAt").and_then(Value::as_str).and_then(parse_iso_ms),
             starttime: map.get("starttime").and_then(Value::as_u64),
             max_hold_ms: positive(&map, "maxHoldMs"),
             kernel_locked: ours.and_then(|o| o.get("flock")).and_then(Value::as_bool) == Some(true),
@@ -139,10 +136,7 @@ mod tests {
     fn writes_the_original_field_names_and_format() {
         let text = String::from_utf8(ours().to_bytes()).unwrap();
         assert!(text.contains(r#""pid":4242"#), "{text}");
-        assert!(
-            text.contains(r#""createdAt":"2026-02-13T10:00:00.000Z""#),
-            "{text}"
-        );
+        assert!(text.contains(r#""createdAt":"2026-02-13T10:00:00.000Z""#), "{text}");
         assert!(text.contains(r#""starttime":98765"#), "{text}");
         assert!(text.contains(r#""maxHoldMs":60000"#), "{text}");
     }

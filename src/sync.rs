@@ -65,9 +65,7 @@ mod imp {
         }
 
         pub fn lock(&self) -> Guard<'_, T> {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }
@@ -84,9 +82,7 @@ mod imp {
         }
 
         pub fn lock(&self) -> Guard<'_, T> {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }

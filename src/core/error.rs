@@ -105,10 +105,7 @@ pub enum AcquireError {
 }
 
 fn held_by(holder: &Option<Box<Holder>>) -> String {
-    holder
-        .as_ref()
-        .map(|h| format!(", held by {h}"))
-        .unwrap_or_default()
+    holder.as_ref().map(|h| format!(", held by {h}")).unwrap_or_default()
 }
 
 /// What a release found at the lock path instead of its own file.

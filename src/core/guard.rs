@@ -34,13 +34,7 @@ pub struct Guard<F: LockFs, C: Clock> {
 
 impl<F: LockFs, C: Clock> Guard<F, C> {
     pub(super) fn new(locker: Locker<F, C>, path: LockPath, owner: Owner, generation: u64) -> Self {
-        Self {
-            locker,
-            path,
-            owner,
-            generation,
-            done: false,
-        }
+        Self { locker, path, owner, generation, done: false }
     }
 
     /// The lock path.
@@ -76,9 +70,7 @@ impl<F: LockFs, C: Clock> Guard<F, C> {
     pub async fn verify(&self) -> Result<(), ReleaseError> {
         let registry = self.locker.registry();
         let Some(id) = registry.with_held(&self.path, self.generation, |f| f.id) else {
-            return Err(ReleaseError::StaleGuard {
-                path: self.path.clone(),
-            });
+            return Err(ReleaseError::StaleGuard { path: self.path.clone() });
         };
         match self.locker.fs().path_id(&self.path).await? {
             Some(now) if now == id => Ok(()),
@@ -93,21 +85,13 @@ impl<F: LockFs, C: Clock> Guard<F, C> {
     /// model's mutants do). The caller owns the hold from here on.
     pub fn into_parts(mut self) -> (Locker<F, C>, LockPath, Owner, u64) {
         self.done = true;
-        (
-            self.locker.clone(),
-            self.path.clone(),
-            self.owner,
-            self.generation,
-        )
+        (self.locker.clone(), self.path.clone(), self.owner, self.generation)
     }
 }
 
 impl<F: LockFs, C: Clock> std::fmt::Debug for Guard<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard")
-            .field("path", &self.path)
-            .field("owner", &self.owner)
-            .finish()
+        f.debug_struct("Guard").field("path", &self.path).field("owner", &self.owner).finish()
     }
 }
 
@@ -125,10 +109,7 @@ pub async fn release_hold<F: LockFs, C: Clock>(
         Leave::Stale => Err(ReleaseError::StaleGuard { path: path.clone() }),
         Leave::Remaining(remaining) => Ok(Released::StillHeld { remaining }),
         Leave::Last(file) => {
-            let _finish = FinishRelease {
-                registry: locker.registry(),
-                path,
-            };
+            let _finish = FinishRelease { registry: locker.registry(), path };
             protocol::remove_own(&locker.ctx(), path, file).await?;
             Ok(Released::Removed)
         }

@@ -61,10 +61,7 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Self {
-            stale_age: Duration::from_secs(30 * 60),
-            payloadless_grace: Duration::from_secs(30),
-        }
+        Self { stale_age: Duration::from_secs(30 * 60), payloadless_grace: Duration::from_secs(30) }
     }
 }
 
@@ -118,10 +115,7 @@ pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
         if held > limits.stale_age {
             reasons.push(Reason::TooOld);
         }
-        if e.payload
-            .and_then(|p| p.max_hold_ms)
-            .is_some_and(|max| held.as_millis() > max.into())
-        {
+        if e.payload.and_then(|p| p.max_hold_ms).is_some_and(|max| held.as_millis() > max.into()) {
             reasons.push(Reason::HoldExceeded);
         }
     }
@@ -133,17 +127,13 @@ fn foreign_death(p: &Payload, e: &Evidence<'_>) -> Option<Reason> {
     let pid = p.pid?;
     if pid == e.me.pid {
         let same_start = p.starttime.is_none() || p.starttime == e.me.starttime;
-        return Some(if same_start {
-            Reason::OwnPidOrphan
-        } else {
-            Reason::RecycledPid
-        });
+        return Some(if same_start { Reason::OwnPidOrphan } else { Reason::RecycledPid });
     }
     match e.pid_state? {
         PidState::Dead => Some(Reason::DeadPid),
-        PidState::Alive {
-            starttime: Some(now),
-        } if p.starttime.is_some_and(|s| s != now) => Some(Reason::RecycledPid),
+        PidState::Alive { starttime: Some(now) } if p.starttime.is_some_and(|s| s != now) => {
+            Some(Reason::RecycledPid)
+        }
         PidState::Alive { .. } => None,
     }
 }
@@ -156,10 +146,7 @@ fn age(now_ms: u64, then_ms: u64) -> Duration {
 mod tests {
     use super::*;
 
-    const ME: ProcessId = ProcessId {
-        pid: 100,
-        starttime: Some(5),
-    };
+    const ME: ProcessId = ProcessId { pid: 100, starttime: Some(5) };
     const NOW: u64 = 10_000_000;
 
     fn verdict(
@@ -167,48 +154,25 @@ mod tests {
         payload: Option<&Payload>,
         pid: Option<PidState>,
     ) -> Vec<Reason> {
-        let e = Evidence {
-            kernel,
-            payload,
-            mtime_ms: NOW,
-            now_ms: NOW,
-            pid_state: pid,
-            me: ME,
-        };
+        let e = Evidence { kernel, payload, mtime_ms: NOW, now_ms: NOW, pid_state: pid, me: ME };
         judge(&e, &Thresholds::default()).reasons
     }
 
     fn foreign(pid: u32, starttime: Option<u64>) -> Payload {
-        Payload {
-            pid: Some(pid),
-            starttime,
-            created_at_ms: Some(NOW),
-            ..Payload::default()
-        }
+        Payload { pid: Some(pid), starttime, created_at_ms: Some(NOW), ..Payload::default() }
     }
 
     #[test]
     fn a_held_kernel_lock_means_alive_whatever_the_payload() {
         let p = foreign(7, Some(1));
-        assert_eq!(
-            verdict(KernelLock::HeldByOther, Some(&p), Some(PidState::Dead)),
-            vec![]
-        );
+        assert_eq!(verdict(KernelLock::HeldByOther, Some(&p), Some(PidState::Dead)), vec![]);
     }
 
     #[test]
     fn our_file_with_a_free_kernel_lock_is_proven_dead() {
-        let p = Payload {
-            kernel_locked: true,
-            ..foreign(ME.pid, ME.starttime)
-        };
-        let alive = Some(PidState::Alive {
-            starttime: ME.starttime,
-        });
-        assert_eq!(
-            verdict(KernelLock::Free, Some(&p), alive),
-            vec![Reason::KernelProvenDead]
-        );
+        let p = Payload { kernel_locked: true, ..foreign(ME.pid, ME.starttime) };
+        let alive = Some(PidState::Alive { starttime: ME.starttime });
+        assert_eq!(verdict(KernelLock::Free, Some(&p), alive), vec![Reason::KernelProvenDead]);
     }
 
     #[test]
@@ -217,20 +181,11 @@ mod tests {
         let dead = verdict(free, Some(&foreign(7, Some(1))), Some(PidState::Dead));
         assert_eq!(dead, vec![Reason::DeadPid]);
         let reused = Some(PidState::Alive { starttime: Some(2) });
-        assert_eq!(
-            verdict(free, Some(&foreign(7, Some(1))), reused),
-            vec![Reason::RecycledPid]
-        );
+        assert_eq!(verdict(free, Some(&foreign(7, Some(1))), reused), vec![Reason::RecycledPid]);
         let live = Some(PidState::Alive { starttime: Some(1) });
         assert_eq!(verdict(free, Some(&foreign(7, Some(1))), live), vec![]);
-        assert_eq!(
-            verdict(free, Some(&foreign(ME.pid, None)), None),
-            vec![Reason::OwnPidOrphan]
-        );
-        assert_eq!(
-            verdict(free, Some(&foreign(ME.pid, Some(4))), None),
-            vec![Reason::RecycledPid]
-        );
+        assert_eq!(verdict(free, Some(&foreign(ME.pid, None)), None), vec![Reason::OwnPidOrphan]);
+        assert_eq!(verdict(free, Some(&foreign(ME.pid, Some(4))), None), vec![Reason::RecycledPid]);
     }
 
     #[test]
@@ -244,14 +199,8 @@ mod tests {
             me: ME,
         };
         assert!(!judge(&fresh, &Thresholds::default()).is_stale());
-        let old = Evidence {
-            mtime_ms: NOW - 31_000,
-            ..fresh
-        };
-        assert_eq!(
-            judge(&old, &Thresholds::default()).reasons,
-            vec![Reason::PayloadlessPastGrace]
-        );
+        let old = Evidence { mtime_ms: NOW - 31_000, ..fresh };
+        assert_eq!(judge(&old, &Thresholds::default()).reasons, vec![Reason::PayloadlessPastGrace]);
     }
 
     #[test]

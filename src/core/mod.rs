@@ -62,9 +62,7 @@ struct Inner<F: LockFs, C> {
 
 impl<F: LockFs, C: Clock> Clone for Locker<F, C> {
     fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
+        Self { inner: Arc::clone(&self.inner) }
     }
 }
 
@@ -82,40 +80,18 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         options: Options,
         registry: Arc<Registry<HeldFile<F::Handle>>>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                fs,
-                clock,
-                registry,
-                options,
-                observer: None,
-            }),
-        }
+        Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: None }) }
     }
 
     /// Returns this locker with `observer` receiving every [`Event`]. (A std `Arc`: the
     /// observer is outside the checked state.)
     pub fn observed(self, observer: std::sync::Arc<dyn Observer>) -> Self {
         // purity: see above
-        let Inner {
-            fs,
-            clock,
-            registry,
-            options,
-            ..
-        } = match Arc::try_unwrap(self.inner) {
+        let Inner { fs, clock, registry, options, .. } = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
             Err(_) => panic!("observed() must be called before the locker is shared"),
         };
-        Self {
-            inner: Arc::new(Inner {
-                fs,
-                clock,
-                registry,
-                options,
-                observer: Some(observer),
-            }),
-        }
+        Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: Some(observer) }) }
     }
 
     /// The filesystem.
@@ -201,9 +177,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     ) -> Result<Admission<'_, F, C>, AcquireError> {
         let waiter = match self.inner.registry.enter(path, owner) {
             Entered::Reentered { generation } => {
-                return Ok(Admission::Reentered(
-                    self.reentered(path, owner, generation),
-                ));
+                return Ok(Admission::Reentered(self.reentered(path, owner, generation)));
             }
             Entered::Turn => return Ok(Admission::Turn(Turn::new(self, path.clone()))),
             Entered::Queued(waiter, behind) => {
@@ -211,16 +185,8 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
                 waiter
             }
         };
-        let queued = Queued {
-            locker: self,
-            path: path.clone(),
-            waiter,
-            settled: false,
-        };
-        let turn = queued
-            .wait(started, deadline)
-            .await
-            .inspect_err(|_| self.timed_out(path))?;
+        let queued = Queued { locker: self, path: path.clone(), waiter, settled: false };
+        let turn = queued.wait(started, deadline).await.inspect_err(|_| self.timed_out(path))?;
         Ok(Admission::Turn(turn))
     }
 
@@ -238,9 +204,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         let owner = self.effective(owner);
         let turn = match self.inner.registry.try_enter(path, owner) {
             Ok(Entered::Reentered { generation }) => {
-                return Ok(TryAcquire::Acquired(
-                    self.reentered(path, owner, generation),
-                ));
+                return Ok(TryAcquire::Acquired(self.reentered(path, owner, generation)));
             }
             Ok(_) => Turn::new(self, path.clone()),
             Err(_) => {

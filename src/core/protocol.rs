@@ -106,11 +106,7 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
             holder: Some(Box::new(holder)),
         };
         let mut outcome = probe(ctx, path).await?;
-        if let Probe::Alive {
-            holder,
-            handle: Some(handle),
-        } = outcome
-        {
+        if let Probe::Alive { holder, handle: Some(handle) } = outcome {
             ctx.emit(Event::KernelWait { path });
             if !ctx.fs.lock_until(&handle, deadline).await? {
                 close_quietly(ctx, path, handle).await;
@@ -122,18 +118,12 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
             // the file (a livelock the proptest machine found).
             outcome = assess(ctx, path, handle, KernelLock::Free).await?;
         }
-        if let Probe::Alive {
-            holder,
-            handle: None,
-        } = outcome
-        {
+        if let Probe::Alive { holder, handle: None } = outcome {
             let now = ctx.clock.now();
             if now >= deadline {
                 return Err(timeout(holder));
             }
-            ctx.clock
-                .sleep_until(deadline.min(now.saturating_add(backoff.next())))
-                .await;
+            ctx.clock.sleep_until(deadline.min(now.saturating_add(backoff.next()))).await;
         }
     }
 }
@@ -147,10 +137,7 @@ pub async fn probe<F: LockFs, C: Clock>(
         Opened::File(handle) => handle,
         Opened::Missing => return Ok(Probe::Vanished),
         Opened::NotALockFile(kind) => {
-            return Err(AcquireError::NotALockFile {
-                path: path.clone(),
-                kind,
-            });
+            return Err(AcquireError::NotALockFile { path: path.clone(), kind });
         }
     };
     let kernel = match ctx.fs.try_lock(&handle).await? {
@@ -188,60 +175,55 @@ pub async fn assess<F: LockFs, C: Clock>(
     };
     let verdict = judge(&evidence, ctx.thresholds);
     if kernel == KernelLock::HeldByOther {
-        let holder = describe(
-            path,
-            payload.as_ref(),
-            true,
-            pid_state,
-            now_ms,
-            verdict.reasons,
-        );
-        return Ok(Probe::Alive {
-            holder,
-            handle: Some(handle),
-        });
+        let holder = describe(path, payload.as_ref(), true, pid_state, now_ms, verdict.reasons);
+        return Ok(Probe::Alive { holder, handle: Some(handle) });
     }
     if !verdict.is_stale() {
         close_quietly(ctx, path, handle).await;
-        let holder = describe(
-            path,
-            payload.as_ref(),
-            false,
-            pid_state,
-            now_ms,
-            verdict.reasons,
-        );
-        return Ok(Probe::Alive {
-            holder,
-            handle: None,
-        });
+        let holder = describe(path, payload.as_ref(), false, pid_state, now_ms, verdict.reasons);
+        return Ok(Probe::Alive { holder, handle: None });
     }
-    let removed = remove_if_names(ctx, path, &handle, meta.id).await;
+    let nonce = payload.as_ref().and_then(|p| p.nonce.as_deref());
+    let removal = remove_if_names(ctx, path, &handle, meta.id, nonce).await;
     close_quietly(ctx, path, handle).await;
-    if !removed? {
+    if removal? != Removal::Removed {
         return Ok(Probe::Vanished);
     }
-    ctx.emit(Event::BrokeStale {
-        path,
-        reasons: &verdict.reasons,
-    });
+    ctx.emit(Event::BrokeStale { path, reasons: &verdict.reasons });
     Ok(Probe::Broken(verdict.reasons))
 }
 
-/// Unlinks `path` if it still names `id`, whose kernel lock `held` holds. Inode-bound:
-/// while we hold that kernel lock no other task of the protocol can unlink or replace
-/// the path, so the check stays true until the unlink.
+/// What [`remove_if_names`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// The path named the file, and is now unlinked.
+    Removed,
+    /// Nothing was at the path.
+    Missing,
+    /// Another file was at the path; it was left alone.
+    Other(FileId),
+}
+
+/// Unlinks `path` if it still names the file whose kernel lock `held` holds: the inode
+/// `id` or, where inode numbers drift between `fstat` and `lstat` (H17), the file that
+/// carries the same publication `nonce`. Inode-bound: while we hold that kernel lock, no
+/// other task of the protocol can unlink or replace the path, so the check stays true
+/// until the unlink.
 pub async fn remove_if_names<F: LockFs, C>(
     ctx: &Ctx<'_, F, C>,
     path: &LockPath,
     held: &F::Handle,
     id: FileId,
-) -> Result<bool, FsError> {
-    if ctx.fs.path_id(path).await? != Some(id) {
-        return Ok(false);
+    nonce: Option<&str>,
+) -> Result<Removal, FsError> {
+    match ctx.fs.path_id(path).await? {
+        None => Ok(Removal::Missing),
+        Some(now) if now != id && !names_nonce(ctx, path, nonce).await => Ok(Removal::Other(now)),
+        Some(_) => {
+            ctx.fs.unlink(path, held).await?;
+            Ok(Removal::Removed)
+        }
     }
-    ctx.fs.unlink(path, held).await?;
-    Ok(true)
 }
 
 /// The holder's teardown: remove its own file, inode-bound, then close best-effort.
@@ -250,47 +232,32 @@ pub async fn remove_own<F: LockFs, C>(
     path: &LockPath,
     file: HeldFile<F::Handle>,
 ) -> Result<(), ReleaseError> {
-    let outcome = remove_own_file(ctx, path, &file).await;
+    let removal = remove_if_names(ctx, path, &file.handle, file.id, Some(&file.nonce)).await;
     close_quietly(ctx, path, file.handle).await;
-    match &outcome {
-        Ok(()) => ctx.emit(Event::Released { path }),
-        Err(ReleaseError::Compromised { .. }) => ctx.emit(Event::Compromised { path }),
-        Err(_) => {}
-    }
-    outcome
+    let found = match removal? {
+        Removal::Removed => {
+            ctx.emit(Event::Released { path });
+            return Ok(());
+        }
+        Removal::Missing => Found::Missing,
+        Removal::Other(id) => Found::Other(id),
+    };
+    ctx.emit(Event::Compromised { path });
+    Err(ReleaseError::Compromised { path: path.clone(), found })
 }
 
-async fn remove_own_file<F: LockFs, C>(
+/// Whether the file at `path` carries the publication `nonce`.
+async fn names_nonce<F: LockFs, C>(
     ctx: &Ctx<'_, F, C>,
     path: &LockPath,
-    file: &HeldFile<F::Handle>,
-) -> Result<(), ReleaseError> {
-    match ctx.fs.path_id(path).await? {
-        Some(id) if id == file.id || names_our_nonce(ctx, path, &file.nonce).await => {
-            ctx.fs.unlink(path, &file.handle).await?;
-            Ok(())
-        }
-        Some(other) => Err(ReleaseError::Compromised {
-            path: path.clone(),
-            found: Found::Other(other),
-        }),
-        None => Err(ReleaseError::Compromised {
-            path: path.clone(),
-            found: Found::Missing,
-        }),
-    }
-}
-
-/// Whether the file at `path` carries our publication's nonce: our own file seen through
-/// a filesystem whose inode numbers are not stable (H17).
-async fn names_our_nonce<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, nonce: &str) -> bool {
-    let Ok(Opened::File(handle)) = ctx.fs.open(path).await else {
-        return false;
-    };
+    nonce: Option<&str>,
+) -> bool {
+    let Some(nonce) = nonce.filter(|n| !n.is_empty()) else { return false };
+    let Ok(Opened::File(handle)) = ctx.fs.open(path).await else { return false };
     let bytes = ctx.fs.read(&handle, MAX_PAYLOAD_BYTES + 1).await;
     close_quietly(ctx, path, handle).await;
     let payload = bytes.ok().as_deref().and_then(Payload::parse);
-    !nonce.is_empty() && payload.and_then(|p| p.nonce).as_deref() == Some(nonce)
+    payload.and_then(|p| p.nonce).as_deref() == Some(nonce)
 }
 
 /// Closes `handle`; a failure is reported, never propagated (closing is best-effort).
@@ -318,9 +285,7 @@ fn describe(
         age: payload
             .and_then(|p| p.created_at_ms)
             .map(|t| Duration::from_millis(now_ms.saturating_sub(t))),
-        max_hold: payload
-            .and_then(|p| p.max_hold_ms)
-            .map(Duration::from_millis),
+        max_hold: payload.and_then(|p| p.max_hold_ms).map(Duration::from_millis),
         reasons,
     }
 }

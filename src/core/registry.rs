@@ -118,12 +118,7 @@ pub struct Registry<F> {
 
 impl<F> Default for Registry<F> {
     fn default() -> Self {
-        Self {
-            table: Mutex::new(Table {
-                entries: HashMap::new(),
-                next_generation: 1,
-            }),
-        }
+        Self { table: Mutex::new(Table { entries: HashMap::new(), next_generation: 1 }) }
     }
 }
 
@@ -138,9 +133,7 @@ impl<F> Registry<F> {
         match &mut entry.phase {
             Phase::Held(hold) if hold.owner == owner => {
                 hold.count += 1;
-                Entered::Reentered {
-                    generation: hold.generation,
-                }
+                Entered::Reentered { generation: hold.generation }
             }
             phase => {
                 let behind = kind(phase);
@@ -161,9 +154,7 @@ impl<F> Registry<F> {
         match &mut entry.phase {
             Phase::Held(hold) if hold.owner == owner => {
                 hold.count += 1;
-                Ok(Entered::Reentered {
-                    generation: hold.generation,
-                })
+                Ok(Entered::Reentered { generation: hold.generation })
             }
             phase => Err(kind(phase)),
         }
@@ -176,12 +167,7 @@ impl<F> Registry<F> {
         table.next_generation += 1;
         let entry = table.entries.get_mut(key).expect("grant without a turn");
         debug_assert!(matches!(entry.phase, Phase::Acquiring));
-        entry.phase = Phase::Held(Hold {
-            owner,
-            count: 1,
-            generation,
-            file,
-        });
+        entry.phase = Phase::Held(Hold { owner, count: 1, generation, file });
         generation
     }
 
@@ -286,20 +272,14 @@ impl<F> Registry<F> {
 
 impl<F> Entry<F> {
     fn acquiring() -> Self {
-        Self {
-            phase: Phase::Acquiring,
-            waiters: VecDeque::new(),
-        }
+        Self { phase: Phase::Acquiring, waiters: VecDeque::new() }
     }
 }
 
 fn kind<F>(phase: &Phase<F>) -> PhaseKind {
     match phase {
         Phase::Acquiring => PhaseKind::Acquiring,
-        Phase::Held(h) => PhaseKind::Held {
-            owner: h.owner,
-            count: h.count,
-        },
+        Phase::Held(h) => PhaseKind::Held { owner: h.owner, count: h.count },
         Phase::Releasing => PhaseKind::Releasing,
     }
 }

@@ -30,11 +30,7 @@ pub struct Turn<'a, F: LockFs, C: Clock> {
 
 impl<'a, F: LockFs, C: Clock> Turn<'a, F, C> {
     pub(super) fn new(locker: &'a Locker<F, C>, path: LockPath) -> Self {
-        Self {
-            locker,
-            path,
-            armed: true,
-        }
+        Self { locker, path, armed: true }
     }
 
     /// Ends the turn with the lock held by `owner`.
@@ -83,10 +79,7 @@ impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
         Err(AcquireError::Timeout {
             path: self.path.clone(),
             waited: inner.clock.now().saturating_since(started),
-            holder: Some(Box::new(Holder::in_process(
-                &self.path,
-                inner.fs.process().pid,
-            ))),
+            holder: Some(Box::new(Holder::in_process(&self.path, inner.fs.process().pid))),
         })
     }
 }
