@@ -35,25 +35,15 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 fn core_uses_only_its_traits_and_the_facade() {
     let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
     let files = rust_files(&core);
-    assert!(
-        files.len() >= 5,
-        "expected the core's modules under {}",
-        core.display()
-    );
+    assert!(files.len() >= 5, "expected the core's modules under {}", core.display());
     let offences: Vec<String> = files
         .iter()
         .flat_map(|file| {
             let text = std::fs::read_to_string(file).expect("readable source");
-            offences(&text)
-                .into_iter()
-                .map(move |o| format!("{}:{o}", file.display()))
+            offences(&text).into_iter().map(move |o| format!("{}:{o}", file.display()))
         })
         .collect();
-    assert!(
-        offences.is_empty(),
-        "the core must stay pure:\n{}",
-        offences.join("\n")
-    );
+    assert!(offences.is_empty(), "the core must stay pure:\n{}", offences.join("\n"));
 }
 
 /// `line: what it uses: the line` for every forbidden use in `source`.

@@ -25,10 +25,7 @@ pub enum Strategy {
 
 /// Reads a count from the environment, with a default.
 pub fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Explores `scenario` against `subject` under shuttle; panics on a violation.

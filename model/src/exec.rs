@@ -47,10 +47,7 @@ impl<'a> Stepper<'a> {
             *sink.borrow_mut() = Some(value);
         };
         let woken = Arc::new(Flag(AtomicBool::new(true)));
-        self.slots.push(Slot {
-            future: Some(Box::pin(task)),
-            woken,
-        });
+        self.slots.push(Slot { future: Some(Box::pin(task)), woken });
         (self.slots.len() - 1, out)
     }
 

@@ -43,12 +43,7 @@ impl ModelFs {
     /// Starts process `pid` in `world` (a new incarnation if the pid died before).
     pub fn spawn(world: &Arc<World>, pid: Pid) -> Self {
         let (incarnation, starttime) = world.spawn_process(pid);
-        Self {
-            world: Arc::clone(world),
-            pid,
-            incarnation,
-            starttime,
-        }
+        Self { world: Arc::clone(world), pid, incarnation, starttime }
     }
 
     /// The world.
@@ -81,10 +76,8 @@ impl ModelFs {
     ) -> FsResult<T> {
         self.checkpoint(op).await;
         let mut st = self.world.enter();
-        let alive = st
-            .procs
-            .get(&self.pid)
-            .is_some_and(|p| p.alive && p.incarnation == self.incarnation);
+        let alive =
+            st.procs.get(&self.pid).is_some_and(|p| p.alive && p.incarnation == self.incarnation);
         if !alive {
             return Err(FsError::new(op, path, io::Error::other("process crashed")));
         }
@@ -93,10 +86,7 @@ impl ModelFs {
     }
 
     fn handle(&self, id: u64) -> ModelHandle {
-        ModelHandle {
-            world: Arc::clone(&self.world),
-            id,
-        }
+        ModelHandle { world: Arc::clone(&self.world), id }
     }
 
     fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
@@ -108,15 +98,9 @@ impl ModelFs {
 
 /// Tries to take `ino`'s kernel lock for handle `id`; checks INV-3 on a same-process conflict.
 fn take_lock(st: &mut State, id: u64) -> io::Result<bool> {
-    let open = st
-        .handles
-        .get(&id)
-        .ok_or_else(|| io::Error::from_raw_os_error(9))?;
+    let open = st.handles.get(&id).ok_or_else(|| io::Error::from_raw_os_error(9))?;
     let (ino, pid) = (open.ino, open.pid);
-    let inode = st
-        .inodes
-        .get_mut(&ino)
-        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    let inode = st.inodes.get_mut(&ino).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
     match inode.lock {
         None => {
             inode.lock = Some(id);
@@ -137,10 +121,7 @@ fn take_lock(st: &mut State, id: u64) -> io::Result<bool> {
 }
 
 fn ino_of(st: &State, id: u64) -> io::Result<u64> {
-    st.handles
-        .get(&id)
-        .map(|h| h.ino)
-        .ok_or_else(|| io::Error::from_raw_os_error(9))
+    st.handles.get(&id).map(|h| h.ino).ok_or_else(|| io::Error::from_raw_os_error(9))
 }
 
 impl LockFs for ModelFs {
@@ -156,22 +137,15 @@ impl LockFs for ModelFs {
                 let ino = st.fresh_id();
                 let id = self.open_handle(st, ino);
                 let mtime_ms = st.wall_ms();
-                let inode = Inode {
-                    special: None,
-                    data: payload.to_vec(),
-                    mtime_ms,
-                    lock: Some(id),
-                };
+                let inode =
+                    Inode { special: None, data: payload.to_vec(), mtime_ms, lock: Some(id) };
                 st.inodes.insert(ino, inode);
                 st.paths.insert(path.as_path().to_owned(), ino);
                 Ok(Some((id, ino)))
             })
             .await?;
         Ok(match created {
-            Some((id, ino)) => Published::Created {
-                handle: self.handle(id),
-                id: file_id(ino),
-            },
+            Some((id, ino)) => Published::Created { handle: self.handle(id), id: file_id(ino) },
             None => Published::Exists,
         })
     }
@@ -197,8 +171,7 @@ impl LockFs for ModelFs {
 
     async fn try_lock(&self, handle: &ModelHandle) -> FsResult<bool> {
         let path = LockPath::from_canonical("<handle>");
-        self.step(FsOp::TryLock, &path, |st| take_lock(st, handle.id))
-            .await
+        self.step(FsOp::TryLock, &path, |st| take_lock(st, handle.id)).await
     }
 
     async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
@@ -235,19 +208,14 @@ impl LockFs for ModelFs {
         let path = LockPath::from_canonical("<handle>");
         self.step(FsOp::Meta, &path, |st| {
             let ino = ino_of(st, handle.id)?;
-            Ok(FileMeta {
-                id: file_id(ino),
-                mtime_ms: st.inodes[&ino].mtime_ms,
-            })
+            Ok(FileMeta { id: file_id(ino), mtime_ms: st.inodes[&ino].mtime_ms })
         })
         .await
     }
 
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
-        self.step(FsOp::PathId, path, |st| {
-            Ok(st.paths.get(path.as_path()).map(|&i| file_id(i)))
-        })
-        .await
+        self.step(FsOp::PathId, path, |st| Ok(st.paths.get(path.as_path()).map(|&i| file_id(i))))
+            .await
     }
 
     async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {
@@ -284,18 +252,13 @@ impl LockFs for ModelFs {
     }
 
     fn process(&self) -> ProcessId {
-        ProcessId {
-            pid: self.pid,
-            starttime: Some(self.starttime),
-        }
+        ProcessId { pid: self.pid, starttime: Some(self.starttime) }
     }
 
     async fn pid_state(&self, pid: u32) -> PidState {
         let st = self.world.state.lock();
         match st.procs.get(&pid) {
-            Some(p) if p.alive => PidState::Alive {
-                starttime: Some(p.starttime),
-            },
+            Some(p) if p.alive => PidState::Alive { starttime: Some(p.starttime) },
             _ => PidState::Dead,
         }
     }
@@ -310,9 +273,7 @@ pub struct ModelClock {
 impl ModelClock {
     /// The clock of `world`.
     pub fn new(world: &Arc<World>) -> Self {
-        Self {
-            world: Arc::clone(world),
-        }
+        Self { world: Arc::clone(world) }
     }
 }
 

@@ -38,11 +38,7 @@ impl GateOutcome {
             && self.elapsed == Duration::ZERO
             && self.result.is_ok()
             && self.violations.is_empty();
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{}: {self:?}", Invariant::NoSpuriousTimeout))
-        }
+        if ok { Ok(()) } else { Err(format!("{}: {self:?}", Invariant::NoSpuriousTimeout)) }
     }
 
     /// What the pre-fix order does: poll the filesystem, then time out after 10 s.
@@ -54,11 +50,7 @@ impl GateOutcome {
             && self.timed_out
             && self.elapsed == Duration::from_secs(10)
             && self.violations.contains(&Invariant::NoSpuriousTimeout);
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("the seed race did not reproduce: {self:?}"))
-        }
+        if ok { Ok(()) } else { Err(format!("the seed race did not reproduce: {self:?}")) }
     }
 }
 
@@ -75,22 +67,14 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let fs = ModelFs::spawn(&world, 100);
     let locker = Locker::new(fs, ModelClock::new(&world), Options::default());
     let path = lock_path();
-    let gate = Gate {
-        pid: 100,
-        op: FsOp::Unlink,
-    };
+    let gate = Gate { pid: 100, op: FsOp::Unlink };
     let mut ex = Stepper::new();
-    let guard = ex
-        .block_on(subject.acquire(&locker, &path, Owner::from_raw(1)))
-        .expect("T1 acquires");
+    let guard =
+        ex.block_on(subject.acquire(&locker, &path, Owner::from_raw(1))).expect("T1 acquires");
     world.close_gate(gate);
     let (t1, _) = ex.spawn(subject.release(guard));
     ex.run_until_stalled();
-    assert_eq!(
-        world.parked_at(gate),
-        1,
-        "T1 must be frozen inside its removal"
-    );
+    assert_eq!(world.parked_at(gate), 1, "T1 must be frozen inside its removal");
     let before = ops(&world);
     let started = world.now();
     let (t2, out) = ex.spawn(subject.acquire(&locker, &path, Owner::from_raw(2)));
@@ -109,10 +93,7 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let elapsed = world.now().saturating_since(started);
     world.open_gate(gate);
     ex.run_until_stalled();
-    assert!(
-        ex.is_done(t1) && ex.is_done(t2),
-        "both tasks finish once the gate opens"
-    );
+    assert!(ex.is_done(t1) && ex.is_done(t2), "both tasks finish once the gate opens");
     let result = out.borrow_mut().take().expect("T2 finished");
     let timed_out = matches!(result, Err(AcquireError::Timeout { .. }));
     let result = match result {
@@ -123,13 +104,7 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
         Err(e) => Err(e.to_string()),
     };
     let violations = world.violations().into_iter().map(|(inv, _)| inv).collect();
-    GateOutcome {
-        polls_while_frozen,
-        elapsed,
-        result,
-        timed_out,
-        violations,
-    }
+    GateOutcome { polls_while_frozen, elapsed, result, timed_out, violations }
 }
 
 fn ops(world: &World) -> u64 {
@@ -148,11 +123,7 @@ pub fn stale_guard(subject: Subject) -> Result<(), String> {
     let lockers: Vec<_> = [100, 101]
         .into_iter()
         .map(|pid| {
-            Locker::new(
-                ModelFs::spawn(&world, pid),
-                ModelClock::new(&world),
-                Options::default(),
-            )
+            Locker::new(ModelFs::spawn(&world, pid), ModelClock::new(&world), Options::default())
         })
         .collect();
     let path = lock_path();
@@ -168,14 +139,10 @@ pub fn stale_guard(subject: Subject) -> Result<(), String> {
     let stale = ex.block_on(subject.release(old));
     let inv6 = Invariant::StaleGuardHarmless;
     if !matches!(stale, Err(sessionlock::ReleaseError::Compromised { .. })) {
-        return Err(format!(
-            "{inv6}: the old guard's release gave {stale:?}, not Compromised"
-        ));
+        return Err(format!("{inv6}: the old guard's release gave {stale:?}, not Compromised"));
     }
     if world.file_at(path.as_path()) != successor {
-        return Err(format!(
-            "{inv6}: the old guard's release touched the successor's file"
-        ));
+        return Err(format!("{inv6}: the old guard's release touched the successor's file"));
     }
     let released = ex.block_on(subject.release(new));
     if !matches!(released, Ok(sessionlock::Released::Removed)) || world.file_count() != 0 {

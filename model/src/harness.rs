@@ -48,14 +48,9 @@ impl Ghost {
     /// `owner` of `pid` entered. Checks INV-1: returns the violation, if any.
     pub fn enter(&self, pid: Pid, owner: Owner) -> Option<String> {
         let mut inside = self.inside.lock().unwrap_or_else(|e| e.into_inner());
-        let clash = inside
-            .iter()
-            .find(|(_, o)| *o != owner)
-            .map(|(other_pid, other)| {
-                format!(
-                    "{owner:?} of pid {pid} entered while {other:?} of pid {other_pid} was inside"
-                )
-            });
+        let clash = inside.iter().find(|(_, o)| *o != owner).map(|(other_pid, other)| {
+            format!("{owner:?} of pid {pid} entered while {other:?} of pid {other_pid} was inside")
+        });
         inside.push((pid, owner));
         clash
     }
@@ -63,20 +58,14 @@ impl Ghost {
     /// `owner` is about to release one re-entry; returns how many remain after it.
     pub fn leave(&self, owner: Owner) -> usize {
         let mut inside = self.inside.lock().unwrap_or_else(|e| e.into_inner());
-        let at = inside
-            .iter()
-            .position(|(_, o)| *o == owner)
-            .expect("leave without enter");
+        let at = inside.iter().position(|(_, o)| *o == owner).expect("leave without enter");
         inside.remove(at);
         inside.iter().filter(|(_, o)| *o == owner).count()
     }
 
     /// Process `pid` died: its tasks are out.
     pub fn crash(&self, pid: Pid) {
-        self.inside
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(p, _)| *p != pid);
+        self.inside.lock().unwrap_or_else(|e| e.into_inner()).retain(|(p, _)| *p != pid);
     }
 }
 
@@ -196,8 +185,7 @@ impl Task {
             0 => Invariant::NoSpuriousTimeout,
             _ => Invariant::Recovery,
         };
-        self.world
-            .record(inv, format!("acquire by {:?} failed: {error}", self.owner));
+        self.world.record(inv, format!("acquire by {:?} failed: {error}", self.owner));
     }
 }
 

@@ -92,9 +92,7 @@ impl Invariant {
 
     /// Finds the invariant a panic message reports, if any.
     pub fn in_message(message: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|inv| message.contains(&format!("{inv}:")))
+        Self::ALL.into_iter().find(|inv| message.contains(&format!("{inv}:")))
     }
 }
 

@@ -43,23 +43,13 @@ fn main() -> ExitCode {
         let what = format!("stateright protocol, {processes} processes");
         rows.push(progress.step(&what, || runner::spec_row(processes)));
     }
-    rows.push(progress.step("proptest machine against the core", || {
-        runner::proptest_row(cases)
-    }));
+    rows.push(progress.step("proptest machine against the core", || runner::proptest_row(cases)));
     rows.push(progress.step("gate: seed race against the core", runner::gate_row));
-    rows.push(progress.step(
-        "script: stale guard against the core",
-        runner::stale_guard_row,
-    ));
+    rows.push(progress.step("script: stale guard against the core", runner::stale_guard_row));
     catches.push(progress.step("gate: seed race against H1", || {
         let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
         let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
-        Catch {
-            history: "H1",
-            checker: "gate",
-            expected: "INV-3".into(),
-            reported,
-        }
+        Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
     }));
     for mutant in Mutant::ALL {
         let what = format!("shuttle against mutant {}", mutant.name());
@@ -81,17 +71,12 @@ fn main() -> ExitCode {
          cargo test --release -p sessionlock-model --test loom_core"
     );
     let broken = rows.iter().filter(|r| r.result.is_err()).count();
-    let hits_ok = Invariant::ALL
-        .iter()
-        .all(|inv| rows.iter().any(|r| r.checks.contains(inv) && r.hits > 0));
+    let hits_ok =
+        Invariant::ALL.iter().all(|inv| rows.iter().any(|r| r.checks.contains(inv) && r.hits > 0));
     println!(
         "core: {} runs, {broken} failed; every invariant reached: {hits_ok}; {:.0}s",
         rows.len(),
         progress.elapsed_s()
     );
-    if broken == 0 && missed == 0 && hits_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    if broken == 0 && missed == 0 && hits_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

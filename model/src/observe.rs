@@ -24,13 +24,8 @@ pub enum Reachable {
 
 impl Reachable {
     /// All of them.
-    pub const ALL: [Self; 5] = [
-        Self::Contention,
-        Self::ReleasingWait,
-        Self::StaleTakeover,
-        Self::Crash,
-        Self::Reentry,
-    ];
+    pub const ALL: [Self; 5] =
+        [Self::Contention, Self::ReleasingWait, Self::StaleTakeover, Self::Crash, Self::Reentry];
 }
 
 impl fmt::Display for Reachable {
@@ -117,10 +112,7 @@ impl Observer for Counter {
     fn event(&self, event: &Event<'_>) {
         let counter = match event {
             Event::Contended { .. } => &self.contention,
-            Event::Queued {
-                behind: PhaseKind::Releasing,
-                ..
-            } => &self.releasing_wait,
+            Event::Queued { behind: PhaseKind::Releasing, .. } => &self.releasing_wait,
             Event::BrokeStale { reasons, .. } if reasons.contains(&Reason::KernelProvenDead) => {
                 &self.stale_takeover
             }

@@ -81,11 +81,7 @@ impl Progress {
     /// A counter over `total` jobs.
     #[allow(clippy::disallowed_methods)] // progress is about real time
     pub fn new(total: usize) -> Self {
-        Self {
-            done: 0,
-            total,
-            started: Instant::now(),
-        }
+        Self { done: 0, total, started: Instant::now() }
     }
 
     /// Announces a job and runs it.
@@ -144,11 +140,7 @@ pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
 /// Whether shuttle catches `mutant` on the two-task scenario.
 pub fn shuttle_catch(mutant: Mutant) -> Catch {
     let outcome = guarded(|| {
-        checkers::shuttle(
-            &scenarios::TWO_TASKS,
-            Subject::Mutant(mutant),
-            Strategy::Random,
-        )
+        checkers::shuttle(&scenarios::TWO_TASKS, Subject::Mutant(mutant), Strategy::Random)
     });
     Catch {
         history: mutant.name(),
@@ -161,20 +153,10 @@ pub fn shuttle_catch(mutant: Mutant) -> Catch {
 /// Renders the table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    let head = (
-        "scenario",
-        "checker",
-        "invariants",
-        "explored",
-        "reached",
-        "result",
-    );
+    let head = ("scenario", "checker", "invariants", "explored", "reached", "result");
     let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str)| {
-        let _ = writeln!(
-            out,
-            "{:<19} {:<16} {:<34} {:<17} {:<58} {}",
-            c.0, c.1, c.2, c.3, c.4, c.5
-        );
+        let _ =
+            writeln!(out, "{:<19} {:<16} {:<34} {:<17} {:<58} {}", c.0, c.1, c.2, c.3, c.4, c.5);
     };
     line(&mut out, head);
     for row in rows {
@@ -214,10 +196,7 @@ pub fn coverage(rows: &[Row]) -> String {
 
 /// A stateright row: the real protocol with `processes` processes.
 pub fn spec_row(processes: usize) -> Row {
-    let config = sessionlock_spec::SpecConfig {
-        processes,
-        ..Default::default()
-    };
+    let config = sessionlock_spec::SpecConfig { processes, ..Default::default() };
     let report = sessionlock_spec::check(&config);
     let reached = report.reached.iter().filter(|(_, r)| *r).count();
     let result = if !report.violated.is_empty() {
@@ -227,10 +206,7 @@ pub fn spec_row(processes: usize) -> Row {
             report.counterexample.unwrap_or_default()
         ))
     } else if reached < report.reached.len() {
-        Err(format!(
-            "sometimes-properties not reached: {:?}",
-            report.reached
-        ))
+        Err(format!("sometimes-properties not reached: {:?}", report.reached))
     } else {
         Ok(())
     };
@@ -261,10 +237,7 @@ fn always_properties(config: &sessionlock_spec::SpecConfig) -> Vec<Invariant> {
 
 /// Whether stateright refutes `mutant` with its expected invariant.
 pub fn spec_catch(mutant: sessionlock_spec::Mutant) -> Catch {
-    let config = sessionlock_spec::SpecConfig {
-        mutant: Some(mutant),
-        ..Default::default()
-    };
+    let config = sessionlock_spec::SpecConfig { mutant: Some(mutant), ..Default::default() };
     let report = sessionlock_spec::check(&config);
     Catch {
         history: mutant.name(),
@@ -276,10 +249,7 @@ pub fn spec_catch(mutant: sessionlock_spec::Mutant) -> Catch {
 
 /// The expected id if any violated property names it, else the first id named.
 fn strongest_report(violated: &[String], expected: &str) -> Option<String> {
-    let ids: Vec<Invariant> = violated
-        .iter()
-        .filter_map(|v| Invariant::named_in(v))
-        .collect();
+    let ids: Vec<Invariant> = violated.iter().filter_map(|v| Invariant::named_in(v)).collect();
     let hit = ids.iter().find(|i| i.id() == expected).or(ids.first());
     hit.map(|i| i.id().to_owned())
 }
@@ -293,10 +263,7 @@ pub fn gate_row() -> Row {
         checks: vec![Invariant::NoSpuriousTimeout, Invariant::NoLeak],
         explored: "1 script".to_owned(),
         hits: 1,
-        reached: format!(
-            "releasing wait, {} polls while frozen",
-            outcome.polls_while_frozen
-        ),
+        reached: format!("releasing wait, {} polls while frozen", outcome.polls_while_frozen),
         result: outcome.expect_fixed(),
     }
 }
@@ -324,11 +291,7 @@ pub fn print_mutants(catches: &[Catch]) -> usize {
         let verdict = if caught { "caught" } else { "MISSED" };
         println!("mutant {history:<11} {verdict:<7} {}", detail.join(" · "));
     }
-    println!(
-        "mutants caught: {}/{}",
-        histories.len() - missed,
-        histories.len()
-    );
+    println!("mutants caught: {}/{}", histories.len() - missed, histories.len());
     missed
 }
 

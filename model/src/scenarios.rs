@@ -27,11 +27,7 @@ pub const SEED_WINDOW: Scenario = Scenario {
 /// Three tasks of one process, FIFO hand-offs.
 pub const THREE_TASKS: Scenario = Scenario {
     name: "three-tasks",
-    processes: &[&[
-        &[Acquire, Release],
-        &[Acquire, Release],
-        &[Acquire, Release],
-    ]],
+    processes: &[&[&[Acquire, Release], &[Acquire, Release], &[Acquire, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
     held_at_start: false,
     reaches: &[Reachable::ReleasingWait],
@@ -52,35 +48,18 @@ pub const CRASH_TAKEOVER: Scenario = Scenario {
     processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
     held_at_start: false,
-    reaches: &[
-        Reachable::Crash,
-        Reachable::StaleTakeover,
-        Reachable::Contention,
-    ],
+    reaches: &[Reachable::Crash, Reachable::StaleTakeover, Reachable::Contention],
 };
 
 /// A holder crashes while two other processes contend: two breakers on one dead inode.
 pub const CRASH_TWO_BREAKERS: Scenario = Scenario {
     name: "crash-two-breakers",
-    processes: &[
-        &[&[Acquire, Crash]],
-        &[&[Acquire, Release]],
-        &[&[Acquire, Release]],
-    ],
+    processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
     held_at_start: false,
-    reaches: &[
-        Reachable::Crash,
-        Reachable::StaleTakeover,
-        Reachable::Contention,
-    ],
+    reaches: &[Reachable::Crash, Reachable::StaleTakeover, Reachable::Contention],
 };
 
 /// Every scenario.
-pub const ALL: [Scenario; 5] = [
-    TWO_TASKS,
-    THREE_TASKS,
-    TWO_PROCESSES,
-    CRASH_TAKEOVER,
-    CRASH_TWO_BREAKERS,
-];
+pub const ALL: [Scenario; 5] =
+    [TWO_TASKS, THREE_TASKS, TWO_PROCESSES, CRASH_TAKEOVER, CRASH_TWO_BREAKERS];

@@ -132,14 +132,7 @@ impl World {
         });
         st.stats.pid_reuses += u64::from(reused.is_some());
         let incarnation = reused.unwrap_or(1);
-        st.procs.insert(
-            pid,
-            Proc {
-                starttime,
-                incarnation,
-                alive: true,
-            },
-        );
+        st.procs.insert(pid, Proc { starttime, incarnation, alive: true });
         (incarnation, starttime)
     }
 
@@ -152,16 +145,9 @@ impl World {
                 p.alive = false;
             }
             st.stats.crashes += 1;
-            let doomed: Vec<u64> = st
-                .handles
-                .iter()
-                .filter(|(_, h)| h.pid == pid)
-                .map(|(&id, _)| id)
-                .collect();
-            doomed
-                .into_iter()
-                .flat_map(|id| st.close(id))
-                .collect::<Vec<_>>()
+            let doomed: Vec<u64> =
+                st.handles.iter().filter(|(_, h)| h.pid == pid).map(|(&id, _)| id).collect();
+            doomed.into_iter().flat_map(|id| st.close(id)).collect::<Vec<_>>()
         };
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -172,13 +158,10 @@ impl World {
             let mut st = self.state.lock();
             st.now += by;
             let now = st.now;
-            let (due, rest) = std::mem::take(&mut st.timers)
-                .into_iter()
-                .partition(|(at, _)| *at <= now);
+            let (due, rest) =
+                std::mem::take(&mut st.timers).into_iter().partition(|(at, _)| *at <= now);
             st.timers = rest;
-            due.into_iter()
-                .map(|(_, w): (Duration, Waker)| w)
-                .collect::<Vec<_>>()
+            due.into_iter().map(|(_, w): (Duration, Waker)| w).collect::<Vec<_>>()
         };
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -223,12 +206,7 @@ impl World {
 
     /// Closes `gate`: the next primitive matching it parks until [`World::open_gate`].
     pub fn close_gate(&self, gate: Gate) {
-        let state = GateState {
-            gate,
-            closed: true,
-            parked: 0,
-            wakers: Vec::new(),
-        };
+        let state = GateState { gate, closed: true, parked: 0, wakers: Vec::new() };
         self.state.lock().gates.push(state);
     }
 
@@ -236,9 +214,8 @@ impl World {
     pub fn open_gate(&self, gate: Gate) {
         let wakers: Vec<Waker> = {
             let mut st = self.state.lock();
-            let (open, keep) = std::mem::take(&mut st.gates)
-                .into_iter()
-                .partition(|g| g.gate == gate);
+            let (open, keep) =
+                std::mem::take(&mut st.gates).into_iter().partition(|g| g.gate == gate);
             st.gates = keep;
             open.into_iter().flat_map(|g: GateState| g.wakers).collect()
         };
@@ -247,13 +224,7 @@ impl World {
 
     /// How many tasks are parked at `gate` now.
     pub fn parked_at(&self, gate: Gate) -> usize {
-        self.state
-            .lock()
-            .gates
-            .iter()
-            .filter(|g| g.gate == gate)
-            .map(|g| g.parked)
-            .sum()
+        self.state.lock().gates.iter().filter(|g| g.gate == gate).map(|g| g.parked).sum()
     }
 
     /// The identity of the file at `path`, if any.
@@ -273,12 +244,7 @@ impl World {
         let ino = st.fresh_id();
         let mtime_ms =
             (WALL_ORIGIN_MS + st.now.as_millis() as u64).saturating_sub(age.as_millis() as u64);
-        let inode = Inode {
-            special: None,
-            data: data.to_vec(),
-            mtime_ms,
-            lock: None,
-        };
+        let inode = Inode { special: None, data: data.to_vec(), mtime_ms, lock: None };
         st.inodes.insert(ino, inode);
         st.paths.insert(path.to_owned(), ino);
     }
@@ -287,15 +253,8 @@ impl World {
     pub fn plant_special(&self, path: &std::path::Path, kind: FileKind) {
         let mut st = self.state.lock();
         let ino = st.fresh_id();
-        st.inodes.insert(
-            ino,
-            Inode {
-                special: Some(kind),
-                data: Vec::new(),
-                mtime_ms: 0,
-                lock: None,
-            },
-        );
+        st.inodes
+            .insert(ino, Inode { special: Some(kind), data: Vec::new(), mtime_ms: 0, lock: None });
         st.paths.insert(path.to_owned(), ino);
     }
 
@@ -306,9 +265,7 @@ impl World {
 
     /// Locks the world for one primitive; on drop, raises any violation it recorded.
     pub(crate) fn enter(&self) -> Entered<'_> {
-        Entered {
-            guard: Some(self.state.lock()),
-        }
+        Entered { guard: Some(self.state.lock()) }
     }
 
     pub(crate) fn gate_poll(&self, pid: Pid, op: FsOp, first: bool, waker: &Waker) -> bool {
@@ -317,11 +274,7 @@ impl World {
             waker.wake_by_ref();
             return false;
         }
-        match st
-            .gates
-            .iter_mut()
-            .find(|g| g.closed && g.gate == Gate { pid, op })
-        {
+        match st.gates.iter_mut().find(|g| g.closed && g.gate == Gate { pid, op }) {
             Some(g) => {
                 g.parked = 1;
                 g.wakers.push(waker.clone());
@@ -394,9 +347,8 @@ impl State {
             return Vec::new();
         }
         inode.lock = None;
-        let (wake, keep) = std::mem::take(&mut self.lock_waiters)
-            .into_iter()
-            .partition(|(i, _)| *i == open.ino);
+        let (wake, keep) =
+            std::mem::take(&mut self.lock_waiters).into_iter().partition(|(i, _)| *i == open.ino);
         self.lock_waiters = keep;
         wake.into_iter().map(|(_, w): (u64, Waker)| w).collect()
     }

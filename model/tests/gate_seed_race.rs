@@ -18,10 +18,7 @@ fn gate_h1_core_waits_in_memory() {
 fn gate_h1_mutant_polls_then_times_out() {
     let outcome = seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
     assert_eq!(outcome.expect_seed_race(), Ok(()));
-    assert!(
-        outcome.polls_while_frozen > 0 && outcome.timed_out,
-        "{outcome:?}"
-    );
+    assert!(outcome.polls_while_frozen > 0 && outcome.timed_out, "{outcome:?}");
 }
 
 /// A guard whose file was removed under it reports the compromise on release and leaves
@@ -37,8 +34,5 @@ fn script_stale_guard_is_harmless() {
 #[test]
 fn script_stale_guard_catches_release_by_path() {
     let outcome = sessionlock_model::gate::stale_guard(Subject::Mutant(Mutant::H1OwnPidOrphan));
-    assert!(
-        outcome.as_ref().is_err_and(|e| e.contains("INV-")),
-        "{outcome:?}"
-    );
+    assert!(outcome.as_ref().is_err_and(|e| e.contains("INV-")), "{outcome:?}");
 }

@@ -7,10 +7,7 @@ use sessionlock_model::machine::{MachineReport, check_machine};
 use sessionlock_model::{Mutant, Reachable, Subject};
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
+    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
 }
 
 fn mutant(mutant: Mutant) -> MachineReport {
@@ -46,8 +43,6 @@ fn proptest_catches_h1_release_order() {
 #[test]
 fn proptest_catches_h1_own_pid_orphan() {
     let report = mutant(Mutant::H1OwnPidOrphan);
-    let failure = report
-        .failure
-        .expect("the H1 own-pid-orphan mutant must fail");
+    let failure = report.failure.expect("the H1 own-pid-orphan mutant must fail");
     assert!(failure.contains("INV-2"), "{failure}");
 }

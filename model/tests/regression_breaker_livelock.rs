@@ -12,12 +12,7 @@ use sessionlock_model::{Command, Op, Subject};
 /// Checks: INV-4
 #[test]
 fn two_breakers_of_a_dead_holder_do_not_livelock() {
-    let acquire = |task| {
-        Transition::Begin(Command {
-            task,
-            op: Op::Acquire,
-        })
-    };
+    let acquire = |task| Transition::Begin(Command { task, op: Op::Acquire });
     let script = [
         acquire(0),
         acquire(2),
@@ -29,8 +24,5 @@ fn two_breakers_of_a_dead_holder_do_not_livelock() {
         Transition::Step(0),
     ];
     let reach = replay(Subject::Core, &script).expect("both contenders get the lock in turn");
-    assert!(
-        reach.stale_takeover > 0,
-        "the dead holder's file was broken: {reach:?}"
-    );
+    assert!(reach.stale_takeover > 0, "the dead holder's file was broken: {reach:?}");
 }

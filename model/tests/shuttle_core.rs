@@ -67,11 +67,7 @@ fn shuttle_reaches_every_state() {
 #[test]
 #[should_panic(expected = "INV-3 NoSpuriousTimeout")]
 fn shuttle_catches_h1_release_order() {
-    shuttle(
-        &TWO_TASKS,
-        Subject::Mutant(Mutant::H1ReleaseOrder),
-        Strategy::Pct { depth: 3 },
-    );
+    shuttle(&TWO_TASKS, Subject::Mutant(Mutant::H1ReleaseOrder), Strategy::Pct { depth: 3 });
 }
 
 /// Reproduces H1's own-pid-orphan variant.
@@ -79,9 +75,5 @@ fn shuttle_catches_h1_release_order() {
 #[test]
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_catches_h1_own_pid_orphan() {
-    shuttle(
-        &TWO_TASKS,
-        Subject::Mutant(Mutant::H1OwnPidOrphan),
-        Strategy::Random,
-    );
+    shuttle(&TWO_TASKS, Subject::Mutant(Mutant::H1OwnPidOrphan), Strategy::Random);
 }

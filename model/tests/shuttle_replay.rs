@@ -22,9 +22,5 @@ const H1_SCHEDULE: &str = concat!(
 #[test]
 #[should_panic(expected = "INV-3 NoSpuriousTimeout")]
 fn shuttle_replay_h1_release_order() {
-    replay(
-        &TWO_TASKS,
-        Subject::Mutant(Mutant::H1ReleaseOrder),
-        H1_SCHEDULE,
-    );
+    replay(&TWO_TASKS, Subject::Mutant(Mutant::H1ReleaseOrder), H1_SCHEDULE);
 }

@@ -165,12 +165,7 @@ impl ProtocolModel {
                         Self::unlink(s, t, UnlinkKind::RenameOver);
                     }
                     let incarnation = s.procs[pi].incarnation;
-                    let fresh = Inode {
-                        publisher: t,
-                        pid,
-                        incarnation,
-                        flock: Some(t),
-                    };
+                    let fresh = Inode { publisher: t, pid, incarnation, flock: Some(t) };
                     let i = s.create_inode(fresh);
                     s.path = Some(i);
                     s.procs[pi].entry = Entry::Held(t);
@@ -216,11 +211,8 @@ impl ProtocolModel {
             }
             Pc::Held(i) => {
                 s.tasks[ti].took_over = false;
-                s.procs[pi].entry = if self.is(Mutant::H1ReleaseOrder) {
-                    Entry::Idle
-                } else {
-                    Entry::Releasing(t)
-                };
+                s.procs[pi].entry =
+                    if self.is(Mutant::H1ReleaseOrder) { Entry::Idle } else { Entry::Releasing(t) };
                 if self.mutant.is_some_and(Mutant::closes_before_unlink) {
                     Pc::RelCloseFirst(i)
                 } else {
@@ -248,11 +240,7 @@ impl ProtocolModel {
             Pc::RelUnlinkByPath(_) => {
                 Self::unlink(s, t, UnlinkKind::Release);
                 // H1 already removed the entry (it may belong to another task by now).
-                if self.is(Mutant::H1ReleaseOrder) {
-                    Pc::Want
-                } else {
-                    Pc::RelDone
-                }
+                if self.is(Mutant::H1ReleaseOrder) { Pc::Want } else { Pc::RelDone }
             }
         };
         s.tasks[ti].pc = next;

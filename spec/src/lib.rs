@@ -104,10 +104,7 @@ impl SpecConfig {
     /// Builds the stateright model for this configuration.
     pub fn model(&self) -> ProtocolModel {
         assert!((1..=4).contains(&self.processes), "1 to 4 processes");
-        assert!(
-            (1..=3).contains(&self.tasks_in_first_process),
-            "1 to 3 tasks"
-        );
+        assert!((1..=3).contains(&self.tasks_in_first_process), "1 to 3 tasks");
         let mut owner = vec![0; self.tasks_in_first_process];
         owner.extend((1..self.processes).map(|p| u8::try_from(p).expect("few processes")));
         ProtocolModel {
@@ -132,11 +129,7 @@ impl SpecConfig {
 pub fn check(config: &SpecConfig) -> SpecReport {
     let model = config.model();
     let props = model.properties();
-    let checker = model
-        .checker()
-        .threads(config.threads.max(1))
-        .spawn_bfs()
-        .join();
+    let checker = model.checker().threads(config.threads.max(1)).spawn_bfs().join();
     let mut violated = Vec::new();
     let mut reached = Vec::new();
     for p in &props {
@@ -147,11 +140,8 @@ pub fn check(config: &SpecConfig) -> SpecReport {
             _ => {}
         }
     }
-    let mut counterexample = if violated.is_empty() {
-        None
-    } else {
-        trace::shortest_counterexample(checker.model())
-    };
+    let mut counterexample =
+        if violated.is_empty() { None } else { trace::shortest_counterexample(checker.model()) };
     if let Some(budget) = config.progress_budget
         && let Err(stuck) = progress::check_progress(checker.model(), budget)
     {

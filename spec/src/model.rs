@@ -45,15 +45,8 @@ impl Model for ProtocolModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
-        let proc = Proc {
-            alive: true,
-            incarnation: 0,
-            entry: Entry::Idle,
-        };
-        let task = Task {
-            pc: Pc::Want,
-            took_over: false,
-        };
+        let proc = Proc { alive: true, incarnation: 0, entry: Entry::Idle };
+        let task = Task { pc: Pc::Want, took_over: false };
         vec![State {
             path: None,
             inodes: Vec::new(),
@@ -69,11 +62,7 @@ impl Model for ProtocolModel {
         for t in 0..s.tasks.len() {
             let task = TaskId::try_from(t).expect("few tasks");
             if let Some(op) = self.op(s, task) {
-                actions.push(Action::Step {
-                    pid: self.owner[t],
-                    task,
-                    op,
-                });
+                actions.push(Action::Step { pid: self.owner[t], task, op });
             }
         }
         for (p, proc) in s.procs.iter().enumerate() {
@@ -97,19 +86,13 @@ impl Model for ProtocolModel {
                 s.procs[usize::from(pid)].alive = false;
                 s.procs[usize::from(pid)].entry = Entry::Idle;
                 for inode in &mut s.inodes {
-                    if inode
-                        .flock
-                        .is_some_and(|h| self.owner[usize::from(h)] == pid)
-                    {
+                    if inode.flock.is_some_and(|h| self.owner[usize::from(h)] == pid) {
                         inode.flock = None;
                     }
                 }
                 for (t, task) in s.tasks.iter_mut().enumerate() {
                     if self.owner[t] == pid {
-                        *task = Task {
-                            pc: Pc::Dead,
-                            took_over: false,
-                        };
+                        *task = Task { pc: Pc::Dead, took_over: false };
                     }
                 }
             }

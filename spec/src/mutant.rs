@@ -89,9 +89,6 @@ impl Mutant {
 
     /// Whether release drops the kernel lock before its (path-based) unlink.
     pub(crate) fn closes_before_unlink(self) -> bool {
-        matches!(
-            self,
-            Mutant::H1ReleaseOrder | Mutant::H5OldHolderDeletesSuccessor
-        )
+        matches!(self, Mutant::H1ReleaseOrder | Mutant::H5OldHolderDeletesSuccessor)
     }
 }

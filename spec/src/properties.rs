@@ -60,10 +60,7 @@ fn live(m: &ProtocolModel, s: &State, t: usize) -> bool {
 /// the critical section at once.
 pub fn mutual_exclusion(m: &ProtocolModel, s: &State) -> bool {
     let inside = s.tasks.iter().enumerate();
-    inside
-        .filter(|(t, task)| live(m, s, *t) && matches!(task.pc, Pc::Held(_)))
-        .count()
-        <= 1
+    inside.filter(|(t, task)| live(m, s, *t) && matches!(task.pc, Pc::Held(_))).count() <= 1
 }
 
 /// INV-2: the name removal done by the last step (if any) removed either the remover's
@@ -73,17 +70,13 @@ pub fn mutual_exclusion(m: &ProtocolModel, s: &State) -> bool {
 /// [`crate::state::UnlinkEvent`] at the moment of removal, since the unnamed victim may
 /// be garbage right after.
 pub fn no_live_removal(_: &ProtocolModel, s: &State) -> bool {
-    s.unlinked
-        .as_ref()
-        .is_none_or(|e| (e.own || e.kernel_locked) && !e.victim_live_holder)
+    s.unlinked.as_ref().is_none_or(|e| (e.own || e.kernel_locked) && !e.victim_live_holder)
 }
 
 /// INV-4 as described in the module docs.
 pub fn recovery(m: &ProtocolModel, s: &State) -> bool {
-    let no_dead_flocks = s
-        .inodes
-        .iter()
-        .all(|i| i.flock.is_none_or(|h| live(m, s, usize::from(h))));
+    let no_dead_flocks =
+        s.inodes.iter().all(|i| i.flock.is_none_or(|h| live(m, s, usize::from(h))));
     let detectable = s.named().is_none_or(|(_, inode)| {
         !(s.publisher_dead(inode) && inode.flock.is_none()) || m.probe_reports_dead(s, inode)
     });
@@ -99,10 +92,7 @@ pub fn stale_guard_harmless(m: &ProtocolModel, s: &State) -> bool {
         Pc::RelCheck(i) | Pc::RelUnlink(i) => !live(m, s, t) || s.path == Some(i),
         _ => true,
     });
-    let foreign = s
-        .unlinked
-        .as_ref()
-        .is_some_and(|e| e.kind == UnlinkKind::Release && !e.own);
+    let foreign = s.unlinked.as_ref().is_some_and(|e| e.kind == UnlinkKind::Release && !e.own);
     own_path && !foreign
 }
 

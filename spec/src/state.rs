@@ -243,10 +243,7 @@ impl State {
     /// (`L` first, then tasks by index), so that states differing only in inode names
     /// or in garbage are one state.
     pub fn canonicalize(&mut self) {
-        let refs = self
-            .path
-            .into_iter()
-            .chain(self.tasks.iter().filter_map(|t| t.pc.inode()));
+        let refs = self.path.into_iter().chain(self.tasks.iter().filter_map(|t| t.pc.inode()));
         let mut map = vec![None; self.inodes.len()];
         let mut order = Vec::new();
         for old in refs {
@@ -255,10 +252,7 @@ impl State {
                 order.push(old);
             }
         }
-        self.inodes = order
-            .iter()
-            .map(|&o| self.inodes[usize::from(o)].clone())
-            .collect();
+        self.inodes = order.iter().map(|&o| self.inodes[usize::from(o)].clone()).collect();
         self.path = self.path.and_then(|i| map[usize::from(i)]);
         for t in &mut self.tasks {
             t.pc = t.pc.renumber(&map);

@@ -32,11 +32,7 @@ pub fn shortest_violation(model: &ProtocolModel, property: Option<&str>) -> Opti
         .collect();
     let mut broken = Vec::new();
     let (nodes, found) = search(model, |s| {
-        broken = always
-            .iter()
-            .filter(|p| !(p.condition)(model, s))
-            .map(|p| p.name)
-            .collect();
+        broken = always.iter().filter(|p| !(p.condition)(model, s)).map(|p| p.name).collect();
         !broken.is_empty()
     });
     found.map(|last| render(&nodes, last, &format!("violates {broken:?}")))

@@ -14,11 +14,7 @@ use sessionlock_spec::{Mutant, ProtocolModel, SpecConfig, SpecReport, State, che
 use stateright::Model;
 
 fn config(processes: usize, mutant: Option<Mutant>) -> SpecConfig {
-    SpecConfig {
-        processes,
-        mutant,
-        ..SpecConfig::default()
-    }
+    SpecConfig { processes, mutant, ..SpecConfig::default() }
 }
 
 /// Asserts the real protocol's report: no counterexample, every situation reached.
@@ -32,17 +28,9 @@ fn assert_passes(report: &SpecReport) {
     );
     assert!(report.counterexample.is_none());
     for (name, reached) in &report.reached {
-        assert!(
-            reached,
-            "{}: sometimes-property {name:?} never reached",
-            report.name
-        );
+        assert!(reached, "{}: sometimes-property {name:?} never reached", report.name);
     }
-    assert_eq!(
-        report.reached.len(),
-        6,
-        "every sometimes-property is reported"
-    );
+    assert_eq!(report.reached.len(), 6, "every sometimes-property is reported");
 }
 
 /// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 (2 processes, 3 tasks, 1 crash, 1 pid reuse).
@@ -63,10 +51,7 @@ fn real_protocol_two_processes() {
 /// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 (3 processes, 4 tasks, 1 crash, 1 pid reuse).
 #[test]
 fn real_protocol_three_processes() {
-    let report = check(&SpecConfig {
-        threads: 2,
-        ..config(3, None)
-    });
+    let report = check(&SpecConfig { threads: 2, ..config(3, None) });
     assert_passes(&report);
     // 135667 states: the 2-process space plus a third single-task process; without faults
     // 9235 states, 14062 with one crash, and the pid reuse again multiplies the post-crash
@@ -112,10 +97,7 @@ fn assert_caught(m: Mutant, report: &SpecReport, expected: &[&str]) {
         report.violated
     );
     assert_eq!(report.violated, expected, "{}", report.name);
-    let trace = report
-        .counterexample
-        .as_deref()
-        .expect("a counterexample path");
+    let trace = report.counterexample.as_deref().expect("a counterexample path");
     assert!(trace.contains("violates"), "{trace}");
 }
 
@@ -133,10 +115,7 @@ fn every_mutant_is_caught_with_two_processes() {
 #[test]
 fn every_mutant_is_caught_with_three_processes() {
     for &m in Mutant::ALL {
-        let report = check(&SpecConfig {
-            progress_budget: None,
-            ..config(3, Some(m))
-        });
+        let report = check(&SpecConfig { progress_budget: None, ..config(3, Some(m)) });
         let mut expected = expected_violations(m);
         expected.retain(|&v| v != INV4_PROGRESS);
         assert_caught(m, &report, &expected);
@@ -171,11 +150,7 @@ fn counterexamples_are_shortest() {
 
 /// One task step, in a replay script.
 fn step(model: &ProtocolModel, task: u8, op: Op) -> Action {
-    Action::Step {
-        pid: model.owner[usize::from(task)],
-        task,
-        op,
-    }
+    Action::Step { pid: model.owner[usize::from(task)], task, op }
 }
 
 /// The steps `ops` of task `task`, in a replay script.
@@ -203,10 +178,7 @@ fn h1_field_note_interleaving() {
     let mut script = steps(&m, 0, &[Request, Linkat, BeginRelease, Close]);
     // T2 finds no entry, gets EEXIST, reads its own pid, removes L as an orphan...
     script.extend(steps(&m, 1, &[Request, Linkat, Open, ReadPayload, Unlink]));
-    assert!(
-        !properties::no_live_removal(&m, &replay(&m, &script)),
-        "removal without proof"
-    );
+    assert!(!properties::no_live_removal(&m, &replay(&m, &script)), "removal without proof");
     // ... and publishes L'; T1's pending path-based removal deletes L'.
     script.extend([step(&m, 1, Linkat), step(&m, 0, Unlink)]);
     let s = replay(&m, &script);
@@ -236,10 +208,7 @@ fn h2_h4_field_note_interleavings() {
         // P2 replaces L with its own file; P1 then removes P2's file and creates its own.
         script.extend(steps(&m, 3, &[Unlink, Linkat]));
         script.extend(steps(&m, 2, &[Unlink, Linkat]));
-        assert!(
-            !properties::mutual_exclusion(&m, &replay(&m, &script)),
-            "{mutant:?}"
-        );
+        assert!(!properties::mutual_exclusion(&m, &replay(&m, &script)), "{mutant:?}");
     }
 }
 
@@ -249,9 +218,7 @@ fn h2_h4_field_note_interleavings() {
 fn h5_old_holder_deletes_successor() {
     let m = config(3, Some(Mutant::H5OldHolderDeletesSuccessor)).model();
     let mut script = steps(&m, 0, &[Request, Linkat, BeginRelease, Close]);
-    let breaker = [
-        Request, Linkat, Open, FlockNb, CheckPath, Unlink, Close, Linkat,
-    ];
+    let breaker = [Request, Linkat, Open, FlockNb, CheckPath, Unlink, Close, Linkat];
     script.extend(steps(&m, 2, &breaker));
     script.push(step(&m, 0, Unlink));
     assert!(!properties::no_live_removal(&m, &replay(&m, &script)));
@@ -267,9 +234,7 @@ fn crashed_holder_is_taken_over_without_timer() {
     let mut script = steps(&m, 2, &[Request, Linkat]);
     script.push(Action::Crash { pid: 1 });
     assert!(properties::recovery(&m, &replay(&m, &script)));
-    let contender = [
-        Request, Linkat, Open, FlockNb, CheckPath, Unlink, Close, Linkat,
-    ];
+    let contender = [Request, Linkat, Open, FlockNb, CheckPath, Unlink, Close, Linkat];
     script.extend(steps(&m, 0, &contender));
     let s = replay(&m, &script);
     assert!(properties::mutual_exclusion(&m, &s) && properties::no_live_removal(&m, &s));
@@ -284,20 +249,11 @@ fn progress_bounds_are_pinned() {
     // P0's tasks are idle and P1 is still finishing an earlier release; a breaker's 8 steps
     // (request, linkat/EEXIST, open, flock, check, unlink, close, linkat) interleave with
     // the others' steps under the rotation.
-    assert_eq!(
-        progress::check_progress(&config(2, None).model(), 64),
-        Ok(17)
-    );
+    assert_eq!(progress::check_progress(&config(2, None).model(), 64), Ok(17));
     // 22 steps (3 processes): the same state plus an idle third process in the rotation.
-    assert_eq!(
-        progress::check_progress(&config(3, None).model(), 64),
-        Ok(22)
-    );
+    assert_eq!(progress::check_progress(&config(3, None).model(), 64), Ok(22));
     let h7 = progress::check_progress(&config(2, Some(Mutant::H7PidReuseTrust)).model(), 64);
-    assert!(
-        h7.unwrap_err().contains("ReusePid"),
-        "stuck only after a pid reuse"
-    );
+    assert!(h7.unwrap_err().contains("ReusePid"), "stuck only after a pid reuse");
 }
 
 /// Checks: the `Mutant` API the runner relies on (ids, expected INV-1/INV-2/INV-4).
@@ -307,10 +263,6 @@ fn mutant_api() {
     assert_eq!(names, ["H1", "H2", "H3", "H4", "H5", "H7"]);
     for &m in Mutant::ALL {
         assert!(["INV-1", "INV-2", "INV-4"].contains(&m.invariant()));
-        assert!(
-            expected_violations(m)
-                .iter()
-                .any(|v| v.starts_with(m.invariant()))
-        );
+        assert!(expected_violations(m).iter().any(|v| v.starts_with(m.invariant())));
     }
 }

@@ -58,10 +58,8 @@ pub const FRESH_PID: Pid = 200;
 pub const MAX_TRANSITIONS: usize = 128;
 
 /// Where the core's failing seeds are kept (the lead commits this directory).
-pub const REGRESSIONS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/proptest-regressions/proptest_core.txt"
-);
+pub const REGRESSIONS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/proptest_core.txt");
 
 /// One step of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

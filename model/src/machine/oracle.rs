@@ -14,13 +14,7 @@ use crate::subject::ModelGuard;
 impl Sut {
     /// Task `t`'s op has finished: checks its outcome and updates the model.
     pub(super) fn complete(&mut self, t: usize) -> Verdict {
-        let Some(Running {
-            pending,
-            solo,
-            excused,
-            ..
-        }) = self.tasks[t].running.take()
-        else {
+        let Some(Running { pending, solo, excused, .. }) = self.tasks[t].running.take() else {
             return Ok(());
         };
         match pending {
@@ -88,11 +82,10 @@ impl Sut {
     /// Moves the clock; judges every acquire whose deadline this passes (see
     /// [`Sut::timeout_excused`]).
     pub(super) fn advance(&mut self, by: Duration) {
-        let stalled = !self.tasks.iter().any(|t| {
-            t.running
-                .as_ref()
-                .is_some_and(|r| self.ex.is_runnable(r.slot))
-        });
+        let stalled = !self
+            .tasks
+            .iter()
+            .any(|t| t.running.as_ref().is_some_and(|r| self.ex.is_runnable(r.slot)));
         self.world.advance(by);
         let now = self.world.now();
         for t in 0..self.tasks.len() {
@@ -118,7 +111,5 @@ impl Sut {
 }
 
 fn take<T>(out: &Output<T>) -> T {
-    out.borrow_mut()
-        .take()
-        .expect("a finished task left its output")
+    out.borrow_mut().take().expect("a finished task left its output")
 }

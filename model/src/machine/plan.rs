@@ -44,10 +44,7 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Self {
-            alive: [true; PROCESSES],
-            tasks: [Belief::default(); TASKS],
-        }
+        Self { alive: [true; PROCESSES], tasks: [Belief::default(); TASKS] }
     }
 }
 
@@ -69,10 +66,7 @@ impl Plan {
     /// tasks, releases and re-entries to holders, acquires to siblings of a releasing
     /// task (the seed race's window), restarts soon after crashes.
     fn choices(&self) -> Vec<(u32, BoxedStrategy<Transition>)> {
-        let mut choices = vec![
-            (3, Just(Transition::Settle).boxed()),
-            (2, advance().boxed()),
-        ];
+        let mut choices = vec![(3, Just(Transition::Settle).boxed()), (2, advance().boxed())];
         for task in (0..TASKS).filter(|&t| self.live(t)) {
             self.task_choices(task, &mut choices);
         }

@@ -60,12 +60,7 @@ fn config(subject: Subject, cases: u32) -> Config {
         Subject::Core => Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS)) as _),
         Subject::Mutant(_) => None,
     };
-    Config {
-        cases,
-        failure_persistence,
-        max_shrink_iters: 20_000,
-        ..Config::default()
-    }
+    Config { cases, failure_persistence, max_shrink_iters: 20_000, ..Config::default() }
 }
 
 /// Runs one case; returns what it reached, the transitions applied, and its outcome.

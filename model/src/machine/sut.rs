@@ -52,10 +52,7 @@ pub(super) struct Running {
 pub(super) enum Pending {
     Acquire(Output<Result<ModelGuard, AcquireError>>),
     TryAcquire(Output<Result<TryAcquire<ModelGuard>, AcquireError>>),
-    Release {
-        out: Output<Result<Released, ReleaseError>>,
-        remaining: usize,
-    },
+    Release { out: Output<Result<Released, ReleaseError>>, remaining: usize },
 }
 
 /// The system under test: one world in step mode, its processes and tasks, the
@@ -183,13 +180,8 @@ impl Sut {
         for running in self.tasks.iter_mut().filter_map(|t| t.running.as_mut()) {
             running.solo = false;
         }
-        self.tasks[t].running = Some(Running {
-            slot,
-            pending,
-            solo,
-            deadline: None,
-            excused: None,
-        });
+        self.tasks[t].running =
+            Some(Running { slot, pending, solo, deadline: None, excused: None });
         Ok(())
     }
 

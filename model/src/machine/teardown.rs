@@ -38,10 +38,7 @@ impl Sut {
                 return Ok(());
             }
             for task in holders {
-                self.begin(Command {
-                    task,
-                    op: Op::Release,
-                })?;
+                self.begin(Command { task, op: Op::Release })?;
             }
             self.settle()?;
         }
@@ -52,10 +49,7 @@ impl Sut {
         let process = self.add_process(FRESH_PID, 1);
         let task = self.tasks.len() - 1;
         let before = self.world.now();
-        let acquire = Command {
-            task,
-            op: Op::Acquire,
-        };
+        let acquire = Command { task, op: Op::Acquire };
         self.begin(acquire)?;
         self.settle()?;
         let acquired = self.tasks[task].running.is_none() && !self.tasks[task].guards.is_empty();
@@ -66,10 +60,7 @@ impl Sut {
             );
             return Err((Invariant::Recovery, detail));
         }
-        let release = Command {
-            task,
-            op: Op::Release,
-        };
+        let release = Command { task, op: Op::Release };
         self.begin(release)?;
         self.settle()
     }
@@ -81,17 +72,12 @@ impl Sut {
             let detail = format!("{files} lock file(s) remain after every guard was released");
             return Err((Invariant::NoLeak, detail));
         }
-        let leaked = self
-            .procs
-            .iter()
-            .find(|p| p.locker.as_ref().is_some_and(|l| !l.registry().is_empty()));
+        let leaked =
+            self.procs.iter().find(|p| p.locker.as_ref().is_some_and(|l| !l.registry().is_empty()));
         match leaked {
             Some(p) => Err((
                 Invariant::NoLeak,
-                format!(
-                    "pid {} keeps a registry entry after every guard was released",
-                    p.pid
-                ),
+                format!("pid {} keeps a registry entry after every guard was released", p.pid),
             )),
             None => Ok(()),
         }
