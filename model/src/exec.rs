@@ -81,6 +81,11 @@ impl<'a> Stepper<'a> {
         ran
     }
 
+    /// Drops task `id` unfinished, as a caller that gives up drops its future.
+    pub fn cancel(&mut self, id: usize) {
+        self.slots[id].future = None;
+    }
+
     /// Whether task `id` has finished.
     pub fn is_done(&self, id: usize) -> bool {
         self.slots[id].future.is_none()

@@ -11,6 +11,9 @@ use sessionlock::sync::Arc;
 use crate::invariant::Invariant;
 use crate::world::{Inode, Open, Pid, State, World, file_id};
 
+/// How far `lstat` inode numbers are off under [`World::set_id_drift`].
+const DRIFT: u64 = 1 << 40;
+
 /// One simulated process's view of the world.
 #[derive(Clone)]
 pub struct ModelFs {
@@ -24,6 +27,13 @@ pub struct ModelFs {
 pub struct ModelHandle {
     world: Arc<World>,
     id: u64,
+}
+
+impl ModelHandle {
+    /// The open file description's id in the world.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 impl Drop for ModelHandle {
@@ -68,7 +78,7 @@ impl ModelFs {
     }
 
     /// Runs one primitive atomically on the world state, after its checkpoint.
-    async fn step<T>(
+    pub(crate) async fn step<T>(
         &self,
         op: FsOp,
         path: &LockPath,
@@ -85,11 +95,11 @@ impl ModelFs {
         f(&mut st).map_err(|e| FsError::new(op, path, e))
     }
 
-    fn handle(&self, id: u64) -> ModelHandle {
+    pub(crate) fn handle(&self, id: u64) -> ModelHandle {
         ModelHandle { world: Arc::clone(&self.world), id }
     }
 
-    fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
+    pub(crate) fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
         let id = st.fresh_id();
         st.handles.insert(id, Open { ino, pid: self.pid });
         id
@@ -214,8 +224,13 @@ impl LockFs for ModelFs {
     }
 
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
-        self.step(FsOp::PathId, path, |st| Ok(st.paths.get(path.as_path()).map(|&i| file_id(i))))
-            .await
+        self.step(FsOp::PathId, path, |st| {
+            Ok(st
+                .paths
+                .get(path.as_path())
+                .map(|&i| file_id(if st.id_drift { i + DRIFT } else { i })))
+        })
+        .await
     }
 
     async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {

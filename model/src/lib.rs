@@ -6,6 +6,8 @@
 pub mod fs;
 pub mod invariant;
 pub mod world;
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+pub mod zoo;
 
 pub use fs::{ModelClock, ModelFs, ModelHandle};
 pub use invariant::Invariant;
@@ -16,12 +18,14 @@ pub mod exec;
 pub mod gate;
 pub mod harness;
 pub mod machine;
+pub mod mutants;
 pub mod observe;
 pub mod op;
 pub mod rt;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod runner;
 pub mod scenarios;
+pub mod scripts;
 pub mod subject;
 
 pub use observe::{Reach, Reachable};

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
 fn main() -> ExitCode {
     use sessionlock_model::checkers::{self, Strategy};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
-    use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios};
+    use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios, zoo};
 
     // Every failure is caught and reported in the table; the default hook would only
     // interleave backtraces with the progress lines.
@@ -30,7 +30,14 @@ fn main() -> ExitCode {
         .collect();
     let spec_mutants = sessionlock_spec::Mutant::ALL;
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
-    let total = shuttle_runs.len() + 4 + 2 + 2 * Mutant::ALL.len() + spec_mutants.len();
+    let zoo_checks: usize = Mutant::ALL.iter().map(|m| zoo::checks(*m).len()).sum();
+    let total = shuttle_runs.len()
+        + 4
+        + 2
+        + runner::core_scripts().len()
+        + zoo_checks
+        + 2
+        + spec_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
     let mut catches: Vec<Catch> = Vec::new();
@@ -46,16 +53,24 @@ fn main() -> ExitCode {
     rows.push(progress.step("proptest machine against the core", || runner::proptest_row(cases)));
     rows.push(progress.step("gate: seed race against the core", runner::gate_row));
     rows.push(progress.step("script: stale guard against the core", runner::stale_guard_row));
+    for check in runner::core_scripts() {
+        let what = format!("{} against the core", check.name);
+        rows.push(progress.step(&what, || runner::script_row(&check)));
+    }
     catches.push(progress.step("gate: seed race against H1", || {
         let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
         let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
         Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
     }));
     for mutant in Mutant::ALL {
-        let what = format!("shuttle against mutant {}", mutant.name());
-        catches.push(progress.step(&what, || runner::shuttle_catch(mutant)));
-        let what = format!("proptest against mutant {}", mutant.name());
-        catches.push(progress.step(&what, || runner::proptest_catch(mutant, cases)));
+        for check in zoo::checks(mutant) {
+            let what = format!("{} against mutant {}", check.name, mutant.name());
+            catches.push(progress.step(&what, || runner::zoo_catch(mutant, &check)));
+        }
+        if matches!(mutant, Mutant::H1ReleaseOrder | Mutant::H1OwnPidOrphan) {
+            let what = format!("proptest against mutant {}", mutant.name());
+            catches.push(progress.step(&what, || runner::proptest_catch(mutant, cases)));
+        }
     }
     for &mutant in spec_mutants {
         let what = format!("stateright against mutant {}", mutant.name());

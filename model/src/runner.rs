@@ -12,7 +12,6 @@ use crate::checkers::{self, Strategy};
 use crate::harness::Scenario;
 use crate::invariant::Invariant;
 use crate::observe::{Reach, Reachable};
-use crate::scenarios;
 use crate::subject::{Mutant, Subject};
 
 /// One row of the report.
@@ -137,16 +136,51 @@ pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
     }
 }
 
-/// Whether shuttle catches `mutant` on the two-task scenario.
-pub fn shuttle_catch(mutant: Mutant) -> Catch {
-    let outcome = guarded(|| {
-        checkers::shuttle(&scenarios::TWO_TASKS, Subject::Mutant(mutant), Strategy::Random)
-    });
+/// Whether the zoo's `check` catches `mutant` with its expected invariant.
+pub fn zoo_catch(mutant: Mutant, check: &crate::zoo::Check) -> Catch {
+    let reported = match crate::zoo::run(check, Subject::Mutant(mutant)) {
+        crate::zoo::Verdict::Broke(inv) => Some(inv.id().to_owned()),
+        crate::zoo::Verdict::Failed(_) => Some("failure without an invariant".to_owned()),
+        crate::zoo::Verdict::Pass => None,
+    };
     Catch {
         history: mutant.name(),
-        checker: "shuttle",
+        checker: check.name,
         expected: mutant.breaks().id().to_owned(),
-        reported: outcome.err().as_deref().and_then(reported_id),
+        reported,
+    }
+}
+
+/// The zoo's scripted checks, each run against the real core too.
+pub fn core_scripts() -> Vec<crate::zoo::Check> {
+    let mut scripts: Vec<_> = Mutant::ALL
+        .iter()
+        .flat_map(|m| crate::zoo::checks(*m))
+        .filter(|c| matches!(c.run, crate::zoo::Run::Script(_)))
+        .collect();
+    scripts.dedup_by_key(|c| c.name);
+    scripts
+}
+
+/// A scripted check's row against the real core.
+pub fn script_row(check: &crate::zoo::Check) -> Row {
+    let verdict = crate::zoo::run(check, Subject::Core);
+    let checks = Mutant::ALL
+        .iter()
+        .filter(|m| crate::zoo::checks(**m).iter().any(|c| c.name == check.name))
+        .map(|m| m.breaks())
+        .collect();
+    Row {
+        scenario: check.name.trim_start_matches("script ").to_owned(),
+        checker: "script".to_owned(),
+        checks,
+        explored: "1 script".to_owned(),
+        hits: 1,
+        reached: "the history's interleaving".to_owned(),
+        result: match verdict {
+            crate::zoo::Verdict::Pass => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
     }
 }
 
@@ -272,8 +306,8 @@ pub fn gate_row() -> Row {
 /// expected invariant) and the total; returns how many were missed.
 pub fn print_mutants(catches: &[Catch]) -> usize {
     let mut histories: Vec<&str> = catches.iter().map(|c| c.history).collect();
-    histories.dedup();
-    histories.sort_unstable();
+    let number = |h: &str| h[1..].split('-').next().and_then(|n| n.parse::<u32>().ok());
+    histories.sort_by_key(|h| (number(h), h.to_owned()));
     histories.dedup();
     let mut missed = 0;
     for history in &histories {

@@ -3,7 +3,10 @@
 use crate::harness::Scenario;
 use crate::invariant::Invariant::*;
 use crate::observe::Reachable;
-use crate::op::Op::{Acquire, Crash, Release};
+use std::time::Duration;
+
+use crate::op::Op::{Acquire, Advance, Crash, Release};
+use crate::world::World;
 
 /// Two tasks of one process; one re-enters. The seed race's home.
 pub const TWO_TASKS: Scenario = Scenario {
@@ -11,6 +14,8 @@ pub const TWO_TASKS: Scenario = Scenario {
     processes: &[&[&[Acquire, Release], &[Acquire, Acquire, Release, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak, Reentrancy],
     held_at_start: false,
+    setup: no_setup,
+    timeout: None,
     reaches: &[Reachable::ReleasingWait, Reachable::Reentry],
 };
 
@@ -21,6 +26,8 @@ pub const SEED_WINDOW: Scenario = Scenario {
     processes: &[&[&[Release], &[Acquire, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
     held_at_start: true,
+    setup: no_setup,
+    timeout: None,
     reaches: &[Reachable::ReleasingWait],
 };
 
@@ -30,6 +37,8 @@ pub const THREE_TASKS: Scenario = Scenario {
     processes: &[&[&[Acquire, Release], &[Acquire, Release], &[Acquire, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
     held_at_start: false,
+    setup: no_setup,
+    timeout: None,
     reaches: &[Reachable::ReleasingWait],
 };
 
@@ -39,6 +48,8 @@ pub const TWO_PROCESSES: Scenario = Scenario {
     processes: &[&[&[Acquire, Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak],
     held_at_start: false,
+    setup: no_setup,
+    timeout: None,
     reaches: &[Reachable::Contention],
 };
 
@@ -48,6 +59,8 @@ pub const CRASH_TAKEOVER: Scenario = Scenario {
     processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
     held_at_start: false,
+    setup: no_setup,
+    timeout: None,
     reaches: &[Reachable::Crash, Reachable::StaleTakeover, Reachable::Contention],
 };
 
@@ -57,9 +70,48 @@ pub const CRASH_TWO_BREAKERS: Scenario = Scenario {
     processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
     held_at_start: false,
+    setup: no_setup,
+    timeout: None,
     reaches: &[Reachable::Crash, Reachable::StaleTakeover, Reachable::Contention],
 };
 
+/// A holder keeps the lock past the stale age; the other process must wait, not break
+/// a live holder's file (H5, H6).
+pub const AGE_TAKEOVER: Scenario = Scenario {
+    name: "age-takeover",
+    processes: &[&[&[Acquire, Advance(HALF_HOUR_AND_A_MINUTE), Release]], &[&[Acquire, Release]]],
+    checks: &[MutualExclusion, NoLiveRemoval, NoLeak],
+    held_at_start: false,
+    setup: no_setup,
+    timeout: Some(Duration::from_secs(2 * 3600)),
+    reaches: &[Reachable::Contention],
+};
+
+/// Two tasks on a filesystem whose `lstat` inode numbers differ from `fstat`'s (H17).
+pub const DRIFT_TWO_TASKS: Scenario =
+    Scenario { name: "drift-two-tasks", setup: drift, ..TWO_TASKS };
+
+/// A crash takeover on a filesystem with drifting inode numbers (H17).
+pub const DRIFT_CRASH_TAKEOVER: Scenario =
+    Scenario { name: "drift-crash-takeover", setup: drift, ..CRASH_TAKEOVER };
+
+const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);
+
+fn no_setup(_: &World) {}
+
+fn drift(world: &World) {
+    world.set_id_drift(true);
+}
+
 /// Every scenario.
-pub const ALL: [Scenario; 5] =
-    [TWO_TASKS, THREE_TASKS, TWO_PROCESSES, CRASH_TAKEOVER, CRASH_TWO_BREAKERS];
+pub const ALL: [Scenario; 9] = [
+    TWO_TASKS,
+    SEED_WINDOW,
+    THREE_TASKS,
+    TWO_PROCESSES,
+    CRASH_TAKEOVER,
+    CRASH_TWO_BREAKERS,
+    AGE_TAKEOVER,
+    DRIFT_TWO_TASKS,
+    DRIFT_CRASH_TAKEOVER,
+];

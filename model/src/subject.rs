@@ -1,44 +1,97 @@
 //! What the checkers check: the real core, or a mutant that brings back a historic bug.
 //!
-//! Mutants live here, never in the shipped core. Each is the core's own building blocks
-//! (`Locker::admit`, `Registry`, `protocol`) put together in the historic, wrong way.
+//! Mutants live here and in [`crate::mutants`], never in the shipped core. Each is the
+//! core's own building blocks (`Locker::admit`, `Registry`, `protocol`, `judge`) put
+//! together in the historic, wrong way, changing as little as the history needs.
 
-use sessionlock::core::protocol::{self, Ctx, HeldFile};
 use sessionlock::core::registry::Leave;
-use sessionlock::core::{AcquireError, Admission, Guard, Locker, Owner, ReleaseError, Released};
-use sessionlock::fs::{LockFs, LockPath, Moment, Opened};
-use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
+use sessionlock::core::{AcquireError, Admission, Guard, Locker, Options, Owner, Reentrancy};
+use sessionlock::core::{ReleaseError, Released};
+use sessionlock::fs::LockPath;
 
-use crate::fs::{ModelClock, ModelFs, ModelHandle};
+use crate::fs::{ModelClock, ModelFs};
 use crate::invariant::Invariant;
+use crate::mutants;
 
 /// The locker over the model world.
 pub type ModelLocker = Locker<ModelFs, ModelClock>;
 /// A guard over the model world.
 pub type ModelGuard = Guard<ModelFs, ModelClock>;
 
-/// A historic failure, reintroduced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A historic failure (FIELD-NOTES.md), reintroduced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mutant {
     /// H1, the seed: the final release removes the in-process entry *before* removing
-    /// the lock file, so a sibling task finds no entry and goes to the filesystem, where
-    /// it meets its own process's lock.
+    /// the lock file, so a sibling task goes to the filesystem and meets its own lock.
     H1ReleaseOrder,
-    /// H1's own-pid-orphan variant: as H1, and the sibling judges a file naming its own
-    /// pid an orphan and removes it, and the release removes by path, deleting the
-    /// sibling's new file: two holders.
+    /// H1's variant: as H1, the sibling removes a file naming its own pid as an orphan,
+    /// and the release removes by path, deleting the sibling's new file.
     H1OwnPidOrphan,
+    /// H2: a breaker judges the file stale, lets go of its kernel lock, then unlinks by
+    /// path, by which time the path may name a successor's file.
+    H2UnlockedBreak,
+    /// H4: a breaker re-reads the file, finds it unchanged, and unlinks by path without
+    /// holding its kernel lock.
+    H4CompareThenUnlink,
+    /// H5: age counts as death (H6), and the frozen old holder's release removes by path,
+    /// deleting its successor's file.
+    H5OldHolderDeletesSuccessor,
+    /// H6: a holder older than the stale age is judged dead while it still holds.
+    H6AgeIsDeath,
+    /// H7: a foreign file's pid is trusted without its start time, so a reused pid keeps
+    /// a dead holder alive.
+    H7TrustsReusedPid,
+    /// H8: a file naming this very pid is taken for a live holder: the process waits on
+    /// a lock its previous incarnation left behind.
+    H8WaitsOnItself,
+    /// H9: the lock file is created, then locked and written, in separate steps; a
+    /// contender sees it empty, and past the grace period takes a live holder's lock.
+    H9TwoStepPublish,
+    /// H13: a nested acquire by the same owner is not counted, and waits for itself.
+    H13NoReentry,
+    /// H14: every task of the process counts as one owner, so strangers re-enter.
+    H14ProcessReentry,
+    /// H17: identity is the inode number alone, so where `fstat` and `lstat` disagree a
+    /// release never removes its own file.
+    H17InodeOnly,
+    /// H19: an acquire cancelled while it holds the turn never hands it on.
+    H19LeakyTurn,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Self; 2] = [Self::H1ReleaseOrder, Self::H1OwnPidOrphan];
+    pub const ALL: [Self; 13] = [
+        Self::H1ReleaseOrder,
+        Self::H1OwnPidOrphan,
+        Self::H2UnlockedBreak,
+        Self::H4CompareThenUnlink,
+        Self::H5OldHolderDeletesSuccessor,
+        Self::H6AgeIsDeath,
+        Self::H7TrustsReusedPid,
+        Self::H8WaitsOnItself,
+        Self::H9TwoStepPublish,
+        Self::H13NoReentry,
+        Self::H14ProcessReentry,
+        Self::H17InodeOnly,
+        Self::H19LeakyTurn,
+    ];
 
-    /// The short name, such as `H1`.
+    /// The field-note id, such as `H1`.
     pub fn name(self) -> &'static str {
         match self {
             Self::H1ReleaseOrder => "H1",
             Self::H1OwnPidOrphan => "H1-variant",
+            Self::H2UnlockedBreak => "H2",
+            Self::H4CompareThenUnlink => "H4",
+            Self::H5OldHolderDeletesSuccessor => "H5",
+            Self::H6AgeIsDeath => "H6",
+            Self::H7TrustsReusedPid => "H7",
+            Self::H8WaitsOnItself => "H8",
+            Self::H9TwoStepPublish => "H9",
+            Self::H13NoReentry => "H13",
+            Self::H14ProcessReentry => "H14",
+            Self::H17InodeOnly => "H17",
+            Self::H19LeakyTurn => "H19",
         }
     }
 
@@ -46,13 +99,21 @@ impl Mutant {
     pub fn breaks(self) -> Invariant {
         match self {
             Self::H1ReleaseOrder => Invariant::NoSpuriousTimeout,
-            Self::H1OwnPidOrphan => Invariant::NoLiveRemoval,
+            Self::H1OwnPidOrphan
+            | Self::H2UnlockedBreak
+            | Self::H4CompareThenUnlink
+            | Self::H5OldHolderDeletesSuccessor
+            | Self::H6AgeIsDeath => Invariant::NoLiveRemoval,
+            Self::H7TrustsReusedPid | Self::H8WaitsOnItself => Invariant::Recovery,
+            Self::H9TwoStepPublish => Invariant::MutualExclusion,
+            Self::H13NoReentry | Self::H14ProcessReentry => Invariant::Reentrancy,
+            Self::H17InodeOnly | Self::H19LeakyTurn => Invariant::NoLeak,
         }
     }
 }
 
 /// The real core or a mutant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
     /// The shipped core.
     Core,
@@ -61,6 +122,15 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// The options a locker of this subject runs with.
+    pub fn options(self) -> Options {
+        let reentrancy = match self {
+            Self::Mutant(Mutant::H14ProcessReentry) => Reentrancy::Process,
+            _ => Reentrancy::PerOwner,
+        };
+        Options { reentrancy, ..Options::default() }
+    }
+
     /// Acquires as this subject does.
     ///
     /// # Errors
@@ -71,18 +141,22 @@ impl Subject {
         path: &LockPath,
         owner: Owner,
     ) -> Result<ModelGuard, AcquireError> {
-        let Self::Mutant(Mutant::H1OwnPidOrphan) = self else {
-            return locker.acquire(path, owner).await;
+        let mutant = match self {
+            Self::Mutant(m) if mutants::changes_acquire(m) => m,
+            _ => return locker.acquire(path, owner).await,
         };
+        // H13: every acquire is a stranger, even a nested one by the same owner.
+        let owner = if mutant == Mutant::H13NoReentry { Owner::new() } else { owner };
         let (started, deadline) = locker.window();
-        match locker.admit(path, owner, started, deadline).await? {
-            Admission::Reentered(guard) => Ok(guard),
-            Admission::Turn(turn) => {
-                let payload = locker.payload();
-                let file = orphan_acquire(&locker.ctx(), path, &payload, started, deadline).await?;
-                Ok(turn.grant(owner, file))
-            }
-        }
+        let turn = match locker.admit(path, owner, started, deadline).await? {
+            Admission::Reentered(guard) => return Ok(guard),
+            // H19: the turn is never handed on if this future is dropped.
+            Admission::Turn(turn) => mutants::Leaky::new(turn, mutant == Mutant::H19LeakyTurn),
+        };
+        let payload = locker.payload();
+        let ctx = locker.ctx();
+        let file = mutants::acquire_file(mutant, &ctx, path, &payload, started, deadline).await;
+        Ok(turn.into_inner().grant(owner, file?))
     }
 
     /// Releases as this subject does.
@@ -90,8 +164,9 @@ impl Subject {
     /// # Errors
     /// As [`Guard::release`].
     pub async fn release(self, guard: ModelGuard) -> Result<Released, ReleaseError> {
-        let Self::Mutant(mutant) = self else {
-            return guard.release().await;
+        let mutant = match self {
+            Self::Mutant(m) if mutants::changes_release(m) => m,
+            _ => return guard.release().await,
         };
         let (locker, path, owner, generation) = guard.into_parts();
         let file = match locker.registry().leave(&path, owner, generation) {
@@ -99,48 +174,15 @@ impl Subject {
             Leave::Remaining(remaining) => return Ok(Released::StillHeld { remaining }),
             Leave::Last(file) => file,
         };
-        // The bug: the entry goes before the file does.
-        locker.registry().finish_release(&path);
-        match mutant {
-            Mutant::H1ReleaseOrder => protocol::remove_own(&locker.ctx(), &path, file).await?,
-            Mutant::H1OwnPidOrphan => remove_by_path(&locker.ctx(), &path, file).await?,
+        let early = matches!(mutant, Mutant::H1ReleaseOrder | Mutant::H1OwnPidOrphan);
+        if early {
+            // H1: the entry goes before the file does.
+            locker.registry().finish_release(&path);
         }
-        Ok(Released::Removed)
-    }
-}
-
-/// The original's acquire: a file naming our own pid is an orphan, removed unchecked.
-async fn orphan_acquire(
-    ctx: &Ctx<'_, ModelFs, ModelClock>,
-    path: &LockPath,
-    payload: &Payload,
-    started: Moment,
-    deadline: Moment,
-) -> Result<HeldFile<ModelHandle>, AcquireError> {
-    loop {
-        if let Some(file) = protocol::publish(ctx, path, payload).await? {
-            return Ok(file);
+        let removed = mutants::remove_own(mutant, &locker.ctx(), &path, file).await;
+        if !early {
+            locker.registry().finish_release(&path);
         }
-        if let Opened::File(handle) = ctx.fs.open(path).await? {
-            let bytes = ctx.fs.read(&handle, MAX_PAYLOAD_BYTES).await?;
-            if Payload::parse(&bytes).and_then(|p| p.pid) == Some(ctx.me.pid) {
-                ctx.fs.unlink(path, &handle).await?;
-                continue;
-            }
-        }
-        return protocol::acquire_file(ctx, path, payload, started, deadline).await;
+        removed.map(|()| Released::Removed)
     }
-}
-
-/// The original's teardown: unlink whatever the path names.
-async fn remove_by_path(
-    ctx: &Ctx<'_, ModelFs, ModelClock>,
-    path: &LockPath,
-    file: HeldFile<ModelHandle>,
-) -> Result<(), ReleaseError> {
-    if ctx.fs.path_id(path).await?.is_some() {
-        ctx.fs.unlink(path, &file.handle).await?;
-    }
-    protocol::close_quietly(ctx, path, file.handle).await;
-    Ok(())
 }

@@ -86,6 +86,8 @@ pub(crate) struct State {
     pub lock_waiters: Vec<(u64, Waker)>,
     gates: Vec<GateState>,
     pub step_mode: bool,
+    /// `lstat` reports other inode numbers than `fstat` (H17).
+    pub id_drift: bool,
     pub strict: bool,
     pub violations: Vec<(Invariant, String)>,
     pub pending_panic: Option<(Invariant, String)>,
@@ -112,6 +114,7 @@ impl World {
                 lock_waiters: Vec::new(),
                 gates: Vec::new(),
                 step_mode: false,
+                id_drift: false,
                 strict: true,
                 violations: Vec::new(),
                 pending_panic: None,
@@ -175,6 +178,12 @@ impl World {
     /// its next primitive: a harness can interleave tasks one primitive at a time.
     pub fn set_step_mode(&self, on: bool) {
         self.state.lock().step_mode = on;
+    }
+
+    /// Makes `path_id` (`lstat`) report other inode numbers than `meta` (`fstat`), as
+    /// some virtual filesystems do (H17).
+    pub fn set_id_drift(&self, on: bool) {
+        self.state.lock().id_drift = on;
     }
 
     /// Strict (the default): a violation panics at once with `"INV-n Name: …"`. Otherwise

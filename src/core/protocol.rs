@@ -94,36 +94,75 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
     started: Moment,
     deadline: Moment,
 ) -> Result<HeldFile<F::Handle>, AcquireError> {
-    let mut backoff = Backoff::default();
+    let mut wait = Wait::new(started, deadline);
     loop {
         if let Some(file) = publish(ctx, path, payload).await? {
             return Ok(file);
         }
         ctx.emit(Event::Contended { path });
-        let timeout = |holder| AcquireError::Timeout {
-            path: path.clone(),
-            waited: ctx.clock.now().saturating_since(started),
-            holder: Some(Box::new(holder)),
-        };
-        let mut outcome = probe(ctx, path).await?;
+        let outcome = probe(ctx, path).await?;
+        wait.settle(ctx, path, outcome).await?;
+    }
+}
+
+/// How a contender waits out what a probe found, within one deadline.
+pub struct Wait {
+    started: Moment,
+    deadline: Moment,
+    backoff: Backoff,
+}
+
+impl Wait {
+    /// Waiting for an acquire that started at `started` and gives up at `deadline`.
+    pub fn new(started: Moment, deadline: Moment) -> Self {
+        Self { started, deadline, backoff: Backoff::default() }
+    }
+
+    /// Waits out `outcome`, after which the caller publishes again.
+    ///
+    /// A kernel-held file is waited on in the kernel. Once the lock is ours, whoever held
+    /// it let go, and the file is judged while we hold it, as a probe does: closing it
+    /// unjudged would let two contenders hand a dead holder's lock back and forth forever
+    /// without either breaking the file (a livelock the proptest machine found). A
+    /// foreign live holder, with no kernel lock to wait on, is re-probed after a backoff.
+    ///
+    /// # Errors
+    /// [`AcquireError::Timeout`] at the deadline, or a primitive's failure.
+    pub async fn settle<F: LockFs, C: Clock>(
+        &mut self,
+        ctx: &Ctx<'_, F, C>,
+        path: &LockPath,
+        mut outcome: Probe<F::Handle>,
+    ) -> Result<(), AcquireError> {
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
             ctx.emit(Event::KernelWait { path });
-            if !ctx.fs.lock_until(&handle, deadline).await? {
+            if !ctx.fs.lock_until(&handle, self.deadline).await? {
                 close_quietly(ctx, path, handle).await;
-                return Err(timeout(holder));
+                return Err(self.timeout(ctx, path, holder));
             }
-            // The kernel lock is ours now, so whoever held it let go. Judge the file while
-            // holding it, as a probe does: closing it unjudged would let two contenders
-            // hand a dead holder's lock back and forth forever without either breaking
-            // the file (a livelock the proptest machine found).
             outcome = assess(ctx, path, handle, KernelLock::Free).await?;
         }
         if let Probe::Alive { holder, handle: None } = outcome {
             let now = ctx.clock.now();
-            if now >= deadline {
-                return Err(timeout(holder));
+            if now >= self.deadline {
+                return Err(self.timeout(ctx, path, holder));
             }
-            ctx.clock.sleep_until(deadline.min(now.saturating_add(backoff.next()))).await;
+            let retry = now.saturating_add(self.backoff.next());
+            ctx.clock.sleep_until(self.deadline.min(retry)).await;
+        }
+        Ok(())
+    }
+
+    fn timeout<F, C: Clock>(
+        &self,
+        ctx: &Ctx<'_, F, C>,
+        path: &LockPath,
+        holder: Holder,
+    ) -> AcquireError {
+        AcquireError::Timeout {
+            path: path.clone(),
+            waited: ctx.clock.now().saturating_since(self.started),
+            holder: Some(Box::new(holder)),
         }
     }
 }
