@@ -181,6 +181,9 @@ pub enum FsOp {
     Unlink,
     /// [`LockFs::close`].
     Close,
+    /// Resolving a session path to its canonical lock path, before any primitive runs.
+    /// The error's path is then the session path.
+    Resolve,
 }
 
 impl fmt::Display for FsOp {
@@ -195,6 +198,7 @@ impl fmt::Display for FsOp {
             Self::Read => "read",
             Self::Unlink => "unlink",
             Self::Close => "close",
+            Self::Resolve => "resolve lock path for",
         };
         f.write_str(name)
     }
@@ -216,11 +220,7 @@ pub struct FsError {
 impl FsError {
     /// Builds an error for `op` on `path`.
     pub fn new(op: FsOp, path: &LockPath, source: io::Error) -> Self {
-        Self {
-            op,
-            path: path.as_path().to_owned(),
-            source,
-        }
+        Self { op, path: path.as_path().to_owned(), source }
     }
 }
 
