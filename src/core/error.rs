@@ -42,6 +42,11 @@ impl Holder {
         }
     }
 
+    /// Whether the reasons found prove the holder gone, so the file may be removed.
+    pub fn is_stale(&self) -> bool {
+        self.reasons.iter().any(|r| r.is_actionable())
+    }
+
     /// Whether the holder is known to be alive.
     pub fn is_alive(&self) -> bool {
         self.in_process

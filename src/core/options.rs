@@ -7,7 +7,7 @@ use super::judge::Thresholds;
 /// Who may re-enter a held lock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reentrancy {
-    /// Only the same [`Owner`] re-enters; any other task waits (INV-7).
+    /// Only the same [`Owner`](super::Owner) re-enters; any other task waits (INV-7).
     #[default]
     PerOwner,
     /// Upstream-compatible and weaker: every task of the process is one owner, so any task
@@ -15,7 +15,7 @@ pub enum Reentrancy {
     Process,
 }
 
-/// How a [`Locker`] behaves.
+/// How a [`Locker`](super::Locker) behaves.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// How long an acquire may wait in all, in memory and on disk. Default 10 s.

@@ -15,12 +15,19 @@
 
 use std::time::Duration;
 
-use super::error::{AcquireError, Found, Holder, ReleaseError};
-use super::judge::{Evidence, KernelLock, Reason, Thresholds, judge};
+mod examine;
+mod remove;
+
+use examine::examine;
+pub use examine::inspect;
+pub use remove::{Removal, remove_if_names, remove_own};
+
+use super::error::{AcquireError, Holder};
+use super::judge::{KernelLock, Reason, Thresholds};
 use super::observe::{Event, Observer, trace};
+use crate::fs::ProcessId;
 use crate::fs::{Clock, FileId, FsError, LockFs, LockPath, Moment, Opened, Published};
-use crate::fs::{PidState, ProcessId};
-use crate::payload::{MAX_PAYLOAD_BYTES, Payload};
+use crate::payload::Payload;
 
 /// The world a protocol step runs in.
 pub struct Ctx<'a, F, C> {
@@ -194,109 +201,21 @@ pub async fn assess<F: LockFs, C: Clock>(
     handle: F::Handle,
     kernel: KernelLock,
 ) -> Result<Probe<F::Handle>, AcquireError> {
-    let meta = ctx.fs.meta(&handle).await?;
-    let payload = Payload::parse(&ctx.fs.read(&handle, MAX_PAYLOAD_BYTES + 1).await?);
-    let pid_state = match &payload {
-        Some(p) if kernel == KernelLock::Free && !p.kernel_locked => match p.pid {
-            Some(pid) if pid != ctx.me.pid => Some(ctx.fs.pid_state(pid).await),
-            _ => None,
-        },
-        _ => None,
-    };
-    let now_ms = ctx.clock.wall_ms();
-    let evidence = Evidence {
-        kernel,
-        payload: payload.as_ref(),
-        mtime_ms: meta.mtime_ms,
-        now_ms,
-        pid_state,
-        me: ctx.me,
-    };
-    let verdict = judge(&evidence, ctx.thresholds);
+    let seen = examine(ctx, path, &handle, kernel).await?;
     if kernel == KernelLock::HeldByOther {
-        let holder = describe(path, payload.as_ref(), true, pid_state, now_ms, verdict.reasons);
-        return Ok(Probe::Alive { holder, handle: Some(handle) });
+        return Ok(Probe::Alive { holder: seen.holder, handle: Some(handle) });
     }
-    if !verdict.is_stale() {
+    if !seen.holder.is_stale() {
         close_quietly(ctx, path, handle).await;
-        let holder = describe(path, payload.as_ref(), false, pid_state, now_ms, verdict.reasons);
-        return Ok(Probe::Alive { holder, handle: None });
+        return Ok(Probe::Alive { holder: seen.holder, handle: None });
     }
-    let nonce = payload.as_ref().and_then(|p| p.nonce.as_deref());
-    let removal = remove_if_names(ctx, path, &handle, meta.id, nonce).await;
+    let removal = remove_if_names(ctx, path, &handle, seen.id, seen.nonce.as_deref()).await;
     close_quietly(ctx, path, handle).await;
     if removal? != Removal::Removed {
         return Ok(Probe::Vanished);
     }
-    ctx.emit(Event::BrokeStale { path, reasons: &verdict.reasons });
-    Ok(Probe::Broken(verdict.reasons))
-}
-
-/// What [`remove_if_names`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Removal {
-    /// The path named the file, and is now unlinked.
-    Removed,
-    /// Nothing was at the path.
-    Missing,
-    /// Another file was at the path; it was left alone.
-    Other(FileId),
-}
-
-/// Unlinks `path` if it still names the file whose kernel lock `held` holds: the inode
-/// `id` or, where inode numbers drift between `fstat` and `lstat` (H17), the file that
-/// carries the same publication `nonce`. Inode-bound: while we hold that kernel lock, no
-/// other task of the protocol can unlink or replace the path, so the check stays true
-/// until the unlink.
-pub async fn remove_if_names<F: LockFs, C>(
-    ctx: &Ctx<'_, F, C>,
-    path: &LockPath,
-    held: &F::Handle,
-    id: FileId,
-    nonce: Option<&str>,
-) -> Result<Removal, FsError> {
-    match ctx.fs.path_id(path).await? {
-        None => Ok(Removal::Missing),
-        Some(now) if now != id && !names_nonce(ctx, path, nonce).await => Ok(Removal::Other(now)),
-        Some(_) => {
-            ctx.fs.unlink(path, held).await?;
-            Ok(Removal::Removed)
-        }
-    }
-}
-
-/// The holder's teardown: remove its own file, inode-bound, then close best-effort.
-pub async fn remove_own<F: LockFs, C>(
-    ctx: &Ctx<'_, F, C>,
-    path: &LockPath,
-    file: HeldFile<F::Handle>,
-) -> Result<(), ReleaseError> {
-    let removal = remove_if_names(ctx, path, &file.handle, file.id, Some(&file.nonce)).await;
-    close_quietly(ctx, path, file.handle).await;
-    let found = match removal? {
-        Removal::Removed => {
-            ctx.emit(Event::Released { path });
-            return Ok(());
-        }
-        Removal::Missing => Found::Missing,
-        Removal::Other(id) => Found::Other(id),
-    };
-    ctx.emit(Event::Compromised { path });
-    Err(ReleaseError::Compromised { path: path.clone(), found })
-}
-
-/// Whether the file at `path` carries the publication `nonce`.
-async fn names_nonce<F: LockFs, C>(
-    ctx: &Ctx<'_, F, C>,
-    path: &LockPath,
-    nonce: Option<&str>,
-) -> bool {
-    let Some(nonce) = nonce.filter(|n| !n.is_empty()) else { return false };
-    let Ok(Opened::File(handle)) = ctx.fs.open(path).await else { return false };
-    let bytes = ctx.fs.read(&handle, MAX_PAYLOAD_BYTES + 1).await;
-    close_quietly(ctx, path, handle).await;
-    let payload = bytes.ok().as_deref().and_then(Payload::parse);
-    payload.and_then(|p| p.nonce).as_deref() == Some(nonce)
+    ctx.emit(Event::BrokeStale { path, reasons: &seen.holder.reasons });
+    Ok(Probe::Broken(seen.holder.reasons))
 }
 
 /// Closes `handle`; a failure is reported, never propagated (closing is best-effort).
@@ -304,28 +223,6 @@ pub async fn close_quietly<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, h
     if let Err(error) = ctx.fs.close(handle).await {
         tracing::warn!(%path, %error, "close failed");
         ctx.emit(Event::CloseFailed { path });
-    }
-}
-
-fn describe(
-    path: &LockPath,
-    payload: Option<&Payload>,
-    kernel_held: bool,
-    pid_state: Option<PidState>,
-    now_ms: u64,
-    reasons: Vec<Reason>,
-) -> Holder {
-    Holder {
-        path: path.clone(),
-        in_process: false,
-        pid: payload.and_then(|p| p.pid),
-        kernel_held,
-        pid_state,
-        age: payload
-            .and_then(|p| p.created_at_ms)
-            .map(|t| Duration::from_millis(now_ms.saturating_sub(t))),
-        max_hold: payload.and_then(|p| p.max_hold_ms).map(Duration::from_millis),
-        reasons,
     }
 }
 

@@ -1,0 +1,76 @@
+//! Removing a lock file: only while holding its kernel lock, only if the path still names
+//! the file that was judged.
+
+use super::{Ctx, close_quietly};
+use crate::core::error::{Found, ReleaseError};
+use crate::core::observe::Event;
+use crate::core::protocol::HeldFile;
+use crate::fs::{FileId, FsError, LockFs, LockPath, Opened};
+use crate::payload::{MAX_PAYLOAD_BYTES, Payload};
+
+/// What [`remove_if_names`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// The path named the file, and is now unlinked.
+    Removed,
+    /// Nothing was at the path.
+    Missing,
+    /// Another file was at the path; it was left alone.
+    Other(FileId),
+}
+
+/// Unlinks `path` if it still names the file whose kernel lock `held` holds: the inode
+/// `id` or, where inode numbers drift between `fstat` and `lstat` (H17), the file that
+/// carries the same publication `nonce`. Inode-bound: while we hold that kernel lock, no
+/// other task of the protocol can unlink or replace the path, so the check stays true
+/// until the unlink.
+pub async fn remove_if_names<F: LockFs, C>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    held: &F::Handle,
+    id: FileId,
+    nonce: Option<&str>,
+) -> Result<Removal, FsError> {
+    match ctx.fs.path_id(path).await? {
+        None => Ok(Removal::Missing),
+        Some(now) if now != id && !names_nonce(ctx, path, nonce).await => Ok(Removal::Other(now)),
+        Some(_) => {
+            ctx.fs.unlink(path, held).await?;
+            Ok(Removal::Removed)
+        }
+    }
+}
+
+/// The holder's teardown: remove its own file, inode-bound, then close best-effort.
+pub async fn remove_own<F: LockFs, C>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    file: HeldFile<F::Handle>,
+) -> Result<(), ReleaseError> {
+    let removal = remove_if_names(ctx, path, &file.handle, file.id, Some(&file.nonce)).await;
+    close_quietly(ctx, path, file.handle).await;
+    let found = match removal? {
+        Removal::Removed => {
+            ctx.emit(Event::Released { path });
+            return Ok(());
+        }
+        Removal::Missing => Found::Missing,
+        Removal::Other(id) => Found::Other(id),
+    };
+    ctx.emit(Event::Compromised { path });
+    Err(ReleaseError::Compromised { path: path.clone(), found })
+}
+
+/// Whether the file at `path` carries the publication `nonce`.
+async fn names_nonce<F: LockFs, C>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    nonce: Option<&str>,
+) -> bool {
+    let Some(nonce) = nonce.filter(|n| !n.is_empty()) else { return false };
+    let Ok(Opened::File(handle)) = ctx.fs.open(path).await else { return false };
+    let bytes = ctx.fs.read(&handle, MAX_PAYLOAD_BYTES + 1).await;
+    close_quietly(ctx, path, handle).await;
+    let payload = bytes.ok().as_deref().and_then(Payload::parse);
+    payload.and_then(|p| p.nonce).as_deref() == Some(nonce)
+}
