@@ -26,7 +26,7 @@ mod turn;
 pub use error::{AcquireError, Found, Holder, ReleaseError};
 pub use guard::{Guard, Released, release_hold};
 pub use judge::{Reason, Thresholds};
-pub use observe::{Event, Observer};
+pub use observe::{Event, Observer, SharedObserver};
 pub use options::{Options, Reentrancy};
 pub use registry::{Owner, PhaseKind, Registry};
 pub use turn::{Admission, Turn};
@@ -57,7 +57,7 @@ struct Inner<F: LockFs, C> {
     clock: C,
     registry: Arc<Registry<HeldFile<F::Handle>>>,
     options: Options,
-    observer: Option<std::sync::Arc<dyn Observer>>, // purity: observers are outside the checked state
+    observer: Option<SharedObserver>,
 }
 
 impl<F: LockFs, C: Clock> Clone for Locker<F, C> {
@@ -83,10 +83,8 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: None }) }
     }
 
-    /// Returns this locker with `observer` receiving every [`Event`]. (A std `Arc`: the
-    /// observer is outside the checked state.)
-    pub fn observed(self, observer: std::sync::Arc<dyn Observer>) -> Self {
-        // purity: see above
+    /// Returns this locker with `observer` receiving every [`Event`].
+    pub fn observed(self, observer: SharedObserver) -> Self {
         let Inner { fs, clock, registry, options, .. } = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
             Err(_) => panic!("observed() must be called before the locker is shared"),

@@ -67,6 +67,10 @@ pub enum Event<'a> {
     },
 }
 
+/// An observer shared with the core. A std `Arc`, not the facade's: observers watch the
+/// checked state from outside and are never part of it.
+pub type SharedObserver = std::sync::Arc<dyn Observer>; // purity: outside the checked state
+
 /// Receives every [`Event`]. The model counts them to prove its runs reached each state.
 pub trait Observer: Send + Sync {
     /// Called synchronously, outside every lock.
