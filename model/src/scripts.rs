@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sessionlock::core::{AcquireError, Locker, Options, Owner};
 use sessionlock::fs::FsOp;
+use sessionlock::sync::Arc;
 
 use crate::exec::{Output, Stepper};
 use crate::fs::{ModelClock, ModelFs};
@@ -22,13 +23,13 @@ pub enum Leftover {
     OwnPreviousIncarnation,
 }
 
-fn world() -> std::sync::Arc<World> {
+fn world() -> Arc<World> {
     let world = World::new();
     world.set_strict(false);
     world
 }
 
-fn locker(world: &std::sync::Arc<World>, pid: Pid, subject: Subject) -> ModelLocker {
+fn locker(world: &Arc<World>, pid: Pid, subject: Subject) -> ModelLocker {
     Locker::new(ModelFs::spawn(world, pid), ModelClock::new(world), subject.options())
 }
 
