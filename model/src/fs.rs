@@ -8,8 +8,9 @@ use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath
 use sessionlock::fs::{Opened, PidState, ProcessId, Published};
 use sessionlock::sync::Arc;
 
+use crate::fault::CrashWhen;
 use crate::invariant::Invariant;
-use crate::world::{Inode, Open, Pid, State, World, file_id};
+use crate::world::{Entered, Inode, Open, Pid, State, World, file_id};
 
 /// How far `lstat` inode numbers are off under [`World::set_id_drift`].
 const DRIFT: u64 = 1 << 40;
@@ -27,6 +28,8 @@ pub struct ModelFs {
 pub struct ModelHandle {
     world: Arc<World>,
     id: u64,
+    /// The lock path it was opened at, which errors on it name.
+    path: LockPath,
 }
 
 impl ModelHandle {
@@ -84,6 +87,19 @@ impl ModelFs {
         path: &LockPath,
         f: impl FnOnce(&mut State) -> io::Result<T>,
     ) -> FsResult<T> {
+        self.step_or(op, path, None, f).await
+    }
+
+    /// As [`ModelFs::step`], for a primitive that a race fault makes report `raced`
+    /// instead of running. The fault plan may fail the primitive before it runs, or
+    /// kill the process before or after it (see [`crate::fault`]).
+    pub(crate) async fn step_or<T>(
+        &self,
+        op: FsOp,
+        path: &LockPath,
+        raced: Option<T>,
+        f: impl FnOnce(&mut State) -> io::Result<T>,
+    ) -> FsResult<T> {
         self.checkpoint(op).await;
         let mut st = self.world.enter();
         let alive =
@@ -92,11 +108,32 @@ impl ModelFs {
             return Err(FsError::new(op, path, io::Error::other("process crashed")));
         }
         *st.stats.ops_by_pid.entry(self.pid).or_default() += 1;
-        f(&mut st).map_err(|e| FsError::new(op, path, e))
+        let hook = st.intercept(self.pid, op);
+        if hook.crash == Some(CrashWhen::Before) {
+            return Err(self.die(st, op, path));
+        }
+        let result = match hook.fault {
+            Some(kind) => kind.inject(raced),
+            None => f(&mut st),
+        };
+        if hook.crash.is_some() {
+            return Err(self.die(st, op, path));
+        }
+        result.map_err(|e| FsError::new(op, path, e))
     }
 
-    pub(crate) fn handle(&self, id: u64) -> ModelHandle {
-        ModelHandle { world: Arc::clone(&self.world), id }
+    /// A crash point fired during `op`: the process dies, and the primitive's (dead)
+    /// caller gets an error.
+    fn die(&self, mut st: Entered<'_>, op: FsOp, path: &LockPath) -> FsError {
+        let wakers = st.crash(self.pid);
+        drop(st);
+        wakers.into_iter().for_each(std::task::Waker::wake);
+        FsError::new(op, path, io::Error::other("process crashed"))
+    }
+
+    /// A handle on open file description `id`, opened at `path`.
+    pub(crate) fn handle_at(&self, id: u64, path: &LockPath) -> ModelHandle {
+        ModelHandle { world: Arc::clone(&self.world), id, path: path.clone() }
     }
 
     pub(crate) fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
@@ -139,7 +176,7 @@ impl LockFs for ModelFs {
 
     async fn publish(&self, path: &LockPath, payload: &[u8]) -> FsResult<Published<ModelHandle>> {
         let created = self
-            .step(FsOp::Publish, path, |st| {
+            .step_or(FsOp::Publish, path, Some(None), |st| {
                 if st.paths.contains_key(path.as_path()) {
                     st.stats.contended += 1;
                     return Ok(None);
@@ -155,14 +192,16 @@ impl LockFs for ModelFs {
             })
             .await?;
         Ok(match created {
-            Some((id, ino)) => Published::Created { handle: self.handle(id), id: file_id(ino) },
+            Some((id, ino)) => {
+                Published::Created { handle: self.handle_at(id, path), id: file_id(ino) }
+            }
             None => Published::Exists,
         })
     }
 
     async fn open(&self, path: &LockPath) -> FsResult<Opened<ModelHandle>> {
         let opened = self
-            .step(FsOp::Open, path, |st| {
+            .step_or(FsOp::Open, path, Some(Err(None)), |st| {
                 let Some(&ino) = st.paths.get(path.as_path()) else {
                     return Ok(Err(None));
                 };
@@ -173,20 +212,19 @@ impl LockFs for ModelFs {
             })
             .await?;
         Ok(match opened {
-            Ok(id) => Opened::File(self.handle(id)),
+            Ok(id) => Opened::File(self.handle_at(id, path)),
             Err(None) => Opened::Missing,
             Err(Some(kind)) => Opened::NotALockFile(kind),
         })
     }
 
     async fn try_lock(&self, handle: &ModelHandle) -> FsResult<bool> {
-        let path = LockPath::from_canonical("<handle>");
-        self.step(FsOp::TryLock, &path, |st| take_lock(st, handle.id)).await
+        self.step(FsOp::TryLock, &handle.path, |st| take_lock(st, handle.id)).await
     }
 
     async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
-        let path = LockPath::from_canonical("<handle>");
-        self.step(FsOp::LockUntil, &path, |_| Ok(())).await?;
+        let path = &handle.path;
+        self.step(FsOp::LockUntil, path, |_| Ok(())).await?;
         let mut reported = false;
         poll_fn(|cx| {
             let mut st = self.world.enter();
@@ -200,7 +238,7 @@ impl LockFs for ModelFs {
                 match take_lock(&mut st, handle.id) {
                     Ok(true) => return Poll::Ready(Ok(true)),
                     Ok(false) => {}
-                    Err(e) => return Poll::Ready(Err(FsError::new(FsOp::LockUntil, &path, e))),
+                    Err(e) => return Poll::Ready(Err(FsError::new(FsOp::LockUntil, path, e))),
                 }
             }
             if st.now >= deadline.as_duration() {
@@ -215,8 +253,7 @@ impl LockFs for ModelFs {
     }
 
     async fn meta(&self, handle: &ModelHandle) -> FsResult<FileMeta> {
-        let path = LockPath::from_canonical("<handle>");
-        self.step(FsOp::Meta, &path, |st| {
+        self.step(FsOp::Meta, &handle.path, |st| {
             let ino = ino_of(st, handle.id)?;
             Ok(FileMeta { id: file_id(ino), mtime_ms: st.inodes[&ino].mtime_ms })
         })
@@ -224,7 +261,7 @@ impl LockFs for ModelFs {
     }
 
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
-        self.step(FsOp::PathId, path, |st| {
+        self.step_or(FsOp::PathId, path, Some(None), |st| {
             Ok(st
                 .paths
                 .get(path.as_path())
@@ -234,8 +271,7 @@ impl LockFs for ModelFs {
     }
 
     async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {
-        let path = LockPath::from_canonical("<handle>");
-        self.step(FsOp::Read, &path, |st| {
+        self.step(FsOp::Read, &handle.path, |st| {
             let data = &st.inodes[&ino_of(st, handle.id)?].data;
             Ok(data[..data.len().min(limit)].to_vec())
         })
@@ -260,7 +296,7 @@ impl LockFs for ModelFs {
     }
 
     async fn close(&self, handle: ModelHandle) -> FsResult<()> {
-        let path = LockPath::from_canonical("<handle>");
+        let path = handle.path.clone();
         self.step(FsOp::Close, &path, |_| Ok(())).await?;
         drop(handle);
         Ok(())

@@ -15,6 +15,7 @@ pub use world::{Gate, Pid, Stats, World};
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod checkers;
 pub mod exec;
+pub mod fault;
 pub mod gate;
 pub mod harness;
 pub mod machine;

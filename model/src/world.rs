@@ -48,6 +48,8 @@ pub struct Stats {
     pub pid_reuses: u64,
     /// Times a task met its own process's kernel lock (INV-3 when non-zero).
     pub self_contention: u64,
+    /// Faults the plan injected (see [`crate::fault`]).
+    pub faults_injected: u64,
 }
 
 pub(crate) struct Inode {
@@ -92,6 +94,8 @@ pub(crate) struct State {
     pub violations: Vec<(Invariant, String)>,
     pub pending_panic: Option<(Invariant, String)>,
     pub stats: Stats,
+    /// Faults and crash points to inject (see [`crate::fault`]).
+    pub faults: crate::fault::FaultPlan,
     next_id: u64,
 }
 
@@ -119,6 +123,7 @@ impl World {
                 violations: Vec::new(),
                 pending_panic: None,
                 stats: Stats::default(),
+                faults: crate::fault::FaultPlan::default(),
                 next_id: 1,
             }),
         })
@@ -142,16 +147,7 @@ impl World {
     /// Kills `pid` at once: its handles close (their kernel locks drop), its files stay,
     /// and it runs no teardown.
     pub fn crash(&self, pid: Pid) {
-        let wakers = {
-            let mut st = self.state.lock();
-            if let Some(p) = st.procs.get_mut(&pid) {
-                p.alive = false;
-            }
-            st.stats.crashes += 1;
-            let doomed: Vec<u64> =
-                st.handles.iter().filter(|(_, h)| h.pid == pid).map(|(&id, _)| id).collect();
-            doomed.into_iter().flat_map(|id| st.close(id)).collect::<Vec<_>>()
-        };
+        let wakers = self.state.lock().crash(pid);
         wakers.into_iter().for_each(Waker::wake);
     }
 
@@ -342,6 +338,17 @@ impl State {
             self.pending_panic = Some((inv, detail.clone()));
         }
         self.violations.push((inv, detail));
+    }
+
+    /// Kills `pid` (see [`World::crash`]); returns whom to wake.
+    pub(crate) fn crash(&mut self, pid: Pid) -> Vec<Waker> {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.alive = false;
+        }
+        self.stats.crashes += 1;
+        let doomed: Vec<u64> =
+            self.handles.iter().filter(|(_, h)| h.pid == pid).map(|(&id, _)| id).collect();
+        doomed.into_iter().flat_map(|id| self.close(id)).collect()
     }
 
     /// Closes handle `id`, dropping its kernel lock; returns whom to wake.

@@ -22,10 +22,13 @@
 
 pub mod explain;
 pub mod machine;
+mod oracle;
 mod plan;
 pub mod points;
 mod runner;
-mod script;
+pub mod script;
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+pub mod shuttle;
 pub mod threaded;
 
 use std::io;
@@ -34,9 +37,9 @@ use sessionlock::fs::FsOp;
 
 use crate::world::Pid;
 
+pub(crate) use plan::FaultPlan;
 pub use plan::LockFile;
-pub(crate) use plan::{FaultPlan, Intercept};
-pub use runner::{FaultReport, REGRESSIONS, check_faults, replay};
+pub use runner::{FaultReport, REGRESSIONS, check_faults, check_faults_on, replay};
 
 /// `EIO`, without libc.
 pub const EIO: i32 = 5;
@@ -133,7 +136,9 @@ impl FaultKind {
     pub(crate) fn inject<T>(self, raced: Option<T>) -> io::Result<T> {
         match self.error() {
             Some(error) => Err(error),
-            None => raced.ok_or_else(|| io::Error::other("race fault on a primitive it cannot hit")),
+            None => {
+                raced.ok_or_else(|| io::Error::other("race fault on a primitive it cannot hit"))
+            }
         }
     }
 }
@@ -230,7 +235,10 @@ impl FaultHits {
         .filter(|(_, n)| *n == 0)
         .map(|(what, _)| what)
         .collect();
-        assert!(missing.is_empty(), "{run}: no fault hit {missing:?}, so its pass proves nothing ({self:?})");
+        assert!(
+            missing.is_empty(),
+            "{run}: no fault hit {missing:?}, so its pass proves nothing ({self:?})"
+        );
     }
 }
 
@@ -243,7 +251,11 @@ mod tests {
         for kind in FaultKind::ALL {
             for other in FaultKind::ALL {
                 let produced = kind.error().is_some_and(|e| other.produced(&e));
-                assert_eq!(produced, kind == other && kind.error().is_some(), "{kind:?} vs {other:?}");
+                assert_eq!(
+                    produced,
+                    kind == other && kind.error().is_some(),
+                    "{kind:?} vs {other:?}"
+                );
             }
         }
     }

@@ -30,7 +30,7 @@ impl ModelFs {
                 Ok(Some(id))
             })
             .await?;
-        Ok(id.map(|id| self.handle(id)))
+        Ok(id.map(|id| self.handle_at(id, path)))
     }
 
     /// Writes `data` as the whole content of the handle's file.
