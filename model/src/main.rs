@@ -51,6 +51,8 @@ fn main() -> ExitCode {
         rows.push(progress.step(&what, || runner::spec_row(processes)));
     }
     rows.push(progress.step("proptest machine against the core", || runner::proptest_row(cases)));
+    rows.push(progress.step("proptest fault plans against the core", || runner::fault_row(cases)));
+    rows.extend(progress.step("crash at every point of three scripts", runner::crash_point_rows));
     rows.push(progress.step("gate: seed race against the core", runner::gate_row));
     rows.push(progress.step("script: stale guard against the core", runner::stale_guard_row));
     for check in runner::core_scripts() {

@@ -375,3 +375,59 @@ pub fn stale_guard_row() -> Row {
         result: crate::gate::stale_guard(Subject::Core),
     }
 }
+
+/// The fault-plan machine's row against the real core.
+pub fn fault_row(cases: u32) -> Row {
+    let report = crate::fault::check_faults(cases);
+    let hits = report.hits;
+    let evidence = hits.publish > 0 && hits.release > 0 && hits.probe > 0;
+    let result = match report.failure {
+        Some(failure) => Err(failure),
+        None if !evidence => Err(format!("some step kinds were never faulted: {hits:?}")),
+        None => Ok(()),
+    };
+    Row {
+        scenario: "random fault plans".to_owned(),
+        checker: "proptest faults".to_owned(),
+        checks: Invariant::ALL.iter().copied().filter(|i| *i != Invariant::StaleGuardHarmless).collect(),
+        explored: format!("{} cases", report.cases),
+        hits: hits.injected,
+        reached: format!(
+            "faults {} (publish {}, release {}, probe {})",
+            hits.injected, hits.publish, hits.release, hits.probe
+        ),
+        result,
+    }
+}
+
+/// A row per crash-point script: a crash before and after every primitive.
+pub fn crash_point_rows() -> Vec<Row> {
+    use crate::fault::CrashWhen;
+    use crate::fault::points::{Script, Strike, enumerate};
+    Script::ALL
+        .into_iter()
+        .map(|script| {
+            let mut points = 0;
+            let mut left = 0;
+            let mut result = Ok(());
+            for when in [CrashWhen::Before, CrashWhen::After] {
+                match enumerate(script, Strike::Crash(when)) {
+                    Ok(report) => {
+                        points += report.points;
+                        left += report.left_behind;
+                    }
+                    Err(e) => result = Err(e),
+                }
+            }
+            Row {
+                scenario: format!("{script:?}"),
+                checker: "crash points".to_owned(),
+                checks: vec![Invariant::MutualExclusion, Invariant::Recovery],
+                explored: format!("{points} points"),
+                hits: left,
+                reached: format!("crash, {left} files left for recovery"),
+                result,
+            }
+        })
+        .collect()
+}
