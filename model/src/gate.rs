@@ -26,6 +26,8 @@ pub struct GateOutcome {
     pub timed_out: bool,
     /// Violations the world recorded (it runs non-strict here).
     pub violations: Vec<Invariant>,
+    /// Lock files and registry entries left once both tasks were done (INV-5).
+    pub leftovers: usize,
 }
 
 impl GateOutcome {
@@ -37,7 +39,8 @@ impl GateOutcome {
         let ok = self.polls_while_frozen == 0
             && self.elapsed == Duration::ZERO
             && self.result.is_ok()
-            && self.violations.is_empty();
+            && self.violations.is_empty()
+            && self.leftovers == 0;
         if ok { Ok(()) } else { Err(format!("{}: {self:?}", Invariant::NoSpuriousTimeout)) }
     }
 
@@ -104,7 +107,8 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
         Err(e) => Err(e.to_string()),
     };
     let violations = world.violations().into_iter().map(|(inv, _)| inv).collect();
-    GateOutcome { polls_while_frozen, elapsed, result, timed_out, violations }
+    let leftovers = world.file_count() + locker.registry().len();
+    GateOutcome { polls_while_frozen, elapsed, result, timed_out, violations, leftovers }
 }
 
 fn ops(world: &World) -> u64 {

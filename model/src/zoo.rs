@@ -75,7 +75,11 @@ pub fn checks(mutant: Mutant) -> Vec<Check> {
 pub fn run(check: &Check, subject: Subject) -> Verdict {
     let outcome = match check.run {
         Run::Shuttle(scenario, strategy) => guarded(|| {
-            checkers::shuttle(scenario, subject, strategy);
+            let reach = checkers::shuttle(scenario, subject, strategy);
+            if subject == Subject::Core {
+                // The core's pass means something only if the run got somewhere.
+                reach.assert_reached(scenario.name, scenario.reaches);
+            }
         }),
         Run::Script(f) => guarded(|| f(subject)).and_then(|r| r),
     };

@@ -62,6 +62,27 @@ fn loom_crash_takeover() {
     explore_core(&CRASH_TAKEOVER);
 }
 
+/// A holder past the stale age is waited for, never broken (H5, H6).
+/// Checks: INV-1, INV-2, INV-5
+#[test]
+fn loom_age_takeover() {
+    explore_core(&AGE_TAKEOVER);
+}
+
+/// Release binds by nonce where inode numbers drift (H17).
+/// Checks: INV-1, INV-3, INV-5, INV-7
+#[test]
+fn loom_drift_two_tasks() {
+    explore_core(&DRIFT_TWO_TASKS);
+}
+
+/// A breaker takes over a dead holder's file where inode numbers drift (H17).
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn loom_drift_crash_takeover() {
+    explore_core(&DRIFT_CRASH_TAKEOVER);
+}
+
 /// Reproduces H1: loom finds the seed race in the pre-fix release order.
 /// Checks: INV-3
 #[test]

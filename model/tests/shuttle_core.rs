@@ -53,6 +53,27 @@ fn shuttle_random_crash_two_breakers() {
     core(&CRASH_TWO_BREAKERS, Strategy::Random);
 }
 
+/// A holder past the stale age is waited for, never broken (H5, H6).
+/// Checks: INV-1, INV-2, INV-5
+#[test]
+fn shuttle_random_age_takeover() {
+    core(&AGE_TAKEOVER, Strategy::Random);
+}
+
+/// Releases and breakers bind by nonce where inode numbers drift (H17).
+/// Checks: INV-1, INV-3, INV-5, INV-7
+#[test]
+fn shuttle_random_drift_two_tasks() {
+    core(&DRIFT_TWO_TASKS, Strategy::Random);
+}
+
+/// A breaker takes over a dead holder's file where inode numbers drift (H17).
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn shuttle_pct_drift_crash_takeover() {
+    core(&DRIFT_CRASH_TAKEOVER, Strategy::Pct { depth: 3 });
+}
+
 /// The shuttle suite as a whole reaches every interesting state.
 #[test]
 fn shuttle_reaches_every_state() {

@@ -13,8 +13,8 @@ use sessionlock_model::{Mutant, Subject};
 /// `shuttle_catches_h1_release_order`): T2 is handed the turn by the mutant's early
 /// entry removal and publishes while T1 still holds its file.
 const H1_SCHEDULE: &str = concat!(
-    "91029601bcc1b8b6dbf4ede11800004892244992249024499294244992249224499224499292",
-    "2449922481244992244992244992244992244992244992244992244912000000",
+    "91029e01c0dca2eb9da0e2e179000048a0489224499224499224499224499294244992244992",
+    "2449922449922492244952922449922449922449922449922449922449922401000000",
 );
 
 /// Reproduces H1 from its pinned schedule.

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use super::error::{Found, ReleaseError};
+use super::error::ReleaseError;
 use super::registry::{Leave, Owner, Registry};
 use super::{Locker, protocol};
 use crate::fs::{Clock, LockFs, LockPath};
@@ -69,15 +69,14 @@ impl<F: LockFs, C: Clock> Guard<F, C> {
     /// [`ReleaseError::Fs`] when the path could not be examined.
     pub async fn verify(&self) -> Result<(), ReleaseError> {
         let registry = self.locker.registry();
-        let Some(id) = registry.with_held(&self.path, self.generation, |f| f.id) else {
+        let held = registry.with_held(&self.path, self.generation, |f| (f.id, f.nonce.clone()));
+        let Some((id, nonce)) = held else {
             return Err(ReleaseError::StaleGuard { path: self.path.clone() });
         };
-        match self.locker.fs().path_id(&self.path).await? {
-            Some(now) if now == id => Ok(()),
-            found => Err(ReleaseError::Compromised {
-                path: self.path.clone(),
-                found: found.map_or(Found::Missing, Found::Other),
-            }),
+        let ctx = self.locker.ctx();
+        match protocol::identify(&ctx, &self.path, id, Some(&nonce)).await? {
+            None => Ok(()),
+            Some(found) => Err(ReleaseError::Compromised { path: self.path.clone(), found }),
         }
     }
 

@@ -142,7 +142,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             Admission::Turn(turn) => turn,
         };
         let payload = self.payload();
-        let file = protocol::acquire_file(&self.ctx(), path, &payload, started, deadline)
+        let file = protocol::acquire_file(&self.ctx(), path, payload, started, deadline)
             .await
             .inspect_err(|e| {
                 if matches!(e, AcquireError::Timeout { .. }) {
@@ -246,7 +246,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     /// marker and a nonce unique to the publication.
     pub fn payload(&self) -> Payload {
         let me = self.inner.fs.process();
-        let seq = self.inner.registry.next_sequence();
+        let seq = next_publication();
         Payload {
             pid: Some(me.pid),
             created_at_ms: Some(self.inner.clock.wall_ms()),
@@ -260,4 +260,12 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             nonce: Some(format!("{}.{}.{seq}", me.pid, me.starttime.unwrap_or(0))),
         }
     }
+}
+
+/// A number this process never handed out before, for nonces: process-wide, so lockers
+/// with separate registries still never share a nonce.
+fn next_publication() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering}; // purity: ids only, not checked state
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }

@@ -220,13 +220,6 @@ impl<F> Registry<F> {
         wake(waker);
     }
 
-    /// A number never returned before by this registry, for nonces.
-    pub fn next_sequence(&self) -> u64 {
-        let mut table = self.table.lock();
-        table.next_generation += 1;
-        table.next_generation - 1
-    }
-
     /// Withdraws a waiter. `true`: it was still queued and is gone. `false`: it had already
     /// been handed the turn, which the caller now holds and must use or abandon.
     pub fn withdraw(&self, key: &LockPath, waiter: &Arc<Waiter>) -> bool {
@@ -340,5 +333,66 @@ impl Future for TurnFuture<'_> {
         }
         state.waker = Some(cx.waker().clone());
         Poll::Pending
+    }
+}
+
+#[cfg(all(test, not(sessionlock_loom)))]
+mod tests {
+    use super::*;
+
+    fn key() -> LockPath {
+        LockPath::from_canonical("/s.jsonl.lock")
+    }
+
+    /// A guard of an earlier hold changes nothing, whatever it claims.
+    /// Checks: INV-6
+    #[test]
+    fn a_stale_generation_leaves_the_current_hold_alone() {
+        let registry: Registry<&str> = Registry::default();
+        let (a, b) = (Owner::from_raw(1), Owner::from_raw(2));
+        assert!(matches!(registry.enter(&key(), a), Entered::Turn));
+        let first = registry.grant(&key(), a, "first");
+        assert!(matches!(registry.leave(&key(), a, first), Leave::Last("first")));
+        registry.finish_release(&key());
+        assert!(matches!(registry.enter(&key(), b), Entered::Turn));
+        let second = registry.grant(&key(), b, "second");
+        assert!(matches!(registry.leave(&key(), a, first), Leave::Stale));
+        assert!(matches!(registry.leave(&key(), b, first), Leave::Stale));
+        let held = registry.phase(&key());
+        assert_eq!(held, Some(PhaseKind::Held { owner: b, count: 1 }));
+        assert!(matches!(registry.leave(&key(), b, second), Leave::Last("second")));
+    }
+
+    /// Re-entry is counted, and only the last leave releases.
+    /// Checks: INV-7
+    #[test]
+    fn reentry_is_counted_and_only_the_last_leave_releases() {
+        let registry: Registry<&str> = Registry::default();
+        let a = Owner::from_raw(1);
+        assert!(matches!(registry.enter(&key(), a), Entered::Turn));
+        let generation = registry.grant(&key(), a, "file");
+        assert!(matches!(registry.enter(&key(), a), Entered::Reentered { .. }));
+        assert!(matches!(registry.leave(&key(), a, generation), Leave::Remaining(1)));
+        assert!(matches!(registry.leave(&key(), a, generation), Leave::Last("file")));
+        assert_eq!(registry.phase(&key()), Some(PhaseKind::Releasing));
+        registry.finish_release(&key());
+        assert!(registry.is_empty());
+    }
+
+    /// A waiter is handed the turn before it is woken; withdrawing after that fails.
+    /// Checks: INV-3, INV-5
+    #[test]
+    fn the_turn_is_handed_to_the_first_waiter() {
+        let registry: Registry<&str> = Registry::default();
+        let (a, b) = (Owner::from_raw(1), Owner::from_raw(2));
+        assert!(matches!(registry.enter(&key(), a), Entered::Turn));
+        let Entered::Queued(waiter, PhaseKind::Acquiring) = registry.enter(&key(), b) else {
+            panic!("b queues behind a's turn");
+        };
+        registry.abandon(&key());
+        assert_eq!(registry.phase(&key()), Some(PhaseKind::Acquiring));
+        assert!(!registry.withdraw(&key(), &waiter), "the turn was already b's");
+        registry.abandon(&key());
+        assert!(registry.is_empty());
     }
 }

@@ -20,7 +20,7 @@ mod remove;
 
 use examine::examine;
 pub use examine::inspect;
-pub use remove::{Removal, remove_if_names, remove_own};
+pub use remove::{Removal, identify, remove_if_names, remove_own};
 
 use super::error::{AcquireError, Holder};
 use super::judge::{KernelLock, Reason, Thresholds};
@@ -94,16 +94,18 @@ pub async fn publish<F: LockFs, C>(
 }
 
 /// Runs the cross-process acquire until the lock file is ours or `deadline` passes.
+/// `createdAt` is stamped afresh before each publish, so it says when the lock was taken.
 pub async fn acquire_file<F: LockFs, C: Clock>(
     ctx: &Ctx<'_, F, C>,
     path: &LockPath,
-    payload: &Payload,
+    mut payload: Payload,
     started: Moment,
     deadline: Moment,
 ) -> Result<HeldFile<F::Handle>, AcquireError> {
     let mut wait = Wait::new(started, deadline);
     loop {
-        if let Some(file) = publish(ctx, path, payload).await? {
+        payload.created_at_ms = Some(ctx.clock.wall_ms());
+        if let Some(file) = publish(ctx, path, &payload).await? {
             return Ok(file);
         }
         ctx.emit(Event::Contended { path });
@@ -117,12 +119,19 @@ pub struct Wait {
     started: Moment,
     deadline: Moment,
     backoff: Backoff,
+    vanished: u32,
 }
+
+/// Files that vanish before they can be judged, in a row and with no wait between, before
+/// the contender backs off. Each one is normally someone else's progress, so the next
+/// publish may well succeed; but on a filesystem whose inode numbers drift (H17), a stale
+/// file without a nonce can never be bound, and must not be spun on.
+const VANISHED_BEFORE_BACKOFF: u32 = 64;
 
 impl Wait {
     /// Waiting for an acquire that started at `started` and gives up at `deadline`.
     pub fn new(started: Moment, deadline: Moment) -> Self {
-        Self { started, deadline, backoff: Backoff::default() }
+        Self { started, deadline, backoff: Backoff::default(), vanished: 0 }
     }
 
     /// Waits out `outcome`, after which the caller publishes again.
@@ -131,7 +140,8 @@ impl Wait {
     /// it let go, and the file is judged while we hold it, as a probe does: closing it
     /// unjudged would let two contenders hand a dead holder's lock back and forth forever
     /// without either breaking the file (a livelock the proptest machine found). A
-    /// foreign live holder, with no kernel lock to wait on, is re-probed after a backoff.
+    /// foreign live holder, with no kernel lock to wait on, is re-probed after a backoff,
+    /// and so is a file that keeps vanishing before it can be judged.
     ///
     /// # Errors
     /// [`AcquireError::Timeout`] at the deadline, or a primitive's failure.
@@ -142,34 +152,55 @@ impl Wait {
         mut outcome: Probe<F::Handle>,
     ) -> Result<(), AcquireError> {
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
+            self.vanished = 0;
             ctx.emit(Event::KernelWait { path });
             if !ctx.fs.lock_until(&handle, self.deadline).await? {
                 close_quietly(ctx, path, handle).await;
-                return Err(self.timeout(ctx, path, holder));
+                return Err(self.timeout(ctx, path, Some(holder)));
             }
             outcome = assess(ctx, path, handle, KernelLock::Free).await?;
         }
-        if let Probe::Alive { holder, handle: None } = outcome {
-            let now = ctx.clock.now();
-            if now >= self.deadline {
-                return Err(self.timeout(ctx, path, holder));
+        let holder = match outcome {
+            Probe::Broken(_) => {
+                self.vanished = 0;
+                return Ok(());
             }
-            let retry = now.saturating_add(self.backoff.next());
-            ctx.clock.sleep_until(self.deadline.min(retry)).await;
+            Probe::Vanished => {
+                self.vanished += 1;
+                if self.vanished < VANISHED_BEFORE_BACKOFF {
+                    return self.check_deadline(ctx, path);
+                }
+                None
+            }
+            Probe::Alive { holder, .. } => Some(holder),
+        };
+        let now = ctx.clock.now();
+        if now >= self.deadline {
+            return Err(self.timeout(ctx, path, holder));
         }
+        let retry = now.saturating_add(self.backoff.next());
+        ctx.clock.sleep_until(self.deadline.min(retry)).await;
         Ok(())
+    }
+
+    fn check_deadline<F, C: Clock>(
+        &self,
+        ctx: &Ctx<'_, F, C>,
+        path: &LockPath,
+    ) -> Result<(), AcquireError> {
+        if ctx.clock.now() >= self.deadline { Err(self.timeout(ctx, path, None)) } else { Ok(()) }
     }
 
     fn timeout<F, C: Clock>(
         &self,
         ctx: &Ctx<'_, F, C>,
         path: &LockPath,
-        holder: Holder,
+        holder: Option<Holder>,
     ) -> AcquireError {
         AcquireError::Timeout {
             path: path.clone(),
             waited: ctx.clock.now().saturating_since(self.started),
-            holder: Some(Box::new(holder)),
+            holder: holder.map(Box::new),
         }
     }
 }
@@ -226,8 +257,8 @@ pub async fn close_quietly<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, h
     }
 }
 
-/// Re-probe delays for foreign holders, which have no kernel lock to wait on:
-/// 25 ms doubling to a cap of 1 s.
+/// Re-probe delays where there is no kernel lock to wait on: 25 ms, doubling, to a cap
+/// of 1 s.
 #[derive(Default)]
 struct Backoff {
     attempt: u32,
@@ -236,6 +267,6 @@ struct Backoff {
 impl Backoff {
     fn next(&mut self) -> Duration {
         self.attempt = self.attempt.saturating_add(1);
-        Duration::from_millis(25u64 << self.attempt.min(6)).min(Duration::from_secs(1))
+        Duration::from_millis(25u64 << (self.attempt - 1).min(6)).min(Duration::from_secs(1))
     }
 }

@@ -19,11 +19,31 @@ pub enum Removal {
     Other(FileId),
 }
 
-/// Unlinks `path` if it still names the file whose kernel lock `held` holds: the inode
-/// `id` or, where inode numbers drift between `fstat` and `lstat` (H17), the file that
-/// carries the same publication `nonce`. Inode-bound: while we hold that kernel lock, no
-/// other task of the protocol can unlink or replace the path, so the check stays true
-/// until the unlink.
+/// Whether `path` still names one file: the inode `id` or, where inode numbers drift
+/// between `fstat` and `lstat` (H17), the file carrying the same publication `nonce`.
+/// `Ok(None)` when it does; otherwise what is there instead.
+///
+/// # Errors
+/// A primitive's failure.
+pub async fn identify<F: LockFs, C>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    id: FileId,
+    nonce: Option<&str>,
+) -> Result<Option<Found>, FsError> {
+    Ok(match ctx.fs.path_id(path).await? {
+        None => Some(Found::Missing),
+        Some(now) if now != id && !names_nonce(ctx, path, nonce).await => Some(Found::Other(now)),
+        Some(_) => None,
+    })
+}
+
+/// Unlinks `path` if it still names the file whose kernel lock `held` holds (see
+/// [`identify`]). Inode-bound: while we hold that kernel lock, no other task of the
+/// protocol can unlink or replace the path, so the check stays true until the unlink.
+///
+/// # Errors
+/// A primitive's failure.
 pub async fn remove_if_names<F: LockFs, C>(
     ctx: &Ctx<'_, F, C>,
     path: &LockPath,
@@ -31,10 +51,10 @@ pub async fn remove_if_names<F: LockFs, C>(
     id: FileId,
     nonce: Option<&str>,
 ) -> Result<Removal, FsError> {
-    match ctx.fs.path_id(path).await? {
-        None => Ok(Removal::Missing),
-        Some(now) if now != id && !names_nonce(ctx, path, nonce).await => Ok(Removal::Other(now)),
-        Some(_) => {
+    match identify(ctx, path, id, nonce).await? {
+        Some(Found::Missing) => Ok(Removal::Missing),
+        Some(Found::Other(other)) => Ok(Removal::Other(other)),
+        None => {
             ctx.fs.unlink(path, held).await?;
             Ok(Removal::Removed)
         }
