@@ -28,16 +28,67 @@
 //!   and judged by heuristics (dead pid, recycled pid, own-pid orphan, payload-less past a
 //!   grace period), never by age alone.
 //!
+//! ## Examples
+//!
+//! Blocking, with no async runtime:
+//!
+//! ```
+//! use sessionlock::{Owner, SessionLock};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let session = dir.path().join("s.jsonl");
+//! let lock = SessionLock::new();
+//! let guard = lock.acquire_blocking(&session, Owner::new())?; // locks `s.jsonl.lock`
+//! std::fs::write(&session, "{\"turn\":1}\n")?;
+//! guard.release_blocking()?; // reports a lock compromised while held
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! On tokio (any executor works: every wait is a real wait that blocks no thread, and
+//! dropping the future at any point leaves nothing held):
+//!
+//! ```
+//! use std::time::Duration;
+//! use sessionlock::{AcquireError, Owner, SessionLock};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let session = dir.path().join("s.jsonl");
+//! let lock = SessionLock::builder().timeout(Duration::from_secs(10)).build();
+//! let owner = Owner::new();
+//! match lock.acquire(&session, owner).await {
+//!     Ok(guard) => {
+//!         // Re-entry by the same owner is counted; any other owner waits.
+//!         let inner = lock.acquire(&session, owner).await?;
+//!         inner.release().await?;
+//!         guard.release().await?;
+//!     }
+//!     Err(AcquireError::Timeout { holder, .. }) => eprintln!("held by {holder:?}"),
+//!     Err(e) => return Err(e.into()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Layout
 //!
+//! - [`SessionLock`] and [`SessionGuard`]: the lock on the real filesystem; [`api`] has
+//!   the same types generic over any [`LockFs`], and [`real`] the Linux adapter.
 //! - [`fs`]: the traits through which the core touches storage, processes and time.
 //! - [`core`]: every decision, with no I/O of its own.
 //! - [`payload`]: the lock file format, compatible with the original.
 //! - [`sync`]: the facade that lets loom and shuttle see every shared primitive.
 
+#[cfg(not(sessionlock_loom))]
+pub mod api;
 pub mod core;
 pub mod fs;
 pub mod payload;
+#[cfg(not(sessionlock_loom))]
+pub mod real;
 pub mod sync;
 
 pub use crate::core::{
@@ -45,3 +96,8 @@ pub use crate::core::{
     TryAcquire,
 };
 pub use crate::fs::{Clock, LockFs, LockPath, Moment};
+#[cfg(not(sessionlock_loom))]
+pub use crate::{
+    api::Builder,
+    real::{RealClock, RealFs, SessionGuard, SessionLock, lock_path_for},
+};

@@ -389,7 +389,11 @@ pub fn fault_row(cases: u32) -> Row {
     Row {
         scenario: "random fault plans".to_owned(),
         checker: "proptest faults".to_owned(),
-        checks: Invariant::ALL.iter().copied().filter(|i| *i != Invariant::StaleGuardHarmless).collect(),
+        checks: Invariant::ALL
+            .iter()
+            .copied()
+            .filter(|i| *i != Invariant::StaleGuardHarmless)
+            .collect(),
         explored: format!("{} cases", report.cases),
         hits: hits.injected,
         reached: format!(

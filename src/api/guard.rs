@@ -1,0 +1,83 @@
+//! [`SessionGuard`]: proof of holding a session's lock.
+
+use std::fmt;
+
+use super::block_on;
+use crate::core::{Guard, Owner, ReleaseError, Released};
+use crate::fs::{Clock, LockFs, LockPath};
+
+/// Proof that an owner holds a session's lock.
+///
+/// Release it with [`SessionGuard::release`] (or [`SessionGuard::release_blocking`]),
+/// which reports a lock that was compromised while held. Dropping it releases too, as a
+/// fallback that can only log what went wrong.
+#[must_use = "a dropped guard releases the lock at once; call `release` to see failures"]
+pub struct SessionGuard<F: LockFs, C: Clock> {
+    guard: Guard<F, C>,
+}
+
+impl<F: LockFs, C: Clock> SessionGuard<F, C> {
+    pub(super) fn new(guard: Guard<F, C>) -> Self {
+        Self { guard }
+    }
+
+    /// The lock file's canonical path.
+    pub fn lock_path(&self) -> &LockPath {
+        self.guard.path()
+    }
+
+    /// The owner holding it.
+    pub fn owner(&self) -> Owner {
+        self.guard.owner()
+    }
+
+    /// Releases this re-entry; the last one removes the lock file, bound to its inode.
+    ///
+    /// # Errors
+    /// [`ReleaseError::Compromised`] when the lock file was removed or replaced while
+    /// held: another writer may have been in. [`ReleaseError::Fs`] when the unlink
+    /// failed. The lock is released in this process either way.
+    pub async fn release(self) -> Result<Released, ReleaseError> {
+        self.guard.release().await
+    }
+
+    /// [`SessionGuard::release`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`SessionGuard::release`].
+    pub fn release_blocking(self) -> Result<Released, ReleaseError> {
+        block_on(self.release())
+    }
+
+    /// Checks that the lock file is still the one this guard published: call it before a
+    /// write that must not interleave with another writer (H10, H20).
+    ///
+    /// # Errors
+    /// [`ReleaseError::Compromised`] when it was removed or replaced;
+    /// [`ReleaseError::Fs`] when the path could not be examined.
+    pub async fn verify(&self) -> Result<(), ReleaseError> {
+        self.guard.verify().await
+    }
+
+    /// [`SessionGuard::verify`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`SessionGuard::verify`].
+    pub fn verify_blocking(&self) -> Result<(), ReleaseError> {
+        block_on(self.verify())
+    }
+
+    /// The core guard inside.
+    pub fn into_inner(self) -> Guard<F, C> {
+        self.guard
+    }
+}
+
+impl<F: LockFs, C: Clock> fmt::Debug for SessionGuard<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionGuard")
+            .field("lock_path", self.lock_path())
+            .field("owner", &self.owner())
+            .finish()
+    }
+}

@@ -1,0 +1,127 @@
+//! [`RealFs`]: the [`LockFs`] primitives as Linux system calls.
+//!
+//! | primitive   | system calls                                                        |
+//! |-------------|---------------------------------------------------------------------|
+//! | `publish`   | `O_TMPFILE` (or `O_EXCL` temp name), `flock(LOCK_EX\|LOCK_NB)`, `write`, `linkat` |
+//! | `open`      | `openat(O_RDONLY\|O_NOFOLLOW\|O_NONBLOCK\|O_NOCTTY)`, `fstat`        |
+//! | `try_lock`  | `flock(LOCK_EX\|LOCK_NB)`                                            |
+//! | `lock_until`| inotify on the inode + `flock(LOCK_EX\|LOCK_NB)` (see `wait.rs`)     |
+//! | `meta`      | `fstat`                                                             |
+//! | `path_id`   | `lstat`                                                             |
+//! | `read`      | `pread` from offset 0                                               |
+//! | `unlink`    | `unlinkat`                                                          |
+//! | `close`     | `close`, reporting its error                                        |
+//!
+//! Every primitive but `lock_until` is one or a few non-waiting system calls and
+//! completes on its first poll; none of them ever waits for another process.
+
+use std::io;
+
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, fstat, lstat, openat, unlinkat};
+use rustix::io::Errno;
+
+use super::clock::RealClock;
+use super::degraded::dir_info;
+use super::handle::{RealHandle, file_id, kind_of};
+use super::proc;
+use super::publish::{publish, split};
+use super::wait::LockWait;
+use crate::fs::{FileId, FileKind, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
+use crate::fs::{Opened, PidState, ProcessId, Published};
+
+/// The Linux filesystem, processes and `flock`.
+///
+/// Stateless: what it learns about directories (see the degraded mode in
+/// [`crate::real`]) is process-wide.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealFs;
+
+fn err(op: FsOp, path: &LockPath) -> impl FnOnce(io::Error) -> FsError + '_ {
+    move |e| FsError::new(op, path, e)
+}
+
+impl LockFs for RealFs {
+    type Handle = RealHandle;
+
+    async fn publish(&self, path: &LockPath, payload: &[u8]) -> FsResult<Published<RealHandle>> {
+        publish(path, payload).map_err(err(FsOp::Publish, path))
+    }
+
+    async fn open(&self, path: &LockPath) -> FsResult<Opened<RealHandle>> {
+        open(path).map_err(err(FsOp::Open, path))
+    }
+
+    async fn try_lock(&self, handle: &RealHandle) -> FsResult<bool> {
+        handle.try_flock().map_err(err(FsOp::TryLock, handle.path()))
+    }
+
+    async fn lock_until(&self, handle: &RealHandle, deadline: Moment) -> FsResult<bool> {
+        LockWait::new(handle, RealClock::instant(deadline))
+            .await
+            .map_err(err(FsOp::LockUntil, handle.path()))
+    }
+
+    async fn meta(&self, handle: &RealHandle) -> FsResult<FileMeta> {
+        handle.meta().map_err(err(FsOp::Meta, handle.path()))
+    }
+
+    async fn path_id(&self, path: &LockPath) -> FsResult<Option<FileId>> {
+        match lstat(path.as_path()) {
+            Ok(st) => Ok(Some(file_id(&st))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(FsError::new(FsOp::PathId, path, e.into())),
+        }
+    }
+
+    async fn read(&self, handle: &RealHandle, limit: usize) -> FsResult<Vec<u8>> {
+        handle.read(limit).map_err(err(FsOp::Read, handle.path()))
+    }
+
+    async fn unlink(&self, path: &LockPath, _held: &RealHandle) -> FsResult<()> {
+        unlinkat(CWD, path.as_path(), AtFlags::empty())
+            .map_err(|e| FsError::new(FsOp::Unlink, path, e.into()))
+    }
+
+    async fn close(&self, handle: RealHandle) -> FsResult<()> {
+        let path = handle.path().clone();
+        handle.close().map_err(|e| FsError::new(FsOp::Close, &path, e))
+    }
+
+    fn process(&self) -> ProcessId {
+        proc::me()
+    }
+
+    async fn pid_state(&self, pid: u32) -> PidState {
+        proc::state(pid)
+    }
+}
+
+/// Opens whatever `path` names, never following a symlink and never hanging on a FIFO.
+fn open(path: &LockPath) -> io::Result<Opened<RealHandle>> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let fd = match openat(CWD, path.as_path(), flags | OFlags::NOCTTY, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Opened::Missing),
+        Err(Errno::LOOP) => return Ok(Opened::NotALockFile(FileKind::Symlink)),
+        Err(Errno::NXIO) => return not_openable(path),
+        Err(e) => return Err(e.into()),
+    };
+    let st = fstat(&fd)?;
+    if let Some(kind) = kind_of(rustix::fs::FileType::from_raw_mode(st.st_mode)) {
+        return Ok(Opened::NotALockFile(kind));
+    }
+    let (dir, _) = split(path)?;
+    let info = dir_info(dir, None::<&std::os::fd::OwnedFd>);
+    Ok(Opened::File(RealHandle::new(fd, path.clone(), info)))
+}
+
+/// Classifies what sits at `path` when it cannot even be opened (a socket: `ENXIO`).
+fn not_openable(path: &LockPath) -> io::Result<Opened<RealHandle>> {
+    match lstat(path.as_path()) {
+        Ok(st) => Ok(Opened::NotALockFile(
+            kind_of(rustix::fs::FileType::from_raw_mode(st.st_mode)).unwrap_or(FileKind::Other),
+        )),
+        Err(Errno::NOENT) => Ok(Opened::Missing),
+        Err(e) => Err(e.into()),
+    }
+}
