@@ -102,12 +102,21 @@ pub(crate) struct State {
 /// The shared world. Create it with [`World::new`], then processes with [`World::spawn_process`].
 pub struct World {
     pub(crate) state: Mutex<State>,
+    /// Set once a gate was closed or step mode turned on: until then a checkpoint needs no
+    /// look at the state, and so is no scheduling point. Harness configuration, set before
+    /// any task runs: a std atomic, invisible to the checkers on purpose.
+    steered: std::sync::atomic::AtomicBool,
+    /// Set once a violation is recorded, so the harness can poll for one without taking
+    /// the world's lock (which would add scheduling points). Ghost state, likewise std.
+    violated: std::sync::atomic::AtomicBool,
 }
 
 impl World {
     /// An empty world at logical time zero. Violations panic at once (see [`World::set_strict`]).
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
+            steered: std::sync::atomic::AtomicBool::new(false),
+            violated: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State {
                 now: Duration::ZERO,
                 paths: BTreeMap::new(),
@@ -173,6 +182,7 @@ impl World {
     /// In step mode every primitive first yields once, so one poll of a task runs it to
     /// its next primitive: a harness can interleave tasks one primitive at a time.
     pub fn set_step_mode(&self, on: bool) {
+        self.steered.fetch_or(on, std::sync::atomic::Ordering::SeqCst);
         self.state.lock().step_mode = on;
     }
 
@@ -196,6 +206,9 @@ impl World {
 
     /// The first violation recorded, if any.
     pub fn first_violation(&self) -> Option<(Invariant, String)> {
+        if !self.violated.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         self.state.lock().violations.first().cloned()
     }
 
@@ -212,6 +225,7 @@ impl World {
     /// Closes `gate`: the next primitive matching it parks until [`World::open_gate`].
     pub fn close_gate(&self, gate: Gate) {
         let state = GateState { gate, closed: true, parked: 0, wakers: Vec::new() };
+        self.steered.store(true, std::sync::atomic::Ordering::SeqCst);
         self.state.lock().gates.push(state);
     }
 
@@ -270,10 +284,13 @@ impl World {
 
     /// Locks the world for one primitive; on drop, raises any violation it recorded.
     pub(crate) fn enter(&self) -> Entered<'_> {
-        Entered { guard: Some(self.state.lock()) }
+        Entered { world: self, guard: Some(self.state.lock()) }
     }
 
     pub(crate) fn gate_poll(&self, pid: Pid, op: FsOp, first: bool, waker: &Waker) -> bool {
+        if !self.steered.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
         let mut st = self.state.lock();
         if st.step_mode && first {
             waker.wake_by_ref();
@@ -293,6 +310,7 @@ impl World {
 /// The world, locked for one primitive. Dropping it unlocks, then panics with the first
 /// violation the primitive recorded, if the world is strict.
 pub(crate) struct Entered<'a> {
+    world: &'a World,
     guard: Option<sessionlock::sync::MutexGuard<'a, State>>,
 }
 
@@ -312,6 +330,9 @@ impl std::ops::DerefMut for Entered<'_> {
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let pending = self.guard.as_mut().and_then(|st| st.pending_panic.take());
+        if self.guard.as_ref().is_some_and(|st| !st.violations.is_empty()) {
+            self.world.violated.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         drop(self.guard.take());
         if let Some((inv, detail)) = pending
             && !std::thread::panicking()
