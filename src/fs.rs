@@ -262,6 +262,15 @@ pub trait LockFs: Send + Sync + 'static {
     /// published the inode has closed it or died. `Ok(false)`: another handle holds it.
     fn try_lock(&self, handle: &Self::Handle) -> impl Future<Output = FsResult<bool>> + Send;
 
+    /// Whether this handle's kernel lock proves anything. `false` where `flock` is
+    /// unavailable or only local (NFS and other network filesystems): there a "free"
+    /// answer from [`LockFs::try_lock`] does not mean the holder is gone, and the core
+    /// judges the file by heuristics instead. Default: `true`.
+    fn kernel_proof(&self, handle: &Self::Handle) -> bool {
+        let _ = handle;
+        true
+    }
+
     /// Waits until this handle holds the inode's kernel lock, or until `deadline`.
     ///
     /// `Ok(true)`: acquired, as with [`LockFs::try_lock`]. `Ok(false)`: the deadline passed.

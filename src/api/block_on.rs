@@ -25,8 +25,16 @@ impl Wake for Unpark {
 
 /// Runs `future` to completion on the current thread, parking it while the future waits.
 ///
+/// This is the executor behind every `*_blocking` method; it is public so that tools
+/// (the `sessionlock` CLI) can drive core steps such as
+/// [`protocol::inspect`](crate::core::protocol::inspect) without a runtime.
+///
 /// Do not call it from inside an async task: it blocks the task's thread.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+///
+/// ```
+/// assert_eq!(sessionlock::api::block_on(async { 7 }), 7);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
     thread_local! {
         static WAKER: Waker = Waker::from(Arc::new(Unpark(thread::current())));
     }

@@ -27,7 +27,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-pub(crate) use block_on::block_on;
+pub use block_on::block_on;
 pub use guard::SessionGuard;
 
 use crate::core::TryAcquire;

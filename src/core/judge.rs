@@ -6,6 +6,7 @@
 //! | free (now ours)   | ours (`flock: true`)     | stale: [`Reason::KernelProvenDead`]       |
 //! | free (now ours)   | foreign                  | heuristics: dead pid, recycled pid, own-pid orphan |
 //! | free (now ours)   | none (empty or garbage)  | stale only past the grace period (by mtime) |
+//! | unavailable       | any                      | as foreign: the heuristics, never a proof   |
 //!
 //! Age ([`Reason::TooOld`]) and an exceeded hold budget ([`Reason::HoldExceeded`]) are
 //! reported, never acted on: age is not death (H6).
@@ -48,6 +49,9 @@ pub enum KernelLock {
     HeldByOther,
     /// We took it: nobody else holds it.
     Free,
+    /// The kernel lock proves nothing here (no `flock`, or one that is only local): the
+    /// file is judged by the heuristics, whatever its payload says about `flock`.
+    Unavailable,
 }
 
 /// The thresholds the heuristics use for foreign files.
@@ -99,9 +103,11 @@ impl Verdict {
 /// Judges one lock file.
 pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
     let mut reasons = Vec::new();
-    if e.kernel == KernelLock::Free {
+    if e.kernel != KernelLock::HeldByOther {
         match e.payload {
-            Some(p) if p.kernel_locked => reasons.push(Reason::KernelProvenDead),
+            Some(p) if p.kernel_locked && e.kernel == KernelLock::Free => {
+                reasons.push(Reason::KernelProvenDead);
+            }
             Some(p) if p.pid.is_some() => reasons.extend(foreign_death(p, e)),
             _ => {
                 if age(e.now_ms, e.mtime_ms) > limits.payloadless_grace {
@@ -173,6 +179,17 @@ mod tests {
         let p = Payload { kernel_locked: true, ..foreign(ME.pid, ME.starttime) };
         let alive = Some(PidState::Alive { starttime: ME.starttime });
         assert_eq!(verdict(KernelLock::Free, Some(&p), alive), vec![Reason::KernelProvenDead]);
+    }
+
+    /// Where the kernel lock proves nothing, even our own format is judged by its pid.
+    /// Checks: INV-2
+    #[test]
+    fn without_a_kernel_proof_our_file_is_judged_by_its_pid() {
+        let p = Payload { kernel_locked: true, ..foreign(7, Some(1)) };
+        let live = Some(PidState::Alive { starttime: Some(1) });
+        assert_eq!(verdict(KernelLock::Unavailable, Some(&p), live), vec![]);
+        let dead = verdict(KernelLock::Unavailable, Some(&p), Some(PidState::Dead));
+        assert_eq!(dead, vec![Reason::DeadPid]);
     }
 
     #[test]

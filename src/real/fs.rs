@@ -55,6 +55,13 @@ impl LockFs for RealFs {
         handle.try_flock().map_err(err(FsOp::TryLock, handle.path()))
     }
 
+    /// `false` in a heuristics-only directory (NFS and other network filesystems, or
+    /// where `flock` failed): a lock we got there proves nothing about other hosts or
+    /// implementations (see `degraded.rs`).
+    fn kernel_proof(&self, handle: &RealHandle) -> bool {
+        !handle.heuristic_only()
+    }
+
     async fn lock_until(&self, handle: &RealHandle, deadline: Moment) -> FsResult<bool> {
         LockWait::new(handle, RealClock::instant(deadline))
             .await

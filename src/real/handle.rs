@@ -43,9 +43,15 @@ impl RealHandle {
         &self.path
     }
 
+    /// Whether locks in this handle's directory are judged by heuristics only.
+    pub(crate) fn heuristic_only(&self) -> bool {
+        self.dir.heuristic_only()
+    }
+
     /// `flock(LOCK_EX|LOCK_NB)`. `Ok(false)`: another open file description holds it.
-    /// Where `flock` is unavailable (see `degraded.rs`), `Ok(true)`: there is no kernel
-    /// lock to see, and the judge falls back to heuristics.
+    /// Where `flock` is unavailable (see `degraded.rs`), `Ok(true)`, and
+    /// [`RealHandle::heuristic_only`] turns true: there is no kernel lock to see, and
+    /// `LockFs::kernel_proof` tells the judge to fall back to heuristics.
     pub(crate) fn try_flock(&self) -> io::Result<bool> {
         loop {
             return match flock(&self.fd, FlockOperation::NonBlockingLockExclusive) {

@@ -25,11 +25,23 @@ pub async fn inspect<F: LockFs, C: Clock>(
             return Err(AcquireError::NotALockFile { path: path.clone(), kind });
         }
     };
-    let kernel =
-        if ctx.fs.try_lock(&handle).await? { KernelLock::Free } else { KernelLock::HeldByOther };
+    let kernel = kernel_answer(ctx, &handle, ctx.fs.try_lock(&handle).await?);
     let seen = examine(ctx, path, &handle, kernel).await;
     close_quietly(ctx, path, handle).await;
     Ok(Some(seen?.holder))
+}
+
+/// What a kernel-lock attempt on `handle` that returned `got` means.
+pub(super) fn kernel_answer<F: LockFs, C>(
+    ctx: &Ctx<'_, F, C>,
+    handle: &F::Handle,
+    got: bool,
+) -> KernelLock {
+    match got {
+        false => KernelLock::HeldByOther,
+        true if ctx.fs.kernel_proof(handle) => KernelLock::Free,
+        true => KernelLock::Unavailable,
+    }
 }
 
 /// What one look at an open lock file found.
@@ -49,10 +61,15 @@ pub(super) async fn examine<F: LockFs, C: Clock>(
     let meta = ctx.fs.meta(handle).await?;
     let payload = Payload::parse(&ctx.fs.read(handle, MAX_PAYLOAD_BYTES + 1).await?);
     let pid_state = match &payload {
-        Some(p) if kernel == KernelLock::Free && !p.kernel_locked => match p.pid {
-            Some(pid) if pid != ctx.me.pid => Some(ctx.fs.pid_state(pid).await),
-            _ => None,
-        },
+        Some(p)
+            if kernel == KernelLock::Unavailable
+                || (kernel == KernelLock::Free && !p.kernel_locked) =>
+        {
+            match p.pid {
+                Some(pid) if pid != ctx.me.pid => Some(ctx.fs.pid_state(pid).await),
+                _ => None,
+            }
+        }
         _ => None,
     };
     let now_ms = ctx.clock.wall_ms();

@@ -158,7 +158,8 @@ impl Wait {
                 close_quietly(ctx, path, handle).await;
                 return Err(self.timeout(ctx, path, Some(holder)));
             }
-            outcome = assess(ctx, path, handle, KernelLock::Free).await?;
+            let kernel = examine::kernel_answer(ctx, &handle, true);
+            outcome = assess(ctx, path, handle, kernel).await?;
         }
         let holder = match outcome {
             Probe::Broken(_) => {
@@ -217,15 +218,15 @@ pub async fn probe<F: LockFs, C: Clock>(
             return Err(AcquireError::NotALockFile { path: path.clone(), kind });
         }
     };
-    let kernel = match ctx.fs.try_lock(&handle).await? {
-        true => KernelLock::Free,
-        false => KernelLock::HeldByOther,
-    };
+    let got = ctx.fs.try_lock(&handle).await?;
+    let kernel = examine::kernel_answer(ctx, &handle, got);
     assess(ctx, path, handle, kernel).await
 }
 
 /// Judges the open lock file behind `handle`, whose kernel lock we hold exactly when
-/// `kernel` is [`KernelLock::Free`], and removes it (inode-bound) if it is stale.
+/// `kernel` is [`KernelLock::Free`], and removes it (inode-bound) if it is stale. Where
+/// the kernel lock proves nothing ([`KernelLock::Unavailable`]), the judgement and the
+/// removal rest on the heuristics alone: the documented degraded mode.
 pub async fn assess<F: LockFs, C: Clock>(
     ctx: &Ctx<'_, F, C>,
     path: &LockPath,
