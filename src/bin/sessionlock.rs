@@ -1,0 +1,143 @@
+//! `sessionlock`: look at, clean up, and hold session locks from the shell.
+//!
+//! - `inspect PATH...` says who holds each lock, changing nothing.
+//! - `clean DIR` removes the lock files whose holders are provably gone.
+//! - `run FILE -- CMD...` holds a session's lock while a command runs.
+//!
+//! Exit codes: 0 success (or, for `run`, the command's own code; 128+N when a signal N
+//! killed it), 1 an I/O failure, 2 bad usage or input, 75 (`EX_TEMPFAIL`) the lock stayed
+//! held past `--timeout`, 126/127 the command could not be run / was not found.
+
+// A binary's root resolves `mod` beside itself, so the submodules are named by path.
+#[path = "sessionlock/clean.rs"]
+mod clean;
+#[path = "sessionlock/error.rs"]
+mod error;
+#[path = "sessionlock/inspect.rs"]
+mod inspect;
+#[path = "sessionlock/run.rs"]
+mod run;
+#[path = "sessionlock/targets.rs"]
+mod targets;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  sessionlock inspect sessions/                      # who holds which lock
+  sessionlock clean --dry-run sessions/              # which locks are provably stale
+  sessionlock run sessions/s.jsonl -- ./append.sh    # hold a session's lock for a command
+
+Exit codes: 0 ok, 1 I/O failure, 2 bad usage or input, 75 lock timeout; `run` passes its
+command's code through (128+N if signal N killed it; 126/127 if it could not be run).
+`sessionlock help <COMMAND>` shows each command's examples.";
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  sessionlock inspect sessions/s.jsonl          # the lock of one session (s.jsonl.lock)
+  sessionlock inspect sessions/                 # every *.lock in a directory
+  sessionlock inspect --json sessions/ | jq '.[] | select(.stale)'
+
+JSON: one array with an object per lock path: path, found (\"lock-file\", \"nothing\",
+or what sits there instead: \"fifo\", \"symlink\", \"directory\", ...), held (a lock
+file is there and its holder is not proven gone), pid, alive (true, false, or null when
+unknown), kernel_held, age_ms, max_hold_ms (the declared hold budget), stale, reasons.";
+
+const CLEAN_EXAMPLES: &str = "\
+Examples:
+  sessionlock clean --dry-run sessions/   # list what would go, remove nothing
+  sessionlock clean sessions/             # remove provably stale locks
+
+Only a lock whose holder is proven gone is removed: a sessionlock file whose kernel lock
+nobody holds, or an original-format file naming a dead or recycled pid. The removal is
+made under the file's kernel lock and bound to the inode that was judged. A live lock,
+however old, is kept.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  sessionlock run sessions/s.jsonl -- ./append-turn.sh
+  sessionlock run sessions/s.jsonl --timeout 30s -- sh -c 'echo hi >> sessions/s.jsonl'
+
+While it waits, it prints one line naming the holder. The command's exit code is passed
+through (128+N if signal N killed it); 75 means the lock stayed held past --timeout.
+The lock is not inherited by the command: if sessionlock itself is killed, the lock is
+free at once, even while the command runs on.";
+
+/// Look at, clean up, and hold locks on session files.
+#[derive(Debug, Parser)]
+#[command(name = "sessionlock", version, propagate_version = true)]
+#[command(after_help = TOP_EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Say who holds each lock, without taking or removing anything.
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect {
+        /// Lock files (`*.lock`), session files (meaning `<file>.lock`), or directories
+        /// (every `*.lock` in them, not recursive).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Print one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the lock files in DIR whose holders are provably gone.
+    #[command(after_help = CLEAN_EXAMPLES)]
+    Clean {
+        /// The directory to clean (not recursive).
+        dir: PathBuf,
+        /// Report what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Hold the lock of FILE while CMD runs.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run {
+        /// The session file to lock (its lock is `FILE.lock`).
+        file: PathBuf,
+        /// How long to wait for the lock: `500ms`, `1s`, `2m`, ...
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+        timeout: Duration,
+        /// The command and its arguments (after `--`).
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+}
+
+/// Parses a human duration such as `1s`, `500ms` or `2m`.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (try `500ms`, `1s` or `2m`)"))
+}
+
+fn main() -> ExitCode {
+    // The library reports what it could not do, and a directory where locks fall back
+    // to heuristics (NFS, no flock), through tracing: show warnings on stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .with_target(false)
+        .without_time()
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Inspect { paths, json } => inspect::main(&paths, json),
+        Command::Clean { dir, dry_run } => clean::main(&dir, dry_run),
+        Command::Run { file, timeout, command } => run::main(&file, timeout, &command),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            error.report();
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `sessionlock clean`: remove the lock files whose holders are provably gone.
+//!
+//! The real run uses the core's [`protocol::probe`], the very step a contender takes: it
+//! opens the file, takes its kernel lock, judges it while holding that lock, and removes
+//! it only if it is stale and the path still names the inode judged (INV-2). A live
+//! holder, or one merely old (H6), is kept. `--dry-run` uses the read-only
+//! [`protocol::inspect`] instead.
+
+use std::io::Write;
+use std::path::Path;
+
+use sessionlock::api::block_on;
+use sessionlock::core::Reason;
+use sessionlock::core::protocol::{self, Probe};
+use sessionlock::{AcquireError, Holder, LockPath, SessionLock};
+
+use crate::error::{CliError, kind_name};
+use crate::inspect::{self, Found, RealCtx, reason_names};
+use crate::targets;
+
+/// What cleaning one lock path did.
+enum Cleaned {
+    /// Stale: removed (or, in a dry run, would be).
+    Removed(Vec<Reason>),
+    /// A live (or not provably dead) holder: kept.
+    Kept(Box<Holder>),
+    /// Nothing there any more.
+    Gone,
+    /// Not a lock file: left alone.
+    Skipped(String),
+}
+
+/// The tally printed at the end.
+#[derive(Default)]
+struct Tally {
+    removed: usize,
+    kept: usize,
+    skipped: usize,
+}
+
+/// Runs `clean` on `dir`. Exit code 0, or 1 when some lock could not be examined.
+pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
+    let targets = targets::scan(dir)?;
+    let lock = SessionLock::new();
+    let ctx = lock.locker().ctx();
+    let mut out = std::io::stdout().lock();
+    let mut tally = Tally::default();
+    let mut code = 0;
+    for target in &targets {
+        let cleaned = if dry_run { look(&ctx, &target.lock) } else { clean(&ctx, &target.lock) };
+        match cleaned {
+            Ok(cleaned) => report(&mut out, &target.lock, &cleaned, dry_run, &mut tally)?,
+            Err(error) => {
+                let error = CliError::from(error);
+                error.report();
+                code = code.max(error.exit_code());
+            }
+        }
+    }
+    summary(&mut out, &tally, dry_run)?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// Probes `lock` and removes it if stale, under its kernel lock and bound to its inode.
+fn clean(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
+    match block_on(protocol::probe(ctx, lock)) {
+        Ok(Probe::Broken(reasons)) => Ok(Cleaned::Removed(reasons)),
+        Ok(Probe::Vanished) => Ok(Cleaned::Gone),
+        Ok(Probe::Alive { holder, handle }) => {
+            if let Some(handle) = handle {
+                block_on(protocol::close_quietly(ctx, lock, handle));
+            }
+            Ok(Cleaned::Kept(Box::new(holder)))
+        }
+        Err(AcquireError::NotALockFile { kind, .. }) => Ok(Cleaned::Skipped(kind_name(kind))),
+        Err(e) => Err(e),
+    }
+}
+
+/// What [`clean`] would do, from a read-only look.
+fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
+    Ok(match inspect::look(ctx, lock)? {
+        Found::Lock(holder) if holder.is_stale() => Cleaned::Removed(holder.reasons),
+        Found::Lock(holder) => Cleaned::Kept(holder),
+        Found::Nothing => Cleaned::Gone,
+        Found::NotALockFile(kind) => Cleaned::Skipped(kind_name(kind)),
+    })
+}
+
+fn report(
+    out: &mut impl Write,
+    lock: &LockPath,
+    cleaned: &Cleaned,
+    dry_run: bool,
+    tally: &mut Tally,
+) -> std::io::Result<()> {
+    match cleaned {
+        Cleaned::Removed(reasons) => {
+            tally.removed += 1;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            writeln!(out, "{verb} {lock} ({})", reason_names(reasons).join(", "))
+        }
+        Cleaned::Kept(holder) => {
+            tally.kept += 1;
+            writeln!(out, "kept {lock}: {holder}")
+        }
+        Cleaned::Gone => Ok(()),
+        Cleaned::Skipped(kind) => {
+            tally.skipped += 1;
+            writeln!(out, "skipped {lock}: a {kind}, not a lock file")
+        }
+    }
+}
+
+fn summary(out: &mut impl Write, tally: &Tally, dry_run: bool) -> std::io::Result<()> {
+    let Tally { removed, kept, skipped } = tally;
+    let verb = if dry_run { "dry run: would remove" } else { "removed" };
+    write!(out, "{verb} {removed} stale lock(s), kept {kept} live")?;
+    if *skipped > 0 {
+        write!(out, ", skipped {skipped} not a lock file")?;
+    }
+    writeln!(out)
+}

@@ -1,0 +1,115 @@
+//! What can go wrong in the CLI, and the exit code each failure maps to.
+
+use std::io;
+use std::path::PathBuf;
+
+use sessionlock::AcquireError;
+use sessionlock::fs::{FileKind, FsError};
+
+/// Exit code: an I/O failure.
+pub const EXIT_IO: u8 = 1;
+/// Exit code: bad usage or input (clap uses it too).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the lock stayed held past the timeout (`EX_TEMPFAIL` from sysexits.h).
+pub const EXIT_TIMEOUT: u8 = 75;
+/// Exit code: the command was found but could not be run (as in POSIX shells).
+pub const EXIT_CANNOT_RUN: u8 = 126;
+/// Exit code: the command was not found (as in POSIX shells).
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// A failure of one CLI operation.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input cannot be used as asked.
+    #[error("{0}")]
+    Usage(String),
+    /// Something other than a regular file sits at a lock path the user named.
+    #[error("{path} is a {}, not a lock file; it was left untouched", kind_name(*kind))]
+    NotALockFile {
+        /// The lock path.
+        path: PathBuf,
+        /// What is there.
+        kind: FileKind,
+    },
+    /// The lock stayed held past the timeout; the error names the holder and the path.
+    #[error(transparent)]
+    Timeout(AcquireError),
+    /// A lock primitive failed.
+    #[error(transparent)]
+    Fs(FsError),
+    /// Reading a directory or resolving a path failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The command could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The command's name.
+        program: String,
+        /// Why it could not be started.
+        source: io::Error,
+    },
+    /// Writing the report to stdout failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// The lower-case name of a file kind (`fifo`, `symlink`, ...), from its variant name.
+pub fn kind_name(kind: FileKind) -> String {
+    format!("{kind:?}").to_lowercase()
+}
+
+impl CliError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) | Self::NotALockFile { .. } => EXIT_USAGE,
+            Self::Timeout(_) => EXIT_TIMEOUT,
+            Self::Fs(e) if is_bad_input(&e.source) => EXIT_USAGE,
+            Self::Io { source, .. } if is_bad_input(source) => EXIT_USAGE,
+            Self::Fs(_) | Self::Io { .. } | Self::Output(_) => EXIT_IO,
+            Self::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                EXIT_NOT_FOUND
+            }
+            Self::Spawn { .. } => EXIT_CANNOT_RUN,
+        }
+    }
+
+    /// Prints the error on stderr; a closed stdout (`| head`) is not worth a message.
+    pub fn report(&self) {
+        if let Self::Output(e) = self
+            && e.kind() == io::ErrorKind::BrokenPipe
+        {
+            return;
+        }
+        eprintln!("sessionlock: {self}");
+    }
+
+    /// An I/O error about `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}
+
+/// Errors that mean the path given was unusable rather than that the system failed.
+fn is_bad_input(e: &io::Error) -> bool {
+    use io::ErrorKind::{InvalidFilename, InvalidInput, NotADirectory, NotFound};
+    matches!(e.kind(), InvalidInput | InvalidFilename | NotADirectory | NotFound)
+}
+
+impl From<AcquireError> for CliError {
+    fn from(e: AcquireError) -> Self {
+        match e {
+            AcquireError::Timeout { .. } => Self::Timeout(e),
+            AcquireError::NotALockFile { path, kind } => {
+                Self::NotALockFile { path: path.as_path().to_owned(), kind }
+            }
+            AcquireError::Fs(e) => Self::Fs(e),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! `sessionlock inspect`: who holds each lock, changing nothing.
+//!
+//! Each lock path is looked at with the core's read-only [`protocol::inspect`]: the file
+//! is opened, its kernel lock tried (to learn whether a live holder has it) and let go at
+//! once, and its payload judged. Nothing is ever removed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use sessionlock::api::block_on;
+use sessionlock::core::Reason;
+use sessionlock::core::protocol::{self, Ctx};
+use sessionlock::fs::{FileKind, PidState};
+use sessionlock::{AcquireError, Holder, LockPath, RealClock, RealFs, SessionLock};
+
+use crate::error::{CliError, kind_name};
+use crate::targets::{self, Target};
+
+/// The context core steps run in on the real filesystem.
+pub type RealCtx<'a> = Ctx<'a, RealFs, RealClock>;
+
+/// What one look at a lock path found.
+#[derive(Debug)]
+pub enum Found {
+    /// A lock file, and who holds it.
+    Lock(Box<Holder>),
+    /// Nothing at the path: no lock.
+    Nothing,
+    /// Something that is not a lock file; it was left alone.
+    NotALockFile(FileKind),
+}
+
+/// One line of the report.
+struct Row {
+    path: LockPath,
+    found: Found,
+}
+
+/// Runs `inspect` on `paths`; prints a table, or one JSON array with `json`.
+///
+/// Each failure is reported on stderr as it happens and the other paths are still shown;
+/// the exit code is then the worst failure's (2 for an explicitly named non-lock file or
+/// an unusable path, 1 for I/O).
+pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
+    let lock = SessionLock::new();
+    let ctx = lock.locker().ctx();
+    let mut rows = Vec::new();
+    let mut code = 0;
+    let mut fail = |error: CliError| {
+        error.report();
+        code = code.max(error.exit_code());
+    };
+    for arg in paths {
+        match targets::resolve(arg) {
+            Ok(targets) => targets.iter().for_each(|t| look_one(&ctx, t, &mut rows, &mut fail)),
+            Err(error) => fail(error),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        print_json(&mut out, &rows)?
+    } else {
+        print_table(&mut out, &rows)?
+    }
+    out.flush()?;
+    Ok(code)
+}
+
+/// Looks at one target and adds its row, unless that lock path already has one (named
+/// twice, say as a directory and as a file in it). Something other than a lock file at
+/// a path the user named gets a row *and* is a failure.
+fn look_one(ctx: &RealCtx<'_>, target: &Target, rows: &mut Vec<Row>, fail: impl FnOnce(CliError)) {
+    let found = match look(ctx, &target.lock) {
+        Ok(found) => found,
+        Err(error) => return fail(error.into()),
+    };
+    let not_a_lock = match &found {
+        Found::NotALockFile(kind) if target.explicit => Some(*kind),
+        _ => None,
+    };
+    if !rows.iter().any(|r| r.path == target.lock) {
+        rows.push(Row { path: target.lock.clone(), found });
+    }
+    if let Some(kind) = not_a_lock {
+        fail(CliError::NotALockFile { path: target.lock.as_path().to_owned(), kind });
+    }
+}
+
+/// One read-only look at `lock`.
+///
+/// # Errors
+/// A lock primitive's failure.
+pub fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Found, AcquireError> {
+    match block_on(protocol::inspect(ctx, lock)) {
+        Ok(Some(holder)) => Ok(Found::Lock(Box::new(holder))),
+        Ok(None) => Ok(Found::Nothing),
+        Err(AcquireError::NotALockFile { kind, .. }) => Ok(Found::NotALockFile(kind)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the holder is alive: `None` when nothing says either way (a foreign file
+/// whose pid could not be judged, a payload-less file within its grace).
+pub fn alive(holder: &Holder) -> Option<bool> {
+    if holder.in_process || holder.kernel_held {
+        return Some(true);
+    }
+    if holder.is_stale() {
+        return Some(false);
+    }
+    match holder.pid_state {
+        Some(PidState::Alive { .. }) => Some(true),
+        Some(PidState::Dead) => Some(false),
+        None => None,
+    }
+}
+
+/// The reasons' names, as the core spells them (`KernelProvenDead`, `DeadPid`, ...).
+pub fn reason_names(reasons: &[Reason]) -> Vec<String> {
+    reasons.iter().map(|r| format!("{r:?}")).collect()
+}
+
+fn millis(d: Option<Duration>) -> Option<u64> {
+    d.map(|d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+/// One object of the `--json` array. A path with nothing at it has `found: "nothing"`
+/// and `held: false`; a non-lock file there has `found` naming what it is.
+#[derive(Serialize)]
+struct JsonRow {
+    path: String,
+    found: String,
+    held: bool,
+    pid: Option<u32>,
+    alive: Option<bool>,
+    kernel_held: bool,
+    age_ms: Option<u64>,
+    max_hold_ms: Option<u64>,
+    stale: bool,
+    reasons: Vec<String>,
+}
+
+fn print_json(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+    let array: Vec<JsonRow> = rows.iter().map(row_json).collect();
+    serde_json::to_writer_pretty(&mut *out, &array)?;
+    writeln!(out)
+}
+
+fn row_json(row: &Row) -> JsonRow {
+    let path = row.path.as_path().to_string_lossy().into_owned();
+    let h = match &row.found {
+        Found::Lock(h) => h,
+        Found::Nothing => return JsonRow::empty(path, "nothing".to_owned()),
+        Found::NotALockFile(kind) => return JsonRow::empty(path, kind_name(*kind)),
+    };
+    JsonRow {
+        path,
+        found: "lock-file".to_owned(),
+        held: !h.is_stale(),
+        pid: h.pid,
+        alive: alive(h),
+        kernel_held: h.kernel_held,
+        age_ms: millis(h.age),
+        max_hold_ms: millis(h.max_hold),
+        stale: h.is_stale(),
+        reasons: reason_names(&h.reasons),
+    }
+}
+
+impl JsonRow {
+    fn empty(path: String, found: String) -> Self {
+        Self {
+            path,
+            found,
+            held: false,
+            pid: None,
+            alive: None,
+            kernel_held: false,
+            age_ms: None,
+            max_hold_ms: None,
+            stale: false,
+            reasons: Vec::new(),
+        }
+    }
+}
+
+const HEADER: [&str; 8] = ["STATUS", "PID", "ALIVE", "KERNEL", "AGE", "BUDGET", "REASONS", "PATH"];
+
+fn print_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+    if rows.is_empty() {
+        return writeln!(out, "no lock files");
+    }
+    let mut cells = vec![HEADER.map(str::to_owned)];
+    cells.extend(rows.iter().map(row_cells));
+    let widths: Vec<usize> = (0..HEADER.len())
+        .map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for [padded @ .., last] in &cells {
+        for (cell, width) in padded.iter().zip(&widths) {
+            write!(out, "{cell:<width$}  ")?;
+        }
+        writeln!(out, "{last}")?;
+    }
+    Ok(())
+}
+
+fn row_cells(row: &Row) -> [String; 8] {
+    let path = row.path.to_string();
+    let dash = || "-".to_owned();
+    let Found::Lock(h) = &row.found else {
+        let status = match &row.found {
+            Found::NotALockFile(kind) => format!("not a lock file ({})", kind_name(*kind)),
+            _ => "no lock".to_owned(),
+        };
+        return [status, dash(), dash(), dash(), dash(), dash(), dash(), path];
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let secs = |d: Option<Duration>| d.map_or_else(dash, |d| format!("{:.1}s", d.as_secs_f64()));
+    let reasons = reason_names(&h.reasons).join(",");
+    [
+        if h.is_stale() { "stale" } else { "held" }.to_owned(),
+        h.pid.map_or_else(dash, |p| p.to_string()),
+        alive(h).map_or_else(|| "?".to_owned(), yes_no),
+        yes_no(h.kernel_held),
+        secs(h.age),
+        secs(h.max_hold),
+        if reasons.is_empty() { dash() } else { reasons },
+        path,
+    ]
+}
