@@ -1,0 +1,73 @@
+//! Interoperability with the original TypeScript lock, from its side: while we hold, the
+//! original sees our lock file as a live, fresh holder and waits. Its rules (DESIGN.md):
+//! `open(path, "wx")` must fail; the JSON payload's `pid` must be alive, its `starttime`
+//! must match field 22 of `/proc/<pid>/stat`, and `createdAt` must be younger than 30 min.
+//! (The other direction, judging the original's files, is in `real_truth_table`.)
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::time::{Duration, SystemTime};
+
+use sessionlock::{Owner, SessionLock};
+
+/// Field 22 (`starttime`) of `/proc/<pid>/stat`, read the way the original reads it.
+fn starttime(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    after_comm.split(' ').nth(19).expect("field 22").parse().expect("number")
+}
+
+/// The original's verdict on a lock file: `true` when it must wait for a live, fresh holder.
+fn original_waits_for(lock_file: &std::path::Path) -> Result<bool, String> {
+    match OpenOptions::new().write(true).create_new(true).open(lock_file) {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        other => return Err(format!("open(path, \"wx\") should fail with EEXIST: {other:?}")),
+    }
+    let text = std::fs::read_to_string(lock_file).map_err(|e| e.to_string())?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let pid = json["pid"].as_u64().filter(|p| *p > 0).ok_or("no positive integer pid")?;
+    let pid = u32::try_from(pid).map_err(|e| e.to_string())?;
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let same_process = alive && json["starttime"].as_u64() == Some(starttime(pid));
+    let created = json["createdAt"].as_str().ok_or("no createdAt")?;
+    let at = humantime::parse_rfc3339(created).map_err(|e| format!("{created}: {e}"))?;
+    #[allow(clippy::disallowed_methods)] // the original ages files by the wall clock
+    let age = SystemTime::now().duration_since(at).unwrap_or_default();
+    let fresh = age < Duration::from_secs(30 * 60);
+    Ok(alive && same_process && fresh)
+}
+
+/// A lock file we hold reads, by the original's own rules, as a live and fresh holder.
+/// Checks: INV-1, INV-2
+#[test]
+fn the_original_sees_our_lock_as_a_live_fresh_holder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let session = dir.path().join("s.jsonl");
+    let lock = SessionLock::new();
+    let guard = lock.acquire_blocking(&session, Owner::new()).expect("acquire");
+    let lock_file = dir.path().join("s.jsonl.lock");
+    let text = std::fs::read_to_string(&lock_file).expect("lock file");
+    assert!(text.contains(&format!("\"pid\":{}", std::process::id())), "{text}");
+    assert!(text.contains(".000Z\"") || text.contains("Z\""), "createdAt in ISO-8601 UTC: {text}");
+    assert_eq!(original_waits_for(&lock_file), Ok(true), "{text}");
+    guard.release_blocking().expect("release");
+    assert!(!lock_file.exists());
+}
+
+/// The check has teeth: a file naming a dead pid, or a stale date, does not hold the
+/// original off.
+#[test]
+fn the_original_rules_reject_dead_or_old_holders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("x.lock");
+    let me = std::process::id();
+    let old = format!(
+        r#"{{"pid":{me},"createdAt":"2020-01-01T00:00:00.000Z","starttime":{}}}"#,
+        starttime(me)
+    );
+    std::fs::write(&file, old).expect("write");
+    assert_eq!(original_waits_for(&file), Ok(false), "a 6-year-old lock is stale to the original");
+    let dead = r#"{"pid":4194304,"createdAt":"2099-01-01T00:00:00.000Z"}"#;
+    std::fs::write(&file, dead).expect("write");
+    assert_eq!(original_waits_for(&file), Ok(false), "a pid above pid_max is dead");
+}
