@@ -16,6 +16,7 @@ pub use world::{Gate, Pid, Stats, World};
 pub mod checkers;
 pub mod exec;
 pub mod fault;
+pub mod fuzz;
 pub mod gate;
 pub mod harness;
 pub mod machine;
