@@ -1,0 +1,59 @@
+//! Lock benchmarks. Each run prints one JSON line.
+//!
+//! ```text
+//! cargo run --release --example bench -- tasks --tasks 32 --rounds 3 --hold-ms 1
+//! cargo run --release --example bench -- procs --procs 8 --rounds 10 --hold-ms 1
+//! cargo run --release --example bench -- uncontended --iters 20000 [--dir PATH]
+//! ```
+//!
+//! `tasks` and `procs` put their session in a fresh directory under `--dir` (default: the
+//! system temporary directory). See BENCHMARKS.md for the figures and what limits them.
+#![allow(clippy::disallowed_methods)] // benchmarks own real time: Instant::now is the point
+
+#[path = "bench/args.rs"]
+mod args;
+#[path = "bench/procs.rs"]
+mod procs;
+#[path = "bench/stats.rs"]
+mod stats;
+#[path = "bench/tasks.rs"]
+mod tasks;
+#[path = "bench/uncontended.rs"]
+mod uncontended;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut argv = std::env::args().skip(1);
+    let scenario = argv.next().unwrap_or_default();
+    match bench(&scenario, argv) {
+        Ok(Some(line)) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench {scenario}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(scenario: &str, argv: impl Iterator<Item = String>) -> Result<Option<String>, String> {
+    let flags = args::Flags::parse(argv)?;
+    let scratch = || {
+        let b = tempfile::Builder::new().prefix("bench").to_owned();
+        match flags.text("dir") {
+            Some(dir) => b.tempdir_in(dir),
+            None => b.tempdir(),
+        }
+        .map_err(|e| format!("scratch directory: {e}"))
+    };
+    match scenario {
+        "tasks" => tasks::run(&flags, scratch()?.path()).map(Some),
+        "procs" => procs::run(&flags, scratch()?.path()).map(Some),
+        "uncontended" => uncontended::run(&flags).map(Some),
+        procs::WORKER => procs::worker(&flags).map(|()| None),
+        other => Err(format!("unknown scenario {other:?}; try tasks, procs or uncontended")),
+    }
+}
