@@ -16,7 +16,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// The most bytes of a lock file the core ever reads.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
@@ -69,30 +69,45 @@ impl Payload {
 
     /// Serialises the payload in the original's field names plus our `sessionlock` object.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut map = Map::new();
-        if let Some(pid) = self.pid {
-            map.insert("pid".into(), json!(pid));
-        }
-        if let Some(ms) = self.created_at_ms {
-            map.insert("createdAt".into(), json!(format_iso_ms(ms)));
-        }
-        if let Some(st) = self.starttime {
-            map.insert("starttime".into(), json!(st));
-        }
-        if let Some(max) = self.max_hold_ms {
-            map.insert("maxHoldMs".into(), json!(max));
-        }
-        if self.kernel_locked || self.nonce.is_some() {
-            let mut ours = Map::new();
-            ours.insert("version".into(), json!(1));
-            ours.insert("flock".into(), json!(self.kernel_locked));
-            if let Some(nonce) = &self.nonce {
-                ours.insert("nonce".into(), json!(nonce));
-            }
-            map.insert("sessionlock".into(), Value::Object(ours));
-        }
-        Value::Object(map).to_string().into_bytes()
+        let ours = (self.kernel_locked || self.nonce.is_some()).then(|| Ours {
+            version: 1,
+            flock: self.kernel_locked,
+            nonce: self.nonce.as_deref(),
+        });
+        let wire = Wire {
+            pid: self.pid,
+            created_at: self.created_at_ms.map(format_iso_ms),
+            starttime: self.starttime,
+            max_hold_ms: self.max_hold_ms,
+            sessionlock: ours,
+        };
+        serde_json::to_vec(&wire).expect("a payload always serialises")
     }
+}
+
+/// The payload as written: the original's fields, then ours.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starttime: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_hold_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessionlock: Option<Ours<'a>>,
+}
+
+/// Our own fields, under `sessionlock`.
+#[derive(serde::Serialize)]
+struct Ours<'a> {
+    version: u32,
+    flock: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
 }
 
 fn positive(map: &Map<String, Value>, key: &str) -> Option<u64> {
