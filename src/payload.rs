@@ -69,7 +69,7 @@ impl Payload {
 
     /// Serialises the payload in the original's field names plus our `sessionlock` object.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let ours = (self.kernel_locked || self.nonce.is_some()).then(|| Ours {
+        let ours = (self.kernel_locked || self.nonce.is_some()).then_some(Ours {
             version: 1,
             flock: self.kernel_locked,
             nonce: self.nonce.as_deref(),
