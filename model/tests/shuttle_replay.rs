@@ -93,8 +93,7 @@ fn shuttle_replay_h6_age_is_death() {
 #[test]
 #[should_panic(expected = "INV-7 Reentrancy")]
 fn shuttle_replay_h14_process_reentry() {
-    let schedule =
-        concat!("91023dfecd9496bec5e8e368000040a2244992284a1245899408922449922449020000",);
+    let schedule = "91023dfecd9496bec5e8e368000040a2244992284a1245899408922449922449020000";
     replay(&TWO_TASKS, Subject::Mutant(Mutant::H14ProcessReentry), schedule);
 }
 
