@@ -3,7 +3,7 @@
 //! | primitive   | system calls                                                        |
 //! |-------------|---------------------------------------------------------------------|
 //! | `publish`   | `O_TMPFILE` (or `O_EXCL` temp name), `flock(LOCK_EX\|LOCK_NB)`, `write`, `linkat` |
-//! | `open`      | `openat(O_RDONLY\|O_NOFOLLOW\|O_NONBLOCK\|O_NOCTTY)`, `fstat`        |
+//! | `open`      | `openat(O_PATH\|O_NOFOLLOW)`, `fstat`, then `/proc/self/fd/N` `O_RDONLY` |
 //! | `try_lock`  | `flock(LOCK_EX\|LOCK_NB)`                                            |
 //! | `lock_until`| inotify on the inode + `flock(LOCK_EX\|LOCK_NB)` (see `wait.rs`)     |
 //! | `meta`      | `fstat`                                                             |
@@ -105,6 +105,38 @@ impl LockFs for RealFs {
 
 /// Opens whatever `path` names, never following a symlink and never hanging on a FIFO.
 fn open(path: &LockPath) -> io::Result<Opened<RealHandle>> {
+    // Look first, through an `O_PATH` descriptor, which opens nothing: a FIFO's writer is
+    // not released and a device's driver is not called for what is not a lock file.
+    let look = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let at = match openat(CWD, path.as_path(), look, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Opened::Missing),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(kind) = kind_of(rustix::fs::FileType::from_raw_mode(fstat(&at)?.st_mode)) {
+        return Ok(Opened::NotALockFile(kind));
+    }
+    // A regular file: open that very inode for reading (and `flock`) through the
+    // descriptor's `/proc` link, so a replacement of the path in between cannot matter.
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&at));
+    let fd = match openat(CWD, link.as_str(), flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return open_directly(path), // no /proc here
+        Err(e) => return Err(e.into()),
+    };
+    file(fd, path)
+}
+
+/// A handle on the regular file open as `fd`, found at `path`.
+fn file(fd: std::os::fd::OwnedFd, path: &LockPath) -> io::Result<Opened<RealHandle>> {
+    let (dir, _) = split(path)?;
+    let info = dir_info(dir, None::<&std::os::fd::OwnedFd>);
+    Ok(Opened::File(RealHandle::new(fd, path.clone(), info)))
+}
+
+/// [`open`] without `/proc`: opens the path itself, then checks what it is.
+fn open_directly(path: &LockPath) -> io::Result<Opened<RealHandle>> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     let fd = match openat(CWD, path.as_path(), flags | OFlags::NOCTTY, Mode::empty()) {
         Ok(fd) => fd,
@@ -117,9 +149,7 @@ fn open(path: &LockPath) -> io::Result<Opened<RealHandle>> {
     if let Some(kind) = kind_of(rustix::fs::FileType::from_raw_mode(st.st_mode)) {
         return Ok(Opened::NotALockFile(kind));
     }
-    let (dir, _) = split(path)?;
-    let info = dir_info(dir, None::<&std::os::fd::OwnedFd>);
-    Ok(Opened::File(RealHandle::new(fd, path.clone(), info)))
+    file(fd, path)
 }
 
 /// Classifies what sits at `path` when it cannot even be opened (a socket: `ENXIO`).
