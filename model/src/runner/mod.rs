@@ -1,0 +1,183 @@
+//! The scenario runner: every checker that runs on stable without a special cfg (shuttle,
+//! stateright, proptest, the scripted gate), one table, one line per mutant.
+//!
+//! Loom needs `RUSTFLAGS="--cfg sessionlock_loom"`, which rebuilds every crate, so it
+//! runs under `cargo test` instead (see the README and `.ci/run`).
+
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::invariant::Invariant;
+use crate::observe::{Reach, Reachable};
+
+mod rows;
+
+pub use rows::*;
+
+/// One row of the report.
+#[derive(Debug)]
+pub struct Row {
+    /// The scenario, e.g. `two-tasks`.
+    pub scenario: String,
+    /// The checker and strategy, e.g. `shuttle pct`.
+    pub checker: String,
+    /// Invariants checked.
+    pub checks: Vec<Invariant>,
+    /// Executions, cases or states explored.
+    pub explored: String,
+    /// Reachability hits, for the per-invariant summary.
+    pub hits: u64,
+    /// A rendering of what was reached.
+    pub reached: String,
+    /// `Ok` or the failure.
+    pub result: Result<(), String>,
+}
+
+/// One checker's verdict on one mutant.
+#[derive(Debug)]
+pub struct Catch {
+    /// The history id, e.g. `H1`.
+    pub history: &'static str,
+    /// The checker.
+    pub checker: &'static str,
+    /// The invariant it had to report.
+    pub expected: String,
+    /// The invariant id it reported, if it failed at all.
+    pub reported: Option<String>,
+}
+
+impl Catch {
+    /// Whether the checker failed the mutant with the expected invariant.
+    pub fn caught(&self) -> bool {
+        self.reported.as_deref() == Some(self.expected.as_str())
+    }
+}
+
+/// Runs `f`, catching a panic as its message.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "panic without a message".to_owned())
+    })
+}
+
+/// The invariant id named in a failure message, if any.
+pub fn reported_id(message: &str) -> Option<String> {
+    Invariant::in_message(message).map(|inv| inv.id().to_owned())
+}
+
+/// Progress on stderr: `[3/12] shuttle pct two-tasks`.
+pub struct Progress {
+    done: usize,
+    total: usize,
+    started: Instant,
+}
+
+impl Progress {
+    /// A counter over `total` jobs.
+    #[allow(clippy::disallowed_methods)] // progress is about real time
+    pub fn new(total: usize) -> Self {
+        Self { done: 0, total, started: Instant::now() }
+    }
+
+    /// Announces a job and runs it.
+    #[allow(clippy::disallowed_methods)] // progress is about real time
+    pub fn step<T>(&mut self, what: &str, f: impl FnOnce() -> T) -> T {
+        self.done += 1;
+        eprint!("[{:>2}/{}] {what} … ", self.done, self.total);
+        let t = Instant::now();
+        let out = f();
+        eprintln!("{:.1}s", t.elapsed().as_secs_f64());
+        out
+    }
+
+    /// Time since the start.
+    pub fn elapsed_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Renders a [`Reach`] compactly.
+pub fn render_reach(r: &Reach) -> String {
+    Reachable::ALL
+        .iter()
+        .filter(|s| r.count(**s) > 0)
+        .map(|s| format!("{s} {}", r.count(*s)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Renders the table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let head = ("scenario", "checker", "invariants", "explored", "reached", "result");
+    let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str)| {
+        let _ =
+            writeln!(out, "{:<19} {:<16} {:<34} {:<17} {:<58} {}", c.0, c.1, c.2, c.3, c.4, c.5);
+    };
+    line(&mut out, head);
+    for row in rows {
+        let ids: Vec<_> = row.checks.iter().map(|i| i.id()).collect();
+        let result = match &row.result {
+            Ok(()) => "pass".to_owned(),
+            Err(e) => format!("FAIL: {}", e.lines().next().unwrap_or_default()),
+        };
+        let c = (
+            &*row.scenario,
+            &*row.checker,
+            &*ids.join(" "),
+            &*row.explored,
+            &*row.reached,
+            &*result,
+        );
+        line(&mut out, c);
+    }
+    out
+}
+
+/// Renders one line per invariant: where it was checked and how much was reached.
+pub fn coverage(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for inv in Invariant::ALL {
+        let checking: Vec<&Row> = rows.iter().filter(|r| r.checks.contains(&inv)).collect();
+        let hits: u64 = checking.iter().map(|r| r.hits).sum();
+        let _ = writeln!(
+            out,
+            "{:<30} checked by {:>2} runs, reachability hits {hits}",
+            inv.to_string(),
+            checking.len()
+        );
+    }
+    out
+}
+
+/// Prints one line per mutant (caught only if every checker run on it caught it with the
+/// expected invariant) and the total; returns how many were missed.
+pub fn print_mutants(catches: &[Catch]) -> usize {
+    let mut histories: Vec<&str> = catches.iter().map(|c| c.history).collect();
+    let number = |h: &str| h[1..].split('-').next().and_then(|n| n.parse::<u32>().ok());
+    histories.sort_by_key(|h| (number(h), h.to_owned()));
+    histories.dedup();
+    let mut missed = 0;
+    for history in &histories {
+        let mine: Vec<&Catch> = catches.iter().filter(|c| c.history == *history).collect();
+        let caught = mine.iter().all(|c| c.caught());
+        missed += usize::from(!caught);
+        let detail: Vec<String> = mine
+            .iter()
+            .map(|c| match &c.reported {
+                Some(id) if c.caught() => format!("{} {id}", c.checker),
+                Some(id) => format!("{} reported {id}, expected {}", c.checker, c.expected),
+                None => format!("{} found nothing (expected {})", c.checker, c.expected),
+            })
+            .collect();
+        let verdict = if caught { "caught" } else { "MISSED" };
+        println!("mutant {history:<11} {verdict:<7} {}", detail.join(" · "));
+    }
+    println!("mutants caught: {}/{}", histories.len() - missed, histories.len());
+    missed
+}
