@@ -252,6 +252,10 @@ impl LockFs for ModelFs {
         .await
     }
 
+    fn kernel_proof(&self, _handle: &ModelHandle) -> bool {
+        !self.world.state.lock().no_kernel_proof
+    }
+
     async fn meta(&self, handle: &ModelHandle) -> FsResult<FileMeta> {
         self.step(FsOp::Meta, &handle.path, |st| {
             let ino = ino_of(st, handle.id)?;

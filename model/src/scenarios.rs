@@ -95,16 +95,29 @@ pub const DRIFT_TWO_TASKS: Scenario =
 pub const DRIFT_CRASH_TAKEOVER: Scenario =
     Scenario { name: "drift-crash-takeover", setup: drift, ..CRASH_TAKEOVER };
 
+/// A crash takeover where kernel locks prove nothing (NFS, no `flock`): the dead
+/// holder's file must be broken by its dead pid, with no kernel proof and no time passing.
+pub const DEGRADED_CRASH_TAKEOVER: Scenario = Scenario {
+    name: "degraded-crash-takeover",
+    setup: degraded,
+    reaches: &[Reachable::Crash, Reachable::Contention],
+    ..CRASH_TAKEOVER
+};
+
 const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);
 
 fn no_setup(_: &World) {}
+
+fn degraded(world: &World) {
+    world.set_no_kernel_proof(true);
+}
 
 fn drift(world: &World) {
     world.set_id_drift(true);
 }
 
 /// Every scenario.
-pub const ALL: [Scenario; 9] = [
+pub const ALL: [Scenario; 10] = [
     TWO_TASKS,
     SEED_WINDOW,
     THREE_TASKS,
@@ -114,4 +127,5 @@ pub const ALL: [Scenario; 9] = [
     AGE_TAKEOVER,
     DRIFT_TWO_TASKS,
     DRIFT_CRASH_TAKEOVER,
+    DEGRADED_CRASH_TAKEOVER,
 ];

@@ -90,6 +90,8 @@ pub(crate) struct State {
     pub step_mode: bool,
     /// `lstat` reports other inode numbers than `fstat` (H17).
     pub id_drift: bool,
+    /// Kernel locks prove nothing (NFS, no `flock`): the degraded mode.
+    pub no_kernel_proof: bool,
     pub strict: bool,
     pub violations: Vec<(Invariant, String)>,
     pub pending_panic: Option<(Invariant, String)>,
@@ -128,6 +130,7 @@ impl World {
                 gates: Vec::new(),
                 step_mode: false,
                 id_drift: false,
+                no_kernel_proof: false,
                 strict: true,
                 violations: Vec::new(),
                 pending_panic: None,
@@ -190,6 +193,12 @@ impl World {
     /// some virtual filesystems do (H17).
     pub fn set_id_drift(&self, on: bool) {
         self.state.lock().id_drift = on;
+    }
+
+    /// Makes every handle's kernel lock prove nothing (`LockFs::kernel_proof` is false),
+    /// as on NFS: the core must then judge by heuristics.
+    pub fn set_no_kernel_proof(&self, on: bool) {
+        self.state.lock().no_kernel_proof = on;
     }
 
     /// Strict (the default): a violation panics at once with `"INV-n Name: …"`. Otherwise

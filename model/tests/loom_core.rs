@@ -83,6 +83,13 @@ fn loom_drift_crash_takeover() {
     explore_core(&DRIFT_CRASH_TAKEOVER);
 }
 
+/// Where kernel locks prove nothing, a dead holder's file is broken by its dead pid.
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn loom_degraded_crash_takeover() {
+    explore_core(&DEGRADED_CRASH_TAKEOVER);
+}
+
 /// Reproduces H1: loom finds the seed race in the pre-fix release order.
 /// Checks: INV-3
 #[test]

@@ -74,6 +74,13 @@ fn shuttle_pct_drift_crash_takeover() {
     core(&DRIFT_CRASH_TAKEOVER, Strategy::Pct { depth: 3 });
 }
 
+/// Where kernel locks prove nothing, a dead holder's file is broken by its dead pid.
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn shuttle_random_degraded_crash_takeover() {
+    core(&DEGRADED_CRASH_TAKEOVER, Strategy::Random);
+}
+
 /// The shuttle suite as a whole reaches every interesting state.
 #[test]
 fn shuttle_reaches_every_state() {

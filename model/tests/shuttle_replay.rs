@@ -15,8 +15,8 @@ use sessionlock_model::{Mutant, Subject};
 /// `shuttle_catches_h1_release_order`): T2 is handed the turn by the mutant's early
 /// entry removal and publishes while T1 still holds its file.
 const H1_SCHEDULE: &str = concat!(
-    "91027c8d8890b8b1f0828cdc0100004802499224499224495292249224254992244992244992",
-    "24922449499224499224499224499224499204000000",
+    "91026abb87a187b898f1d12e000048922449922449202992244992a428499204922449922449",
+    "9224499224499224499224010000",
 );
 
 /// Reproduces H1 from its pinned schedule.
@@ -57,9 +57,9 @@ fn shuttle_replay_h2_unlocked_break() {
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_replay_h4_compare_then_unlink() {
     let schedule = concat!(
-        "9102d401cf98d3c287bffea8cf01000008024451122549944089220902346d5936659b346989",
-        "242951b46ccba42dc2b46d9b246dd2b64d9a3649db264dd22469d2b469db264d9ab44dd2a66d",
-        "9ab06ddbb66ddbb66ddbb66ddbb66d1b0000",
+        "9102ab01d3daf085a9b2e2e79f010000000209110449d8b46ddb34658ab46cdba64c8a1645d3",
+        "962c92a44491a24449224591a404922449922449922449922449922449922449922449922449",
+        "000000",
     );
     replay(&CRASH_TWO_BREAKERS, Subject::Mutant(Mutant::H4CompareThenUnlink), schedule);
 }
@@ -103,8 +103,8 @@ fn shuttle_replay_h14_process_reentry() {
 #[should_panic(expected = "INV-5 NoLeak")]
 fn shuttle_replay_h17_inode_only() {
     let schedule = concat!(
-        "91028101eef0bcc8fcf39bb1d201000000104549144949124949122989224949922492144989",
-        "20499224499224499224499224499224499224499224000000",
+        "9102800180f6e79393e3b0bfd401000000a04889a44889924892244992244992244551922449",
+        "922449922449922449922449922449922449922449000000",
     );
     replay(&DRIFT_TWO_TASKS, Subject::Mutant(Mutant::H17InodeOnly), schedule);
 }

@@ -239,6 +239,11 @@ pub async fn assess<F: LockFs, C: Clock>(
     }
     if !seen.holder.is_stale() {
         close_quietly(ctx, path, handle).await;
+        // A holder judged alive but whose file is no longer at the path has let go (it
+        // released while we waited): publish again at once rather than back off.
+        if identify(ctx, path, seen.id, seen.nonce.as_deref()).await?.is_some() {
+            return Ok(Probe::Vanished);
+        }
         return Ok(Probe::Alive { holder: seen.holder, handle: None });
     }
     let removal = remove_if_names(ctx, path, &handle, seen.id, seen.nonce.as_deref()).await;
