@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Re-pins the shuttle schedules in model/tests/shuttle_replay.rs.
+
+Each replay test names, in its doc comment, the test that found its schedule, as
+(`FILE::FUNCTION`). This reruns each of those with --nocapture, takes the first
+"failing schedule" shuttle prints, and rewrites the test's `let schedule = ...;`.
+Run it from anywhere after a change to the core's or the harness's scheduling points
+breaks a replay; then run the replay tests and commit.
+"""
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPLAYS = ROOT / "model/tests/shuttle_replay.rs"
+TEST = re.compile(
+    r"\(`(?P<file>\w+)::(?P<source>\w+)`\).*?fn (?P<replay>shuttle_replay_\w+)\(\) \{\s*"
+    r"let schedule = (?P<literal>concat!\(.*?\)|\"[0-9a-f]+\");",
+    re.S,
+)
+
+
+def fresh_schedule(file: str, source: str) -> str:
+    run = subprocess.run(
+        ["cargo", "test", "--release", "-p", "sessionlock-model", "--test", file, source,
+         "--", "--nocapture", "--exact"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    found = re.search(r'failing schedule:\n"\n(?P<body>[0-9a-f\n]+)"', run.stdout + run.stderr)
+    if not found:
+        sys.exit(f"{file}::{source} printed no failing schedule: did it stop catching its mutant?")
+    return found.group("body").replace("\n", "")
+
+
+def literal(schedule: str) -> str:
+    parts = [schedule[i:i + 76] for i in range(0, len(schedule), 76)]
+    if len(parts) == 1:
+        return f'"{parts[0]}"'
+    lines = "".join(f'        "{p}",\n' for p in parts)
+    return f"concat!(\n{lines}    )"
+
+
+def main() -> None:
+    text = REPLAYS.read_text()
+    for m in list(TEST.finditer(text)):
+        schedule = fresh_schedule(m["file"], m["source"])
+        text = text.replace(m.group(0), m.group(0).replace(m["literal"], literal(schedule)))
+        print(f"{m['replay']}: {len(schedule)} characters from {m['file']}::{m['source']}")
+    REPLAYS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
