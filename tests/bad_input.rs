@@ -47,16 +47,15 @@ mod common;
 mod support;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use common::spawn_helper;
-use common::{age_file, dead_pid, helper_role, lock_file, now_iso, recorded, report, session};
+use common::{age_file, dead_pid, helper_role, hold, lock_file, now_iso, recorded, session};
 use rustix::io::Errno;
 use sessionlock::core::Reason;
 use sessionlock::fs::{FileKind, FsOp, PidState};
 use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
-use sessionlock::{Owner, Released, SessionLock, TryAcquire};
+use sessionlock::{Owner, Released, TryAcquire};
 use support::checks::{assert_no_entry, dead_pid_still_proves_death, expect_fs_error};
 use support::checks::{expect_held, expect_refused, expect_resolve_error, payloadless_rules_apply};
 use support::faulty::faulty;
@@ -82,15 +81,6 @@ fn helper_process() {
         }
         unprivileged::ROLE => unprivileged::run(&s),
         other => panic!("unknown role {other}"),
-    }
-}
-
-fn hold(s: &Path) -> ! {
-    let guard = SessionLock::new().acquire_blocking(s, Owner::new()).unwrap();
-    report("held", std::process::id());
-    let _keep = guard;
-    loop {
-        std::thread::sleep(Duration::from_secs(60));
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::spawn_helper;
-use common::{Seen, helper_role, lock_file, lock_path, recorded, report, session};
+use common::{Seen, helper_role, hold, lock_file, lock_path, recorded, report, session};
 use sessionlock::core::Reason;
 use sessionlock::payload::Payload;
 use sessionlock::{AcquireError, Builder, Owner, SessionLock, TryAcquire};
@@ -32,15 +32,6 @@ fn helper_process() {
         "hold" => hold(&s),
         "worker" => work(&s),
         other => panic!("unknown role {other}"),
-    }
-}
-
-fn hold(s: &Path) -> ! {
-    let guard = SessionLock::new().acquire_blocking(s, Owner::new()).unwrap();
-    report("held", std::process::id());
-    let _keep = guard;
-    loop {
-        std::thread::sleep(Duration::from_secs(60));
     }
 }
 

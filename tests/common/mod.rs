@@ -198,6 +198,17 @@ impl Drop for Helper {
 }
 
 /// Reports `tag` and `value` to the parent test, on a line of its own.
+/// In a helper process: takes the lock of `s`, reports `held <pid>`, and holds it until
+/// the process is killed.
+pub fn hold(s: &Path) -> ! {
+    let guard = SessionLock::new().acquire_blocking(s, sessionlock::Owner::new()).unwrap();
+    report("held", std::process::id());
+    let _keep = guard;
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
 pub fn report(tag: &str, value: impl std::fmt::Display) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
