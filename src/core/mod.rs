@@ -150,8 +150,13 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
                 }
             })?;
         let waited = self.inner.clock.now().saturating_since(started);
-        self.ctx().emit(Event::Acquired { path, waited });
+        self.emit(Event::Acquired { path, waited });
         Ok(turn.grant(owner, file))
+    }
+
+    /// Traces `event` and hands it to the observer (without building a whole [`Ctx`]).
+    fn emit(&self, event: Event<'_>) {
+        observe::emit(self.inner.observer.as_deref(), &event);
     }
 
     /// The start and deadline of an acquire beginning now.
@@ -179,7 +184,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             }
             Entered::Turn => return Ok(Admission::Turn(Turn::new(self, path.clone()))),
             Entered::Queued(waiter, behind) => {
-                self.ctx().emit(Event::Queued { path, behind });
+                self.emit(Event::Queued { path, behind });
                 waiter
             }
         };
@@ -227,7 +232,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     }
 
     fn timed_out(&self, path: &LockPath) {
-        self.ctx().emit(Event::TimedOut { path });
+        self.emit(Event::TimedOut { path });
     }
 
     fn effective(&self, owner: Owner) -> Owner {
@@ -238,7 +243,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     }
 
     fn reentered(&self, path: &LockPath, owner: Owner, generation: u64) -> Guard<F, C> {
-        self.ctx().emit(Event::Reentered { path });
+        self.emit(Event::Reentered { path });
         Guard::new(self.clone(), path.clone(), owner, generation)
     }
 

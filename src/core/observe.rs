@@ -77,7 +77,15 @@ pub trait Observer: Send + Sync {
     fn event(&self, event: &Event<'_>);
 }
 
-pub(crate) fn trace(event: &Event<'_>) {
+/// Traces `event` and hands it to `observer`, if any.
+pub(crate) fn emit(observer: Option<&dyn Observer>, event: &Event<'_>) {
+    trace(event);
+    if let Some(o) = observer {
+        o.event(event);
+    }
+}
+
+fn trace(event: &Event<'_>) {
     match event {
         Event::TimedOut { path } => tracing::warn!(%path, "lock acquire timed out"),
         Event::Compromised { path } => tracing::error!(%path, "lock was compromised while held"),

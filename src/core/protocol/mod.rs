@@ -24,7 +24,7 @@ pub use remove::{Removal, identify, remove_if_names, remove_own};
 
 use super::error::{AcquireError, Holder};
 use super::judge::{KernelLock, Reason, Thresholds};
-use super::observe::{Event, Observer, trace};
+use super::observe::{self, Event, Observer};
 use crate::fs::ProcessId;
 use crate::fs::{Clock, FileId, FsError, LockFs, LockPath, Moment, Opened, Published};
 use crate::payload::Payload;
@@ -46,10 +46,7 @@ pub struct Ctx<'a, F, C> {
 impl<F, C> Ctx<'_, F, C> {
     /// Traces `event` and passes it to the observer.
     pub fn emit(&self, event: Event<'_>) {
-        trace(&event);
-        if let Some(o) = self.observer {
-            o.event(&event);
-        }
+        observe::emit(self.observer, &event);
     }
 }
 
