@@ -153,6 +153,7 @@ fn run_passes_the_exit_code_through() {
 
 /// A command that removes the lock file under `run` makes it report the lock compromised
 /// and exit non-zero, even though the command itself succeeded (H10, H20).
+/// Checks: INV-6
 #[test]
 fn run_reports_a_lock_removed_under_it() {
     let (_tmp, dir) = tempdir();
