@@ -1,5 +1,5 @@
 //! The core touches the world only through the `LockFs` and `Clock` traits, and shares
-//! memory only through the sync facade (STYLE.md §1, §3). This test reads the core's
+//! memory only through the sync facade. This test reads the core's
 //! source and fails on any direct use of the filesystem, tokio, the system clocks or
 //! `std::sync`. A line may opt out only with a `// purity:` comment saying why.
 

@@ -1,5 +1,5 @@
 //! Interoperability with the original TypeScript lock, from its side: while we hold, the
-//! original sees our lock file as a live, fresh holder and waits. Its rules (DESIGN.md):
+//! original sees our lock file as a live, fresh holder and waits. Its rules:
 //! `open(path, "wx")` must fail; the JSON payload's `pid` must be alive, its `starttime`
 //! must match field 22 of `/proc/<pid>/stat`, and `createdAt` must be younger than 30 min.
 //! (The other direction, judging the original's files, is in `real_truth_table`.)

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// One invariant of the lock (DESIGN.md; `spec/invariants.md`).
+/// One invariant of the lock (`spec/invariants.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Invariant {
     /// At most one owner is inside the critical section for a lock path.

@@ -18,7 +18,7 @@ pub type ModelLocker = Locker<ModelFs, ModelClock>;
 /// A guard over the model world.
 pub type ModelGuard = Guard<ModelFs, ModelClock>;
 
-/// A historic failure (FIELD-NOTES.md), reintroduced.
+/// A historic failure (`spec/history.md`), reintroduced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mutant {
     /// H1, the seed: the final release removes the in-process entry *before* removing

@@ -1,4 +1,4 @@
-//! The history zoo: every failure of FIELD-NOTES.md that the model can express, as a
+//! The history zoo: every failure of `spec/history.md` that the model can express, as a
 //! mutant that a checker must catch with the right invariant, while the real core passes
 //! the very same check.
 #![cfg(not(sessionlock_loom))]

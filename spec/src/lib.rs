@@ -1,7 +1,7 @@
 //! `sessionlock-spec`: an executable model of sessionlock's cross-process lock protocol,
 //! checked exhaustively with [stateright](https://docs.rs/stateright/0.31).
 //!
-//! The model follows DESIGN.md's protocol step by step (one stateright action per
+//! The model follows `spec/protocol.md` step by step (one stateright action per
 //! atomic Linux operation, see [`actions`] for the atomicity assumptions):
 //!
 //! * **publish**: `O_TMPFILE` + `flock` + `write`, then `linkat(L)`; EEXIST is contention;

@@ -1,4 +1,4 @@
-//! Mutants: the historic failures of FIELD-NOTES.md re-introduced into the model.
+//! Mutants: the historic failures of `spec/history.md` re-introduced into the model.
 //!
 //! Each mutant changes one or two steps of the real protocol to what a historic
 //! implementation did. The checker must find a counterexample to at least the

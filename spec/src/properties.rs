@@ -1,6 +1,6 @@
 //! The properties checked on every reachable state.
 //!
-//! *Always*-properties are safety invariants named by their DESIGN.md id; a
+//! *Always*-properties are safety invariants named by their `spec/invariants.md` id; a
 //! counterexample is a bug (or a caught mutant). *Sometimes*-properties name the
 //! interesting situations the model must actually reach, so that a passing check is not
 //! vacuous (e.g. a model in which no crash ever happens while holding would "prove"

@@ -170,7 +170,7 @@ fn replay(model: &ProtocolModel, script: &[Action]) -> State {
     s
 }
 
-/// Checks: INV-1, INV-2, INV-6 on the exact H1 own-pid-orphan interleaving of FIELD-NOTES.
+/// Checks: INV-1, INV-2, INV-6 on the exact H1 own-pid-orphan interleaving of `spec/history.md`.
 #[test]
 fn h1_field_note_interleaving() {
     // Tasks 0 and 1 are T1 and T2 of P0; task 2 is the third process.
