@@ -82,6 +82,12 @@
 //! - [`payload`]: the lock file format, compatible with the original.
 //! - [`sync`]: the facade that lets loom and shuttle see every shared primitive.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "sessionlock supports Linux only: its proof of a holder's death is Linux's `flock` on the \
+     lock file's inode, read through `/proc`. Other platforms would need their own `LockFs`."
+);
+
 #[cfg(not(sessionlock_loom))]
 pub mod api;
 pub mod core;

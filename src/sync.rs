@@ -6,11 +6,11 @@
 //! |------------------------------------|--------------------------------------------------|
 //! | default                            | `std::sync`                                      |
 //! | `RUSTFLAGS="--cfg sessionlock_loom"` | `loom::sync`                                   |
-//! | feature `shuttle`                  | `shuttle::sync` inside a [`shuttle_scope`], std outside |
+//! | feature `shuttle`                  | `shuttle::sync` inside a `shuttle_scope`, std outside    |
 //!
 //! Loom replaces the primitives at compile time, because loom's types only work inside
 //! `loom::model`. Shuttle is chosen per value at run time: a mutex created inside a
-//! [`shuttle_scope`] is a shuttle mutex, any other is a std one, so one build can run the
+//! `shuttle_scope` is a shuttle mutex, any other is a std one, so one build can run the
 //! checkers and the ordinary tests side by side. `lock()` never returns a poison error: a
 //! panic while holding a lock is already a test failure, and the state it guards is
 //! kept consistent by construction (no critical section awaits or calls out).

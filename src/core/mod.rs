@@ -39,7 +39,19 @@ use registry::Entered;
 use turn::Queued;
 
 /// The outcome of [`Locker::try_acquire`]: contention is an outcome, not an error.
+///
+/// Dropping an `Acquired` guard releases the lock at once, so the result must be used: a
+/// bare `lock.try_acquire_blocking(..)?;` is a warning (an error under `deny`):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn take(lock: &sessionlock::SessionLock) -> Result<(), sessionlock::AcquireError> {
+///     lock.try_acquire_blocking("s.jsonl", sessionlock::Owner::new())?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
+#[must_use = "dropping `TryAcquire::Acquired` releases the lock at once"]
 pub enum TryAcquire<G> {
     /// The lock is ours.
     Acquired(G),
