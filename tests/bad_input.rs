@@ -36,6 +36,12 @@
 //! | `flock_unavailable_judges_by_pid` (real, both processes without `flock`) | a live holder is `Held` by pid; after its SIGKILL, `DeadPid` | after death only |
 //! | `flock_failing_otherwise_is_an_error` (real: `flock` → EIO) | `Fs { op: Publish, EIO }`, no warning: not degraded | nothing created |
 //! | `flock_unavailable_to_contender_only_respects_live_holder` (real) | `Held` by pid: where the contender's `flock` proves nothing, even a `"flock": true` file is judged by its pid (was a bug: removed as `KernelProvenDead`) | no |
+//! | `another_users_live_holder_is_waited_for_then_taken_over` (real, as `nobody`) | root's live holder is waited for in the kernel (the file is 0644 before the umask); after its SIGKILL, `KernelProvenDead` (was: `Fs { op: Open, EACCES }`) | after death only |
+//! | `another_users_dead_lock_in_own_directory_is_taken_over` (real, as `nobody`) | root's stale file in `nobody`'s directory is taken over (was: `Fs { op: Open, EACCES }` for good) | the stale file |
+//! | `umask_077_lock_file_is_a_typed_error_for_another_user` (real, as `nobody`) | a 0600 file (umask 077) of a dead holder: `Fs { op: Open, EACCES, path: lock path }` | no |
+//! | `sticky_directory_keeps_another_users_dead_lock_with_a_typed_error` (real, as `nobody`) | root's stale file in a 1777 directory: `Fs { op: Unlink, EPERM, path: lock path }` | no |
+//! | `unprivileged_helper_runs_from_a_private_checkout` | the helpers as `nobody` run from a 0755 copy, so a copy of this binary under a 0700 directory passes `unwritable_directory_unprivileged` | — |
+//! | `out_of_descriptors_is_an_error_and_the_reactor_recovers` (real, in a helper) | `Fs { op: LockUntil }` naming the reactor, never a panic; a later wait starts the reactor | no |
 //!
 //! Also covered in `real_truth_table.rs`, and not repeated here: acquire on a symlink to a
 //! stale-looking file, an empty directory and a FIFO; a fresh and an old empty file under
@@ -58,10 +64,10 @@ use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
 use sessionlock::{Owner, Released, TryAcquire};
 use support::checks::{assert_no_entry, dead_pid_still_proves_death, expect_fs_error};
 use support::checks::{expect_held, expect_refused, expect_resolve_error, payloadless_rules_apply};
+use support::descriptors::{self, is_reactor_failure};
 use support::faulty::faulty;
 use support::noflock::{capture_warnings, deny_flock_here, without_flock};
 use support::snapshot::Snapshot;
-use support::descriptors::{self, is_reactor_failure};
 use support::unprivileged::{self, NOBODY, chmod, spawn_waiter_as_nobody, try_acquire_as_nobody};
 use support::with_pid;
 use support::{LiveProcess, dead_pids_file, foreign, iso_from_now, padded, short, with_lock_file};

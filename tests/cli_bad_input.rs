@@ -173,14 +173,18 @@ fn run_out_of_descriptors_is_an_error_not_a_panic() {
     let mut codes = Vec::new();
     for n in 4..=12 {
         let script = format!("ulimit -n {n}; exec \"$0\" run --timeout 200ms s.jsonl -- true");
-        let out = Command::new("sh").args(["-c", &script, bin()]).current_dir(&dir).output().unwrap();
+        let out =
+            Command::new("sh").args(["-c", &script, bin()]).current_dir(&dir).output().unwrap();
         let stderr = text(&out.stderr);
         assert!(!stderr.contains("panicked"), "ulimit -n {n}: {stderr}");
         let code = out.status.code();
         assert!(matches!(code, Some(1 | 75)), "ulimit -n {n}: {code:?} {stderr}");
         if n == 6 {
             assert_eq!(code, Some(1), "{stderr}");
-            assert!(stderr.contains("reactor") && stderr.contains("Too many open files"), "{stderr}");
+            assert!(
+                stderr.contains("reactor") && stderr.contains("Too many open files"),
+                "{stderr}"
+            );
         }
         codes.push(code);
     }

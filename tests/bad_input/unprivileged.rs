@@ -82,7 +82,8 @@ pub fn try_acquire_as_nobody(session: &Path) -> String {
     let exe = reachable(&std::env::current_exe().unwrap());
     let mut cmd = helper_command(exe.path(), ROLE, session);
     as_nobody(&mut cmd, &exe);
-    let out = cmd.output().expect("dropping to nobody needs root (CAP_SETUID), which the tests have");
+    let out =
+        cmd.output().expect("dropping to nobody needs root (CAP_SETUID), which the tests have");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "helper failed: {stdout}\n{stderr}");
@@ -134,7 +135,8 @@ pub fn run(session: &Path) {
 /// [`describe`]) and `@@broken` with the reasons of every stale file it removed.
 pub fn wait(session: &Path) {
     report("euid", rustix::process::geteuid().as_raw());
-    let (lock, rec) = recorded(sessionlock::Builder::new().timeout(std::time::Duration::from_secs(60)));
+    let (lock, rec) =
+        recorded(sessionlock::Builder::new().timeout(std::time::Duration::from_secs(60)));
     let watcher = Arc::clone(&rec);
     thread::spawn(move || announce_kernel_wait(&watcher));
     let outcome = lock.acquire_blocking(session, sessionlock::Owner::new()).map(|guard| {

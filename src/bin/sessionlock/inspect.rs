@@ -232,7 +232,9 @@ fn row_cells(row: &Row) -> [String; 8] {
     let dash = || "-".to_owned();
     let Found::Lock(h) = &row.found else {
         let (status, reasons) = match &row.found {
-            Found::NotALockFile(kind) => (format!("not a lock file ({})", kind_name(*kind)), dash()),
+            Found::NotALockFile(kind) => {
+                (format!("not a lock file ({})", kind_name(*kind)), dash())
+            }
             Found::Failed(error) => ("error".to_owned(), error.clone()),
             _ => ("no lock".to_owned(), dash()),
         };
