@@ -36,6 +36,12 @@
 //! | `flock_unavailable_judges_by_pid` (real, both processes without `flock`) | a live holder is `Held` by pid; after its SIGKILL, `DeadPid` | after death only |
 //! | `flock_failing_otherwise_is_an_error` (real: `flock` → EIO) | `Fs { op: Publish, EIO }`, no warning: not degraded | nothing created |
 //! | `flock_unavailable_to_contender_only_respects_live_holder` (real) | `Held` by pid: where the contender's `flock` proves nothing, even a `"flock": true` file is judged by its pid (was a bug: removed as `KernelProvenDead`) | no |
+//! | `another_users_live_holder_is_waited_for_then_taken_over` (real, as `nobody`) | root's live holder is waited for in the kernel (the file is 0644 before the umask); after its SIGKILL, `KernelProvenDead` (was: `Fs { op: Open, EACCES }`) | after death only |
+//! | `another_users_dead_lock_in_own_directory_is_taken_over` (real, as `nobody`) | root's stale file in `nobody`'s directory is taken over (was: `Fs { op: Open, EACCES }` for good) | the stale file |
+//! | `umask_077_lock_file_is_a_typed_error_for_another_user` (real, as `nobody`) | a 0600 file (umask 077) of a dead holder: `Fs { op: Open, EACCES, path: lock path }` | no |
+//! | `sticky_directory_keeps_another_users_dead_lock_with_a_typed_error` (real, as `nobody`) | root's stale file in a 1777 directory: `Fs { op: Unlink, EPERM, path: lock path }` | no |
+//! | `unprivileged_helper_runs_from_a_private_checkout` | the helpers as `nobody` run from a 0755 copy, so a copy of this binary under a 0700 directory passes `unwritable_directory_unprivileged` | — |
+//! | `out_of_descriptors_is_an_error_and_the_reactor_recovers` (real, in a helper) | `Fs { op: LockUntil }` naming the reactor, never a panic; a later wait starts the reactor | no |
 //!
 //! Also covered in `real_truth_table.rs`, and not repeated here: acquire on a symlink to a
 //! stale-looking file, an empty directory and a FIFO; a fresh and an old empty file under
@@ -58,10 +64,11 @@ use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
 use sessionlock::{Owner, Released, TryAcquire};
 use support::checks::{assert_no_entry, dead_pid_still_proves_death, expect_fs_error};
 use support::checks::{expect_held, expect_refused, expect_resolve_error, payloadless_rules_apply};
+use support::descriptors::{self, is_reactor_failure};
 use support::faulty::faulty;
 use support::noflock::{capture_warnings, deny_flock_here, without_flock};
 use support::snapshot::Snapshot;
-use support::unprivileged::{self, chmod, try_acquire_as_nobody};
+use support::unprivileged::{self, NOBODY, chmod, spawn_waiter_as_nobody, try_acquire_as_nobody};
 use support::with_pid;
 use support::{LiveProcess, dead_pids_file, foreign, iso_from_now, padded, short, with_lock_file};
 
@@ -79,7 +86,13 @@ fn helper_process() {
             deny_flock_here(Errno::NOLCK);
             hold(&s)
         }
+        "hold-umask-077" => {
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+            hold(&s)
+        }
         unprivileged::ROLE => unprivileged::run(&s),
+        unprivileged::WAIT_ROLE => unprivileged::wait(&s),
+        descriptors::ROLE => descriptors::run(&s),
         other => panic!("unknown role {other}"),
     }
 }
@@ -587,5 +600,167 @@ fn flock_unavailable_to_contender_only_respects_live_holder() {
     });
     assert_eq!(seen, Some(pid));
     before.assert_same(dir.path(), "try_acquire without flock on a live flock holder");
+    holder.kill();
+}
+
+// ---- Another user's lock file ----
+
+/// The umask of this process, from `/proc/self/status` (reading it with `umask(2)` would
+/// change it for every thread for a moment).
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap();
+    u32::from_str_radix(line.trim(), 8).unwrap()
+}
+
+/// A root holder's (stale) lock file: a helper holds `s` as root and is SIGKILLed.
+fn dead_roots_file(s: &std::path::Path) -> u64 {
+    dead_holders_file(s, "hold")
+}
+
+/// A lock file left by a helper running `role` as root, SIGKILLed; returns its inode.
+fn dead_holders_file(s: &std::path::Path, role: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut holder = spawn_helper(role, s, &[]);
+    holder.expect("held");
+    holder.kill();
+    std::fs::metadata(lock_file(s)).unwrap().ino()
+}
+
+/// Another user's live holder is waited for, not an error. A lock file is created
+/// readable by others (0644 before the umask), so a contender running as `nobody` opens
+/// root's lock file read-only, finds its kernel lock held and waits in the kernel; the
+/// file is untouched while it waits. When the holder is SIGKILLed, the contender takes
+/// over at once (`KernelProvenDead`). It was: the file was 0600 and the contender failed
+/// with `Fs { op: Open, EACCES }` (the CLI: "Permission denied", exit 1).
+/// Checks: INV-2, INV-4
+#[test]
+fn another_users_live_holder_is_waited_for_then_taken_over() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (dir, s) = session();
+    chmod(dir.path(), 0o777);
+    let mut holder = spawn_helper("hold", &s, &[]);
+    holder.expect("held");
+    let meta = std::fs::metadata(lock_file(&s)).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644 & !umask(), "the lock file's mode");
+    let mut waiter = spawn_waiter_as_nobody(&s);
+    assert_eq!(waiter.helper.expect("waiting"), "kernel", "contention across users");
+    let now = std::fs::metadata(lock_file(&s)).unwrap();
+    assert_eq!((now.ino(), now.uid()), (meta.ino(), 0), "INV-2: the live holder's file");
+    holder.kill();
+    assert_eq!(waiter.helper.expect("outcome"), "acquired");
+    assert_eq!(waiter.helper.expect("broken"), "[[KernelProvenDead]]", "a takeover");
+    assert!(!lock_file(&s).exists(), "the contender released its own file");
+}
+
+/// A stale lock file left by root in a directory another user owns is that user's to
+/// take over: it can read the file (0644 before the umask), so its kernel lock proves
+/// the holder dead, and the directory is its own, so it may remove it. It was: EACCES
+/// from `open`, for good.
+/// Checks: INV-4
+#[test]
+fn another_users_dead_lock_in_own_directory_is_taken_over() {
+    let (dir, s) = session();
+    dead_roots_file(&s);
+    std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    chmod(dir.path(), 0o755);
+    assert_eq!(try_acquire_as_nobody(&s), "acquired");
+    assert!(!lock_file(&s).exists(), "broken, then acquired and released");
+}
+
+/// Under a umask that takes read access away from others (077), a lock file is 0600 and
+/// another user cannot open it, so it cannot judge it: its acquire fails with a typed
+/// error naming the lock file and EACCES, and removes nothing, although the holder is
+/// dead. (Documented: the umask is honoured.)
+/// Checks: INV-2, INV-5
+#[test]
+fn umask_077_lock_file_is_a_typed_error_for_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, s) = session();
+    chmod(dir.path(), 0o777);
+    dead_holders_file(&s, "hold-umask-077");
+    let mode = std::fs::metadata(lock_file(&s)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "published under umask 077");
+    let before = Snapshot::of(dir.path());
+    let outcome = try_acquire_as_nobody(&s);
+    assert_eq!(outcome, format!("fs Open 13 {}", lock_file(&s).display()));
+    before.assert_same(dir.path(), "an unprivileged acquire that could not open");
+}
+
+/// In a sticky directory owned by someone else (`/tmp`-like, mode 1777), another user
+/// proves root's holder dead but may not unlink its file: the acquire fails with a typed
+/// error (`Fs { op: Unlink, EPERM }`, naming the lock file), never hangs, and leaves the
+/// file as it was. It was: EACCES from `open`, before any judgement.
+/// Checks: INV-2, INV-5
+#[test]
+fn sticky_directory_keeps_another_users_dead_lock_with_a_typed_error() {
+    let (dir, s) = session();
+    chmod(dir.path(), 0o1777);
+    dead_roots_file(&s);
+    let before = Snapshot::of(dir.path());
+    let outcome = try_acquire_as_nobody(&s);
+    assert_eq!(outcome, format!("fs Unlink 1 {}", lock_file(&s).display()));
+    before.assert_same(dir.path(), "an unprivileged acquire that could not unlink");
+}
+
+/// The unprivileged helper works from a private checkout: a copy of this test binary in
+/// a directory of mode 0700 (where `nobody` cannot reach it, as for a clone into
+/// `mktemp -d` or a home directory of mode 0700) runs
+/// `unwritable_directory_unprivileged`, which passes. It failed: the helper was started
+/// from the binary's own path, which `nobody` could not execute.
+#[test]
+fn unprivileged_helper_runs_from_a_private_checkout() {
+    use std::os::unix::process::CommandExt;
+    let private = tempfile::tempdir().unwrap();
+    chmod(private.path(), 0o700);
+    let copy = private.path().join("bad_input");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    let unreachable = std::process::Command::new(&copy).uid(NOBODY).gid(NOBODY).output();
+    let denied = unreachable.expect_err("nobody must not reach the private copy");
+    assert_eq!(denied.kind(), std::io::ErrorKind::PermissionDenied, "{denied}");
+    let out = std::process::Command::new(&copy)
+        .args(["--exact", "unwritable_directory_unprivileged", "--test-threads=1"])
+        .env_remove("SESSIONLOCK_TEST_ROLE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
+}
+
+// ---- Out of descriptors ----
+
+/// A contended acquire in a process out of descriptors fails with a typed error and
+/// never panics; the reactor, which cannot be started then, is started by a later wait
+/// once descriptors are free. A helper fills its descriptor table and frees one
+/// descriptor per round: the rounds fail (`EMFILE`) until one reaches the kernel wait
+/// and fails there, naming the reactor (reachability), and the last one waits for the
+/// live holder until its timeout, which needs the reactor. It was: a panic,
+/// "cannot create the reactor's epoll/eventfd". The holder's file is untouched.
+/// Checks: INV-2
+#[test]
+fn out_of_descriptors_is_an_error_and_the_reactor_recovers() {
+    let (dir, s) = session();
+    let mut holder = spawn_helper("hold", &s, &[]);
+    holder.expect("held");
+    let before = Snapshot::of(dir.path());
+    let mut helper = spawn_helper(descriptors::ROLE, &s, &[]);
+    let mut rounds = Vec::new();
+    loop {
+        let round = helper.expect("round");
+        let last = round == "timeout";
+        rounds.push(round);
+        if last {
+            break;
+        }
+    }
+    helper.expect("done");
+    assert!(rounds.iter().any(|r| is_reactor_failure(r)), "never reached the wait: {rounds:#?}");
+    let (failed, [_timeout]) = rounds.split_at(rounds.len() - 1) else { unreachable!() };
+    for round in failed {
+        assert!(round.starts_with("fs ") && round.contains("os error 24"), "{rounds:#?}");
+    }
+    before.assert_same(dir.path(), "acquires out of descriptors");
     holder.kill();
 }

@@ -6,6 +6,20 @@
 //! 3. Write the whole payload.
 //! 4. `linkat` it to the lock path. `EEXIST` is contention, and the inode is discarded.
 //!
+//! ## The file's mode
+//!
+//! A lock file is created with mode [`LOCK_FILE_MODE`] (`0644`) masked by the umask, so
+//! with the usual umask (`022`, `002`) every user can read it and only its creator can
+//! write it. Readable by others is what matters: a contender of another uid opens the
+//! file read-only to try its `flock` (a read-only descriptor takes an exclusive `flock`
+//! as well), so it can wait for a live holder and prove a dead one gone. Nobody but the
+//! publisher ever writes a lock file, so no write bit is given to others (the original
+//! lock asks for `0666`; its group and other write bits would only let other users
+//! corrupt a live holder's payload). The umask is honoured, as for every file a user
+//! creates: under a umask that takes read access away from others (`077`), their
+//! contenders cannot open the file, and their acquire fails with a typed error
+//! (`FsOp::Open`, `EACCES`, naming the lock file) instead of waiting or removing it.
+//!
 //! The named fallback unlinks its temporary name after linking. A crash between its
 //! `O_EXCL` create and that unlink leaves a stray `.tmp` beside the lock; it is never at
 //! the lock path, so the protocol never sees it.
@@ -22,6 +36,9 @@ use rustix::io::Errno;
 use super::degraded::{DirInfo, dir_info};
 use super::handle::{RealHandle, file_id};
 use crate::fs::{LockPath, Published};
+
+/// The mode a lock file is created with, before the umask (see the module docs).
+pub(crate) const LOCK_FILE_MODE: u32 = 0o644;
 
 /// Publishes `payload` at `path` (see the module docs).
 pub(crate) fn publish(path: &LockPath, payload: &[u8]) -> io::Result<Published<RealHandle>> {
@@ -61,7 +78,7 @@ enum Fresh {
 impl Fresh {
     fn create(dirfd: &OwnedFd, name: &OsStr) -> io::Result<Self> {
         let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        match openat(dirfd, ".", flags, Mode::from_raw_mode(0o600)) {
+        match openat(dirfd, ".", flags, Mode::from_raw_mode(LOCK_FILE_MODE)) {
             Ok(fd) => Ok(Self::Anonymous(fd)),
             Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => Self::create_named(dirfd, name),
             Err(e) => Err(e.into()),
@@ -74,7 +91,7 @@ impl Fresh {
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let temp = temp_name(name, std::process::id(), n);
-            match openat(dirfd, &temp, flags, Mode::from_raw_mode(0o600)) {
+            match openat(dirfd, &temp, flags, Mode::from_raw_mode(LOCK_FILE_MODE)) {
                 Ok(fd) => return Ok(Self::Named { fd, temp }),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),

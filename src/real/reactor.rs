@@ -14,6 +14,11 @@
 //! | + a deadline          | the deadline passes (`epoll_wait` times out) | re-arming with another deadline, or deregistering |
 //! | + a descriptor        | it becomes readable (`EPOLLONESHOT`, re-armed on each wait) | deregistering |
 //!
+//! The reactor is started by the first wait that needs it. If it cannot be (no descriptor
+//! left for its epoll instance or eventfd, or no thread), [`reactor`] returns a typed
+//! error naming the step, closes what it had opened, and the next wait tries again; the
+//! library never panics for it.
+//!
 //! This state lives outside the checked core and is never shared with it, so it uses
 //! `std::sync` directly rather than the crate's sync facade.
 
@@ -21,7 +26,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -54,26 +59,63 @@ struct Slot {
     deadline: Option<Instant>,
 }
 
+/// Why the reactor could not be started: which step failed, and the system's error.
+///
+/// Carried inside the [`io::Error`] that [`reactor`] returns (its kind is the system
+/// error's), so a kernel-lock wait reports it as `FsOp::LockUntil` on the lock path.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the sessionlock reactor: {step} failed: {source}")]
+pub(crate) struct StartError {
+    /// The step that failed: `epoll_create1`, `eventfd`, `epoll_ctl` or the thread spawn.
+    step: &'static str,
+    source: io::Error,
+}
+
+impl StartError {
+    fn wrap(step: &'static str) -> impl FnOnce(io::Error) -> io::Error {
+        move |source| io::Error::new(source.kind(), Self { step, source })
+    }
+}
+
 /// The reactor, started on first use.
-pub(crate) fn reactor() -> &'static Reactor {
-    static REACTOR: OnceLock<&'static Reactor> = OnceLock::new();
-    REACTOR.get_or_init(|| {
-        let reactor: &'static Reactor = Box::leak(Box::new(
-            Reactor::new().expect("sessionlock: cannot create the reactor's epoll/eventfd"),
-        ));
-        std::thread::Builder::new()
-            .name("sessionlock-reactor".into())
-            .spawn(move || reactor.run())
-            .expect("sessionlock: cannot start the reactor thread");
-        reactor
-    })
+///
+/// | state          | a call                                               |
+/// |----------------|------------------------------------------------------|
+/// | never started  | creates the epoll and eventfd and spawns the thread  |
+/// | start failed   | tries again: nothing is kept from a failed start     |
+/// | running        | returns it                                           |
+///
+/// # Errors
+/// The step that failed, typically `EMFILE` when the process is out of descriptors.
+/// Every descriptor of a failed start is closed again, so the next call, once
+/// descriptors are free, starts it.
+pub(crate) fn reactor() -> io::Result<&'static Reactor> {
+    static REACTOR: OnceLock<Arc<Reactor>> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(reactor) = REACTOR.get() {
+        return Ok(reactor);
+    }
+    let _one_at_a_time = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(reactor) = REACTOR.get() {
+        return Ok(reactor);
+    }
+    let reactor = Arc::new(Reactor::new()?);
+    let thread = Arc::clone(&reactor);
+    std::thread::Builder::new()
+        .name("sessionlock-reactor".into())
+        .spawn(move || thread.run())
+        .map_err(StartError::wrap("spawning its thread"))?;
+    Ok(REACTOR.get_or_init(|| reactor))
 }
 
 impl Reactor {
     fn new() -> io::Result<Self> {
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        epoll::add(&epoll, &wake, epoll::EventData::new_u64(WAKE_KEY), epoll::EventFlags::IN)?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| StartError::wrap("epoll_create1")(e.into()))?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| StartError::wrap("eventfd")(e.into()))?;
+        epoll::add(&epoll, &wake, epoll::EventData::new_u64(WAKE_KEY), epoll::EventFlags::IN)
+            .map_err(|e| StartError::wrap("epoll_ctl")(e.into()))?;
         Ok(Self {
             epoll,
             wake,

@@ -1,6 +1,13 @@
 //! The two ways to wait on the reactor: [`Sleep`] until a deadline, and [`Watched`] for a
 //! descriptor to become readable (or a deadline). Both deregister when dropped, so both
 //! are cancel-safe.
+//!
+//! When the reactor cannot be started (the process is out of descriptors, say),
+//! [`Watched::arm`] returns the error, which a kernel-lock wait reports as a typed
+//! failure. A [`Sleep`] has no error to give (`Clock::sleep_until` cannot fail), so it
+//! says so through `tracing::error!` and blocks its thread until its deadline instead;
+//! the core sleeps only for bounded backoffs (at most 1 s, and never past the acquire's
+//! deadline), and the next sleep tries the reactor again.
 
 use std::future::Future;
 use std::io;
@@ -33,7 +40,13 @@ impl Future for Sleep {
         if monotonic_now() >= self.at {
             return Poll::Ready(());
         }
-        let reactor = reactor();
+        let reactor = match reactor() {
+            Ok(reactor) => reactor,
+            Err(error) => {
+                block_until(self.at, &error);
+                return Poll::Ready(());
+            }
+        };
         let key = *self.key.get_or_insert_with(|| reactor.register(cx.waker()));
         reactor.arm(key, cx.waker(), Some(self.at));
         Poll::Pending
@@ -42,10 +55,24 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            reactor().deregister(key, None);
+        // A key exists only if the reactor was running, and a running reactor stays.
+        if let Some(key) = self.key
+            && let Ok(reactor) = reactor()
+        {
+            reactor.deregister(key, None);
         }
     }
+}
+
+/// The fallback of a [`Sleep`] without a reactor: blocks the calling thread until `at`.
+fn block_until(at: Instant, error: &io::Error) {
+    let left = at.saturating_duration_since(monotonic_now());
+    tracing::error!(
+        %error,
+        ?left,
+        "sessionlock: no reactor to wait on; blocking this thread for the backoff instead"
+    );
+    std::thread::sleep(left);
 }
 
 /// An owned descriptor watched by the reactor, with a deadline.
@@ -65,8 +92,11 @@ impl Watched {
     }
 
     /// Arranges for `waker` to be woken when the descriptor is readable or at `deadline`.
+    ///
+    /// # Errors
+    /// The reactor cannot be started ([`reactor`]), or `epoll_ctl` failed.
     pub(crate) fn arm(&mut self, waker: &Waker, deadline: Instant) -> io::Result<()> {
-        let reactor = reactor();
+        let reactor = reactor()?;
         let first = self.key.is_none();
         let key = *self.key.get_or_insert_with(|| reactor.register(waker));
         reactor.arm(key, waker, Some(deadline));
@@ -80,8 +110,11 @@ impl Watched {
     }
 
     fn deregister(&mut self) {
-        if let (Some(key), Some(fd)) = (self.key.take(), &self.fd) {
-            reactor().deregister(key, Some(fd.as_fd()));
+        // A key exists only if the reactor was running, and a running reactor stays.
+        if let (Some(key), Some(fd)) = (self.key.take(), &self.fd)
+            && let Ok(reactor) = reactor()
+        {
+            reactor.deregister(key, Some(fd.as_fd()));
         }
     }
 }
@@ -118,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_dropped_sleep_is_deregistered() {
-        let reactor = reactor();
+        let reactor = reactor().unwrap();
         let mut sleep = Box::pin(Sleep::until(monotonic_now() + Duration::from_secs(60)));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(sleep.as_mut().poll(&mut cx).is_pending());

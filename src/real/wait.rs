@@ -21,6 +21,10 @@
 //!   the queue drained, and the instance reused by the next wait.
 //! - If inotify is unavailable (no `/proc`, `max_user_instances` reached), the wait falls
 //!   back to the backoff alone, with a warning.
+//! - If the reactor cannot be started (out of descriptors: `EMFILE`), there is nothing
+//!   to wait on: the wait fails with that error (the core reports it as
+//!   `FsOp::LockUntil` on the lock path) rather than panicking or blocking a thread. The
+//!   next wait tries to start the reactor again.
 //!
 //! The future blocks nothing: the reactor thread waits on the inotify descriptor and the
 //! deadline. Dropping it (cancellation) closes the inotify descriptor and leaves the
@@ -39,6 +43,7 @@ use rustix::io::Errno;
 
 use super::clock::monotonic_now;
 use super::handle::RealHandle;
+use super::reactor::reactor;
 use super::registration::{Sleep, Watched};
 
 /// The first retry delay after an event; later ones double.
@@ -88,10 +93,14 @@ impl<'a> LockWait<'a> {
 
     /// Arranges to be polled again at `at` or on an inotify event. `false`: `at` has
     /// already passed.
-    fn arm(&mut self, cx: &mut Context<'_>, at: Instant) -> bool {
+    ///
+    /// # Errors
+    /// The reactor cannot be started.
+    fn arm(&mut self, cx: &mut Context<'_>, at: Instant) -> io::Result<bool> {
+        reactor()?; // every way of waiting below needs it
         if let Some(watch) = &mut self.watch {
             match watch.watched().arm(cx.waker(), at) {
-                Ok(()) => return true,
+                Ok(()) => return Ok(true),
                 Err(error) => {
                     warn_no_inotify(&error);
                     self.watch = None;
@@ -99,7 +108,7 @@ impl<'a> LockWait<'a> {
             }
         }
         let sleep = self.sleep.insert(Sleep::until(at));
-        Pin::new(sleep).poll(cx).is_pending()
+        Ok(Pin::new(sleep).poll(cx).is_pending())
     }
 }
 
@@ -126,8 +135,10 @@ impl Future for LockWait<'_> {
                 return Poll::Ready(Ok(false));
             }
             let at = self.next_try.min(self.deadline);
-            if self.arm(cx, at) {
-                return Poll::Pending;
+            match self.arm(cx, at) {
+                Ok(true) => return Poll::Pending,
+                Ok(false) => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }

@@ -1,8 +1,9 @@
 //! Helpers for `tests/bad_input.rs`: the lock files the rows start from, plus directory
 //! snapshots, a fault-injecting filesystem, a thread without `flock`, an unprivileged
-//! helper process, and the checks the rows share.
+//! helper process, a helper out of descriptors, and the checks the rows share.
 
 pub mod checks;
+pub mod descriptors;
 pub mod faulty;
 pub mod noflock;
 pub mod snapshot;

@@ -145,18 +145,23 @@ pub const HELPER: &str = "helper_process";
 
 /// Starts this test binary again as a helper process running `role` on `session`.
 pub fn spawn_helper(role: &str, session: &Path, extra: &[(&str, String)]) -> Helper {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let mut cmd = helper_command(&std::env::current_exe().unwrap(), role, session);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    Helper::spawn(cmd)
+}
+
+/// The command that runs the test binary `exe` as a helper process running `role` on
+/// `session` (see [`spawn_helper`]).
+pub fn helper_command(exe: &Path, role: &str, session: &Path) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.args(["--ignored", "--exact", HELPER, "--nocapture", "--test-threads=1"])
         .env("SESSIONLOCK_TEST_ROLE", role)
         .env("SESSIONLOCK_TEST_SESSION", session)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    Helper { child, stdout }
+    cmd
 }
 
 /// A helper process and its output.
@@ -166,6 +171,13 @@ pub struct Helper {
 }
 
 impl Helper {
+    /// Starts `cmd`, whose stdout must be piped.
+    pub fn spawn(mut cmd: Command) -> Self {
+        let mut child = cmd.spawn().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self { child, stdout }
+    }
+
     /// Waits for a line holding `@@<tag>` (printed by [`report`]); returns what follows.
     /// (The test harness may print on the same line before it.)
     pub fn expect(&mut self, tag: &str) -> String {

@@ -28,6 +28,8 @@ enum Cleaned {
     Gone,
     /// Not a lock file: left alone.
     Skipped(String),
+    /// Could not be examined (the error, without the path): left alone.
+    Failed(String),
 }
 
 /// The tally printed at the end.
@@ -36,9 +38,13 @@ struct Tally {
     removed: usize,
     kept: usize,
     skipped: usize,
+    /// Lock paths that could not be examined (reported on stderr too): never counted as
+    /// kept or removed.
+    failed: usize,
 }
 
-/// Runs `clean` on `dir`. Exit code 0, or 1 when some lock could not be examined.
+/// Runs `clean` on `dir`. Exit code 0, or 1 when some lock could not be examined: each
+/// such lock gets a `failed` line and is counted apart in the summary.
 pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
     let targets = targets::scan(dir)?;
     let lock = SessionLock::new();
@@ -48,14 +54,13 @@ pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
     let mut code = 0;
     for target in &targets {
         let cleaned = if dry_run { look(&ctx, &target.lock) } else { clean(&ctx, &target.lock) };
-        match cleaned {
-            Ok(cleaned) => report(&mut out, &target.lock, &cleaned, dry_run, &mut tally)?,
-            Err(error) => {
-                let error = CliError::from(error);
-                error.report();
-                code = code.max(error.exit_code());
-            }
-        }
+        let cleaned = cleaned.unwrap_or_else(|error| {
+            let error = CliError::from(error);
+            error.report();
+            code = code.max(error.exit_code());
+            Cleaned::Failed(error.detail())
+        });
+        report(&mut out, &target.lock, &cleaned, dry_run, &mut tally)?;
     }
     summary(&mut out, &tally, dry_run)?;
     out.flush()?;
@@ -85,6 +90,7 @@ fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
         Found::Lock(holder) => Cleaned::Kept(holder),
         Found::Nothing => Cleaned::Gone,
         Found::NotALockFile(kind) => Cleaned::Skipped(kind_name(kind)),
+        Found::Failed(error) => Cleaned::Failed(error),
     })
 }
 
@@ -110,15 +116,22 @@ fn report(
             tally.skipped += 1;
             writeln!(out, "skipped {lock}: a {kind}, not a lock file")
         }
+        Cleaned::Failed(error) => {
+            tally.failed += 1;
+            writeln!(out, "failed {lock}: {error}")
+        }
     }
 }
 
 fn summary(out: &mut impl Write, tally: &Tally, dry_run: bool) -> std::io::Result<()> {
-    let Tally { removed, kept, skipped } = tally;
+    let Tally { removed, kept, skipped, failed } = tally;
     let verb = if dry_run { "dry run: would remove" } else { "removed" };
     write!(out, "{verb} {removed} stale lock(s), kept {kept} live")?;
     if *skipped > 0 {
         write!(out, ", skipped {skipped} not a lock file")?;
+    }
+    if *failed > 0 {
+        write!(out, ", failed to examine {failed}")?;
     }
     writeln!(out)
 }

@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use sessionlock::AcquireError;
-use sessionlock::fs::{FileKind, FsError};
+use sessionlock::fs::{FileKind, FsError, FsOp};
 
 /// Exit code: an I/O failure.
 pub const EXIT_IO: u8 = 1;
@@ -34,8 +34,8 @@ pub enum CliError {
     /// The lock stayed held past the timeout; the error names the holder and the path.
     #[error(transparent)]
     Timeout(AcquireError),
-    /// A lock primitive failed.
-    #[error(transparent)]
+    /// A lock primitive failed; with a hint where the cause is another user's file.
+    #[error("{0}{hint}", hint = hint(.0))]
     Fs(FsError),
     /// Reading a directory or resolving a path failed.
     #[error("{path}: {source}")]
@@ -89,10 +89,44 @@ impl CliError {
         eprintln!("sessionlock: {self}");
     }
 
+    /// The error without the lock path or a hint, for a report that shows the path
+    /// beside it (the full message goes to stderr).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Fs(e) => format!("{}: {}", e.op, e.source),
+            Self::Timeout(e) => e.to_string(),
+            other => other.to_string(),
+        }
+    }
+
     /// An I/O error about `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+}
+
+/// What a permission error on a lock file means, for the user who got it.
+///
+/// | step     | error                  | what it means                                        |
+/// |----------|------------------------|------------------------------------------------------|
+/// | open     | `EACCES`               | the file is not readable by this user (another user's umask took read access away), so its kernel lock cannot be tried: whether its holder lives is unknown |
+/// | unlink   | `EPERM`/`EACCES`       | its holder is proven gone, but this user may not remove it (a sticky directory, such as `/tmp`, lets only the file's owner) |
+fn hint(e: &FsError) -> &'static str {
+    if e.source.kind() != io::ErrorKind::PermissionDenied {
+        return "";
+    }
+    match e.op {
+        FsOp::Open => {
+            " (this user may not read the lock file, so cannot tell whether its holder is \
+             alive; it was left alone)"
+        }
+        FsOp::Unlink => {
+            " (its holder is gone, but this user may not remove its file, as in a sticky \
+             directory; it was left alone: its owner or root can remove it with \
+             `sessionlock clean`)"
+        }
+        _ => "",
     }
 }
 

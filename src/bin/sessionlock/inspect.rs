@@ -30,6 +30,9 @@ pub enum Found {
     Nothing,
     /// Something that is not a lock file; it was left alone.
     NotALockFile(FileKind),
+    /// Looking failed (a lock file this user may not read, say): the error's message.
+    /// The lock's state is unknown, never reported as free.
+    Failed(String),
 }
 
 /// One line of the report.
@@ -41,16 +44,19 @@ struct Row {
 /// Runs `inspect` on `paths`; prints a table, or one JSON array with `json`.
 ///
 /// Each failure is reported on stderr as it happens and the other paths are still shown;
-/// the exit code is then the worst failure's (2 for an explicitly named non-lock file or
-/// an unusable path, 1 for I/O).
+/// a lock path that could not be looked at gets a row saying so (`error`), never "no
+/// lock". The exit code is then the worst failure's (2 for an explicitly named non-lock
+/// file or an unusable path, 1 for I/O).
 pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
     let lock = SessionLock::new();
     let ctx = lock.locker().ctx();
     let mut rows = Vec::new();
     let mut code = 0;
+    let mut failures = 0;
     let mut fail = |error: CliError| {
         error.report();
         code = code.max(error.exit_code());
+        failures += 1;
     };
     for arg in paths {
         match targets::resolve(arg) {
@@ -61,7 +67,7 @@ pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
     let mut out = std::io::stdout().lock();
     if json {
         print_json(&mut out, &rows)?
-    } else {
+    } else if !rows.is_empty() || failures == 0 {
         print_table(&mut out, &rows)?
     }
     out.flush()?;
@@ -74,7 +80,13 @@ pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
 fn look_one(ctx: &RealCtx<'_>, target: &Target, rows: &mut Vec<Row>, fail: impl FnOnce(CliError)) {
     let found = match look(ctx, &target.lock) {
         Ok(found) => found,
-        Err(error) => return fail(error.into()),
+        Err(error) => {
+            let error = CliError::from(error);
+            if !rows.iter().any(|r| r.path == target.lock) {
+                rows.push(Row { path: target.lock.clone(), found: Found::Failed(error.detail()) });
+            }
+            return fail(error);
+        }
     };
     let not_a_lock = match &found {
         Found::NotALockFile(kind) if target.explicit => Some(*kind),
@@ -127,12 +139,13 @@ fn millis(d: Option<Duration>) -> Option<u64> {
 }
 
 /// One object of the `--json` array. A path with nothing at it has `found: "nothing"`
-/// and `held: false`; a non-lock file there has `found` naming what it is.
+/// and `held: false`; a non-lock file there has `found` naming what it is; a path that
+/// could not be looked at has `found: "error"`, `held: null` (unknown) and `error`.
 #[derive(Serialize)]
 struct JsonRow {
     path: String,
     found: String,
-    held: bool,
+    held: Option<bool>,
     pid: Option<u32>,
     alive: Option<bool>,
     kernel_held: bool,
@@ -140,6 +153,8 @@ struct JsonRow {
     max_hold_ms: Option<u64>,
     stale: bool,
     reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 fn print_json(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
@@ -154,11 +169,15 @@ fn row_json(row: &Row) -> JsonRow {
         Found::Lock(h) => h,
         Found::Nothing => return JsonRow::empty(path, "nothing".to_owned()),
         Found::NotALockFile(kind) => return JsonRow::empty(path, kind_name(*kind)),
+        Found::Failed(error) => {
+            let error = Some(error.clone());
+            return JsonRow { held: None, error, ..JsonRow::empty(path, "error".to_owned()) };
+        }
     };
     JsonRow {
         path,
         found: "lock-file".to_owned(),
-        held: !h.is_stale(),
+        held: Some(!h.is_stale()),
         pid: h.pid,
         alive: alive(h),
         kernel_held: h.kernel_held,
@@ -166,6 +185,7 @@ fn row_json(row: &Row) -> JsonRow {
         max_hold_ms: millis(h.max_hold),
         stale: h.is_stale(),
         reasons: reason_names(&h.reasons),
+        error: None,
     }
 }
 
@@ -174,7 +194,7 @@ impl JsonRow {
         Self {
             path,
             found,
-            held: false,
+            held: Some(false),
             pid: None,
             alive: None,
             kernel_held: false,
@@ -182,6 +202,7 @@ impl JsonRow {
             max_hold_ms: None,
             stale: false,
             reasons: Vec::new(),
+            error: None,
         }
     }
 }
@@ -210,11 +231,14 @@ fn row_cells(row: &Row) -> [String; 8] {
     let path = row.path.to_string();
     let dash = || "-".to_owned();
     let Found::Lock(h) = &row.found else {
-        let status = match &row.found {
-            Found::NotALockFile(kind) => format!("not a lock file ({})", kind_name(*kind)),
-            _ => "no lock".to_owned(),
+        let (status, reasons) = match &row.found {
+            Found::NotALockFile(kind) => {
+                (format!("not a lock file ({})", kind_name(*kind)), dash())
+            }
+            Found::Failed(error) => ("error".to_owned(), error.clone()),
+            _ => ("no lock".to_owned(), dash()),
         };
-        return [status, dash(), dash(), dash(), dash(), dash(), dash(), path];
+        return [status, dash(), dash(), dash(), dash(), dash(), reasons, path];
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let secs = |d: Option<Duration>| d.map_or_else(dash, |d| format!("{:.1}s", d.as_secs_f64()));

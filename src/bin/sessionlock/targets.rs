@@ -2,8 +2,7 @@
 //! at the lock paths themselves.
 
 use std::ffi::OsStr;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sessionlock::LockPath;
 
@@ -23,12 +22,16 @@ pub struct Target {
 }
 
 /// The lock paths `arg` stands for: a lock file (`*.lock`) itself, every `*.lock` in a
-/// directory, or else the lock of a session file (`<file>.lock`).
+/// directory (also when `arg` ends with `/`), or else the lock of a session file
+/// (`<file>.lock`).
 ///
 /// # Errors
 /// [`CliError::Usage`] when `arg` names no file; [`CliError::Io`] when a directory
-/// cannot be read or resolved.
+/// cannot be read or resolved, or does not exist (exit code 2).
 pub fn resolve(arg: &Path) -> Result<Vec<Target>, CliError> {
+    if names_a_directory(arg) {
+        return scan(arg);
+    }
     if has_lock_suffix(arg.file_name()) {
         return Ok(vec![Target { lock: canonical(arg)?, explicit: true }]);
     }
@@ -59,6 +62,12 @@ pub fn scan(dir: &Path) -> Result<Vec<Target>, CliError> {
     Ok(names.into_iter().map(lock).collect())
 }
 
+/// Whether `arg` is spelled as a directory: it ends with `/` (or `/.`, or is `.`/`..`).
+fn names_a_directory(arg: &Path) -> bool {
+    let bytes = arg.as_os_str().as_encoded_bytes();
+    bytes.ends_with(b"/") || bytes.ends_with(b"/.") || matches!(bytes, b"." | b"..")
+}
+
 /// Whether `name` is a lock file's name: `<something>.lock`.
 fn has_lock_suffix(name: Option<&OsStr>) -> bool {
     name.map(OsStr::as_encoded_bytes)
@@ -66,8 +75,8 @@ fn has_lock_suffix(name: Option<&OsStr>) -> bool {
 }
 
 /// The canonical form of the lock path `path`: its directory resolved, its own name kept
-/// as is (never followed). A directory that does not exist is left unresolved (there is
-/// then nothing at the path) and is not created.
+/// as is (never followed). A directory that does not exist is an input error (exit code
+/// 2): it is never created, and "no lock" there would hide a mistyped path.
 fn canonical(path: &Path) -> Result<LockPath, CliError> {
     let Some(name) = path.file_name() else {
         return Err(CliError::Usage(format!("{} names no file", path.display())));
@@ -76,14 +85,6 @@ fn canonical(path: &Path) -> Result<LockPath, CliError> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let dir = match std::fs::canonicalize(dir) {
-        Ok(dir) => dir,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => absolute(dir)?,
-        Err(e) => return Err(CliError::io(dir)(e)),
-    };
+    let dir = std::fs::canonicalize(dir).map_err(CliError::io(dir))?;
     Ok(LockPath::from_canonical(dir.join(name)))
-}
-
-fn absolute(dir: &Path) -> Result<PathBuf, CliError> {
-    std::path::absolute(dir).map_err(CliError::io(dir))
 }
