@@ -206,9 +206,9 @@ fn after_sigkill_of_run_original_rules_see_the_command_alive_then_we_take_over_a
     let lock = dir.join("s.jsonl.lock");
     let text = std::fs::read_to_string(&lock).unwrap();
     let payload: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(payload["pid"], first.cmd_pid, "the lock file names the command: {text}");
     assert!(alive(first.cmd_pid));
     assert_eq!(original::original_waits_for(&lock), Ok(true), "{text}");
+    assert_eq!(payload["pid"], first.cmd_pid, "the lock file names the command: {text}");
     std::fs::write(dir.join("go"), "").unwrap();
     for _ in 0..3000 {
         if !alive(first.cmd_pid) {
