@@ -97,7 +97,16 @@ struct Second {
 impl Second {
     fn start(dir: &Path) -> Self {
         let mut run = bin(dir)
-            .args(["run", "--timeout", "30s", "s.jsonl", "--", "sh", "-c", "echo second >> s.jsonl"])
+            .args([
+                "run",
+                "--timeout",
+                "30s",
+                "s.jsonl",
+                "--",
+                "sh",
+                "-c",
+                "echo second >> s.jsonl",
+            ])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -221,7 +230,8 @@ fn after_sigkill_of_run_original_rules_see_the_command_alive_then_we_take_over_a
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["stale"], true, "{rows:?}");
     assert_eq!(rows[0]["reasons"], serde_json::json!(["KernelProvenDead"]), "{rows:?}");
-    let out = bin(&dir).args(["run", "--timeout", "30s", "s.jsonl", "--", "true"]).output().unwrap();
+    let out =
+        bin(&dir).args(["run", "--timeout", "30s", "s.jsonl", "--", "true"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("waiting for lock"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");

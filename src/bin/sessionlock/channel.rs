@@ -24,8 +24,8 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
-    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags,
-    SocketType, accept_with, bind, connect, listen, recvmsg, sendmsg, socket_with,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+    accept_with, bind, connect, listen, recvmsg, sendmsg, socket_with,
 };
 
 /// The longest lock path the message may carry (`PATH_MAX`).
@@ -53,7 +53,8 @@ impl Listener {
         let pid = std::process::id();
         let mut attempts = 0;
         loop {
-            let name = format!("sessionlock-run.{pid}.{:016x}", RandomState::new().hash_one(attempts));
+            let name =
+                format!("sessionlock-run.{pid}.{:016x}", RandomState::new().hash_one(attempts));
             let socket = seqpacket()?;
             match bind(&socket, &SocketAddrUnix::new_abstract_name(name.as_bytes())?) {
                 Ok(()) => {

@@ -40,7 +40,8 @@ pub fn main(
     let Some((program, args)) = command.split_first() else {
         return Err(CliError::Usage("no command given after `--`".to_owned()));
     };
-    let link = channel::connect_to(channel).map_err(CliError::supervise("reach `sessionlock run`"))?;
+    let link =
+        channel::connect_to(channel).map_err(CliError::supervise("reach `sessionlock run`"))?;
     let lock = SessionLock::builder().timeout(timeout).build();
     let guard = run::acquire(&lock, file)?;
     let path = guard.lock_path().as_path().to_owned();

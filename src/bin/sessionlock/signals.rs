@@ -46,8 +46,8 @@ impl Caught {
         let target = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("bad child pid {pid}"))
         })?;
-        let thread = std::thread::Builder::new().name("forward-signals".to_owned()).spawn(
-            move || {
+        let thread =
+            std::thread::Builder::new().name("forward-signals".to_owned()).spawn(move || {
                 for origin in signals.forever() {
                     if origin.cause == Cause::Kernel {
                         continue;
@@ -57,8 +57,7 @@ impl Caught {
                         let _ = kill_process(target, signal);
                     }
                 }
-            },
-        )?;
+            })?;
         Ok(Forwarder { handle, thread })
     }
 }
