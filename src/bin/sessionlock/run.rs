@@ -42,7 +42,7 @@ use crate::error::{CliError, EXIT_IO};
 use crate::inspect::RealCtx;
 use crate::signals::Caught;
 
-/// How long `run` leaves the exited command unreaped after it removed the lock file.
+/// How long `run` leaves the exited command unreaped after it let go of the lock file.
 ///
 /// The original TypeScript lock's contenders judge a holder by `kill(pid, 0)` alone, and
 /// a zombie answers that it is alive. One that read the lock file just before `run`
@@ -96,8 +96,13 @@ fn supervise(
     };
     drop(listener);
     let exit = exited(pid);
-    let removed = match handed {
-        Some(handed) => settle(lock, handed, &mut trouble),
+    // Whether the lock file was let go of: by us now, or, once the command held it, by
+    // whoever removed it since (a contender that took over).
+    let released = match handed {
+        Some(handed) => {
+            settle(lock, handed, &mut trouble);
+            true
+        }
         // The holder died of a signal before handing over: it may have left a file.
         None if exit.as_ref().is_ok_and(|s| s.terminating_signal().is_some()) => {
             clean_up(lock, lock_path, &mut trouble)
@@ -107,7 +112,7 @@ fn supervise(
     if let Ok(forwarder) = forwarder {
         forwarder.stop();
     }
-    if removed {
+    if released {
         std::thread::sleep(REAP_GRACE);
     }
     let status = child.wait().map_err(CliError::supervise("wait for the command"))?;
@@ -186,8 +191,8 @@ fn exited(pid: u32) -> io::Result<WaitIdStatus> {
 
 /// Steps 4 and 5 once the command has exited: checks, under the kernel lock still held
 /// through `handed`, that the lock path names the holder's file; lets go; then removes
-/// the file as a contender would. Returns whether it removed it.
-fn settle(lock: &SessionLock, handed: Handed, trouble: &mut bool) -> bool {
+/// the file as a contender would.
+fn settle(lock: &SessionLock, handed: Handed, trouble: &mut bool) {
     let path = LockPath::from_canonical(PathBuf::from(handed.path));
     let ctx = lock.locker().ctx();
     match published(&handed.fd) {
@@ -199,7 +204,7 @@ fn settle(lock: &SessionLock, handed: Handed, trouble: &mut bool) -> bool {
         Err(source) => report(CliError::Io { path: path.as_path().to_owned(), source }, trouble),
     }
     drop(handed.fd);
-    clean_up_path(&ctx, &path, trouble)
+    clean_up_path(&ctx, &path, trouble);
 }
 
 /// The identity and nonce of the file the holder published, read through its descriptor.
@@ -232,6 +237,7 @@ fn report(error: CliError, trouble: &mut bool) {
 }
 
 /// Removes the file at `lock_path` if its holder is proven gone (a contender's probe).
+/// Returns whether it removed it.
 fn clean_up(lock: &SessionLock, lock_path: &LockPath, trouble: &mut bool) -> bool {
     clean_up_path(&lock.locker().ctx(), lock_path, trouble)
 }
