@@ -79,7 +79,7 @@ sent to sessionlock are passed on to the command, and the lock is released only 
 the command has exited. Even if sessionlock is killed, the lock stays held until the
 command (and whatever it started that kept the descriptor) has exited. A command that
 starts background processes should close the descriptor in them:
-  sessionlock run s.jsonl -- sh -c 'my-daemon {SESSIONLOCK_FD}>&- &'  # bash
+  sessionlock run s.jsonl -- bash -c 'my-daemon {SESSIONLOCK_FD}>&- & ./append.sh'
 Warns when FILE is a symlink or has other hard links: the lock is per name.";
 
 /// Look at, clean up, and hold locks on session files.
