@@ -159,6 +159,19 @@ fn run_reports_a_lock_removed_under_it() {
     assert!(stderr(&out).contains("was compromised while held"), "{}", stderr(&out));
 }
 
+/// A command that replaces the lock file under `run` makes it report the lock
+/// compromised; the replacement, not proven stale, is left where it is.
+/// Checks: INV-2
+#[test]
+fn run_reports_a_lock_replaced_under_it_and_leaves_the_replacement() {
+    let (_tmp, dir) = tempdir();
+    let script = "rm s.jsonl.lock && echo '{}' > s.jsonl.lock";
+    let out = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("was compromised while held"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.join("s.jsonl.lock")).unwrap(), "{}\n");
+}
+
 /// A second `run` waits with one line naming the holder, then times out with 75, naming
 /// the holder and the lock path; its command never runs.
 /// Checks: INV-1
