@@ -97,15 +97,15 @@ impl CliError {
         eprintln!("sessionlock: {self}");
     }
 
-    /// A failure to `what` while supervising the command.
-    pub fn supervise(what: &'static str) -> impl FnOnce(io::Error) -> Self {
-        move |source| Self::Supervise { what, source }
-    }
-
     /// An I/O error about `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+
+    /// A failure to `what` while supervising the command.
+    pub fn supervise(what: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| Self::Supervise { what, source }
     }
 }
 
