@@ -22,7 +22,7 @@ impl SessionGuard {
     /// then the next contender (or `sessionlock clean`) removes it.
     ///
     /// # Errors
-    /// When the descriptor cannot be duplicated; the lock is then released as
+    /// When `dup` fails; the lock is then released as
     /// [`SessionGuard::release`] would.
     pub fn into_exec_fd(self) -> io::Result<OwnedFd> {
         let (locker, path, owner, generation) = self.into_inner().into_parts();

@@ -9,7 +9,7 @@
 //! |------|----------------------------------------------------------------|------------------------|
 //! | 1    | connects to `run`'s channel                                    | exit 1: `run` is gone  |
 //! | 2    | acquires the lock (the waiting line, the timeout)              | exit 75, 2 or 1        |
-//! | 3    | duplicates the lock's descriptor without `FD_CLOEXEC`          | released; exit 1       |
+//! | 3    | `dup`s the lock's descriptor, without `FD_CLOEXEC`            | released; exit 1       |
 //! | 4    | sends `run` the lock path and a descriptor (see `channel.rs`)  | exit 1; the file is left for the next contender, which proves it stale |
 //! | 5    | execs the command, with `SESSIONLOCK_FD` naming the descriptor | exit 126 or 127; `run` removes the file |
 
