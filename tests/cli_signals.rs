@@ -181,6 +181,53 @@ fn sigquit_to_run_reaches_the_command_and_the_lock_outlives_it() {
     forwarded_signal_keeps_the_lock_until_the_command_is_done("QUIT");
 }
 
+/// A `^C` typed at the terminal goes, from the kernel, to the whole foreground process
+/// group: `run` survives it and does not pass it on again, and its command, which traps
+/// it, gets it once, keeps the lock until its write after the `^C`, and ends with its own
+/// status. (`run` is made a session leader on a fresh pseudo-terminal by `setsid -c`.)
+/// Checks: INV-1
+#[test]
+fn ctrl_c_at_the_terminal_reaches_the_command_once_and_the_lock_outlives_it() {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let (_tmp, dir) = tempdir();
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave_path = ptsname(&master, Vec::new()).unwrap().into_string().unwrap();
+    let slave = std::fs::OpenOptions::new().read(true).write(true).open(slave_path).unwrap();
+    // `wait` returns at once for a trapped signal, so a second ^C (or a copy passed on by
+    // `run`) would run the trap a second time rather than merge with the first.
+    let trap = "trap 'echo int >> ints' INT";
+    let nap =
+        "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.02 & wait $!; i=$((i+1)); done";
+    let script =
+        format!("echo $$ > started; {trap}; echo trapped > trapped; {nap}; echo late >> s.jsonl");
+    let run = Command::new("setsid")
+        .args(["-c", env!("CARGO_BIN_EXE_sessionlock"), "run", "s.jsonl", "--", "sh", "-c"])
+        .arg(&script)
+        .current_dir(&dir)
+        .stdin(slave)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cmd_pid = read_line_of(&dir.join("started")).parse().unwrap();
+    let mut first = First { run, dir: dir.clone(), cmd_pid };
+    read_line_of(&dir.join("trapped"));
+    rustix::io::write(&master, b"\x03").unwrap(); // ^C
+    read_line_of(&dir.join("ints"));
+    let mut second = Second::start(&dir);
+    second.expect_waiting();
+    std::fs::write(dir.join("go"), "").unwrap();
+    let second_code = second.finish();
+    assert_eq!(first.run.wait().unwrap().code(), Some(0), "run survived ^C; the command's status");
+    assert_eq!(second_code, Some(0));
+    let text = std::fs::read_to_string(dir.join("s.jsonl")).unwrap();
+    assert_eq!(text, "late\nsecond\n", "the second writer got in before the first was done");
+    let ints = std::fs::read_to_string(dir.join("ints")).unwrap();
+    assert_eq!(ints, "int\n", "the command got the ^C once");
+    assert!(!dir.join("s.jsonl.lock").exists(), "a lock file was left behind");
+}
+
 /// After `SIGKILL` of `run`, its command keeps the lock: a second `run` waits, and gets
 /// in only after the command's write and exit.
 /// Checks: INV-1
