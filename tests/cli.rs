@@ -1,5 +1,6 @@
 //! The `sessionlock` command line, one test per scenario, on the real filesystem: `run`
-//! (exit codes, waiting, timeout, recovery after SIGKILL, no inherited descriptors),
+//! (exit codes, waiting, timeout, the command keeping the lock after a SIGKILL of `run`,
+//! only the lock's descriptor inherited; signals are in `cli_signals.rs`),
 //! `inspect` (table and JSON, non-lock files), `clean` (dry run, stale versus live), and
 //! bad input. Waits are bounded by counts (hang guards), never asserted on wall time.
 #![cfg(not(sessionlock_loom))]
@@ -85,10 +86,6 @@ impl Holder {
         Self { run, dir: dir.to_owned(), cmd_pid: text.trim().parse().unwrap() }
     }
 
-    fn pid(&self) -> u32 {
-        self.run.id()
-    }
-
     /// Lets the command finish; returns `sessionlock run`'s exit code.
     fn finish(mut self) -> Option<i32> {
         let _ = std::fs::remove_file(self.dir.join("hold"));
@@ -162,6 +159,19 @@ fn run_reports_a_lock_removed_under_it() {
     assert!(stderr(&out).contains("was compromised while held"), "{}", stderr(&out));
 }
 
+/// A command that replaces the lock file under `run` makes it report the lock
+/// compromised; the replacement, not proven stale, is left where it is.
+/// Checks: INV-2
+#[test]
+fn run_reports_a_lock_replaced_under_it_and_leaves_the_replacement() {
+    let (_tmp, dir) = tempdir();
+    let script = "rm s.jsonl.lock && echo '{}' > s.jsonl.lock";
+    let out = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("was compromised while held"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.join("s.jsonl.lock")).unwrap(), "{}\n");
+}
+
 /// A second `run` waits with one line naming the holder, then times out with 75, naming
 /// the holder and the lock path; its command never runs.
 /// Checks: INV-1
@@ -174,7 +184,7 @@ fn second_run_waits_then_times_out_naming_the_holder() {
     assert_eq!(out.status.code(), Some(75), "{err}");
     let waiting: Vec<&str> = err.lines().filter(|l| l.contains("waiting for lock on")).collect();
     assert_eq!(waiting.len(), 1, "{err}");
-    let pid = first.pid();
+    let pid = first.cmd_pid; // the lock file names the command
     assert!(waiting[0].contains(&format!("s.jsonl held by pid {pid} (alive")), "{err}");
     let lock = dir.join("s.jsonl.lock");
     assert!(err.contains("sessionlock: timed out after "), "{err}");
@@ -184,34 +194,61 @@ fn second_run_waits_then_times_out_naming_the_holder() {
     assert_eq!(first.finish(), Some(0));
 }
 
-/// After the holding `sessionlock run` is SIGKILLed, its command lives on without the
-/// lock, and the next `run` gets it without waiting.
-/// Checks: INV-4
+/// After the holding `sessionlock run` is SIGKILLed, its command keeps the lock (it
+/// inherited it): the next `run` times out naming the command; once the command has
+/// ended, the next `run` gets the lock without waiting. (More in `cli_signals.rs`.)
+/// Checks: INV-1, INV-4
 #[test]
-fn run_after_sigkill_of_the_holder_acquires_without_waiting() {
+fn run_after_sigkill_of_the_holder_waits_for_its_command() {
     let (_tmp, dir) = tempdir();
     let mut first = Holder::start(&dir);
     first.run.kill().unwrap(); // SIGKILL the sessionlock process, not its command
     first.run.wait().unwrap();
     assert!(alive(first.cmd_pid), "the command outlives sessionlock");
-    let out = sessionlock(&dir, &["run", "s.jsonl", "--timeout", "1s", "--", "true"]);
+    let out = sessionlock(&dir, &["run", "s.jsonl", "--timeout", "1s", "--", "touch", "ran"]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    let named = format!("held by pid {} (alive", first.cmd_pid);
+    assert!(stderr(&out).contains(&named), "{}", stderr(&out));
+    assert!(!dir.join("ran").exists(), "the command ran without the lock");
+    std::fs::remove_file(dir.join("hold")).unwrap();
+    for _ in 0..3000 {
+        if !alive(first.cmd_pid) {
+            break;
+        }
+        sleep(Duration::from_millis(10));
+    }
+    let out = sessionlock(&dir, &["run", "s.jsonl", "--timeout", "30s", "--", "true"]);
     assert!(!stderr(&out).contains("waiting for lock"), "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(alive(first.cmd_pid), "the lock was free while the command still ran");
 }
 
-/// The command inherits no descriptor of the lock (all are `O_CLOEXEC`).
+/// The command inherits exactly one descriptor of the lock, `$SESSIONLOCK_FD`, and none
+/// of the waiter's or of `run`'s own (inotify, sockets): besides it, it has exactly the
+/// descriptors a command started directly gets.
 /// Checks: INV-4
 #[test]
-fn run_child_inherits_no_lock_descriptor() {
+fn run_child_inherits_only_the_lock_descriptor() {
     let (_tmp, dir) = tempdir();
-    let out = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", "ls -l /proc/$$/fd"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let listing = stdout(&out);
+    let fds = |out: &Output| -> Vec<String> {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        stdout(out).lines().filter(|l| !l.starts_with("lock-fd=")).map(str::to_owned).collect()
+    };
+    let script = "ls /proc/$$/fd; echo lock-fd=$SESSIONLOCK_FD";
+    let baseline = {
+        let mut sh = Command::new("sh");
+        sh.current_dir(&dir).stdin(Stdio::null()).args(["-c", script]);
+        fds(&sh.output().unwrap())
+    };
+    let out = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", script]);
+    let under_run = fds(&out);
+    let fd = stdout(&out).lines().find_map(|l| l.strip_prefix("lock-fd=")).unwrap().to_owned();
+    let extra: Vec<&String> = under_run.iter().filter(|f| !baseline.contains(f)).collect();
+    assert_eq!(extra, [&fd], "under run: {under_run:?}, started directly: {baseline:?}");
+    let listing = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", "ls -l /proc/$$/fd"]);
+    let listing = stdout(&listing);
     assert!(listing.contains("0 ->"), "not a descriptor listing: {listing}");
-    let ours = dir.to_string_lossy();
-    assert!(!listing.contains(&*ours), "a lock descriptor leaked into the command: {listing}");
     assert!(!listing.contains("inotify"), "the waiter's descriptors leaked: {listing}");
+    assert!(!listing.contains("socket:"), "run's channel leaked: {listing}");
 }
 
 /// While a `run` holds, `inspect --json` names it as a live kernel holder; after it ends
@@ -226,7 +263,7 @@ fn inspect_json_reports_the_holder_then_nothing_stale() {
     let row = &rows[0];
     assert_eq!(row["path"], dir.join("s.jsonl.lock").to_string_lossy().as_ref());
     assert_eq!(row["found"], "lock-file");
-    assert_eq!(row["pid"], first.pid());
+    assert_eq!(row["pid"], first.cmd_pid, "the lock file names the command");
     assert_eq!(
         (&row["held"], &row["kernel_held"], &row["alive"]),
         (&true.into(), &true.into(), &true.into())

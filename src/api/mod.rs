@@ -38,8 +38,11 @@ use crate::sync::Arc;
 
 /// A [`LockFs`] that can name the lock file of a session file.
 pub trait SessionFs: LockFs {
-    /// The canonical lock path of `session`: two session paths that name the same file
-    /// must give equal lock paths (H18).
+    /// The canonical lock path of `session`: the realpath of its directory plus its file
+    /// name plus `.lock`, the original lock's rule. Two session paths through aliased
+    /// *directories* (a symlinked directory, `.` and `..`) give equal lock paths (H18);
+    /// the file's name itself is never resolved, so a symlinked or hard-linked session
+    /// file has a lock of its own, apart from its target's.
     ///
     /// # Errors
     /// Any I/O error met while resolving (or creating) the session's directory.

@@ -2,21 +2,28 @@
 //!
 //! - `inspect PATH...` says who holds each lock, changing nothing.
 //! - `clean DIR` removes the lock files whose holders are provably gone.
-//! - `run FILE -- CMD...` holds a session's lock while a command runs.
+//! - `run FILE -- CMD...` holds a session's lock while a command runs (the command
+//!   inherits the lock; `run` supervises it and forwards signals to it).
 //!
 //! Exit codes: 0 success (or, for `run`, the command's own code; 128+N when a signal N
 //! killed it), 1 an I/O failure, 2 bad usage or input, 75 (`EX_TEMPFAIL`) the lock stayed
 //! held past `--timeout`, 126/127 the command could not be run / was not found.
 
 // A binary's root resolves `mod` beside itself, so the submodules are named by path.
+#[path = "sessionlock/channel.rs"]
+mod channel;
 #[path = "sessionlock/clean.rs"]
 mod clean;
 #[path = "sessionlock/error.rs"]
 mod error;
+#[path = "sessionlock/hold.rs"]
+mod hold;
 #[path = "sessionlock/inspect.rs"]
 mod inspect;
 #[path = "sessionlock/run.rs"]
 mod run;
+#[path = "sessionlock/signals.rs"]
+mod signals;
 #[path = "sessionlock/targets.rs"]
 mod targets;
 
@@ -65,8 +72,15 @@ Examples:
 
 While it waits, it prints one line naming the holder. The command's exit code is passed
 through (128+N if signal N killed it); 75 means the lock stayed held past --timeout.
-The lock is not inherited by the command: if sessionlock itself is killed, the lock is
-free at once, even while the command runs on.";
+
+The command holds the lock: it inherits the lock file's descriptor (its number is in
+$SESSIONLOCK_FD) and the lock file names its pid. SIGINT, SIGTERM, SIGHUP and SIGQUIT
+sent to sessionlock are passed on to the command, and the lock is released only once
+the command has exited. Even if sessionlock is killed, the lock stays held until the
+command (and whatever it started that kept the descriptor) has exited. A command that
+starts background processes should close the descriptor in them:
+  sessionlock run s.jsonl -- bash -c 'my-daemon {SESSIONLOCK_FD}>&- & ./append.sh'
+Warns when FILE is a symlink or has other hard links: the lock is per name.";
 
 /// Look at, clean up, and hold locks on session files.
 #[derive(Debug, Parser)]
@@ -111,6 +125,21 @@ enum Command {
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
+    /// Internal: the process `run` starts to take the lock and exec the command.
+    #[command(name = "__hold", hide = true)]
+    Hold {
+        /// The session file to lock.
+        file: PathBuf,
+        /// How long to wait for the lock.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        timeout: Duration,
+        /// The name of `run`'s hand-off channel.
+        #[arg(long)]
+        channel: String,
+        /// The command and its arguments (after `--`).
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
 }
 
 /// Parses a human duration such as `1s`, `500ms` or `2m`.
@@ -132,6 +161,9 @@ fn main() -> ExitCode {
         Command::Inspect { paths, json } => inspect::main(&paths, json),
         Command::Clean { dir, dry_run } => clean::main(&dir, dry_run),
         Command::Run { file, timeout, command } => run::main(&file, timeout, &command),
+        Command::Hold { file, timeout, channel, command } => {
+            hold::main(&file, timeout, &channel, &command)
+        }
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

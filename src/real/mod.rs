@@ -52,6 +52,7 @@ mod clock;
 mod degraded;
 mod fs;
 mod handle;
+mod handoff;
 mod path;
 mod proc;
 mod publish;

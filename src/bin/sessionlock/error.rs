@@ -53,6 +53,14 @@ pub enum CliError {
         /// Why it could not be started.
         source: io::Error,
     },
+    /// `run` could not set up or carry out its supervision of the command.
+    #[error("cannot {what}: {source}")]
+    Supervise {
+        /// What could not be done.
+        what: &'static str,
+        /// Why.
+        source: io::Error,
+    },
     /// Writing the report to stdout failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
@@ -71,7 +79,7 @@ impl CliError {
             Self::Timeout(_) => EXIT_TIMEOUT,
             Self::Fs(e) if is_bad_input(&e.source) => EXIT_USAGE,
             Self::Io { source, .. } if is_bad_input(source) => EXIT_USAGE,
-            Self::Fs(_) | Self::Io { .. } | Self::Output(_) => EXIT_IO,
+            Self::Fs(_) | Self::Io { .. } | Self::Supervise { .. } | Self::Output(_) => EXIT_IO,
             Self::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 EXIT_NOT_FOUND
             }
@@ -103,6 +111,11 @@ impl CliError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+
+    /// A failure to `what` while supervising the command.
+    pub fn supervise(what: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| Self::Supervise { what, source }
     }
 }
 

@@ -1,50 +1,287 @@
-//! `sessionlock run`: hold a session's lock while a command runs.
+//! `sessionlock run`: hold a session's lock exactly as long as the command can write.
 //!
-//! The lock's descriptors are all `O_CLOEXEC`, so the command inherits none of them: the
-//! kernel lock belongs to this process alone, and killing it (even with `SIGKILL`) frees
-//! the lock at once, even while the command runs on (INV-4).
+//! `run` is a supervisor. The lock is taken by a holder process (`hold.rs`) that then
+//! execs the command, so the lock file names the command's pid and start time, and the
+//! command holds the kernel lock through an inherited descriptor (as under `flock(1)`):
+//! killing `run`, even with `SIGKILL`, never frees the lock while the command runs.
+//!
+//! | step | `run` (the supervisor)                                   | the holder, then the command |
+//! |------|----------------------------------------------------------|------------------------------|
+//! | 1    | catches INT, TERM, HUP, QUIT; binds the channel; starts the holder | connects         |
+//! | 2    | waits for the hand-off                                   | acquires; hands `run` a descriptor; execs the command |
+//! | 3    | forwards signals (`signals.rs`); waits for the exit without reaping | runs, holding the kernel lock |
+//! | 4    | still co-holding the lock: checks the path names the file the holder published, else reports it compromised; lets go | exited: a zombie |
+//! | 5    | removes the file as any contender would: only if its kernel lock is free (nobody the command started holds it), bound to its inode | |
+//! | 6    | waits [`REAP_GRACE`], reaps, exits with the command's status | |
+//!
+//! Co-holding in step 4 keeps the file locked from the command's exit until `run` has
+//! checked it, so a contender taking over right after the exit is never mistaken for a
+//! compromise. If the holder dies before the hand-off (a signal while it waits), `run`
+//! probes the lock path as a contender would, so it leaves no stale file behind.
 
 use std::ffi::OsString;
-use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, ExitStatus};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_open, waitid};
 use sessionlock::api::block_on;
-use sessionlock::core::protocol;
-use sessionlock::{AcquireError, Owner, SessionGuard, SessionLock, TryAcquire};
+use sessionlock::core::protocol::{self, Probe};
+use sessionlock::fs::FileId;
+use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
+use sessionlock::{AcquireError, LockPath, Owner, ReleaseError, SessionGuard, SessionLock};
+use sessionlock::{TryAcquire, core::Found};
 
+use crate::channel::{self, Handed, Listener};
 use crate::error::{CliError, EXIT_IO};
+use crate::inspect::RealCtx;
+use crate::signals::Caught;
+
+/// How long `run` leaves the exited command unreaped after it let go of the lock file.
+///
+/// The original TypeScript lock's contenders judge a holder by `kill(pid, 0)` alone, and
+/// a zombie answers that it is alive. One that read the lock file just before `run`
+/// removed it, and asks about the pid only now, is told "alive" for this long, and
+/// waits, rather than removing by path whatever file the next holder has published
+/// there since. 100 ms is far longer than such a read-then-check takes on a live system,
+/// and short next to a command's run.
+pub const REAP_GRACE: Duration = Duration::from_millis(100);
+
+/// The hidden subcommand that runs the holder.
+pub const HOLD_SUBCOMMAND: &str = "__hold";
 
 /// Runs `command` holding the lock of `file`, waiting up to `timeout` for it. Returns the
 /// command's exit code (128+N when signal N killed it).
 pub fn main(file: &Path, timeout: Duration, command: &[OsString]) -> Result<u8, CliError> {
-    let Some((program, args)) = command.split_first() else {
+    if command.is_empty() {
         return Err(CliError::Usage("no command given after `--`".to_owned()));
-    };
-    let lock = SessionLock::builder().timeout(timeout).build();
-    let guard = acquire(&lock, file)?;
-    let status = Command::new(program).args(args).status();
-    let released = guard.release_blocking();
-    let code = match status {
-        Ok(status) => exit_code(status),
-        Err(source) => {
-            let program = program.to_string_lossy().into_owned();
-            return Err(CliError::Spawn { program, source });
+    }
+    let lock = SessionLock::new();
+    let lock_path = lock.lock_path(file)?;
+    warn_if_aliased(file, &lock_path);
+    let listener = Listener::bind().map_err(CliError::supervise("open the hand-off channel"))?;
+    let caught = Caught::install().map_err(CliError::supervise("catch signals"))?;
+    let child = holder(file, timeout, listener.name(), command)?
+        .spawn()
+        .map_err(CliError::supervise("start the lock holder"))?;
+    supervise(&lock, &lock_path, listener, caught, child)
+}
+
+/// Steps 2 to 6 of the module docs, from a started holder.
+fn supervise(
+    lock: &SessionLock,
+    lock_path: &LockPath,
+    listener: Listener,
+    caught: Caught,
+    mut child: Child,
+) -> Result<u8, CliError> {
+    let pid = child.id();
+    let mut trouble = false;
+    let forwarder = caught.forward_to(pid).map_err(|e| {
+        CliError::supervise("forward signals")(e).report();
+        trouble = true;
+    });
+    let handed = match handoff(&listener, pid) {
+        Ok(handed) => handed,
+        Err(error) => {
+            CliError::supervise("receive the lock from its holder")(error).report();
+            trouble = true;
+            None
         }
     };
-    match released {
-        Ok(_) => Ok(code),
-        Err(error) => {
-            // The command ran, but another writer may have been in: never report success.
-            eprintln!("sessionlock: {error}");
-            Ok(if code == 0 { EXIT_IO } else { code })
+    drop(listener);
+    let exit = exited(pid);
+    // Whether the lock file was let go of: by us now, or, once the command held it, by
+    // whoever removed it since (a contender that took over).
+    let released = match handed {
+        Some(handed) => {
+            settle(lock, handed, &mut trouble);
+            true
+        }
+        // The holder died of a signal before handing over: it may have left a file.
+        None if exit.as_ref().is_ok_and(|s| s.terminating_signal().is_some()) => {
+            clean_up(lock, lock_path, &mut trouble)
+        }
+        None => false,
+    };
+    if let Ok(forwarder) = forwarder {
+        forwarder.stop();
+    }
+    if released {
+        std::thread::sleep(REAP_GRACE);
+    }
+    let status = child.wait().map_err(CliError::supervise("wait for the command"))?;
+    let code = exit_code(status);
+    Ok(if trouble && code == 0 { EXIT_IO } else { code })
+}
+
+/// The command that starts the holder: this very executable, in its hidden mode.
+fn holder(
+    file: &Path,
+    timeout: Duration,
+    channel: &str,
+    command: &[OsString],
+) -> Result<Command, CliError> {
+    // `/proc/self/exe` is this binary even if its file was replaced since it started.
+    let exe = Path::new("/proc/self/exe");
+    let exe = if exe.exists() {
+        exe.to_owned()
+    } else {
+        std::env::current_exe().map_err(CliError::supervise("find this executable"))?
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg0("sessionlock")
+        .arg(HOLD_SUBCOMMAND)
+        .arg("--timeout")
+        .arg(humantime::format_duration(timeout).to_string())
+        .arg("--channel")
+        .arg(channel)
+        .arg(file)
+        .arg("--")
+        .args(command);
+    Ok(cmd)
+}
+
+/// Waits for the holder to connect and to hand the lock over. `None` when it ended
+/// without doing so (it timed out, failed, or was killed while it waited).
+fn handoff(listener: &Listener, pid: u32) -> io::Result<Option<Handed>> {
+    let pidfd: Option<OwnedFd> = raw_pid(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
+    let link = listener.accept(pid, pidfd.as_ref().map(AsFd::as_fd), || has_exited(pid))?;
+    match link {
+        Some(link) => channel::receive(&link),
+        None => Ok(None),
+    }
+}
+
+fn raw_pid(pid: u32) -> Option<Pid> {
+    i32::try_from(pid).ok().and_then(Pid::from_raw)
+}
+
+/// Whether the child `pid` has exited, leaving it unreaped.
+fn has_exited(pid: u32) -> io::Result<bool> {
+    let Some(pid) = raw_pid(pid) else { return Ok(true) };
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    loop {
+        match waitid(WaitId::Pid(pid), options) {
+            Ok(status) => return Ok(status.is_some()),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
+/// Waits until the child `pid` has exited, leaving it unreaped (a zombie still answers
+/// `kill(pid, 0)`, which the original lock's contenders rely on: see [`REAP_GRACE`]).
+fn exited(pid: u32) -> io::Result<WaitIdStatus> {
+    let pid = raw_pid(pid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+    loop {
+        match waitid(WaitId::Pid(pid), options) {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Steps 4 and 5 once the command has exited: checks, under the kernel lock still held
+/// through `handed`, that the lock path names the holder's file; lets go; then removes
+/// the file as a contender would.
+fn settle(lock: &SessionLock, handed: Handed, trouble: &mut bool) {
+    let path = LockPath::from_canonical(PathBuf::from(handed.path));
+    let ctx = lock.locker().ctx();
+    match published(&handed.fd) {
+        Ok((id, nonce)) => match block_on(protocol::identify(&ctx, &path, id, nonce.as_deref())) {
+            Ok(None) => {}
+            Ok(Some(found)) => compromised(&path, found, trouble),
+            Err(error) => report(CliError::Fs(error), trouble),
+        },
+        Err(source) => report(CliError::Io { path: path.as_path().to_owned(), source }, trouble),
+    }
+    drop(handed.fd);
+    clean_up_path(&ctx, &path, trouble);
+}
+
+/// The identity and nonce of the file the holder published, read through its descriptor.
+fn published(fd: &OwnedFd) -> io::Result<(FileId, Option<String>)> {
+    let st = rustix::fs::fstat(fd)?;
+    let id = FileId { dev: st.st_dev, ino: st.st_ino };
+    let mut bytes = vec![0u8; MAX_PAYLOAD_BYTES + 1];
+    let mut len = 0;
+    while len < bytes.len() {
+        match rustix::io::pread(fd, &mut bytes[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bytes.truncate(len);
+    Ok((id, Payload::parse(&bytes).and_then(|p| p.nonce)))
+}
+
+fn compromised(path: &LockPath, found: Found, trouble: &mut bool) {
+    let error = ReleaseError::Compromised { path: path.clone(), found };
+    eprintln!("sessionlock: {error}");
+    *trouble = true;
+}
+
+fn report(error: CliError, trouble: &mut bool) {
+    error.report();
+    *trouble = true;
+}
+
+/// Removes the file at `lock_path` if its holder is proven gone (a contender's probe).
+/// Returns whether it removed it.
+fn clean_up(lock: &SessionLock, lock_path: &LockPath, trouble: &mut bool) -> bool {
+    clean_up_path(&lock.locker().ctx(), lock_path, trouble)
+}
+
+fn clean_up_path(ctx: &RealCtx<'_>, path: &LockPath, trouble: &mut bool) -> bool {
+    match block_on(protocol::probe(ctx, path)) {
+        Ok(Probe::Broken(_)) => true,
+        Ok(Probe::Vanished) => false,
+        // Someone the command started still holds it, or the next holder has it.
+        Ok(Probe::Alive { handle, .. }) => {
+            if let Some(handle) = handle {
+                block_on(protocol::close_quietly(ctx, path, handle));
+            }
+            false
+        }
+        Err(AcquireError::NotALockFile { .. }) => false,
+        Err(error) => {
+            report(CliError::from(error), trouble);
+            false
+        }
+    }
+}
+
+/// Warns, in one line, when `file` can be reached by other names that would lock it
+/// differently: the lock path is the realpath of the directory plus the name given, as
+/// the original lock has it, so a symlink or another hard link has a lock of its own.
+fn warn_if_aliased(file: &Path, lock: &LockPath) {
+    let Ok(meta) = std::fs::symlink_metadata(file) else { return };
+    let alias = if meta.file_type().is_symlink() {
+        "it is a symbolic link".to_owned()
+    } else if meta.is_file() && meta.nlink() > 1 {
+        format!("it has {} hard links", meta.nlink())
+    } else {
+        return;
+    };
+    eprintln!(
+        "sessionlock: warning: {} is locked by that name ({lock}), but {alias}: a writer \
+         that names the same file by another path takes another lock",
+        file.display()
+    );
+}
+
 /// Takes the lock at once if it is free; otherwise says once who holds it, then waits.
-fn acquire(lock: &SessionLock, file: &Path) -> Result<SessionGuard, CliError> {
+pub fn acquire(lock: &SessionLock, file: &Path) -> Result<SessionGuard, CliError> {
     let owner = Owner::new();
     match lock.try_acquire_blocking(file, owner)? {
         TryAcquire::Acquired(guard) => return Ok(guard),
