@@ -46,6 +46,7 @@ fn helper_process() {
 }
 
 /// Waits (up to 60 s, a hang guard only) until `path` exists.
+#[allow(clippy::disallowed_methods)] // a hang guard, not a timing assertion
 fn wait_for_file(path: &Path) {
     let started = Instant::now();
     while !path.exists() && started.elapsed() < Duration::from_secs(60) {
@@ -66,6 +67,7 @@ enum Judged {
 /// waiting on it, and an original contender that read the holder's payload, saw the
 /// successor's file appear, and then judges the pid it read, polling it for `window`.
 /// Returns its judgement and our successor's release verdict.
+#[allow(clippy::disallowed_methods)] // the contender's window is real time, as the original's
 fn scene(grace: Duration, window: Duration) -> (Judged, String) {
     let (dir, s) = session();
     let grace_env = [("SESSIONLOCK_TEST_GRACE_MS", grace.as_millis().to_string())];

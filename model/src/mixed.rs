@@ -206,7 +206,7 @@ pub fn run(schedule: Schedule, timing: Timing, report: &mut MixedReport) {
         o = ex.spawn(original_task);
     }
     let stalled = drive(&world, &mut ex, &[o.0, h.0, s.0]);
-    tally(schedule, &world, &original, stalled, report, (&o.1, &h.1, &s.1));
+    tally(schedule, &world, original, stalled, report, (&o.1, &h.1, &s.1));
 }
 
 type Out<T> = crate::exec::Output<Result<(), T>>;
