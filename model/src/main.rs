@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         + runner::core_scripts().len()
         + zoo_checks
         + 2
-        + 3
+        + 4
         + spec_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
@@ -70,6 +70,10 @@ fn main() -> ExitCode {
         Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
     }));
     catches.push(progress.step("script: original contender, no grace", runner::original_catch));
+    catches.push(progress.step(
+        "script: original contender, grace only if the supervisor removed",
+        runner::original_conditional_grace_catch,
+    ));
     for mutant in Mutant::ALL {
         for check in zoo::checks(mutant) {
             let what = format!("{} against mutant {}", check.name, mutant.name());

@@ -37,6 +37,23 @@ use crate::world::{Pid, World};
 /// The grace of the mitigation the runner checks: the same 100 ms as `sessionlock run`'s.
 pub const GRACE: Duration = Duration::from_millis(100);
 
+/// How our holder lets go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Through the library, as a library user does: unlink, then close; the process stays
+    /// alive for the grace, then exits.
+    Own,
+    /// As `sessionlock run` does: the command (the pid the payload names) exits, so its
+    /// descriptors close and the kernel lock drops, but it stays a zombie; the supervisor
+    /// then removes the file as a contender would, if it still can (our waiting successor
+    /// may have broken it first), waits the grace and reaps. With `always: false` it waits
+    /// the grace only when it removed the file itself.
+    Supervised {
+        /// Whether the grace is waited whoever removed the file.
+        always: bool,
+    },
+}
+
 /// The timing of the mixed scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
@@ -46,6 +63,8 @@ pub struct Timing {
     pub pause: Duration,
     /// How long our successor (and the original, once in) stays inside.
     pub hold: Duration,
+    /// How our holder lets go.
+    pub release: Release,
 }
 
 /// One schedule of the mixed scenario.
@@ -55,6 +74,9 @@ pub struct Schedule {
     pub release_at: Duration,
     /// Whether the original runs first among events of the same instant.
     pub original_first: bool,
+    /// Under [`Release::Supervised`]: whether the supervisor removes the file before our
+    /// waiting successor, woken by the command's exit, breaks it.
+    pub supervisor_first: bool,
 }
 
 /// What [`explore`] found over every schedule.
@@ -75,6 +97,9 @@ pub struct MixedReport {
     pub overlaps: u32,
     /// Schedules where our successor's release reported `Compromised`.
     pub compromised: u32,
+    /// Under [`Release::Supervised`]: schedules where our successor broke the exited
+    /// command's file before the supervisor could remove it (reachability).
+    pub supervisor_lost: u32,
     /// The first overlap, described.
     pub first_overlap: Option<String>,
     /// Anything else that went wrong: a timeout, a stall, a release error without an overlap.
@@ -123,10 +148,17 @@ impl MixedReport {
 pub fn explore(timing: Timing) -> MixedReport {
     let mut report = MixedReport { timing: Some(timing), ..MixedReport::default() };
     let last = (timing.pause + timing.grace).as_millis() as u64 + 1;
+    let races: &[bool] = match timing.release {
+        Release::Own => &[true],
+        Release::Supervised { .. } => &[true, false],
+    };
     for ms in 0..=last {
         for original_first in [true, false] {
-            let schedule = Schedule { release_at: Duration::from_millis(ms), original_first };
-            run(schedule, timing, &mut report);
+            for &supervisor_first in races {
+                let release_at = Duration::from_millis(ms);
+                let schedule = Schedule { release_at, original_first, supervisor_first };
+                run(schedule, timing, &mut report);
+            }
         }
     }
     report
@@ -142,7 +174,7 @@ fn locker(world: &sessionlock::sync::Arc<World>, pid: Pid) -> ModelLocker {
 
 /// Runs one schedule and adds what it saw to `report`.
 pub fn run(schedule: Schedule, timing: Timing, report: &mut MixedReport) {
-    let Timing { grace, pause, hold } = timing;
+    let Timing { grace, pause, hold, release } = timing;
     let world = World::new();
     world.set_strict(false);
     let path = lock_path();
@@ -167,9 +199,17 @@ pub fn run(schedule: Schedule, timing: Timing, report: &mut MixedReport) {
     let holder_task = async move {
         clock.sleep_until(Moment::from_duration(schedule.release_at)).await;
         ghost.leave(owners[0]);
-        let released = first.release().await;
-        exit_after_grace(HOLDER).await;
-        released.map(drop)
+        let Release::Supervised { always } = release else {
+            let released = first.release().await;
+            exit_after_grace(HOLDER).await;
+            return released.map(|_| false);
+        };
+        let removed = supervised_exit(world_ref, first, schedule.supervisor_first).await;
+        if always || removed {
+            clock.sleep_until(clock.now().saturating_add(grace)).await;
+        }
+        world_ref.exit(HOLDER);
+        Ok(!removed)
     };
     let (successor, original) = (&successor, &original);
     let successor_task = async move {
@@ -209,7 +249,49 @@ pub fn run(schedule: Schedule, timing: Timing, report: &mut MixedReport) {
     tally(schedule, &world, original, stalled, report, (&o.1, &h.1, &s.1));
 }
 
-type Out<T> = crate::exec::Output<Result<(), T>>;
+/// The command holding through `guard` exits and stays a zombie: its descriptors close
+/// (the kernel lock drops, waking our successor), nothing is unlinked, its pid lives on.
+/// Then the supervisor removes the file as a contender would: only if the path still
+/// names that file and nobody holds its kernel lock. Returns whether it removed it.
+async fn supervised_exit(world: &World, guard: crate::subject::ModelGuard, first: bool) -> bool {
+    let path = guard.path().as_path().to_owned();
+    let published = world.file_at(&path).map(|f| f.ino);
+    let (_locker, ..) = guard.into_parts(); // no release: the command just exits
+    let wakers = {
+        let mut st = world.state.lock();
+        let own: Vec<u64> =
+            st.handles.iter().filter(|(_, h)| h.pid == HOLDER).map(|(&id, _)| id).collect();
+        own.into_iter().flat_map(|id| st.close(id)).collect::<Vec<_>>()
+    };
+    wakers.into_iter().for_each(std::task::Waker::wake);
+    if !first {
+        yield_once().await; // our successor, woken by the close, breaks the file first
+    }
+    let mut st = world.state.lock();
+    let named = st.paths.get(&path).copied();
+    let free = named.is_some_and(|ino| st.inodes.get(&ino).is_some_and(|i| i.lock.is_none()));
+    if named.is_some() && named == published && free {
+        st.paths.remove(&path);
+        return true;
+    }
+    false
+}
+
+/// Lets every other runnable task run once before going on.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
+type Out<T, V = ()> = crate::exec::Output<Result<V, T>>;
 
 /// How our successor's turn ended, when not cleanly.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,7 +308,7 @@ fn tally(
     original: &Original,
     stalled: Result<(), String>,
     report: &mut MixedReport,
-    (o, h, s): (&Out<String>, &Out<ReleaseError>, &Out<Ending>),
+    (o, h, s): (&Out<String>, &Out<ReleaseError, bool>, &Out<Ending>),
 ) {
     report.schedules += 1;
     let trail = original.trail();
@@ -236,6 +318,7 @@ fn tally(
     report.live_removals += u32::from(!trail.removed_live.is_empty());
     let compromised = matches!(&*s.borrow(), Some(Err(Ending::Compromised)));
     report.compromised += u32::from(compromised);
+    report.supervisor_lost += u32::from(matches!(&*h.borrow(), Some(Ok(true))));
     let overlap =
         world.violations().into_iter().find(|(inv, _)| *inv == Invariant::MutualExclusion);
     if let Some((inv, detail)) = overlap {

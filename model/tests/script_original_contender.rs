@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sessionlock_model::mixed::{GRACE, Timing, explore};
+use sessionlock_model::mixed::{GRACE, Release, Timing, explore};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -14,8 +14,12 @@ const MS: Duration = Duration::from_millis(1);
 /// Checks: INV-1
 #[test]
 fn script_original_without_grace_removes_live_successor() {
-    let report = explore(Timing { grace: Duration::ZERO, pause: 20 * MS, hold: 5 * MS });
-    eprintln!("{report:?}");
+    let report = explore(Timing {
+        grace: Duration::ZERO,
+        pause: 20 * MS,
+        hold: 5 * MS,
+        release: Release::Own,
+    });
     assert!(report.overlaps > 0, "{report:?}");
     assert_eq!(report.reported().as_deref(), Some("INV-1"), "{report:?}");
     assert_eq!(
@@ -32,15 +36,34 @@ fn script_original_without_grace_removes_live_successor() {
 /// Checks: INV-1
 #[test]
 fn script_original_within_grace_never_overlaps() {
+    let releases = [Release::Own, Release::Supervised { always: true }];
     for pause in [MS, 20 * MS, GRACE - MS] {
         for hold in [5 * MS, 2 * GRACE] {
-            let report = explore(Timing { grace: GRACE, pause, hold });
-            eprintln!("{report:?}");
-            assert_eq!(report.expect_safe(), Ok(()), "{report:?}");
-            assert_eq!(report.compromised, 0, "{report:?}");
-            assert!(report.outdated_but_alive > 0, "{report:?}");
+            for release in releases {
+                let report = explore(Timing { grace: GRACE, pause, hold, release });
+                assert_eq!(report.expect_safe(), Ok(()), "{report:?}");
+                assert_eq!(report.compromised, 0, "{report:?}");
+                assert!(report.outdated_but_alive > 0, "{report:?}");
+                let supervised = matches!(release, Release::Supervised { .. });
+                assert_eq!(report.supervisor_lost > 0, supervised, "{report:?}");
+            }
         }
     }
+}
+
+/// A supervisor (as `sessionlock run`) that waits the grace only when it removed the
+/// lock file itself: when our waiting successor, woken by the command's exit, breaks the
+/// file first, the command's pid is reaped at once, and the original's stale read removes
+/// our successor's live file again.
+/// Checks: INV-1
+#[test]
+fn script_original_supervisor_grace_only_if_it_removed_overlaps() {
+    let release = Release::Supervised { always: false };
+    let report = explore(Timing { grace: GRACE, pause: 20 * MS, hold: 5 * MS, release });
+    assert!(report.overlaps > 0, "{report:?}");
+    assert!(report.supervisor_lost >= report.overlaps, "{report:?}");
+    assert_eq!(report.reported().as_deref(), Some("INV-1"), "{report:?}");
+    assert_eq!(report.compromised, report.overlaps, "{report:?}");
 }
 
 /// The residual risk: an original contender paused longer than the grace between its
@@ -49,8 +72,12 @@ fn script_original_within_grace_never_overlaps() {
 /// Checks: INV-1
 #[test]
 fn script_original_paused_past_grace_overlaps() {
-    let report = explore(Timing { grace: GRACE, pause: GRACE + 20 * MS, hold: GRACE + 50 * MS });
-    eprintln!("{report:?}");
+    let report = explore(Timing {
+        grace: GRACE,
+        pause: GRACE + 20 * MS,
+        hold: GRACE + 50 * MS,
+        release: Release::Own,
+    });
     assert!(report.overlaps > 0, "{report:?}");
     assert_eq!(report.reported().as_deref(), Some("INV-1"), "{report:?}");
     assert_eq!(report.compromised, report.overlaps, "{report:?}");
