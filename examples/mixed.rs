@@ -92,7 +92,7 @@ fn drive(flags: &args::Flags) -> Result<(), String> {
             let s = &r.sections;
             let t = &r.tally;
             println!(
-                "batch {batch} run {run}: sections {} complete {} overlapped {} (pairs o+o {}, o+u {}, u+u {}) malformed {}; original removals {}, timeouts {}, compromised reported {}, other failures {}; {:.1}s",
+                "batch {batch} run {run}: sections {} complete {} overlapped {} (pairs o+o {}, o+u {}, u+u {}) malformed {}; original stale verdicts {}, timeouts {}, compromised reported {}, other failures {}; {:.1}s",
                 s.begun,
                 s.complete,
                 s.overlapped,

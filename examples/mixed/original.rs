@@ -64,7 +64,7 @@ pub struct Attempts {
     /// Time between reading a lock file and judging it: the original's event loop
     /// resuming after its asynchronous read (zero: as fast as this code runs).
     pub pause: Duration,
-    /// Lock files it judged stale and unlinked by path.
+    /// Lock files it judged stale, then unlinked by path (if anything was still there).
     pub removed: u32,
 }
 

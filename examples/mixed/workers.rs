@@ -17,7 +17,7 @@ pub struct Tally {
     pub sections: u64,
     /// Acquires that gave up (the original's 10 s timeout, or `run`'s exit code 75).
     pub timeouts: u64,
-    /// Lock files it judged stale and removed by path (original appenders).
+    /// Lock files it judged stale, each followed by an unlink by path (original appenders).
     pub removed: u64,
     /// `sessionlock run` exits that reported a compromised lock.
     pub compromised: u64,
