@@ -190,7 +190,7 @@ fn run_scene(binary: &str, window: Duration) -> (Judged, Option<i32>) {
 /// grace only when it removed the file itself (the model's `H2-cond-grace`).
 /// Checks: INV-1
 #[test]
-#[ignore = "needs `sessionlock run` to keep the command unreaped for its grace whoever removed the lock file (the run supervisor, issue 8)"]
+#[ignore = "needs `sessionlock run` to keep the command unreaped for its grace whoever removed the lock file"]
 fn run_holder_outlives_release_by_grace_whoever_removed_the_file() {
     let (judged, code) = run_scene(env!("CARGO_BIN_EXE_sessionlock"), Duration::from_millis(50));
     assert_eq!(judged, Judged::Alive);
