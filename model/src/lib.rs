@@ -20,9 +20,11 @@ pub mod fuzz;
 pub mod gate;
 pub mod harness;
 pub mod machine;
+pub mod mixed;
 pub mod mutants;
 pub mod observe;
 pub mod op;
+pub mod original;
 pub mod rt;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod runner;

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         + runner::core_scripts().len()
         + zoo_checks
         + 2
+        + 4
         + spec_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
@@ -55,6 +56,10 @@ fn main() -> ExitCode {
     rows.extend(progress.step("crash at every point of three scripts", runner::crash_point_rows));
     rows.push(progress.step("gate: seed race against the core", runner::gate_row));
     rows.push(progress.step("script: stale guard against the core", runner::stale_guard_row));
+    rows.push(progress.step("script: original contender within the grace", runner::original_row));
+    rows.push(
+        progress.step("script: original contender past the grace", runner::original_residual_row),
+    );
     for check in runner::core_scripts() {
         let what = format!("{} against the core", check.name);
         rows.push(progress.step(&what, || runner::script_row(&check)));
@@ -64,6 +69,11 @@ fn main() -> ExitCode {
         let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
         Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
     }));
+    catches.push(progress.step("script: original contender, no grace", runner::original_catch));
+    catches.push(progress.step(
+        "script: original contender, grace only if the supervisor removed",
+        runner::original_conditional_grace_catch,
+    ));
     for mutant in Mutant::ALL {
         for check in zoo::checks(mutant) {
             let what = format!("{} against mutant {}", check.name, mutant.name());

@@ -163,6 +163,14 @@ impl World {
         wakers.into_iter().for_each(Waker::wake);
     }
 
+    /// Ends `pid` normally: as a crash, its remaining handles close (their kernel locks
+    /// drop) and its files stay; unlike a crash, it is not counted as one. From then on
+    /// `pid_state` reports it dead, as `kill(pid, 0)` does once its parent reaped it.
+    pub fn exit(&self, pid: Pid) {
+        let wakers = self.state.lock().exit(pid);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
     /// Moves logical time forward by `by`, waking every deadline it passes.
     pub fn advance(&self, by: Duration) {
         let wakers = {
@@ -372,10 +380,15 @@ impl State {
 
     /// Kills `pid` (see [`World::crash`]); returns whom to wake.
     pub(crate) fn crash(&mut self, pid: Pid) -> Vec<Waker> {
+        self.stats.crashes += 1;
+        self.exit(pid)
+    }
+
+    /// Ends `pid` (see [`World::exit`]); returns whom to wake.
+    pub(crate) fn exit(&mut self, pid: Pid) -> Vec<Waker> {
         if let Some(p) = self.procs.get_mut(&pid) {
             p.alive = false;
         }
-        self.stats.crashes += 1;
         let doomed: Vec<u64> =
             self.handles.iter().filter(|(_, h)| h.pid == pid).map(|(&id, _)| id).collect();
         doomed.into_iter().flat_map(|id| self.close(id)).collect()

@@ -11,8 +11,10 @@ use std::time::Instant;
 use crate::invariant::Invariant;
 use crate::observe::{Reach, Reachable};
 
+mod original;
 mod rows;
 
+pub use original::*;
 pub use rows::*;
 
 /// One row of the report.
