@@ -52,6 +52,7 @@ mod clock;
 mod degraded;
 mod fs;
 mod handle;
+mod lease;
 mod path;
 mod proc;
 mod publish;

@@ -25,8 +25,8 @@ pub use remove::{Removal, identify, remove_if_names, remove_own};
 use super::error::{AcquireError, Holder};
 use super::judge::{KernelLock, Reason, Thresholds};
 use super::observe::{self, Event, Observer};
-use crate::fs::ProcessId;
 use crate::fs::{Clock, FileId, FsError, LockFs, LockPath, Moment, Opened, Published};
+use crate::fs::{Location, ProcessId};
 use crate::payload::Payload;
 
 /// The world a protocol step runs in.
@@ -39,6 +39,8 @@ pub struct Ctx<'a, F, C> {
     pub thresholds: &'a Thresholds,
     /// Who we are.
     pub me: ProcessId,
+    /// Where we live: a recorded pid is judged only if its holder lives here too.
+    pub here: &'a Location,
     /// Who hears about it.
     pub observer: Option<&'a dyn Observer>,
 }
@@ -67,12 +69,15 @@ pub enum Probe<H> {
     Vanished,
     /// It was stale and has been removed: publish again.
     Broken(Vec<Reason>),
-    /// A holder is alive. `handle` is the open file when its kernel lock is held, to wait
-    /// on; `None` for a foreign holder, which has no kernel lock to wait on.
+    /// A holder is alive. `handle` is the open file when there is something to wait on in
+    /// the kernel: its kernel lock, held by another handle (`holder.kernel_held`), or its
+    /// writers' descriptors, for a foreign holder proven alive by the lease probe
+    /// (`holder.writer`). `None` for a holder judged alive by the heuristics only, which
+    /// is re-probed after a backoff.
     Alive {
         /// Who holds it.
         holder: Holder,
-        /// The open file, when its kernel lock can be waited on.
+        /// The open file, when the kernel can tell us the holder let go.
         handle: Option<H>,
     },
 }
@@ -137,8 +142,10 @@ impl Wait {
     /// it let go, and the file is judged while we hold it, as a probe does: closing it
     /// unjudged would let two contenders hand a dead holder's lock back and forth forever
     /// without either breaking the file (a livelock the proptest machine found). A
-    /// foreign live holder, with no kernel lock to wait on, is re-probed after a backoff,
-    /// and so is a file that keeps vanishing before it can be judged.
+    /// foreign holder with a writer open on its file is waited on in the kernel too,
+    /// until its writers close (it released or died), then probed afresh. Any other
+    /// foreign live holder, with nothing to wait on, is re-probed after a backoff, and so
+    /// is a file that keeps vanishing before it can be judged.
     ///
     /// # Errors
     /// [`AcquireError::Timeout`] at the deadline, or a primitive's failure.
@@ -148,6 +155,19 @@ impl Wait {
         path: &LockPath,
         mut outcome: Probe<F::Handle>,
     ) -> Result<(), AcquireError> {
+        if matches!(&outcome, Probe::Alive { holder, handle: Some(_) } if !holder.kernel_held)
+            && let Probe::Alive { holder, handle: Some(handle) } = outcome
+        {
+            // A foreign writer: wait for its descriptors to close, then probe afresh.
+            self.vanished = 0;
+            ctx.emit(Event::KernelWait { path });
+            let closed = ctx.fs.writers_closed_until(&handle, self.deadline).await;
+            close_quietly(ctx, path, handle).await;
+            if !closed? {
+                return Err(self.timeout(ctx, path, Some(holder)));
+            }
+            return Ok(());
+        }
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
             self.vanished = 0;
             ctx.emit(Event::KernelWait { path });
@@ -235,13 +255,23 @@ pub async fn assess<F: LockFs, C: Clock>(
         return Ok(Probe::Alive { holder: seen.holder, handle: Some(handle) });
     }
     if !seen.holder.is_stale() {
-        close_quietly(ctx, path, handle).await;
+        // A writer's file is kept open, to wait in the kernel for its writers to close.
+        let kept = match seen.holder.writer {
+            true => Some(handle),
+            false => {
+                close_quietly(ctx, path, handle).await;
+                None
+            }
+        };
         // A holder judged alive but whose file is no longer at the path has let go (it
         // released while we waited): publish again at once rather than back off.
         if identify(ctx, path, seen.id, seen.nonce.as_deref()).await?.is_some() {
+            if let Some(handle) = kept {
+                close_quietly(ctx, path, handle).await;
+            }
             return Ok(Probe::Vanished);
         }
-        return Ok(Probe::Alive { holder: seen.holder, handle: None });
+        return Ok(Probe::Alive { holder: seen.holder, handle: kept });
     }
     let removal = remove_if_names(ctx, path, &handle, seen.id, seen.nonce.as_deref()).await;
     close_quietly(ctx, path, handle).await;
