@@ -148,8 +148,7 @@ impl ModelFs {
     pub(crate) fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
         let id = st.fresh_id();
         st.handles.insert(id, Open { ino, pid: self.pid, write: false });
-        if st.live_writer_besides(ino, self.pid).is_some_and(|w| !st.at(w).sees_pids_of(&self.at))
-        {
+        if st.live_writer_besides(ino, self.pid).is_some_and(|w| !st.at(w).sees_pids_of(&self.at)) {
             st.stats.elsewhere_probes += 1;
         }
         id
@@ -398,7 +397,10 @@ impl LockFs for ModelFs {
     /// Looks `pid` up among the processes of this process's own host and pid namespace.
     async fn pid_state(&self, pid: u32) -> PidState {
         let st = self.world.state.lock();
-        let seen = st.procs.values().find(|p| p.alive && p.at.local_pid == pid && p.at.sees_pids_of(&self.at));
+        let seen = st
+            .procs
+            .values()
+            .find(|p| p.alive && p.at.local_pid == pid && p.at.sees_pids_of(&self.at));
         match seen {
             Some(p) => PidState::Alive { starttime: Some(p.starttime) },
             None => PidState::Dead,

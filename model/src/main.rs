@@ -17,8 +17,8 @@ fn main() -> ExitCode {
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 fn main() -> ExitCode {
     use sessionlock_model::checkers::{self, Strategy};
-    use sessionlock_model::runner::{self, Catch, Progress, Row};
     use sessionlock_model::places::{Check, Mutation};
+    use sessionlock_model::runner::{self, Catch, Progress, Row};
     use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios, zoo};
 
     // Every failure is caught and reported in the table; the default hook would only

@@ -114,7 +114,9 @@ impl PlaceReach {
     /// The states `check` must reach, with their counts.
     pub fn required(&self, check: Check) -> Vec<(&'static str, u64)> {
         match check {
-            Check::LeaseProbe => vec![("writer seen", self.lease_writer), ("takeover", self.takeover)],
+            Check::LeaseProbe => {
+                vec![("writer seen", self.lease_writer), ("takeover", self.takeover)]
+            }
             _ => vec![
                 ("held elsewhere", self.held_elsewhere),
                 ("probe of a live file elsewhere", self.elsewhere_probes),
@@ -208,8 +210,8 @@ fn lease_probe(world: &Arc<World>, takeovers: &std::sync::Arc<Takeovers>) {
     world.plant_held(lock_path().as_path(), original, ELSEWHERE);
     let _holder = ModelFs::spawn(world, ELSEWHERE);
     let fs = ModelFs::spawn(world, CONTENDER);
-    let locker = Locker::new(fs, ModelClock::new(world), Options::default())
-        .observed(takeovers.clone());
+    let locker =
+        Locker::new(fs, ModelClock::new(world), Options::default()).observed(takeovers.clone());
     // Ghost: the foreign holder is inside until the instant of its death.
     let inside = std::sync::Arc::new(AtomicBool::new(true));
     let contender = {
