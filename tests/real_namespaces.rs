@@ -14,6 +14,8 @@
 //! | same, another pid namespace of this host | no `flock` | `Held`, "a holder in another pid namespace" | — |
 //! | same, recorded here (this host, boot, namespace) | no `flock` | `DeadPid`: the pid is judged where it means something | — |
 //!
+//! And `sessionlock inspect` shows the difference (`place`, `recorded_pid`, `writer`).
+//!
 //! Needs root (for `unshare --pid`); the tests say so and fail otherwise.
 #![cfg(not(sessionlock_loom))]
 
@@ -318,4 +320,43 @@ fn degraded_holder_recorded_here_with_a_dead_pid_is_broken() {
     let s2 = s.clone();
     let seen = noflock::without_flock(Errno::NOLCK, move || try_from_here(&s2));
     assert_eq!(seen, Err(vec![vec![Reason::DeadPid]]));
+}
+
+/// `sessionlock inspect` shows our holder in another pid namespace as such, never as a
+/// pid of ours, and an original holder there as alive (its file open for writing; the
+/// original records no place, so its pid is shown as recorded).
+/// Bug: our holder shown as "pid 1", which here is init; the original holder as stale.
+/// Checks: INV-2
+#[test]
+fn inspect_shows_holders_in_another_pid_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, original) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let mut held = in_new_pid_namespace("hold", &ours);
+    held.expect("held");
+    let mut writer = in_new_pid_namespace("original-hold", &original);
+    writer.expect("held");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sessionlock")).args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dir_arg = dir.path().to_str().unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&cli(&["inspect", "--json", dir_arg])).unwrap();
+    let row = |name: &str| {
+        let rows = json.as_array().unwrap();
+        rows.iter().find(|r| r["path"].as_str().unwrap().ends_with(name)).unwrap().clone()
+    };
+    let a = row("a.jsonl.lock");
+    assert_eq!(a["place"], "another-pid-namespace", "{a}");
+    assert_eq!(a["pid"], serde_json::Value::Null, "no pid of ours: {a}");
+    assert_eq!(a["recorded_pid"], 1, "{a}");
+    assert_eq!((&a["held"], &a["alive"]), (&true.into(), &true.into()), "{a}");
+    let b = row("b.jsonl.lock");
+    assert_eq!(b["place"], "unrecorded", "{b}");
+    assert_eq!(b["writer"], true, "{b}");
+    assert_eq!((&b["held"], &b["alive"], &b["stale"]), (&true.into(), &true.into(), &false.into()));
+    let table = cli(&["inspect", dir_arg]);
+    let line = table.lines().find(|l| l.ends_with("a.jsonl.lock")).unwrap();
+    assert_eq!(line.split_whitespace().nth(1), Some("other-pidns"), "{table}");
 }

@@ -59,12 +59,8 @@ impl std::fmt::Debug for ModelHandle {
 impl ModelFs {
     /// Starts process `pid` in `world` (a new incarnation if the pid died before).
     pub fn spawn(world: &Arc<World>, pid: Pid) -> Self {
-        let (incarnation, starttime) = world.spawn_process(pid);
-        let at = world.whereabouts(pid);
-        let location = match world.state.lock().locations_unrecorded {
-            true => Location::UNKNOWN,
-            false => location_of(at),
-        };
+        let (incarnation, starttime, at, unrecorded) = world.spawn_placed(pid);
+        let location = if unrecorded { Location::UNKNOWN } else { location_of(at) };
         Self { world: Arc::clone(world), pid, incarnation, starttime, at, location }
     }
 

@@ -205,6 +205,14 @@ impl World {
 
     /// Starts process `pid`, or a new incarnation of it if it died (pid reuse).
     pub fn spawn_process(&self, pid: Pid) -> (u32, u64) {
+        let (incarnation, starttime, _, _) = self.spawn_placed(pid);
+        (incarnation, starttime)
+    }
+
+    /// As [`World::spawn_process`], also returning where the process lives and whether
+    /// locations go unrecorded: one look at the world, so that starting a process adds
+    /// no scheduling point (pinned replay schedules count them).
+    pub(crate) fn spawn_placed(&self, pid: Pid) -> (u32, u64, Whereabouts, bool) {
         let mut st = self.state.lock();
         let starttime = 1000 + st.next_id;
         st.next_id += 1;
@@ -216,7 +224,7 @@ impl World {
         let incarnation = reused.unwrap_or(1);
         let at = st.placed.get(&pid).copied().unwrap_or(Whereabouts::home(pid));
         st.procs.insert(pid, Proc { starttime, incarnation, alive: true, at });
-        (incarnation, starttime)
+        (incarnation, starttime, at, st.locations_unrecorded)
     }
 
     /// Makes process `pid`, when it starts, live at `at` (another host or pid namespace).
