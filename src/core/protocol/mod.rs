@@ -166,6 +166,9 @@ impl Wait {
             if !closed? {
                 return Err(self.timeout(ctx, path, Some(holder)));
             }
+            // The original closes its file, then unlinks it: if the next probe lands in
+            // between, the file is re-probed within a few milliseconds, not 25.
+            self.backoff.hurry();
             return Ok(());
         }
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
@@ -291,15 +294,46 @@ pub async fn close_quietly<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, h
 }
 
 /// Re-probe delays where there is no kernel lock to wait on: 25 ms, doubling, to a cap
-/// of 1 s.
+/// of 1 s. Right after a foreign holder's writers closed ([`Backoff::hurry`]), the first
+/// retries are 1, 2, 4 and 8 ms: its unlink is due at once.
 #[derive(Default)]
 struct Backoff {
     attempt: u32,
+    quick: u32,
 }
+
+/// The quick retries [`Backoff::hurry`] grants.
+const QUICK_RETRIES: u32 = 4;
 
 impl Backoff {
     fn next(&mut self) -> Duration {
+        if self.quick > 0 {
+            self.quick -= 1;
+            return Duration::from_millis(1 << (QUICK_RETRIES - 1 - self.quick));
+        }
         self.attempt = self.attempt.saturating_add(1);
         Duration::from_millis(25u64 << (self.attempt - 1).min(6)).min(Duration::from_secs(1))
+    }
+
+    /// The next retries come quickly: a foreign holder let go of its file, and its
+    /// unlink is due.
+    fn hurry(&mut self) {
+        self.quick = QUICK_RETRIES;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_to_a_second_and_hurries_after_a_writer_closed() {
+        let ms = |b: &mut Backoff, n: usize| -> Vec<u128> {
+            (0..n).map(|_| b.next().as_millis()).collect()
+        };
+        let mut b = Backoff::default();
+        assert_eq!(ms(&mut b, 8), [25, 50, 100, 200, 400, 800, 1000, 1000]);
+        b.hurry();
+        assert_eq!(ms(&mut b, 5), [1, 2, 4, 8, 1000]);
     }
 }
