@@ -135,10 +135,15 @@ impl NsHelper {
         rustix::process::kill_process(raw, rustix::process::Signal::KILL).unwrap();
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-        // Gone, or a zombie: either way `exit_files` has run.
+        // Every thread gone (reaped, or only the zombie leader left): each ran
+        // `exit_files`, so the kernel has closed the helper's descriptors.
         let running = || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|st| !st[st.rfind(')').unwrap()..].starts_with(") Z"))
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return false;
+            };
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|st| st[st.rfind(')').unwrap()..].starts_with(") Z"));
+            tasks.count() > 1 || !zombie
         };
         for _ in 0..30_000 {
             if !running() {

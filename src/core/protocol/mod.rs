@@ -169,6 +169,9 @@ impl Wait {
             // The original closes its file, then unlinks it: if the next probe lands in
             // between, the file is re-probed within a few milliseconds, not 25.
             self.backoff.hurry();
+            if ctx.clock.now() >= self.deadline {
+                return Err(self.timeout(ctx, path, Some(holder)));
+            }
             return Ok(());
         }
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
