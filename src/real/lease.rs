@@ -102,8 +102,14 @@ mod tests {
         assert_eq!(probe(reader.as_fd()), Lease::Writer);
         drop(writer);
         assert_eq!(probe(reader.as_fd()), Lease::NoWriter);
-        // Given back: a writer can open it at once, and is seen.
-        let again = OpenOptions::new().append(true).open(&path).unwrap();
+        // Given back at once: a writer's non-blocking open would fail with EWOULDBLOCK
+        // while a read lease is held; it succeeds, and the writer is seen.
+        let again = std::os::unix::fs::OpenOptionsExt::custom_flags(
+            OpenOptions::new().append(true),
+            libc::O_NONBLOCK,
+        )
+        .open(&path)
+        .expect("no lease is kept");
         assert_eq!(probe(reader.as_fd()), Lease::Writer);
         drop(again);
         assert_eq!(probe(reader.as_fd()), Lease::NoWriter);
