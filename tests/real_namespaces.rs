@@ -15,6 +15,8 @@
 //! | same, recorded here (this host, boot, namespace) | no `flock` | `DeadPid`: the pid is judged where it means something | — |
 //!
 //! And `sessionlock inspect` shows the difference (`place`, `recorded_pid`, `writer`).
+//! Where no lease can be taken (another user's file, no `CAP_LEASE`), the pid heuristics
+//! are all that is left: the writer goes unseen.
 //!
 //! Needs root (for `unshare --pid`); the tests say so and fail otherwise.
 #![cfg(not(sessionlock_loom))]
@@ -23,6 +25,9 @@ mod common;
 #[path = "bad_input/noflock.rs"]
 #[allow(dead_code)]
 mod noflock;
+#[path = "bad_input/unprivileged.rs"]
+#[allow(dead_code)]
+mod unprivileged;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -46,6 +51,7 @@ fn helper_process() {
         "hold" => hold(&s),
         "original-hold" => original_hold(&s),
         "try" => try_once(&s),
+        unprivileged::ROLE => unprivileged::run(&s),
         other => panic!("unknown role {other}"),
     }
 }
@@ -364,4 +370,28 @@ fn inspect_shows_holders_in_another_pid_namespace() {
     let table = cli(&["inspect", dir_arg]);
     let line = table.lines().find(|l| l.ends_with("a.jsonl.lock")).unwrap();
     assert_eq!(line.split_whitespace().nth(1), Some("other-pidns"), "{table}");
+}
+
+/// The lease is what sees a writer; without it, the pid heuristics decide. A file whose
+/// payload names a dead pid but which a live process keeps open for writing: as root
+/// (`CAP_LEASE`) the contender sees the writer and waits; as `nobody`, for whom the lease
+/// is refused (`EACCES`: not the file's owner), it falls back to the pid and breaks it.
+/// Checks: INV-2
+#[test]
+fn without_a_lease_only_the_pid_heuristics_remain() {
+    let (dir, s) = session();
+    unprivileged::chmod(dir.path(), 0o777);
+    let text = format!(r#"{{"pid":{},"createdAt":"{}"}}"#, dead_pid(), now_iso());
+    let mut writer = std::fs::File::create_new(lock_file(&s)).unwrap();
+    writer.write_all(text.as_bytes()).unwrap();
+    unprivileged::chmod(&lock_file(&s), 0o644);
+    let seen =
+        try_from_here(&s).unwrap_or_else(|b| panic!("INV-2: a live writer's file broken as {b:?}"));
+    assert!(seen.contains("file open for writing"), "{seen}");
+    assert_eq!(
+        unprivileged::try_acquire_as_nobody(&s),
+        "acquired",
+        "no lease: judged by its dead pid"
+    );
+    drop(writer);
 }
