@@ -4,6 +4,7 @@
 //! cargo run --release --example bench -- tasks --tasks 32 --rounds 3 --hold-ms 1
 //! cargo run --release --example bench -- procs --procs 8 --rounds 10 --hold-ms 1
 //! cargo run --release --example bench -- uncontended --iters 20000 [--dir PATH]
+//! cargo run --release --example bench -- original --rounds 30
 //! ```
 //!
 //! `tasks` and `procs` put their session in a fresh directory under `--dir` (default: the
@@ -12,6 +13,8 @@
 
 #[path = "bench/args.rs"]
 mod args;
+#[path = "bench/original.rs"]
+mod original;
 #[path = "bench/procs.rs"]
 mod procs;
 #[path = "bench/stats.rs"]
@@ -53,7 +56,11 @@ fn bench(scenario: &str, argv: impl Iterator<Item = String>) -> Result<Option<St
         "tasks" => tasks::run(&flags, scratch()?.path()).map(Some),
         "procs" => procs::run(&flags, scratch()?.path()).map(Some),
         "uncontended" => uncontended::run(&flags).map(Some),
+        "original" => original::run(&flags, scratch()?.path()).map(Some),
+        original::HOLDER => original::holder(&flags).map(|()| None),
         procs::WORKER => procs::worker(&flags).map(|()| None),
-        other => Err(format!("unknown scenario {other:?}; try tasks, procs or uncontended")),
+        other => {
+            Err(format!("unknown scenario {other:?}; try tasks, procs, uncontended or original"))
+        }
     }
 }

@@ -148,6 +148,46 @@ pub struct ProcessId {
     pub starttime: Option<u64>,
 }
 
+/// Where a process lives: the host, its boot and its pid namespace. A pid means
+/// something only there.
+///
+/// Each part is `None` when it could not be learned. Two places are the same only when
+/// every part is known on both sides and equal (see `core::judge::Place`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The host name (`uname`'s nodename).
+    pub host: Option<String>,
+    /// The boot id (`/proc/sys/kernel/random/boot_id`): one per boot of a kernel.
+    pub boot: Option<String>,
+    /// The pid namespace: the inode number of `/proc/self/ns/pid`.
+    pub pid_ns: Option<u64>,
+}
+
+impl Location {
+    /// Nowhere known: every part unknown.
+    pub const UNKNOWN: Self = Self { host: None, boot: None, pid_ns: None };
+
+    /// Whether no part is known.
+    pub fn is_unknown(&self) -> bool {
+        self.host.is_none() && self.boot.is_none() && self.pid_ns.is_none()
+    }
+}
+
+/// What a read-lease probe ([`LockFs::lease`]) says about who has a file open for writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lease {
+    /// No descriptor anywhere has the file open for writing (the lease was granted, and
+    /// given back at once).
+    NoWriter,
+    /// Some descriptor has the file open for writing (the lease was refused): a writer
+    /// is alive, whatever its pid says.
+    Writer,
+    /// The kernel gives no answer here: leases unsupported by the filesystem (NFS), not
+    /// permitted (another user's file without `CAP_LEASE`), or meaningless because the
+    /// kernel lock proves nothing either ([`LockFs::kernel_proof`] is false).
+    Unavailable,
+}
+
 /// What the process table says about a pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PidState {
@@ -181,6 +221,10 @@ pub enum FsOp {
     Unlink,
     /// [`LockFs::close`].
     Close,
+    /// [`LockFs::lease`].
+    Lease,
+    /// [`LockFs::writers_closed_until`].
+    WriterWait,
     /// Resolving a session path to its canonical lock path, before any primitive runs.
     /// The error's path is then the session path.
     Resolve,
@@ -198,6 +242,8 @@ impl fmt::Display for FsOp {
             Self::Read => "read",
             Self::Unlink => "unlink",
             Self::Close => "close",
+            Self::Lease => "probe read lease of",
+            Self::WriterWait => "wait for the writers to close",
             Self::Resolve => "resolve lock path for",
         };
         f.write_str(name)
@@ -309,8 +355,47 @@ pub trait LockFs: Send + Sync + 'static {
     /// Closes a handle, releasing its kernel lock. The handle is gone even when this fails.
     fn close(&self, handle: Self::Handle) -> impl Future<Output = FsResult<()>> + Send;
 
+    /// Whether any descriptor, of any process, has the handle's file open for writing.
+    ///
+    /// Atomic: one look at the inode's writers. A writer is a live holder of a foreign
+    /// lock file (the original lock keeps its file open for writing while it holds), in
+    /// any pid namespace and under any uid. (Linux: `fcntl(F_SETLEASE, F_RDLCK)` on the
+    /// read-only handle, granted exactly when no writer exists, and given back at once
+    /// with `F_UNLCK`.) Default: [`Lease::Unavailable`], which sends the judge to the pid
+    /// heuristics.
+    fn lease(&self, handle: &Self::Handle) -> impl Future<Output = FsResult<Lease>> + Send {
+        let _ = handle;
+        std::future::ready(Ok(Lease::Unavailable))
+    }
+
+    /// Waits until no descriptor has the handle's file open for writing, or until
+    /// `deadline`. Called only after [`LockFs::lease`] answered [`Lease::Writer`].
+    ///
+    /// `Ok(true)`: the writers closed (a lease probe would now answer otherwise).
+    /// `Ok(false)`: the deadline passed. The wait is done by the kernel (Linux: inotify's
+    /// `IN_CLOSE_WRITE` on the inode, then a lease probe), never by polling in the core.
+    /// Cancel-safe. Default: `Ok(true)` at once, for adapters whose lease is never
+    /// [`Lease::Writer`].
+    fn writers_closed_until(
+        &self,
+        handle: &Self::Handle,
+        deadline: Moment,
+    ) -> impl Future<Output = FsResult<bool>> + Send {
+        let _ = (handle, deadline);
+        std::future::ready(Ok(true))
+    }
+
     /// This process's own identity.
     fn process(&self) -> ProcessId;
+
+    /// Where this process lives (host, boot, pid namespace), recorded in its payloads so
+    /// that others judge its pid only where that pid means something. Computed once.
+    /// Default: [`Location::UNKNOWN`], so payloads carry no location and others judge
+    /// them as the original lock's.
+    fn location(&self) -> &Location {
+        static UNKNOWN: Location = Location::UNKNOWN;
+        &UNKNOWN
+    }
 
     /// Looks `pid` up in the process table.
     fn pid_state(&self, pid: u32) -> impl Future<Output = PidState> + Send;

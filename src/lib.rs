@@ -24,9 +24,13 @@
 //!   detects them and says so; it never degrades silently.
 //! - **Non-Linux platforms** are not supported yet. The [`fs::LockFs`] boundary is where
 //!   they would fit.
-//! - **Lock files of the original TypeScript lock** carry no kernel lock. They are honoured
-//!   and judged by heuristics (dead pid, recycled pid, own-pid orphan, payload-less past a
-//!   grace period), never by age alone.
+//! - **Lock files of the original TypeScript lock** carry no kernel lock. They are honoured:
+//!   while a descriptor has one open for writing (a read-lease probe refuses), its holder is
+//!   alive in any pid namespace; otherwise they are judged by heuristics (dead pid, recycled
+//!   pid, own-pid orphan, payload-less past a grace period), never by age alone.
+//! - **A pid is judged only where it means something.** Our lock files record the holder's
+//!   host, boot and pid namespace; a holder recorded elsewhere is never removed on pid
+//!   grounds (where the kernel lock proves nothing, such a dead holder's file stays).
 //!
 //! ## Examples
 //!

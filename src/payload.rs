@@ -2,13 +2,16 @@
 //!
 //! ```json
 //! {"pid":4242,"createdAt":"2026-02-13T10:00:00.000Z","starttime":123456,
-//!  "sessionlock":{"version":1,"flock":true,"nonce":"4242.123456.7"}}
+//!  "sessionlock":{"version":1,"flock":true,"nonce":"4242.123456.7",
+//!   "host":"build-3","boot":"6f1c…","pidns":4026531836}}
 //! ```
 //!
 //! `pid`, `createdAt`, `starttime` and `maxHoldMs` are the original's fields. Our own live
 //! under `sessionlock`: `flock` says the holder keeps a kernel lock on the file for as long
 //! as it holds, which is what makes a free kernel lock a proof of death; `nonce` names one
-//! publication, so a holder can recognise its own file when inode numbers drift (H17).
+//! publication, so a holder can recognise its own file when inode numbers drift (H17);
+//! `host`, `boot` and `pidns` say where the holder lives (host name, boot id, pid
+//! namespace), so that its pid is judged only where it means something.
 //!
 //! [`Payload::parse`] never panics: anything that is not a JSON object gives `None`, an
 //! invalid field is dropped, unknown fields are ignored, and input past
@@ -17,6 +20,8 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
+
+use crate::fs::Location;
 
 /// The most bytes of a lock file the core ever reads.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
@@ -39,6 +44,8 @@ pub struct Payload {
     pub kernel_locked: bool,
     /// Set by sessionlock: a token unique to one publication.
     pub nonce: Option<String>,
+    /// Set by sessionlock: where the holder lives. All unknown in the original's files.
+    pub location: Location,
 }
 
 impl Payload {
@@ -59,21 +66,26 @@ impl Payload {
             starttime: map.get("starttime").and_then(Value::as_u64),
             max_hold_ms: positive(&map, "maxHoldMs"),
             kernel_locked: ours.and_then(|o| o.get("flock")).and_then(Value::as_bool) == Some(true),
-            nonce: ours
-                .and_then(|o| o.get("nonce"))
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty() && n.len() <= 128)
-                .map(str::to_owned),
+            nonce: ours.and_then(|o| short_text(o, "nonce")),
+            location: Location {
+                host: ours.and_then(|o| short_text(o, "host")),
+                boot: ours.and_then(|o| short_text(o, "boot")),
+                pid_ns: ours.and_then(|o| o.get("pidns")).and_then(Value::as_u64),
+            },
         })
     }
 
     /// Serialises the payload in the original's field names plus our `sessionlock` object.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let ours = (self.kernel_locked || self.nonce.is_some()).then_some(Ours {
-            version: 1,
-            flock: self.kernel_locked,
-            nonce: self.nonce.as_deref(),
-        });
+        let ours = (self.kernel_locked || self.nonce.is_some() || !self.location.is_unknown())
+            .then_some(Ours {
+                version: 1,
+                flock: self.kernel_locked,
+                nonce: self.nonce.as_deref(),
+                host: self.location.host.as_deref(),
+                boot: self.location.boot.as_deref(),
+                pidns: self.location.pid_ns,
+            });
         let wire = Wire {
             pid: self.pid,
             created_at: self.created_at_ms.map(format_iso_ms),
@@ -108,6 +120,20 @@ struct Ours<'a> {
     flock: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    boot: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pidns: Option<u64>,
+}
+
+/// A string field of 1 to 128 characters, else nothing.
+fn short_text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .map(str::to_owned)
 }
 
 fn positive(map: &Map<String, Value>, key: &str) -> Option<u64> {
@@ -139,6 +165,11 @@ mod tests {
             max_hold_ms: Some(60_000),
             kernel_locked: true,
             nonce: Some("4242.98765.1".into()),
+            location: Location {
+                host: Some("build-3".into()),
+                boot: Some("6f1c2d3e-0000-4000-8000-00000000abcd".into()),
+                pid_ns: Some(4_026_531_836),
+            },
         }
     }
 
@@ -163,6 +194,31 @@ mod tests {
         assert_eq!(p.created_at_ms, Some(1_770_976_800_000));
         assert!(!p.kernel_locked);
         assert_eq!(p.nonce, None);
+        assert!(p.location.is_unknown(), "the original records no location");
+    }
+
+    #[test]
+    fn writes_where_the_holder_lives_under_our_own_object() {
+        let text = String::from_utf8(ours().to_bytes()).unwrap();
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["sessionlock"]["host"], "build-3", "{text}");
+        assert_eq!(json["sessionlock"]["pidns"], 4_026_531_836_u64, "{text}");
+        assert_eq!(json["sessionlock"]["boot"], "6f1c2d3e-0000-4000-8000-00000000abcd");
+        let top: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(top, ["createdAt", "maxHoldMs", "pid", "sessionlock", "starttime"]);
+    }
+
+    #[test]
+    fn an_invalid_location_part_is_dropped_alone() {
+        let p = Payload::parse(
+            br#"{"pid":7,"sessionlock":{"host":"","boot":7,"pidns":-1,"nonce":"n"}}"#,
+        )
+        .unwrap();
+        assert!(p.location.is_unknown());
+        assert_eq!(p.nonce.as_deref(), Some("n"));
+        let long = format!(r#"{{"sessionlock":{{"host":"{}","pidns":5}}}}"#, "h".repeat(129));
+        let p = Payload::parse(long.as_bytes()).unwrap();
+        assert_eq!(p.location, Location { pid_ns: Some(5), ..Location::UNKNOWN });
     }
 
     #[test]

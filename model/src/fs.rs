@@ -5,12 +5,12 @@ use std::io;
 use std::task::Poll;
 
 use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use sessionlock::fs::{Opened, PidState, ProcessId, Published};
+use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 use sessionlock::sync::Arc;
 
 use crate::fault::CrashWhen;
 use crate::invariant::Invariant;
-use crate::world::{Entered, Inode, Open, Pid, State, World, file_id};
+use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
 
 /// How far `lstat` inode numbers are off under [`World::set_id_drift`].
 const DRIFT: u64 = 1 << 40;
@@ -22,6 +22,10 @@ pub struct ModelFs {
     pid: Pid,
     incarnation: u32,
     starttime: u64,
+    /// Where it lives ([`World::place`]).
+    at: Whereabouts,
+    /// What it records in its payloads: its host, boot and pid namespace.
+    location: Location,
 }
 
 /// An open file description in the model. Dropping it closes it.
@@ -55,8 +59,9 @@ impl std::fmt::Debug for ModelHandle {
 impl ModelFs {
     /// Starts process `pid` in `world` (a new incarnation if the pid died before).
     pub fn spawn(world: &Arc<World>, pid: Pid) -> Self {
-        let (incarnation, starttime) = world.spawn_process(pid);
-        Self { world: Arc::clone(world), pid, incarnation, starttime }
+        let (incarnation, starttime, at, unrecorded) = world.spawn_placed(pid);
+        let location = if unrecorded { Location::UNKNOWN } else { location_of(at) };
+        Self { world: Arc::clone(world), pid, incarnation, starttime, at, location }
     }
 
     /// The world.
@@ -138,8 +143,32 @@ impl ModelFs {
 
     pub(crate) fn open_handle(&self, st: &mut State, ino: u64) -> u64 {
         let id = st.fresh_id();
-        st.handles.insert(id, Open { ino, pid: self.pid });
+        st.handles.insert(id, Open { ino, pid: self.pid, write: false });
+        if st.live_writer_besides(ino, self.pid).is_some_and(|w| !st.at(w).sees_pids_of(&self.at)) {
+            st.stats.elsewhere_probes += 1;
+        }
         id
+    }
+}
+
+/// What a process at `at` records as its location: a host name and boot id per host,
+/// and a pid-namespace inode per namespace.
+pub fn location_of(at: Whereabouts) -> Location {
+    Location {
+        host: Some(format!("host-{}", at.host)),
+        boot: Some(format!("boot-{}", at.host)),
+        pid_ns: Some(4_026_531_836 + u64::from(at.pid_ns)),
+    }
+}
+
+/// Whether the kernel lock held by `holder` is invisible to a handle of process `taker`
+/// under the world's [`FlockScope`].
+fn invisible(st: &State, holder: u64, taker: Pid) -> bool {
+    let Some(holder_pid) = st.handles.get(&holder).map(|h| h.pid) else { return false };
+    match st.flock_scope {
+        FlockScope::Global => false,
+        FlockScope::Host => st.at(holder_pid).host != st.at(taker).host,
+        FlockScope::Nobody => holder_pid != taker,
     }
 }
 
@@ -147,13 +176,15 @@ impl ModelFs {
 fn take_lock(st: &mut State, id: u64) -> io::Result<bool> {
     let open = st.handles.get(&id).ok_or_else(|| io::Error::from_raw_os_error(9))?;
     let (ino, pid) = (open.ino, open.pid);
-    let inode = st.inodes.get_mut(&ino).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    let inode = st.inodes.get(&ino).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
     match inode.lock {
         None => {
-            inode.lock = Some(id);
+            st.inodes.get_mut(&ino).expect("just seen").lock = Some(id);
             Ok(true)
         }
         Some(holder) if holder == id => Ok(true),
+        // A lock this handle cannot see: it "gets" it, and holds nothing.
+        Some(holder) if invisible(st, holder, pid) => Ok(true),
         Some(holder) => {
             if st.handles.get(&holder).is_some_and(|h| h.pid == pid) {
                 st.stats.self_contention += 1;
@@ -183,6 +214,7 @@ impl LockFs for ModelFs {
                 }
                 let ino = st.fresh_id();
                 let id = self.open_handle(st, ino);
+                st.handles.get_mut(&id).expect("just opened").write = true;
                 let mtime_ms = st.wall_ms();
                 let inode =
                     Inode { special: None, data: payload.to_vec(), mtime_ms, lock: Some(id) };
@@ -293,6 +325,12 @@ impl LockFs for ModelFs {
                     held.id
                 );
                 st.violation(Invariant::NoLiveRemoval, detail);
+            } else if let Some(writer) = st.live_writer_besides(ino, self.pid) {
+                let detail = format!(
+                    "{path} unlinked by process {} while process {writer}, alive, had it open for writing: a live holder's file",
+                    self.pid
+                );
+                st.violation(Invariant::NoLiveRemoval, detail);
             }
             st.paths.remove(path.as_path()).map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
         })
@@ -306,15 +344,62 @@ impl LockFs for ModelFs {
         Ok(())
     }
 
-    fn process(&self) -> ProcessId {
-        ProcessId { pid: self.pid, starttime: Some(self.starttime) }
+    async fn lease(&self, handle: &ModelHandle) -> FsResult<Lease> {
+        self.step(FsOp::Lease, &handle.path, |st| {
+            let ino = ino_of(st, handle.id)?;
+            Ok(if st.no_kernel_proof || st.leases_ignored {
+                Lease::Unavailable
+            } else if st.has_writer(ino) {
+                st.stats.lease_writer += 1;
+                Lease::Writer
+            } else {
+                st.stats.lease_no_writer += 1;
+                Lease::NoWriter
+            })
+        })
+        .await
     }
 
+    async fn writers_closed_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
+        let path = &handle.path;
+        self.step(FsOp::WriterWait, path, |_| Ok(())).await?;
+        poll_fn(|cx| {
+            let mut st = self.world.enter();
+            let Some(ino) = st.handles.get(&handle.id).map(|h| h.ino) else {
+                let e = io::Error::from_raw_os_error(9);
+                return Poll::Ready(Err(FsError::new(FsOp::WriterWait, path, e)));
+            };
+            if !st.has_writer(ino) {
+                return Poll::Ready(Ok(true));
+            }
+            if st.now >= deadline.as_duration() {
+                return Poll::Ready(Ok(false));
+            }
+            st.writer_waiters.push((ino, cx.waker().clone()));
+            st.timers.push((deadline.as_duration(), cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn process(&self) -> ProcessId {
+        ProcessId { pid: self.at.local_pid, starttime: Some(self.starttime) }
+    }
+
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Looks `pid` up among the processes of this process's own host and pid namespace.
     async fn pid_state(&self, pid: u32) -> PidState {
         let st = self.world.state.lock();
-        match st.procs.get(&pid) {
-            Some(p) if p.alive => PidState::Alive { starttime: Some(p.starttime) },
-            _ => PidState::Dead,
+        let seen = st
+            .procs
+            .values()
+            .find(|p| p.alive && p.at.local_pid == pid && p.at.sees_pids_of(&self.at));
+        match seen {
+            Some(p) => PidState::Alive { starttime: Some(p.starttime) },
+            None => PidState::Dead,
         }
     }
 }

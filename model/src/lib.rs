@@ -11,7 +11,7 @@ pub mod zoo;
 
 pub use fs::{ModelClock, ModelFs, ModelHandle};
 pub use invariant::Invariant;
-pub use world::{Gate, Pid, Stats, World};
+pub use world::{FlockScope, Gate, Pid, Stats, Whereabouts, World};
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod checkers;
 pub mod exec;
@@ -25,6 +25,7 @@ pub mod mutants;
 pub mod observe;
 pub mod op;
 pub mod original;
+pub mod places;
 pub mod rt;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod runner;

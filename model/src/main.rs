@@ -17,6 +17,7 @@ fn main() -> ExitCode {
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 fn main() -> ExitCode {
     use sessionlock_model::checkers::{self, Strategy};
+    use sessionlock_model::places::{Check, Mutation};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
     use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios, zoo};
 
@@ -38,7 +39,8 @@ fn main() -> ExitCode {
         + zoo_checks
         + 2
         + 4
-        + spec_mutants.len();
+        + spec_mutants.len()
+        + Check::ALL.len() * 2;
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
     let mut catches: Vec<Catch> = Vec::new();
@@ -63,6 +65,18 @@ fn main() -> ExitCode {
     for check in runner::core_scripts() {
         let what = format!("{} against the core", check.name);
         rows.push(progress.step(&what, || runner::script_row(&check)));
+    }
+    for check in Check::ALL {
+        let what = format!("shuttle random {} against the core", check.name());
+        rows.push(progress.step(&what, || runner::places_row(check)));
+    }
+    for (check, mutation) in [
+        (Check::LeaseProbe, Mutation::IgnoreLease),
+        (Check::ForeignNamespace, Mutation::JudgeForeignPids),
+        (Check::RemoteHost, Mutation::JudgeForeignPids),
+    ] {
+        let what = format!("shuttle random {} against mutant {}", check.name(), mutation.name());
+        catches.push(progress.step(&what, || runner::places_catch(check, mutation, check.name())));
     }
     catches.push(progress.step("gate: seed race against H1", || {
         let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));

@@ -151,7 +151,7 @@ impl Original {
         let id = st.fresh_id();
         let mtime_ms = st.wall_ms();
         st.inodes.insert(ino, Inode { special: None, data: Vec::new(), mtime_ms, lock: None });
-        st.handles.insert(id, Open { ino, pid: self.pid });
+        st.handles.insert(id, Open { ino, pid: self.pid, write: true });
         st.paths.insert(self.path.clone(), ino);
         Some(id)
     }

@@ -50,6 +50,49 @@ pub struct Stats {
     pub self_contention: u64,
     /// Faults the plan injected (see [`crate::fault`]).
     pub faults_injected: u64,
+    /// Lease probes that found a writer (a foreign holder proven alive by the kernel).
+    pub lease_writer: u64,
+    /// Lease probes that found no writer.
+    pub lease_no_writer: u64,
+    /// Opens, by a contender, of a file a live process elsewhere (another host or pid
+    /// namespace) has open for writing: the states where a pid guess could go wrong.
+    pub elsewhere_probes: u64,
+}
+
+/// Where a model process lives: its host and pid namespace, and its pid as seen there.
+/// By default every process lives on host 0, namespace 0, under its own pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Whereabouts {
+    /// The host (its boot is fixed: one boot per host).
+    pub host: u32,
+    /// The pid namespace on that host.
+    pub pid_ns: u32,
+    /// The process's pid inside its namespace: what it writes into payloads.
+    pub local_pid: Pid,
+}
+
+impl Whereabouts {
+    /// The default place of `pid`.
+    pub const fn home(pid: Pid) -> Self {
+        Self { host: 0, pid_ns: 0, local_pid: pid }
+    }
+
+    /// The same host and pid namespace as `other`.
+    pub fn sees_pids_of(&self, other: &Self) -> bool {
+        (self.host, self.pid_ns) == (other.host, other.pid_ns)
+    }
+}
+
+/// Whose kernel locks a kernel-lock attempt can see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlockScope {
+    /// Every handle's (a local filesystem).
+    #[default]
+    Global,
+    /// Only handles of processes on the same host (NFS: `flock` is local to a client).
+    Host,
+    /// No other handle's (`flock` unavailable: every attempt "succeeds").
+    Nobody,
 }
 
 pub(crate) struct Inode {
@@ -63,12 +106,15 @@ pub(crate) struct Inode {
 pub(crate) struct Open {
     pub ino: u64,
     pub pid: Pid,
+    /// Open for writing: a publisher's handle, or a foreign holder's.
+    pub write: bool,
 }
 
 pub(crate) struct Proc {
     pub starttime: u64,
     pub incarnation: u32,
     pub alive: bool,
+    pub at: Whereabouts,
 }
 
 struct GateState {
@@ -86,6 +132,17 @@ pub(crate) struct State {
     pub procs: BTreeMap<Pid, Proc>,
     pub timers: Vec<(Duration, Waker)>,
     pub lock_waiters: Vec<(u64, Waker)>,
+    /// Tasks waiting for the writers of an inode to close.
+    pub writer_waiters: Vec<(u64, Waker)>,
+    /// Where processes live, set before they start ([`World::place`]).
+    pub placed: BTreeMap<Pid, Whereabouts>,
+    /// Whose kernel locks an attempt sees ([`World::set_flock_scope`]).
+    pub flock_scope: FlockScope,
+    /// The lease probe answers `Unavailable` everywhere: a mutant that ignores it.
+    pub leases_ignored: bool,
+    /// Processes report no location, so their payloads record none: a mutant that
+    /// judges every pid as if it lived here.
+    pub locations_unrecorded: bool,
     gates: Vec<GateState>,
     pub step_mode: bool,
     /// `lstat` reports other inode numbers than `fstat` (H17).
@@ -127,6 +184,11 @@ impl World {
                 procs: BTreeMap::new(),
                 timers: Vec::new(),
                 lock_waiters: Vec::new(),
+                writer_waiters: Vec::new(),
+                placed: BTreeMap::new(),
+                flock_scope: FlockScope::Global,
+                leases_ignored: false,
+                locations_unrecorded: false,
                 gates: Vec::new(),
                 step_mode: false,
                 id_drift: false,
@@ -143,6 +205,14 @@ impl World {
 
     /// Starts process `pid`, or a new incarnation of it if it died (pid reuse).
     pub fn spawn_process(&self, pid: Pid) -> (u32, u64) {
+        let (incarnation, starttime, _, _) = self.spawn_placed(pid);
+        (incarnation, starttime)
+    }
+
+    /// As [`World::spawn_process`], also returning where the process lives and whether
+    /// locations go unrecorded: one look at the world, so that starting a process adds
+    /// no scheduling point (pinned replay schedules count them).
+    pub(crate) fn spawn_placed(&self, pid: Pid) -> (u32, u64, Whereabouts, bool) {
         let mut st = self.state.lock();
         let starttime = 1000 + st.next_id;
         st.next_id += 1;
@@ -152,8 +222,49 @@ impl World {
         });
         st.stats.pid_reuses += u64::from(reused.is_some());
         let incarnation = reused.unwrap_or(1);
-        st.procs.insert(pid, Proc { starttime, incarnation, alive: true });
-        (incarnation, starttime)
+        let at = st.placed.get(&pid).copied().unwrap_or(Whereabouts::home(pid));
+        st.procs.insert(pid, Proc { starttime, incarnation, alive: true, at });
+        (incarnation, starttime, at, st.locations_unrecorded)
+    }
+
+    /// Makes process `pid`, when it starts, live at `at` (another host or pid namespace).
+    pub fn place(&self, pid: Pid, at: Whereabouts) {
+        self.state.lock().placed.insert(pid, at);
+    }
+
+    /// Where process `pid` lives (or will, once started).
+    pub fn whereabouts(&self, pid: Pid) -> Whereabouts {
+        self.state.lock().placed.get(&pid).copied().unwrap_or(Whereabouts::home(pid))
+    }
+
+    /// Sets whose kernel locks an attempt can see (NFS: only its own host's).
+    pub fn set_flock_scope(&self, scope: FlockScope) {
+        self.state.lock().flock_scope = scope;
+    }
+
+    /// Mutant switch: every lease probe answers `Unavailable` (the lease is ignored).
+    pub fn set_leases_ignored(&self, on: bool) {
+        self.state.lock().leases_ignored = on;
+    }
+
+    /// Mutant switch: processes record no location in their payloads, so every pid is
+    /// judged as if it lived here.
+    pub fn set_locations_unrecorded(&self, on: bool) {
+        self.state.lock().locations_unrecorded = on;
+    }
+
+    /// Creates a file at `path` the way the original lock holds one: written by process
+    /// `holder` (started or not yet), which keeps it open for writing until it dies. No
+    /// kernel lock.
+    pub fn plant_held(&self, path: &std::path::Path, data: &[u8], holder: Pid) {
+        let mut st = self.state.lock();
+        let ino = st.fresh_id();
+        let mtime_ms = st.wall_ms();
+        let inode = Inode { special: None, data: data.to_vec(), mtime_ms, lock: None };
+        st.inodes.insert(ino, inode);
+        st.paths.insert(path.to_owned(), ino);
+        let id = st.fresh_id();
+        st.handles.insert(id, Open { ino, pid: holder, write: true });
     }
 
     /// Kills `pid` at once: its handles close (their kernel locks drop), its files stay,
@@ -399,17 +510,46 @@ impl State {
         let Some(open) = self.handles.remove(&id) else {
             return Vec::new();
         };
+        let mut woken = Vec::new();
+        if open.write && !self.has_writer(open.ino) {
+            let (wake, keep) = std::mem::take(&mut self.writer_waiters)
+                .into_iter()
+                .partition(|(i, _)| *i == open.ino);
+            self.writer_waiters = keep;
+            woken.extend(wake.into_iter().map(|(_, w): (u64, Waker)| w));
+        }
         let Some(inode) = self.inodes.get_mut(&open.ino) else {
-            return Vec::new();
+            return woken;
         };
         if inode.lock != Some(id) {
-            return Vec::new();
+            return woken;
         }
         inode.lock = None;
         let (wake, keep) =
             std::mem::take(&mut self.lock_waiters).into_iter().partition(|(i, _)| *i == open.ino);
         self.lock_waiters = keep;
-        wake.into_iter().map(|(_, w): (u64, Waker)| w).collect()
+        woken.extend(wake.into_iter().map(|(_, w): (u64, Waker)| w));
+        woken
+    }
+
+    /// Whether any handle has inode `ino` open for writing.
+    pub(crate) fn has_writer(&self, ino: u64) -> bool {
+        self.handles.values().any(|h| h.ino == ino && h.write)
+    }
+
+    /// A live process other than `pid` that has inode `ino` open for writing: a live
+    /// holder of that file.
+    pub(crate) fn live_writer_besides(&self, ino: u64, pid: Pid) -> Option<Pid> {
+        self.handles
+            .values()
+            .filter(|h| h.ino == ino && h.write && h.pid != pid)
+            .map(|h| h.pid)
+            .find(|p| self.procs.get(p).is_some_and(|p| p.alive))
+    }
+
+    /// Where process `pid` lives.
+    pub(crate) fn at(&self, pid: Pid) -> Whereabouts {
+        self.procs.get(&pid).map_or(Whereabouts::home(pid), |p| p.at)
     }
 
     pub(crate) fn wall_ms(&self) -> u64 {

@@ -10,7 +10,7 @@ use std::io;
 
 use proptest::prelude::*;
 use sessionlock::api::block_on;
-use sessionlock::fs::{FileId, FsResult, LockFs, LockPath, Opened, Published};
+use sessionlock::fs::{FileId, FsResult, Lease, LockFs, LockPath, Moment, Opened, Published};
 use sessionlock::real::RealFs;
 use sessionlock_model::{ModelFs, World};
 
@@ -25,6 +25,9 @@ enum Prim {
     Read(usize),
     Unlink(usize, usize),
     Close(usize),
+    Lease(usize),
+    /// `writers_closed_until` with a deadline already past: one look.
+    WriterWait(usize),
 }
 
 fn prim() -> impl Strategy<Value = Prim> {
@@ -37,7 +40,9 @@ fn prim() -> impl Strategy<Value = Prim> {
         (0..2usize).prop_map(Prim::PathId),
         i.clone().prop_map(Prim::Read),
         ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
-        i.prop_map(Prim::Close),
+        i.clone().prop_map(Prim::Close),
+        i.clone().prop_map(Prim::Lease),
+        i.prop_map(Prim::WriterWait),
     ]
 }
 
@@ -62,6 +67,7 @@ enum Answer {
     Missing,
     Id(Option<FileId>),
     Bytes(Vec<u8>),
+    Lease(Lease),
     Err(io::ErrorKind),
     Skipped,
 }
@@ -160,7 +166,12 @@ impl Pair {
                 let (rh, mh) = &self.handles[h];
                 (unit(block_on(fs.unlink(&rp, rh))), unit(block_on(self.model.unlink(&mp, mh))))
             }
-            Prim::TryLock(h) | Prim::Meta(h) | Prim::Read(h) | Prim::Close(h) => {
+            Prim::TryLock(h)
+            | Prim::Meta(h)
+            | Prim::Read(h)
+            | Prim::Close(h)
+            | Prim::Lease(h)
+            | Prim::WriterWait(h) => {
                 let Some(h) = handle(h) else { return (Answer::Skipped, Answer::Skipped) };
                 self.on_handle(p, h)
             }
@@ -188,6 +199,15 @@ impl Pair {
             Prim::Read(_) => {
                 let (rh, mh) = &self.handles[h];
                 (bytes(block_on(fs.read(rh, 4096))), bytes(block_on(self.model.read(mh, 4096))))
+            }
+            Prim::Lease(_) => {
+                let (rh, mh) = &self.handles[h];
+                (lease(block_on(fs.lease(rh))), lease(block_on(self.model.lease(mh))))
+            }
+            Prim::WriterWait(_) => {
+                let (rh, mh) = &self.handles[h];
+                let r = block_on(fs.writers_closed_until(rh, Moment::ZERO));
+                (boolean(r), boolean(block_on(self.model.writers_closed_until(mh, Moment::ZERO))))
             }
             _ => {
                 let (rh, mh) = self.handles.remove(h);
@@ -226,6 +246,10 @@ fn boolean(r: FsResult<bool>) -> Answer {
     r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bool)
 }
 
+fn lease(r: FsResult<Lease>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Lease)
+}
+
 fn bytes(r: FsResult<Vec<u8>>) -> Answer {
     r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bytes)
 }
@@ -234,7 +258,9 @@ proptest! {
     #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
 
     /// The model answers every primitive as Linux does: atomic publication, per-handle
-    /// kernel locks, identities, content, unlink and close.
+    /// kernel locks, identities, content, unlink and close, and who has a file open for
+    /// writing (the read-lease probe: a publisher's handle is a writer, an opened one is
+    /// not, and closing the last writer grants the lease).
     /// Checks: INV-1, INV-2, INV-4
     #[test]
     fn the_model_answers_as_linux_does(prims in proptest::collection::vec(prim(), 1..40)) {
@@ -257,4 +283,11 @@ fn conformance_checks_can_fail() {
     let live = block_on(pair.model.meta(&pair.handles[0].1)).expect("meta").id;
     let stranger = FileId { dev: 0, ino: 0 };
     assert!(!pair.same(stranger, live), "two real inodes cannot map to one live model inode");
+    let writer = (Answer::Lease(Lease::Writer), Answer::Lease(Lease::Writer));
+    assert_eq!(pair.run(Prim::Lease(1)), writer, "the publisher's handle is a writer");
+    assert_eq!(pair.run(Prim::WriterWait(1)), (Answer::Bool(false), Answer::Bool(false)));
+    assert_eq!(pair.run(Prim::Close(0)), (Answer::Unit, Answer::Unit));
+    let gone = (Answer::Lease(Lease::NoWriter), Answer::Lease(Lease::NoWriter));
+    assert_eq!(pair.run(Prim::Lease(0)), gone, "its close leaves no writer");
+    assert_eq!(pair.run(Prim::WriterWait(0)), (Answer::Bool(true), Answer::Bool(true)));
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::judge::Reason;
+use super::judge::{Place, Reason};
 use crate::fs::{FileId, FileKind, FsError, LockPath, PidState};
 
 /// Who holds a lock, as far as one look could tell.
@@ -13,10 +13,16 @@ pub struct Holder {
     pub path: LockPath,
     /// Held by another task of this very process.
     pub in_process: bool,
-    /// The pid in the payload, if any.
+    /// The pid in the payload, if any. It names a process here only when `place` says
+    /// so ([`Place::pid_means_something`]).
     pub pid: Option<u32>,
+    /// Where the holder lives, compared with us.
+    pub place: Place,
     /// Whether a live handle held the file's kernel lock: proof the holder is alive.
     pub kernel_held: bool,
+    /// Whether some descriptor had the file open for writing (the read lease was
+    /// refused): proof a foreign holder is alive, in any pid namespace.
+    pub writer: bool,
     /// The process table's answer for `pid`, when it was asked.
     pub pid_state: Option<PidState>,
     /// How long it has been held, from `createdAt`.
@@ -34,7 +40,9 @@ impl Holder {
             path: path.clone(),
             in_process: true,
             pid: Some(pid),
+            place: Place::Here,
             kernel_held: false,
+            writer: false,
             pid_state: None,
             age: None,
             max_hold: None,
@@ -51,20 +59,25 @@ impl Holder {
     pub fn is_alive(&self) -> bool {
         self.in_process
             || self.kernel_held
+            || self.writer
             || matches!(self.pid_state, Some(PidState::Alive { .. }))
     }
 }
 
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.pid {
-            Some(pid) => write!(f, "pid {pid}")?,
-            None => f.write_str("an unknown holder")?,
+        match (self.place, self.pid) {
+            (Place::OtherPidNamespace, _) => f.write_str("a holder in another pid namespace")?,
+            (Place::OtherHost, _) => f.write_str("a holder on another host")?,
+            (_, Some(pid)) => write!(f, "pid {pid}")?,
+            (_, None) => f.write_str("an unknown holder")?,
         }
         let liveness = if self.in_process {
             "this process"
         } else if self.kernel_held {
             "alive"
+        } else if self.writer {
+            "alive, file open for writing"
         } else {
             match self.pid_state {
                 Some(PidState::Alive { .. }) => "alive, no kernel lock",

@@ -4,16 +4,27 @@
 //! |-------------------|--------------------------|-------------------------------------------|
 //! | held by another   | anything                 | alive: a live handle holds it             |
 //! | free (now ours)   | ours (`flock: true`)     | stale: [`Reason::KernelProvenDead`]       |
-//! | free (now ours)   | foreign                  | heuristics: dead pid, recycled pid, own-pid orphan |
-//! | free (now ours)   | none (empty or garbage)  | stale only past the grace period (by mtime) |
-//! | unavailable       | any                      | as foreign: the heuristics, never a proof   |
+//! | free (now ours)   | foreign, a writer has it open (lease refused) | alive: a live writer, in any namespace |
+//! | free (now ours)   | foreign, no writer or no lease answer, holder [`Place::Here`] or [`Place::Unrecorded`] | heuristics: dead pid, recycled pid, own-pid orphan |
+//! | free (now ours)   | foreign, holder elsewhere (another pid namespace or host) | alive as far as we can tell: its pid is never judged |
+//! | free (now ours)   | none (empty or garbage)  | alive while a writer has it open; else stale only past the grace period (by mtime) |
+//! | unavailable       | any                      | as foreign without a lease: the heuristics where the place allows, never a proof |
+//!
+//! A pid means something only on its own host, boot and pid namespace. Our payloads
+//! record all three ([`crate::fs::Location`]); a pid is judged only when they all match
+//! ours, or when the payload records none (the original lock's files), where we cannot
+//! know better. The lease probe ([`crate::fs::LockFs::lease`]) is a kernel fact that holds
+//! across namespaces and uids: a writer means a live holder. Its absence is not taken as
+//! death on its own: the original lock closes its file *before* it unlinks it, so a file
+//! with no writer may be one its live holder is about to remove, and breaking it then
+//! would let that holder's unlink remove the successor's file (H5 on its side).
 //!
 //! Age ([`Reason::TooOld`]) and an exceeded hold budget ([`Reason::HoldExceeded`]) are
 //! reported, never acted on: age is not death (H6).
 
 use std::time::Duration;
 
-use crate::fs::{PidState, ProcessId};
+use crate::fs::{Lease, Location, PidState, ProcessId};
 use crate::payload::Payload;
 
 /// Why a lock file's holder is, or looks, gone.
@@ -54,6 +65,49 @@ pub enum KernelLock {
     Unavailable,
 }
 
+/// Where a lock file's holder lives, compared with the judging process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Place {
+    /// Same host, boot and pid namespace: its pid means what it says here.
+    Here,
+    /// The payload records no location (the original lock's files, payload-less files):
+    /// judged as if here, where nothing better is known.
+    Unrecorded,
+    /// Same host and boot, another pid namespace (or ours is unknown): its pid names
+    /// another process here, or none.
+    OtherPidNamespace,
+    /// Another host, or another boot, or a host we cannot compare with: its pid means
+    /// nothing here.
+    OtherHost,
+}
+
+impl Place {
+    /// Where a holder recorded at `theirs` lives, seen from `ours`.
+    pub fn of(theirs: &Location, ours: &Location) -> Self {
+        if theirs.is_unknown() {
+            return Self::Unrecorded;
+        }
+        let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+        if !same(&theirs.host, &ours.host) || !same(&theirs.boot, &ours.boot) {
+            return Self::OtherHost;
+        }
+        match (theirs.pid_ns, ours.pid_ns) {
+            (Some(a), Some(b)) if a == b => Self::Here,
+            _ => Self::OtherPidNamespace,
+        }
+    }
+
+    /// Whether a pid recorded there may be looked up here.
+    pub const fn pid_means_something(self) -> bool {
+        matches!(self, Self::Here | Self::Unrecorded)
+    }
+
+    /// Whether the holder lives elsewhere: its pid is not shown as ours.
+    pub const fn is_elsewhere(self) -> bool {
+        !self.pid_means_something()
+    }
+}
+
 /// The thresholds the heuristics use for foreign files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Thresholds {
@@ -84,6 +138,11 @@ pub struct Evidence<'a> {
     pub pid_state: Option<PidState>,
     /// The judging process.
     pub me: ProcessId,
+    /// Where the holder lives, from the payload's location and ours.
+    pub place: Place,
+    /// The read-lease probe's answer, if it was asked (foreign files whose kernel lock
+    /// we took, where that lock proves something).
+    pub lease: Option<Lease>,
 }
 
 /// The reasons found; the file is stale when any of them is actionable.
@@ -103,12 +162,18 @@ impl Verdict {
 /// Judges one lock file.
 pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
     let mut reasons = Vec::new();
+    let writer = e.lease == Some(Lease::Writer);
     if e.kernel != KernelLock::HeldByOther {
         match e.payload {
             Some(p) if p.kernel_locked && e.kernel == KernelLock::Free => {
                 reasons.push(Reason::KernelProvenDead);
             }
-            Some(p) if p.pid.is_some() => reasons.extend(foreign_death(p, e)),
+            Some(p) if p.pid.is_some() => {
+                if !writer && e.place.pid_means_something() {
+                    reasons.extend(foreign_death(p, e));
+                }
+            }
+            _ if writer => {}
             _ => {
                 if age(e.now_ms, e.mtime_ms) > limits.payloadless_grace {
                     reasons.push(Reason::PayloadlessPastGrace);
@@ -160,8 +225,101 @@ mod tests {
         payload: Option<&Payload>,
         pid: Option<PidState>,
     ) -> Vec<Reason> {
-        let e = Evidence { kernel, payload, mtime_ms: NOW, now_ms: NOW, pid_state: pid, me: ME };
+        judged(kernel, payload, pid, Place::Unrecorded, None)
+    }
+
+    fn judged(
+        kernel: KernelLock,
+        payload: Option<&Payload>,
+        pid: Option<PidState>,
+        place: Place,
+        lease: Option<Lease>,
+    ) -> Vec<Reason> {
+        let e = Evidence {
+            kernel,
+            payload,
+            mtime_ms: NOW,
+            now_ms: NOW,
+            pid_state: pid,
+            me: ME,
+            place,
+            lease,
+        };
         judge(&e, &Thresholds::default()).reasons
+    }
+
+    fn at(host: &str, boot: &str, pid_ns: u64) -> Location {
+        Location { host: Some(host.into()), boot: Some(boot.into()), pid_ns: Some(pid_ns) }
+    }
+
+    #[test]
+    fn a_place_is_here_only_when_host_boot_and_pid_namespace_all_match() {
+        let here = at("a", "b1", 10);
+        assert_eq!(Place::of(&at("a", "b1", 10), &here), Place::Here);
+        assert_eq!(Place::of(&at("a", "b1", 11), &here), Place::OtherPidNamespace);
+        assert_eq!(Place::of(&at("a", "b2", 10), &here), Place::OtherHost, "another boot");
+        assert_eq!(Place::of(&at("z", "b1", 10), &here), Place::OtherHost);
+        assert_eq!(Place::of(&Location::UNKNOWN, &here), Place::Unrecorded);
+        let no_ns = Location { pid_ns: None, ..here.clone() };
+        assert_eq!(Place::of(&here, &no_ns), Place::OtherPidNamespace, "ours unknown");
+        assert_eq!(Place::of(&no_ns, &no_ns), Place::OtherPidNamespace, "theirs unknown");
+        let host_only = Location { host: Some("a".into()), ..Location::UNKNOWN };
+        assert_eq!(Place::of(&host_only, &here), Place::OtherHost, "boot unknown");
+    }
+
+    /// A pid recorded in another pid namespace or on another host is never judged here,
+    /// however dead or recycled it looks, with or without a kernel proof.
+    /// Checks: INV-2
+    #[test]
+    fn a_pid_from_elsewhere_is_never_judged() {
+        let theirs = foreign(7, Some(1));
+        let ours = Payload { kernel_locked: true, ..foreign(7, Some(1)) };
+        let own_pid = foreign(ME.pid, None);
+        for place in [Place::OtherPidNamespace, Place::OtherHost] {
+            for kernel in [KernelLock::Free, KernelLock::Unavailable] {
+                for p in [&theirs, &own_pid] {
+                    for pid in [Some(PidState::Dead), Some(PidState::Alive { starttime: Some(9) })]
+                    {
+                        assert_eq!(judged(kernel, Some(p), pid, place, None), vec![], "{place:?}");
+                    }
+                }
+            }
+            let no_proof = judged(KernelLock::Unavailable, Some(&ours), None, place, None);
+            assert_eq!(no_proof, vec![], "degraded, {place:?}");
+        }
+        let here = judged(KernelLock::Free, Some(&theirs), Some(PidState::Dead), Place::Here, None);
+        assert_eq!(here, vec![Reason::DeadPid]);
+    }
+
+    /// A writer on the file (the lease refused) is a live holder, whatever its pid or age
+    /// says; no writer leaves the judgement to the pid heuristics.
+    /// Checks: INV-2
+    #[test]
+    fn a_live_writer_outweighs_every_heuristic() {
+        let w = Some(Lease::Writer);
+        let dead = Some(PidState::Dead);
+        let free = KernelLock::Free;
+        assert_eq!(judged(free, Some(&foreign(7, Some(1))), dead, Place::Unrecorded, w), vec![]);
+        assert_eq!(judged(free, Some(&foreign(ME.pid, None)), None, Place::Unrecorded, w), vec![]);
+        let e = Evidence {
+            kernel: free,
+            payload: None,
+            mtime_ms: NOW - 31_000,
+            now_ms: NOW,
+            pid_state: None,
+            me: ME,
+            place: Place::Unrecorded,
+            lease: w,
+        };
+        assert_eq!(judge(&e, &Thresholds::default()).reasons, vec![], "a paused writer (H9)");
+        let gone = Some(Lease::NoWriter);
+        let no_writer = judged(free, Some(&foreign(7, Some(1))), dead, Place::Unrecorded, gone);
+        assert_eq!(no_writer, vec![Reason::DeadPid]);
+        let releasing = Some(PidState::Alive { starttime: Some(1) });
+        let live = judged(free, Some(&foreign(7, Some(1))), releasing, Place::Here, gone);
+        assert_eq!(live, vec![], "no writer, live pid: closed and about to unlink");
+        let old = Evidence { lease: gone, ..e };
+        assert_eq!(judge(&old, &Thresholds::default()).reasons, vec![Reason::PayloadlessPastGrace]);
     }
 
     fn foreign(pid: u32, starttime: Option<u64>) -> Payload {
@@ -214,6 +372,8 @@ mod tests {
             now_ms: NOW,
             pid_state: None,
             me: ME,
+            place: Place::Unrecorded,
+            lease: None,
         };
         assert!(!judge(&fresh, &Thresholds::default()).is_stale());
         let old = Evidence { mtime_ms: NOW - 31_000, ..fresh };
@@ -233,6 +393,8 @@ mod tests {
             now_ms: NOW,
             pid_state: alive,
             me: ME,
+            place: Place::Unrecorded,
+            lease: None,
         };
         let v = judge(&e, &Thresholds::default());
         assert_eq!(v.reasons, vec![Reason::TooOld, Reason::HoldExceeded]);

@@ -131,6 +131,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             clock: &self.inner.clock,
             thresholds: &self.inner.options.thresholds,
             me: self.inner.fs.process(),
+            here: self.inner.fs.location(),
             observer: self.inner.observer.as_deref(),
         }
     }
@@ -275,6 +276,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
                 .map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
             kernel_locked: true,
             nonce: Some(format!("{}.{}.{seq}", me.pid, me.starttime.unwrap_or(0))),
+            location: self.inner.fs.location().clone(),
         }
     }
 }

@@ -13,8 +13,10 @@
 //!   start time and the payload-less grace, like a file of the original lock;
 //! - still takes `flock` where it works, so a holder seen holding it is still alive;
 //! - answers "free" when `flock` itself is unavailable, which sends the judge to the
-//!   same heuristics. The pid heuristics assume one host: across NFS clients they can
-//!   misjudge a remote holder. That is the documented limit of this mode.
+//!   same heuristics, which judge a pid only for a holder recorded on this host, boot and
+//!   pid namespace (or recording no place, as the original's files). A holder recorded on
+//!   another NFS client is never removed on pid grounds; if it died, its file stays until
+//!   an operator removes it. That is the documented limit of this mode.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

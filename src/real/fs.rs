@@ -11,9 +11,13 @@
 //! | `read`      | `pread` from offset 0                                               |
 //! | `unlink`    | `unlinkat`                                                          |
 //! | `close`     | `close`, reporting its error                                        |
+//! | `lease`     | `fcntl(F_SETSIG, SIGURG)`, `fcntl(F_SETLEASE, F_RDLCK)`, then `F_UNLCK` at once (see `lease.rs`) |
+//! | `writers_closed_until` | inotify `IN_CLOSE_WRITE` on the inode + the lease probe (see `wait.rs`) |
+//! | `location`  | `/proc/sys/kernel/hostname`, `/proc/sys/kernel/random/boot_id`, `stat /proc/self/ns/pid`, once per process |
 //!
-//! Every primitive but `lock_until` is one or a few non-waiting system calls and
-//! completes on its first poll; none of them ever waits for another process.
+//! Every primitive but `lock_until` and `writers_closed_until` is one or a few
+//! non-waiting system calls and completes on its first poll; none of them ever waits for
+//! another process.
 
 use std::io;
 
@@ -27,7 +31,7 @@ use super::proc;
 use super::publish::{publish, split};
 use super::wait::LockWait;
 use crate::fs::{FileId, FileKind, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use crate::fs::{Opened, PidState, ProcessId, Published};
+use crate::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 
 /// The Linux filesystem, processes and `flock`.
 ///
@@ -94,8 +98,27 @@ impl LockFs for RealFs {
         handle.close().map_err(|e| FsError::new(FsOp::Close, &path, e))
     }
 
+    /// [`Lease::Unavailable`] in a heuristics-only directory: a lease there sees only this
+    /// host's descriptors, as `flock` does.
+    async fn lease(&self, handle: &RealHandle) -> FsResult<Lease> {
+        if handle.heuristic_only() {
+            return Ok(Lease::Unavailable);
+        }
+        Ok(handle.lease())
+    }
+
+    async fn writers_closed_until(&self, handle: &RealHandle, deadline: Moment) -> FsResult<bool> {
+        LockWait::writers_closed(handle, RealClock::instant(deadline))
+            .await
+            .map_err(err(FsOp::WriterWait, handle.path()))
+    }
+
     fn process(&self) -> ProcessId {
         proc::me()
+    }
+
+    fn location(&self) -> &Location {
+        proc::location()
     }
 
     async fn pid_state(&self, pid: u32) -> PidState {

@@ -64,6 +64,12 @@ impl RealHandle {
         }
     }
 
+    /// Whether any descriptor has this file open for writing (see `lease.rs`). Handles
+    /// from `open` are read-only, as the probe needs.
+    pub(crate) fn lease(&self) -> crate::fs::Lease {
+        super::lease::probe(self.fd.as_fd())
+    }
+
     /// `fstat`: the inode's identity and mtime.
     pub(crate) fn meta(&self) -> io::Result<FileMeta> {
         let st = fstat(&self.fd)?;

@@ -39,9 +39,19 @@
 //! nothing. The adapter then warns once per directory through `tracing::warn!`,
 //! publishes `"flock": false` in its payloads there so no one treats a free kernel lock
 //! on them as a proof of death, and lets the judge fall back to the heuristics used for
-//! the original lock's files (dead pid, recycled pid, payload-less past its grace). Pid
-//! heuristics assume one host. Waits there also rely on the backoff, since inotify does
-//! not see other hosts.
+//! the original lock's files (dead pid, recycled pid, payload-less past its grace). A
+//! pid is judged only for a holder recorded on this host, boot and pid namespace, so a
+//! holder on another host is never removed on pid grounds. Waits there also rely on the
+//! backoff, since inotify does not see other hosts.
+//!
+//! ## Where a holder lives, and the read lease
+//!
+//! Our payloads record this process's host name, boot id and pid namespace (read once,
+//! `proc.rs`). A contender whose flock attempt succeeds on a foreign file asks the kernel
+//! whether any descriptor has it open for writing (`lease.rs`: `F_SETLEASE` with
+//! `F_RDLCK`, given back at once): the original lock keeps its file open for writing
+//! while it holds, so a writer is a live holder in any pid namespace, and the contender
+//! waits for inotify's `IN_CLOSE_WRITE` on the inode (`wait.rs`) instead of polling.
 //!
 //! ## One registry per process
 //!
@@ -53,6 +63,7 @@ mod degraded;
 mod fs;
 mod handle;
 mod handoff;
+mod lease;
 mod path;
 mod proc;
 mod publish;

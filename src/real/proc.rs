@@ -1,11 +1,34 @@
-//! Who a process is, from `getpid`, `kill(pid, 0)` and `/proc/<pid>/stat`.
+//! Who a process is, from `getpid`, `kill(pid, 0)` and `/proc/<pid>/stat`, and where it
+//! lives, from `/proc`.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rustix::io::Errno;
 use rustix::process::{Pid, getpid, test_kill_process};
 
-use crate::fs::{PidState, ProcessId};
+use crate::fs::{Location, PidState, ProcessId};
+
+/// Where this process lives, learned once per process and cached: the host name
+/// (`/proc/sys/kernel/hostname`, this UTS namespace's), the boot id
+/// (`/proc/sys/kernel/random/boot_id`) and the pid namespace (the inode number of
+/// `/proc/self/ns/pid`). A part that cannot be read is unknown, which makes others treat
+/// our pid as one they cannot judge. A process's own pid namespace never changes, and a
+/// forked child shares it; a host name changed at run time is not noticed.
+pub(crate) fn location() -> &'static Location {
+    static HERE: OnceLock<Location> = OnceLock::new();
+    HERE.get_or_init(|| Location {
+        host: proc_text("/proc/sys/kernel/hostname"),
+        boot: proc_text("/proc/sys/kernel/random/boot_id"),
+        pid_ns: rustix::fs::stat("/proc/self/ns/pid").ok().map(|st| st.st_ino),
+    })
+}
+
+/// The trimmed content of a small `/proc` file: 1 to 128 characters, else `None`.
+fn proc_text(path: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty() && text.len() <= 128).then(|| text.to_owned())
+}
 
 /// This process's identity. The start time is read once per pid, so a forked child
 /// that uses the lock gets its own.
@@ -87,6 +110,18 @@ mod tests {
         assert_eq!(parse_stat("no parenthesis"), None);
         assert_eq!(parse_stat("1 (x)").map(|s| s.starttime), None);
         assert_eq!(parse_stat("1 (x) S 1").unwrap().starttime, None);
+    }
+
+    #[test]
+    fn this_process_knows_where_it_lives() {
+        let here = location();
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert_eq!(here.boot.as_deref(), Some(boot.trim()));
+        let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        let expected = format!("pid:[{}]", here.pid_ns.expect("pid namespace"));
+        assert_eq!(ns.to_string_lossy(), expected);
+        assert!(here.host.as_deref().is_some_and(|h| !h.is_empty()));
+        assert!(std::ptr::eq(here, location()), "computed once");
     }
 
     #[test]

@@ -26,6 +26,16 @@
 //!   `FsOp::LockUntil` on the lock path) rather than panicking or blocking a thread. The
 //!   next wait tries to start the reactor again.
 //!
+//! The same future waits for a foreign holder's *writers* to close
+//! ([`LockWait::writers_closed`]): the original lock holds no kernel lock but keeps its
+//! file open for writing while it holds, and closing it (at its release, or by the kernel
+//! at its death) raises `IN_CLOSE_WRITE`. That wait watches `IN_CLOSE_WRITE` only (a
+//! reader's close, such as another contender's probe, changes nothing) and, on each
+//! event, asks the read-lease probe whether a writer is left. `__fput` raises the event
+//! before it drops the write access, so after an event the probe is retried 1 ms
+//! doubling to 64 ms; then the wait sleeps until the next event or the deadline, with no
+//! polling. Without inotify it falls back to the 1–50 ms retries.
+//!
 //! The future blocks nothing: the reactor thread waits on the inotify descriptor and the
 //! deadline. Dropping it (cancellation) closes the inotify descriptor and leaves the
 //! handle as it was, unlocked by us.
@@ -45,6 +55,7 @@ use super::clock::monotonic_now;
 use super::handle::RealHandle;
 use super::reactor::reactor;
 use super::registration::{Sleep, Watched};
+use crate::fs::Lease;
 
 /// The first retry delay after an event; later ones double.
 const FIRST_RETRY: Duration = Duration::from_millis(1);
@@ -56,10 +67,22 @@ const POOL_MAX: usize = 8;
 /// Idle inotify instances, with no watch and an empty queue.
 static POOL: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
 
-/// Resolves to `Ok(true)` once `handle` holds its inode's kernel lock, or `Ok(false)` at
+/// What a [`LockWait`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The handle holds its inode's kernel lock.
+    Flock,
+    /// No descriptor has the inode open for writing (the lease probe says so, or can no
+    /// longer say anything).
+    NoWriter,
+}
+
+/// Resolves to `Ok(true)` once `handle` holds its inode's kernel lock (or, from
+/// [`LockWait::writers_closed`], once no writer has the file open), or `Ok(false)` at
 /// `deadline`.
 pub(crate) struct LockWait<'a> {
     handle: &'a RealHandle,
+    target: Target,
     deadline: Instant,
     watch: Option<Watch>,
     sleep: Option<Sleep>,
@@ -69,7 +92,20 @@ pub(crate) struct LockWait<'a> {
 
 impl<'a> LockWait<'a> {
     pub(crate) fn new(handle: &'a RealHandle, deadline: Instant) -> Self {
-        let watch = match Watch::new(handle) {
+        Self::waiting_for(handle, deadline, Target::Flock)
+    }
+
+    /// Waits until no descriptor has `handle`'s file open for writing.
+    pub(crate) fn writers_closed(handle: &'a RealHandle, deadline: Instant) -> Self {
+        Self::waiting_for(handle, deadline, Target::NoWriter)
+    }
+
+    fn waiting_for(handle: &'a RealHandle, deadline: Instant, target: Target) -> Self {
+        let mask = match target {
+            Target::Flock => inotify::WatchFlags::CLOSE_WRITE | inotify::WatchFlags::CLOSE_NOWRITE,
+            Target::NoWriter => inotify::WatchFlags::CLOSE_WRITE,
+        };
+        let watch = match Watch::new(handle, mask) {
             Ok(watch) => Some(watch),
             Err(error) => {
                 warn_no_inotify(&error);
@@ -78,11 +114,30 @@ impl<'a> LockWait<'a> {
         };
         Self {
             handle,
+            target,
             deadline,
             watch,
             sleep: None,
             backoff: FIRST_RETRY,
             next_try: monotonic_now(),
+        }
+    }
+
+    /// One attempt: `Ok(true)` when what is waited for has happened.
+    fn attempt(&self) -> io::Result<bool> {
+        match self.target {
+            Target::Flock => self.handle.try_flock(),
+            Target::NoWriter => Ok(self.handle.lease() != Lease::Writer),
+        }
+    }
+
+    /// When to attempt again without an event, `backoff` after `now`. A writer wait
+    /// with a watch stops retrying once the backoff passes its cap: only the next
+    /// close event (or the deadline) wakes it.
+    fn retry_at(&self, now: Instant) -> Instant {
+        match (self.target, &self.watch) {
+            (Target::NoWriter, Some(_)) if self.backoff > MAX_RETRY => self.deadline,
+            _ => now + self.backoff.min(MAX_RETRY),
         }
     }
 
@@ -120,16 +175,16 @@ impl Future for LockWait<'_> {
             let event = self.drain();
             let now = monotonic_now();
             if event || now >= self.next_try {
-                match self.handle.try_flock() {
+                match self.attempt() {
                     Ok(true) => return Poll::Ready(Ok(true)),
                     Ok(false) => {}
                     Err(e) => return Poll::Ready(Err(e)),
                 }
                 self.backoff = match event {
                     true => FIRST_RETRY,
-                    false => (self.backoff * 2).min(MAX_RETRY),
+                    false => (self.backoff * 2).min(MAX_RETRY * 2),
                 };
-                self.next_try = now + self.backoff;
+                self.next_try = self.retry_at(now);
             }
             if now >= self.deadline {
                 return Poll::Ready(Ok(false));
@@ -152,14 +207,13 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(handle: &RealHandle) -> io::Result<Self> {
+    fn new(handle: &RealHandle, mask: inotify::WatchFlags) -> io::Result<Self> {
         let pooled = POOL.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let fd = match pooled {
             Some(fd) => fd,
             None => inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?,
         };
         let magic = format!("/proc/self/fd/{}", handle.fd().as_raw_fd());
-        let mask = inotify::WatchFlags::CLOSE_WRITE | inotify::WatchFlags::CLOSE_NOWRITE;
         match inotify::add_watch(&fd, magic.as_str(), mask) {
             Ok(wd) => Ok(Self { watched: Some(Watched::new(fd)), wd }),
             Err(e) => {

@@ -2,7 +2,7 @@
 
 use sessionlock::core::AcquireError;
 use sessionlock::core::Holder;
-use sessionlock::core::judge::{Evidence, KernelLock, Reason, judge};
+use sessionlock::core::judge::{Evidence, KernelLock, Place, Reason, judge};
 use sessionlock::core::protocol::{self, Probe, Removal};
 use sessionlock::fs::{Clock, LockFs, LockPath, Opened, PidState};
 use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
@@ -85,8 +85,17 @@ async fn verdict(
         // H7: a live pid is the holder, whatever its start time says.
         *starttime = None;
     }
-    let evidence =
-        Evidence { kernel, payload, mtime_ms, now_ms: ctx.clock.wall_ms(), pid_state, me: ctx.me };
+    // The historic code knew nothing of places or leases: every pid is judged here.
+    let evidence = Evidence {
+        kernel,
+        payload,
+        mtime_ms,
+        now_ms: ctx.clock.wall_ms(),
+        pid_state,
+        me: ctx.me,
+        place: Place::Unrecorded,
+        lease: None,
+    };
     let reasons = judge(&evidence, ctx.thresholds).reasons;
     let stale = match mutant {
         // H8: our own pid means a live holder, even when the kernel says nobody holds it.
@@ -146,7 +155,9 @@ fn holder(
         path: path.clone(),
         in_process: false,
         pid: payload.and_then(|p| p.pid),
+        place: Place::Unrecorded,
         kernel_held: kernel == KernelLock::HeldByOther,
+        writer: false,
         pid_state: None,
         age: None,
         max_hold: None,

@@ -259,3 +259,40 @@ pub fn crash_point_rows() -> Vec<Row> {
 fn machine_checks() -> Vec<Invariant> {
     Invariant::ALL.into_iter().filter(|i| *i != Invariant::StaleGuardHarmless).collect()
 }
+
+/// A shuttle row for one of the [`crate::places`] checks against the real core.
+pub fn places_row(check: crate::places::Check) -> Row {
+    use crate::places::{Mutation, PlaceReach, shuttle};
+    let iterations = crate::checkers::env_count("SHUTTLE_ITERATIONS", 2000);
+    let outcome = guarded(|| shuttle(check, Mutation::None, iterations));
+    let (reach, result) = match outcome {
+        Ok(reach) => (reach, guarded(|| reach.assert_reached(check))),
+        Err(e) => (PlaceReach::default(), Err(e)),
+    };
+    let required = reach.required(check);
+    Row {
+        scenario: check.name().to_owned(),
+        checker: "shuttle random".to_owned(),
+        checks: check.checks().to_vec(),
+        explored: format!("{} schedules", reach.executions),
+        hits: required.iter().map(|(_, n)| n).sum(),
+        reached: required.iter().map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", "),
+        result,
+    }
+}
+
+/// Whether a [`crate::places`] check catches `mutation` as INV-2.
+pub fn places_catch(
+    check: crate::places::Check,
+    mutation: crate::places::Mutation,
+    checker: &'static str,
+) -> Catch {
+    let iterations = crate::checkers::env_count("SHUTTLE_ITERATIONS", 2000);
+    let outcome = guarded(|| crate::places::shuttle(check, mutation, iterations));
+    Catch {
+        history: mutation.name(),
+        checker,
+        expected: Invariant::NoLiveRemoval.id().to_owned(),
+        reported: outcome.err().map(|e| reported_id(&e).unwrap_or(e)),
+    }
+}

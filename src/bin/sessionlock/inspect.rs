@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use sessionlock::api::block_on;
 use sessionlock::core::Reason;
+use sessionlock::core::judge::Place;
 use sessionlock::core::protocol::{self, Ctx};
 use sessionlock::fs::{FileKind, PidState};
 use sessionlock::{AcquireError, Holder, LockPath, RealClock, RealFs, SessionLock};
@@ -116,7 +117,7 @@ pub fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Found, AcquireError> {
 /// Whether the holder is alive: `None` when nothing says either way (a foreign file
 /// whose pid could not be judged, a payload-less file within its grace).
 pub fn alive(holder: &Holder) -> Option<bool> {
-    if holder.in_process || holder.kernel_held {
+    if holder.in_process || holder.kernel_held || holder.writer {
         return Some(true);
     }
     if holder.is_stale() {
@@ -146,9 +147,17 @@ struct JsonRow {
     path: String,
     found: String,
     held: Option<bool>,
+    /// The holder's pid, only where it names a process here.
     pid: Option<u32>,
+    /// The pid the payload records, wherever the holder lives.
+    recorded_pid: Option<u32>,
+    /// Where the holder lives: `here`, `unrecorded` (the original's files),
+    /// `another-pid-namespace` or `another-host`.
+    place: Option<&'static str>,
     alive: Option<bool>,
     kernel_held: bool,
+    /// A descriptor had the file open for writing (a foreign holder, proven alive).
+    writer: bool,
     age_ms: Option<u64>,
     max_hold_ms: Option<u64>,
     stale: bool,
@@ -178,9 +187,12 @@ fn row_json(row: &Row) -> JsonRow {
         path,
         found: "lock-file".to_owned(),
         held: Some(!h.is_stale()),
-        pid: h.pid,
+        pid: h.pid.filter(|_| !h.place.is_elsewhere()),
+        recorded_pid: h.pid,
+        place: Some(place_name(h.place)),
         alive: alive(h),
         kernel_held: h.kernel_held,
+        writer: h.writer,
         age_ms: millis(h.age),
         max_hold_ms: millis(h.max_hold),
         stale: h.is_stale(),
@@ -196,14 +208,37 @@ impl JsonRow {
             found,
             held: Some(false),
             pid: None,
+            recorded_pid: None,
+            place: None,
             alive: None,
             kernel_held: false,
+            writer: false,
             age_ms: None,
             max_hold_ms: None,
             stale: false,
             reasons: Vec::new(),
             error: None,
         }
+    }
+}
+
+/// Where a holder lives, as `--json` names it.
+fn place_name(place: Place) -> &'static str {
+    match place {
+        Place::Here => "here",
+        Place::Unrecorded => "unrecorded",
+        Place::OtherPidNamespace => "another-pid-namespace",
+        Place::OtherHost => "another-host",
+    }
+}
+
+/// The PID cell: the pid where it names a process here, else where the holder lives.
+fn pid_cell(h: &Holder) -> String {
+    match (h.place, h.pid) {
+        (Place::OtherPidNamespace, _) => "other-pidns".to_owned(),
+        (Place::OtherHost, _) => "other-host".to_owned(),
+        (_, Some(pid)) => pid.to_string(),
+        (_, None) => "-".to_owned(),
     }
 }
 
@@ -245,7 +280,7 @@ fn row_cells(row: &Row) -> [String; 8] {
     let reasons = reason_names(&h.reasons).join(",");
     [
         if h.is_stale() { "stale" } else { "held" }.to_owned(),
-        h.pid.map_or_else(dash, |p| p.to_string()),
+        pid_cell(h),
         alive(h).map_or_else(|| "?".to_owned(), yes_no),
         yes_no(h.kernel_held),
         secs(h.age),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use super::{Ctx, close_quietly};
 use crate::core::error::{AcquireError, Holder};
-use crate::core::judge::{Evidence, KernelLock, Reason, judge};
-use crate::fs::{Clock, FileId, LockFs, LockPath, Opened, PidState};
+use crate::core::judge::{Evidence, KernelLock, Place, Reason, judge};
+use crate::fs::{Clock, FileId, Lease, LockFs, LockPath, Opened, PidState};
 use crate::payload::{MAX_PAYLOAD_BYTES, Payload};
 
 /// Looks at the lock file at `path` and says who holds it, without taking or removing
@@ -60,10 +60,20 @@ pub(super) async fn examine<F: LockFs, C: Clock>(
 ) -> Result<Examined, AcquireError> {
     let meta = ctx.fs.meta(handle).await?;
     let payload = Payload::parse(&ctx.fs.read(handle, MAX_PAYLOAD_BYTES + 1).await?);
+    let place = payload.as_ref().map_or(Place::Unrecorded, |p| Place::of(&p.location, ctx.here));
+    let foreign = payload.as_ref().is_none_or(|p| !p.kernel_locked);
+    // The lease is asked only where a free kernel lock proves something, of a file whose
+    // kernel lock says nothing about its holder (foreign or payload-less).
+    let lease = match kernel == KernelLock::Free && foreign {
+        true => Some(ctx.fs.lease(handle).await?),
+        false => None,
+    };
     let pid_state = match &payload {
         Some(p)
-            if kernel == KernelLock::Unavailable
-                || (kernel == KernelLock::Free && !p.kernel_locked) =>
+            if (kernel == KernelLock::Unavailable
+                || (kernel == KernelLock::Free && !p.kernel_locked))
+                && lease != Some(Lease::Writer)
+                && place.pid_means_something() =>
         {
             match p.pid {
                 Some(pid) if pid != ctx.me.pid => Some(ctx.fs.pid_state(pid).await),
@@ -80,18 +90,32 @@ pub(super) async fn examine<F: LockFs, C: Clock>(
         now_ms,
         pid_state,
         me: ctx.me,
+        place,
+        lease,
     };
     let reasons = judge(&evidence, ctx.thresholds).reasons;
-    let kernel_held = kernel == KernelLock::HeldByOther;
-    let holder = describe(path, payload.as_ref(), kernel_held, pid_state, now_ms, reasons);
+    let seen = Seen {
+        kernel_held: kernel == KernelLock::HeldByOther,
+        writer: lease == Some(Lease::Writer),
+        place,
+        pid_state,
+    };
+    let holder = describe(path, payload.as_ref(), seen, now_ms, reasons);
     Ok(Examined { holder, id: meta.id, nonce: payload.and_then(|p| p.nonce) })
+}
+
+/// The liveness evidence one look gathered.
+struct Seen {
+    kernel_held: bool,
+    writer: bool,
+    place: Place,
+    pid_state: Option<PidState>,
 }
 
 fn describe(
     path: &LockPath,
     payload: Option<&Payload>,
-    kernel_held: bool,
-    pid_state: Option<PidState>,
+    seen: Seen,
     now_ms: u64,
     reasons: Vec<Reason>,
 ) -> Holder {
@@ -99,8 +123,10 @@ fn describe(
         path: path.clone(),
         in_process: false,
         pid: payload.and_then(|p| p.pid),
-        kernel_held,
-        pid_state,
+        place: seen.place,
+        kernel_held: seen.kernel_held,
+        writer: seen.writer,
+        pid_state: seen.pid_state,
         age: payload
             .and_then(|p| p.created_at_ms)
             .map(|t| Duration::from_millis(now_ms.saturating_sub(t))),

@@ -25,8 +25,8 @@ pub use remove::{Removal, identify, remove_if_names, remove_own};
 use super::error::{AcquireError, Holder};
 use super::judge::{KernelLock, Reason, Thresholds};
 use super::observe::{self, Event, Observer};
-use crate::fs::ProcessId;
 use crate::fs::{Clock, FileId, FsError, LockFs, LockPath, Moment, Opened, Published};
+use crate::fs::{Location, ProcessId};
 use crate::payload::Payload;
 
 /// The world a protocol step runs in.
@@ -39,6 +39,8 @@ pub struct Ctx<'a, F, C> {
     pub thresholds: &'a Thresholds,
     /// Who we are.
     pub me: ProcessId,
+    /// Where we live: a recorded pid is judged only if its holder lives here too.
+    pub here: &'a Location,
     /// Who hears about it.
     pub observer: Option<&'a dyn Observer>,
 }
@@ -67,12 +69,15 @@ pub enum Probe<H> {
     Vanished,
     /// It was stale and has been removed: publish again.
     Broken(Vec<Reason>),
-    /// A holder is alive. `handle` is the open file when its kernel lock is held, to wait
-    /// on; `None` for a foreign holder, which has no kernel lock to wait on.
+    /// A holder is alive. `handle` is the open file when there is something to wait on in
+    /// the kernel: its kernel lock, held by another handle (`holder.kernel_held`), or its
+    /// writers' descriptors, for a foreign holder proven alive by the lease probe
+    /// (`holder.writer`). `None` for a holder judged alive by the heuristics only, which
+    /// is re-probed after a backoff.
     Alive {
         /// Who holds it.
         holder: Holder,
-        /// The open file, when its kernel lock can be waited on.
+        /// The open file, when the kernel can tell us the holder let go.
         handle: Option<H>,
     },
 }
@@ -137,8 +142,10 @@ impl Wait {
     /// it let go, and the file is judged while we hold it, as a probe does: closing it
     /// unjudged would let two contenders hand a dead holder's lock back and forth forever
     /// without either breaking the file (a livelock the proptest machine found). A
-    /// foreign live holder, with no kernel lock to wait on, is re-probed after a backoff,
-    /// and so is a file that keeps vanishing before it can be judged.
+    /// foreign holder with a writer open on its file is waited on in the kernel too,
+    /// until its writers close (it released or died), then probed afresh. Any other
+    /// foreign live holder, with nothing to wait on, is re-probed after a backoff, and so
+    /// is a file that keeps vanishing before it can be judged.
     ///
     /// # Errors
     /// [`AcquireError::Timeout`] at the deadline, or a primitive's failure.
@@ -148,6 +155,25 @@ impl Wait {
         path: &LockPath,
         mut outcome: Probe<F::Handle>,
     ) -> Result<(), AcquireError> {
+        if matches!(&outcome, Probe::Alive { holder, handle: Some(_) } if !holder.kernel_held)
+            && let Probe::Alive { holder, handle: Some(handle) } = outcome
+        {
+            // A foreign writer: wait for its descriptors to close, then probe afresh.
+            self.vanished = 0;
+            ctx.emit(Event::KernelWait { path });
+            let closed = ctx.fs.writers_closed_until(&handle, self.deadline).await;
+            close_quietly(ctx, path, handle).await;
+            if !closed? {
+                return Err(self.timeout(ctx, path, Some(holder)));
+            }
+            // The original closes its file, then unlinks it: if the next probe lands in
+            // between, the file is re-probed within a few milliseconds, not 25.
+            self.backoff.hurry();
+            if ctx.clock.now() >= self.deadline {
+                return Err(self.timeout(ctx, path, Some(holder)));
+            }
+            return Ok(());
+        }
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
             self.vanished = 0;
             ctx.emit(Event::KernelWait { path });
@@ -235,13 +261,23 @@ pub async fn assess<F: LockFs, C: Clock>(
         return Ok(Probe::Alive { holder: seen.holder, handle: Some(handle) });
     }
     if !seen.holder.is_stale() {
-        close_quietly(ctx, path, handle).await;
+        // A writer's file is kept open, to wait in the kernel for its writers to close.
+        let kept = match seen.holder.writer {
+            true => Some(handle),
+            false => {
+                close_quietly(ctx, path, handle).await;
+                None
+            }
+        };
         // A holder judged alive but whose file is no longer at the path has let go (it
         // released while we waited): publish again at once rather than back off.
         if identify(ctx, path, seen.id, seen.nonce.as_deref()).await?.is_some() {
+            if let Some(handle) = kept {
+                close_quietly(ctx, path, handle).await;
+            }
             return Ok(Probe::Vanished);
         }
-        return Ok(Probe::Alive { holder: seen.holder, handle: None });
+        return Ok(Probe::Alive { holder: seen.holder, handle: kept });
     }
     let removal = remove_if_names(ctx, path, &handle, seen.id, seen.nonce.as_deref()).await;
     close_quietly(ctx, path, handle).await;
@@ -261,15 +297,46 @@ pub async fn close_quietly<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, h
 }
 
 /// Re-probe delays where there is no kernel lock to wait on: 25 ms, doubling, to a cap
-/// of 1 s.
+/// of 1 s. Right after a foreign holder's writers closed ([`Backoff::hurry`]), the first
+/// retries are 1, 2, 4 and 8 ms: its unlink is due at once.
 #[derive(Default)]
 struct Backoff {
     attempt: u32,
+    quick: u32,
 }
+
+/// The quick retries [`Backoff::hurry`] grants.
+const QUICK_RETRIES: u32 = 4;
 
 impl Backoff {
     fn next(&mut self) -> Duration {
+        if self.quick > 0 {
+            self.quick -= 1;
+            return Duration::from_millis(1 << (QUICK_RETRIES - 1 - self.quick));
+        }
         self.attempt = self.attempt.saturating_add(1);
         Duration::from_millis(25u64 << (self.attempt - 1).min(6)).min(Duration::from_secs(1))
+    }
+
+    /// The next retries come quickly: a foreign holder let go of its file, and its
+    /// unlink is due.
+    fn hurry(&mut self) {
+        self.quick = QUICK_RETRIES;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_to_a_second_and_hurries_after_a_writer_closed() {
+        let ms = |b: &mut Backoff, n: usize| -> Vec<u128> {
+            (0..n).map(|_| b.next().as_millis()).collect()
+        };
+        let mut b = Backoff::default();
+        assert_eq!(ms(&mut b, 8), [25, 50, 100, 200, 400, 800, 1000, 1000]);
+        b.hurry();
+        assert_eq!(ms(&mut b, 5), [1, 2, 4, 8, 1000]);
     }
 }
