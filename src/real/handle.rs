@@ -96,10 +96,7 @@ impl RealHandle {
     /// Closes the descriptor and reports what `close(2)` said. The descriptor is gone
     /// either way; `EINTR` is not an error on Linux (the descriptor is closed).
     pub(crate) fn close(self) -> io::Result<()> {
-        match nix::unistd::close(self.fd) {
-            Ok(()) | Err(nix::errno::Errno::EINTR) => Ok(()),
-            Err(e) => Err(io::Error::from_raw_os_error(e as i32)),
-        }
+        super::sys::close(self.fd)
     }
 }
 

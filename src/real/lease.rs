@@ -22,14 +22,14 @@
 //! `SIGURG` may then see a spurious one; nobody who takes the lock opens its file for
 //! writing, so in practice none is ever sent.)
 //!
-//! rustix and nix have no binding for `F_SETLEASE` or `F_SETSIG`, so this is the one
-//! module with `unsafe` code: a single `libc::fcntl` call with integer arguments.
-#![allow(unsafe_code)]
+//! rustix has no binding for `F_SETLEASE` or `F_SETSIG`: the `fcntl` call itself is in
+//! `sys.rs`, the crate's one module with `unsafe` code.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use rustix::io::Errno;
 
+use super::sys::fcntl_int;
 use crate::fs::Lease;
 
 /// `F_SETSIG` (`include/uapi/asm-generic/fcntl.h`: 10 on every Linux architecture but
@@ -66,19 +66,6 @@ pub(crate) fn probe(fd: BorrowedFd<'_>) -> Lease {
             tracing::debug!(%error, "no read lease here; judging by the heuristics");
             Lease::Unavailable
         }
-    }
-}
-
-/// `fcntl(fd, cmd, arg)` for the commands that take an integer argument.
-fn fcntl_int(fd: BorrowedFd<'_>, cmd: libc::c_int, arg: libc::c_int) -> Result<i32, Errno> {
-    // SAFETY: `fd` is a live descriptor borrowed for the duration of the call, and `cmd`
-    // is one of `F_SETSIG` and `F_SETLEASE`, whose third argument is a plain integer
-    // (a signal number, a lease type): no pointer is passed, nothing is read or written
-    // through memory, and the call cannot close or replace the descriptor.
-    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, arg) };
-    match ret {
-        -1 => Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)),
-        n => Ok(n),
     }
 }
 

@@ -69,6 +69,7 @@ mod proc;
 mod publish;
 mod reactor;
 mod registration;
+mod sys;
 mod wait;
 
 use std::io;
