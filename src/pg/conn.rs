@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     /// Generations this process is still unlocking: see [`Shared::unlock_later`].
     pending: Mutex<HashMap<i64, usize>>,
     settled: Notify,
+    /// How many connections were opened, for diagnostics.
+    opened: std::sync::atomic::AtomicU64,
     /// This host's name, written into each lock row for diagnostics.
     pub(crate) host: String,
 }
@@ -61,6 +63,7 @@ impl Shared {
             idle: Mutex::new(Vec::new()),
             pending: Mutex::new(HashMap::new()),
             settled: Notify::new(),
+            opened: std::sync::atomic::AtomicU64::new(0),
             host: host_name(),
         }
     }
@@ -72,13 +75,15 @@ impl Shared {
             match conn {
                 Some(conn) if conn.client.is_closed() => continue,
                 Some(conn) => return Ok(conn),
-                None => return self.connect().await,
+                None => return self.connect(false).await,
             }
         }
     }
 
-    /// Opens a connection on the runtime and prepares every statement (pipelined).
-    pub(crate) async fn connect(&self) -> io::Result<Conn> {
+    /// Opens a connection on the runtime, creates the schema if `install` (and it is
+    /// missing), and prepares every statement (pipelined).
+    pub(crate) async fn connect(&self, install: bool) -> io::Result<Conn> {
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = self.config.clone();
         let task = self.rt.spawn(async move {
             let (client, connection) = config.connect(NoTls).await.map_err(io_err)?;
@@ -87,6 +92,9 @@ impl Shared {
                     tracing::debug!(%error, "postgres connection ended");
                 }
             });
+            if install {
+                client.batch_execute(sql::SCHEMA).await.map_err(io_err)?;
+            }
             let (publish, open, path_id, try_lock, lock, delete, unlock_all) = tokio::join!(
                 client.prepare(sql::PUBLISH),
                 client.prepare(sql::OPEN),
@@ -119,6 +127,11 @@ impl Shared {
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
+    }
+
+    /// How many connections were opened so far.
+    pub(crate) fn opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many connections are idle in the pool now.

@@ -144,8 +144,7 @@ impl PgFs {
             registry: Arc::default(),
             _runtime: Arc::new(RuntimeOwner(Some(rt))),
         };
-        let conn = shared.connect().await?;
-        conn.client.batch_execute(sql::SCHEMA).await.map_err(io_err)?;
+        let conn = shared.connect(true).await?;
         shared.put(conn);
         Ok(fs)
     }
@@ -171,6 +170,11 @@ impl PgFs {
     /// How many connections sit idle in the pool now (for diagnostics and tests).
     pub fn idle_connections(&self) -> usize {
         self.shared.idle()
+    }
+
+    /// How many connections this `PgFs` has opened so far (for diagnostics and tests).
+    pub fn connections_opened(&self) -> u64 {
+        self.shared.opened()
     }
 
     /// A pooled connection that failed before the server could run anything is
