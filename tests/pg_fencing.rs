@@ -11,7 +11,7 @@ mod pg_server;
 mod pg_support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Recorder, Seen};
 use pg_server::{Pg, key, pg};
@@ -91,14 +91,11 @@ fn sigkilled_holder_process_is_taken_over_at_once() {
     let held: u64 = holder.expect("held").parse().unwrap();
     let mut waiter = PgHelper::spawn(pg, "wait", &s);
     waiter.expect("waiting");
-    let killed = Instant::now();
     holder.signal("KILL");
     let got = waiter.expect("acquired");
-    let took = killed.elapsed();
     let (token, reasons) = got.split_once(' ').unwrap();
     assert!(token.parse::<u64>().unwrap() > held, "{got}");
     assert_eq!(reasons, format!("{:?}", vec![vec![Reason::KernelProvenDead]]));
-    eprintln!("takeover after SIGKILL: {:.1} ms (the waiter's timeout was 60 s)", took.as_secs_f64() * 1e3);
 }
 
 /// A holder whose connection is terminated (`pg_terminate_backend`) has lost its lock:
@@ -123,7 +120,8 @@ fn terminated_holder_is_taken_over_and_fenced_out() {
     let lost = append(&pg.url, &path, old_token, "a2").unwrap_err();
     assert!(matches!(lost, FenceError::Lost { token, .. } if token == old_token.ino), "{lost}");
     let rec = Arc::new(Recorder::default());
-    let lock_b = b.session_lock(Builder::new().timeout(Duration::from_secs(10)).observer(rec.clone()));
+    let lock_b =
+        b.session_lock(Builder::new().timeout(Duration::from_secs(10)).observer(rec.clone()));
     let new = lock_b.acquire_blocking(&s, Owner::new()).unwrap();
     assert_eq!(rec.broken(), vec![vec![Reason::KernelProvenDead]]);
     let new_token = new.fencing_token().unwrap();

@@ -53,7 +53,8 @@ fn restart_supersedes_every_token_and_holds_nothing() {
     }
     let b = connect(pg, "restart-b");
     let rec = Arc::new(Recorder::default());
-    let lock_b = b.session_lock(Builder::new().timeout(Duration::from_secs(10)).observer(rec.clone()));
+    let lock_b =
+        b.session_lock(Builder::new().timeout(Duration::from_secs(10)).observer(rec.clone()));
     let mut successors = Vec::new();
     for i in 0..2 {
         let TryAcquire::Acquired(g) = lock_b.try_acquire_blocking(&keys[i], Owner::new()).unwrap()

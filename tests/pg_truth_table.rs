@@ -305,7 +305,8 @@ fn unlink_deletes_only_the_judged_generation() {
     let s = key("cad");
     let path = lock.lock_path(&s).unwrap();
     use sessionlock::api::block_on as block;
-    let sessionlock::fs::Published::Created { handle, .. } = block(fs.publish(&path, b"{}")).unwrap()
+    let sessionlock::fs::Published::Created { handle, .. } =
+        block(fs.publish(&path, b"{}")).unwrap()
     else {
         panic!("the key was free");
     };

@@ -27,6 +27,8 @@ use crate::stats::{json_line, quantile, round};
 
 const BATCHES: u64 = 20;
 
+type Step<'a> = Box<dyn FnMut() -> Result<(), String> + 'a>;
+
 /// The server's connection string: `--pg-url`, or a throwaway server's.
 pub fn url(flags: &Flags) -> Result<String, String> {
     if let Some(url) = flags.text("pg-url") {
@@ -49,10 +51,7 @@ impl Probe {
     fn connect(url: &str, worker_threads: usize) -> Result<Self, String> {
         let rt = match worker_threads {
             0 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-            n => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(n)
-                .enable_all()
-                .build(),
+            n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
         }
         .map_err(|e| e.to_string())?;
         let (client, select1) = rt.block_on(async {
@@ -103,7 +102,7 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
     let probe = Probe::connect(&url, 1)?;
     let inline = Probe::connect(&url, 0)?;
     let owner = Owner::new();
-    let mut steps: Vec<(&str, Box<dyn FnMut() -> Result<(), String> + '_>)> = vec![
+    let mut steps: Vec<(&str, Step<'_>)> = vec![
         (
             "lock_us",
             Box::new(|| {

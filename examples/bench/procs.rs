@@ -203,7 +203,10 @@ pub fn worker(flags: &Flags) -> Result<(), String> {
 }
 
 #[cfg(feature = "postgres")]
-fn pg_lock(url: &str, builder: sessionlock::Builder) -> Result<sessionlock::pg::PgSessionLock, String> {
+fn pg_lock(
+    url: &str,
+    builder: sessionlock::Builder,
+) -> Result<sessionlock::pg::PgSessionLock, String> {
     let fs = sessionlock::pg::PgFs::connect_blocking(url).map_err(|e| e.to_string())?;
     Ok(fs.session_lock(builder))
 }

@@ -167,7 +167,11 @@ impl Shared {
             let notified = self.settled.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
-            if !self.pending.lock().unwrap_or_else(PoisonError::into_inner).contains_key(&generation)
+            if !self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&generation)
             {
                 return;
             }
@@ -185,8 +189,12 @@ struct Pending {
 
 impl Pending {
     fn begin(shared: Arc<Shared>, generation: i64) -> Self {
-        *shared.pending.lock().unwrap_or_else(PoisonError::into_inner).entry(generation).or_default() +=
-            1;
+        *shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(generation)
+            .or_default() += 1;
         Self { shared, generation }
     }
 }

@@ -214,7 +214,11 @@ impl PgFs {
         }
     }
 
-    async fn publish_row(&self, path: &LockPath, payload: &[u8]) -> io::Result<Published<PgHandle>> {
+    async fn publish_row(
+        &self,
+        path: &LockPath,
+        payload: &[u8],
+    ) -> io::Result<Published<PgHandle>> {
         let key = key_of(path)?;
         let pid = i32::try_from(self.process().pid).unwrap_or(i32::MAX);
         let host = self.shared.host.as_str();
@@ -403,7 +407,8 @@ async fn wait_for_lock(
             }
         }
     };
-    let still_wanted = abandoned.try_recv() != Err(tokio::sync::oneshot::error::TryRecvError::Closed);
+    let still_wanted =
+        abandoned.try_recv() != Err(tokio::sync::oneshot::error::TryRecvError::Closed);
     match outcome {
         Ok(_) if still_wanted => Ok(Some(conn)),
         Ok(_) => {
@@ -433,7 +438,9 @@ impl Future for WaitTask {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.task).poll(cx).map(|joined| joined.map_err(io::Error::other)?)
+        std::pin::Pin::new(&mut self.task)
+            .poll(cx)
+            .map(|joined| joined.map_err(io::Error::other)?)
     }
 }
 

@@ -60,8 +60,7 @@ pub(crate) const LOCK: &str = "
 SELECT pg_advisory_lock($1) FROM (SELECT set_config('lock_timeout', $2, true)) AS t";
 
 /// Compare-and-delete: the row goes only if it still has the judged generation.
-pub(crate) const DELETE: &str =
-    "DELETE FROM sessionlock_locks WHERE path = $1 AND generation = $2";
+pub(crate) const DELETE: &str = "DELETE FROM sessionlock_locks WHERE path = $1 AND generation = $2";
 
 /// Drops every advisory lock of the session, before the connection is pooled again.
 pub(crate) const UNLOCK_ALL: &str = "SELECT pg_advisory_unlock_all()";

@@ -15,7 +15,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -33,8 +33,8 @@ pub struct Pg {
 struct Ctl {
     data: PathBuf,
     user: Option<String>,
-    /// The watchdog's stdin: closed when this process exits, which stops the server.
-    _watchdog: Mutex<ChildStdin>,
+    /// The watchdog, whose stdin closes when this process exits, which stops the server.
+    _watchdog: Mutex<Child>,
 }
 
 /// The server of this test binary, started on first call; `None` (after saying why,
@@ -100,7 +100,8 @@ fn server_user() -> Option<String> {
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return None;
     }
-    let exists = |u: &str| Command::new("id").arg("-u").arg(u).output().is_ok_and(|o| o.status.success());
+    let exists =
+        |u: &str| Command::new("id").arg("-u").arg(u).output().is_ok_and(|o| o.status.success());
     Some(if exists("postgres") { "postgres" } else { "nobody" }.to_owned())
 }
 
@@ -157,14 +158,14 @@ fn start(bin: PathBuf) -> Pg {
         data.display(),
         dir.display()
     );
-    let mut watchdog = Command::new("setsid")
+    let watchdog = Command::new("setsid")
         .args(["sh", "-c", &stop])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("watchdog");
-    let watchdog_in = watchdog.stdin.take().expect("watchdog stdin");
+    let ctl = Ctl { data, user, _watchdog: Mutex::new(watchdog) };
     let mut last = String::new();
     for _ in 0..5 {
         let port = free_port();
@@ -172,16 +173,16 @@ fn start(bin: PathBuf) -> Pg {
             "-F -p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
             dir.display()
         );
-        let mut ctl = as_user(user.as_deref(), &bin.join("pg_ctl"));
-        ctl.arg("-D")
-            .arg(&data)
+        let mut start = as_user(ctl.user.as_deref(), &bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&ctl.data)
             .arg("-l")
             .arg(dir.join("log"))
             .args(["-w", "-t", "60", "-o", &options, "start"]);
-        let out = ctl.output().expect("pg_ctl start");
+        let out = start.output().expect("pg_ctl start");
         if out.status.success() {
             let url = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres");
-            let ctl = Ctl { data, user, _watchdog: Mutex::new(watchdog_in) };
             return Pg { url, bindir: bin, ctl: Some(ctl) };
         }
         last = format!(
