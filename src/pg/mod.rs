@@ -381,6 +381,7 @@ async fn wait_for_lock(
     let conn = shared.get().await?;
     let ms = remaining.as_millis().clamp(1, i32::MAX as u128).to_string();
     let cancel = conn.client.cancel_token();
+    let mut cancelled = false;
     let outcome = {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&generation, &ms];
         let query = conn.client.query_one(&conn.st.lock, &params);
@@ -397,6 +398,7 @@ async fn wait_for_lock(
             None => {
                 // Cancel until the query ends: a cancel that arrives before the query
                 // starts is lost, so it is sent again.
+                cancelled = true;
                 loop {
                     let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
                     let wait = tokio::time::timeout(Duration::from_millis(50), &mut query);
@@ -415,7 +417,12 @@ async fn wait_for_lock(
             shared.unlock_later(Some(generation), conn);
             Ok(None)
         }
-        Err(e) if matches!(e.code(), Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE || *c == SqlState::QUERY_CANCELED) =>
+        // The deadline (our `lock_timeout`), or our own cancel. A cancel we did not send
+        // (a `statement_timeout` set on the server, an administrator) is an error, not a
+        // timeout: the deadline may be far off.
+        Err(e)
+            if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+                || (cancelled && e.code() == Some(&SqlState::QUERY_CANCELED)) =>
         {
             shared.put(conn);
             Ok(None)
