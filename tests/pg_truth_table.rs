@@ -397,3 +397,22 @@ fn timeout_names_the_holder_and_a_dropped_wait_is_cancelled() {
     let next = long.try_acquire_blocking(&s, Owner::new()).unwrap();
     assert!(matches!(next, TryAcquire::Acquired(_)), "nothing was left held");
 }
+
+/// A wait cut short by the server (a `statement_timeout` configured there), long before
+/// the acquire's deadline, is reported as the failure it is, naming the primitive, not
+/// as a timeout that never happened.
+/// Checks: INV-3
+#[test]
+fn a_wait_cut_short_by_the_server_is_an_error_not_a_timeout() {
+    let Some(pg) = pg() else { return };
+    let holder = connect(pg, "tt-stmt-a");
+    let s = key("stmt");
+    let guard = holder.session_lock(Builder::new()).acquire_blocking(&s, Owner::new()).unwrap();
+    let url = format!("{} options='-c statement_timeout=200'", pg.url_named("tt-stmt-b"));
+    let impatient = PgFs::connect_blocking(&url).expect("connect");
+    let lock = impatient.session_lock(Builder::new().timeout(Duration::from_secs(600)));
+    let err = lock.acquire_blocking(&s, Owner::new()).unwrap_err();
+    let AcquireError::Fs(e) = &err else { panic!("{err}") };
+    assert_eq!(e.op, FsOp::LockUntil, "{err}");
+    guard.release_blocking().unwrap();
+}
