@@ -43,8 +43,9 @@
 //! ## What it does not survive
 //!
 //! - **A server restart or failover** drops every advisory lock: every holder has lost
-//!   its lock, its row is stale, and [`append_fenced`] rejects its token (its session
-//!   is gone). Generations survive: sequences are durable.
+//!   its lock, and [`append_fenced`] rejects its token. After a clean restart the rows
+//!   stay, provably dead; after a crash or failover the lock table (`UNLOGGED`: a
+//!   publish writes no WAL) is empty. Generations survive: the sequence is durable.
 //! - **A partitioned client** is noticed only through the server's TCP keepalive
 //!   (`tcp_keepalives_idle` and friends); until then its lock is held.
 //! - **Transaction-mode poolers** (pgbouncer) break session-level advisory locks:

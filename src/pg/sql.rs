@@ -7,13 +7,20 @@
 //! sessionlock a database (or cluster) of its own, or keep their keys apart.
 
 /// Creates the sequence and tables if they are missing. Safe to run concurrently.
+///
+/// The lock table is `UNLOGGED`: a publish or a release writes no WAL and waits for no
+/// flush. Nothing is lost by it: its rows mean something only while their sessions hold
+/// advisory locks, and a crash (or failover) ends every session anyway. After a crash
+/// the server empties it; after a clean restart the rows stay, each one provably dead.
+/// The generation sequence is logged, so generations never go back. The transcript is
+/// the application's data and is logged.
 pub(crate) const SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(1936028012, 1);
 CREATE SEQUENCE IF NOT EXISTS sessionlock_generation AS bigint;
-CREATE TABLE IF NOT EXISTS sessionlock_locks (
+CREATE UNLOGGED TABLE IF NOT EXISTS sessionlock_locks (
     path       text PRIMARY KEY,
-    generation bigint NOT NULL UNIQUE,
+    generation bigint NOT NULL,
     payload    bytea NOT NULL,
     host       text NOT NULL,
     pid        integer NOT NULL,

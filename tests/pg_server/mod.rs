@@ -212,12 +212,13 @@ impl Pg {
         format!("{} application_name={name}", self.url)
     }
 
-    /// `pg_ctl restart -m immediate`: every session ends, every advisory lock is gone.
-    pub fn restart_immediate(&self) {
+    /// `pg_ctl restart -m MODE`: every session ends, every advisory lock is gone.
+    /// `immediate` is a crash (recovery empties unlogged tables); `fast` is clean.
+    pub fn restart(&self, mode: &str) {
         let ctl = self.ctl.as_ref().expect("only the process that started the server restarts it");
         let mut cmd = as_user(ctl.user.as_deref(), &self.bindir.join("pg_ctl"));
         cmd.arg("-D").arg(&ctl.data).arg("-l").arg(ctl.data.with_file_name("log"));
-        cmd.args(["-w", "-t", "60", "-m", "immediate", "restart"]);
+        cmd.args(["-w", "-t", "60", "-m", mode, "restart"]);
         run(cmd, "pg_ctl restart");
     }
 }
