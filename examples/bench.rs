@@ -5,7 +5,11 @@
 //! cargo run --release --example bench -- procs --procs 8 --rounds 10 --hold-ms 1
 //! cargo run --release --example bench -- uncontended --iters 20000 [--dir PATH]
 //! cargo run --release --example bench -- original --rounds 30
+//! cargo run --release --features postgres --example bench -- uncontended --backend postgres
+//! cargo run --release --features postgres --example bench -- procs --backend postgres [--pg-url URL]
 //! ```
+//!
+//! `--backend postgres` runs on `PgFs`, against `--pg-url` or a throwaway loopback server.
 //!
 //! `tasks` and `procs` put their session in a fresh directory under `--dir` (default: the
 //! system temporary directory). See BENCHMARKS.md for the figures and what limits them.
@@ -15,6 +19,12 @@
 mod args;
 #[path = "bench/original.rs"]
 mod original;
+#[cfg(feature = "postgres")]
+#[path = "bench/pg.rs"]
+mod pg;
+#[cfg(feature = "postgres")]
+#[path = "../tests/pg_server/mod.rs"]
+mod pg_server;
 #[path = "bench/procs.rs"]
 mod procs;
 #[path = "bench/stats.rs"]
@@ -55,6 +65,7 @@ fn bench(scenario: &str, argv: impl Iterator<Item = String>) -> Result<Option<St
     match scenario {
         "tasks" => tasks::run(&flags, scratch()?.path()).map(Some),
         "procs" => procs::run(&flags, scratch()?.path()).map(Some),
+        "uncontended" if flags.text("backend") == Some("postgres") => uncontended_pg(&flags),
         "uncontended" => uncontended::run(&flags).map(Some),
         "original" => original::run(&flags, scratch()?.path()).map(Some),
         original::HOLDER => original::holder(&flags).map(|()| None),
@@ -63,4 +74,14 @@ fn bench(scenario: &str, argv: impl Iterator<Item = String>) -> Result<Option<St
             Err(format!("unknown scenario {other:?}; try tasks, procs, uncontended or original"))
         }
     }
+}
+
+#[cfg(feature = "postgres")]
+fn uncontended_pg(flags: &args::Flags) -> Result<Option<String>, String> {
+    pg::uncontended(flags).map(Some)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn uncontended_pg(_: &args::Flags) -> Result<Option<String>, String> {
+    Err("--backend postgres needs the postgres feature (--features postgres)".into())
 }

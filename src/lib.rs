@@ -85,6 +85,8 @@
 //! - [`core`]: every decision, with no I/O of its own.
 //! - [`payload`]: the lock file format, compatible with the original.
 //! - [`sync`]: the facade that lets loom and shuttle see every shared primitive.
+//! - `pg` (feature `postgres`): `PgFs`, the same core over PostgreSQL advisory locks,
+//!   for writers on several hosts, and fenced writes checked at commit.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -97,6 +99,8 @@ pub mod api;
 pub mod core;
 pub mod fs;
 pub mod payload;
+#[cfg(all(feature = "postgres", not(sessionlock_loom)))]
+pub mod pg;
 #[cfg(not(sessionlock_loom))]
 pub mod real;
 pub mod sync;

@@ -24,6 +24,10 @@
 //!
 //! `--think-us T` makes each process pause T µs between its release and its next
 //! acquire (default 0: it re-acquires at once).
+//!
+//! `--backend postgres` runs every worker on `PgFs` (see `pg.rs`), on one session key;
+//! the line then also has `select1_us` (one `SELECT 1` round trip) and `handoff_p50_rtt`
+//! (the median hand-off in those round trips).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -33,8 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use sessionlock::api::{self, SessionFs};
 use sessionlock::core::{Event, Observer};
-use sessionlock::{AcquireError, Owner, SessionLock};
+use sessionlock::{AcquireError, Owner, RealClock, SessionLock};
 
 use crate::args::Flags;
 use crate::stats::{json_line, mono_ns, ms, quantile, round};
@@ -58,15 +63,24 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
     let rounds = flags.num("rounds", 10)?;
     let hold_us = flags.num("hold-us", flags.num("hold-ms", 1)? * 1000)?;
     let think_us = flags.num("think-us", 0)?;
-    let session = dir.join("procs.jsonl");
+    let postgres = flags.text("backend") == Some("postgres");
+    let pg_url = if postgres { Some(pg_url(flags)?) } else { None };
+    let session = match postgres {
+        true => format!("bench/procs/{}", std::process::id()).into(),
+        false => dir.join("procs.jsonl"),
+    };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut children = Vec::new();
     for _ in 0..procs {
-        let child = Command::new(&exe)
-            .args([WORKER, "--session"])
+        let mut cmd = Command::new(&exe);
+        cmd.args([WORKER, "--session"])
             .arg(&session)
             .args(["--rounds", &rounds.to_string(), "--hold-us", &hold_us.to_string()])
-            .args(["--think-us", &think_us.to_string()])
+            .args(["--think-us", &think_us.to_string()]);
+        if let Some(url) = &pg_url {
+            cmd.args(["--backend", "postgres", "--pg-url", url]);
+        }
+        let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -96,7 +110,31 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
         std::fs::write(dump, text.join("\n")).map_err(|e| e.to_string())?;
     }
     let plan = [procs, rounds, hold_us, think_us];
-    Ok(report(plan, &mut all, counts))
+    let select1_us = match &pg_url {
+        Some(url) => Some(select1_us(url)?),
+        None => None,
+    };
+    Ok(report(plan, &mut all, counts, select1_us))
+}
+
+#[cfg(feature = "postgres")]
+fn pg_url(flags: &Flags) -> Result<String, String> {
+    crate::pg::url(flags)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn pg_url(_: &Flags) -> Result<String, String> {
+    Err("--backend postgres needs the postgres feature (--features postgres)".into())
+}
+
+#[cfg(feature = "postgres")]
+fn select1_us(url: &str) -> Result<f64, String> {
+    crate::pg::select1_us(url, 2000)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn select1_us(_: &str) -> Result<f64, String> {
+    unreachable!("pg_url refused the backend")
 }
 
 /// A worker process and its stdout.
@@ -154,7 +192,39 @@ pub fn worker(flags: &Flags) -> Result<(), String> {
     let hold = Duration::from_micros(flags.num("hold-us", 1000)?);
     let think = Duration::from_micros(flags.num("think-us", 0)?);
     let counts = Arc::new(Counts::default());
-    let lock = SessionLock::builder().observer(counts.clone()).build();
+    let builder = SessionLock::builder().observer(counts.clone());
+    match flags.text("backend") {
+        Some("postgres") => {
+            let url = flags.text("pg-url").ok_or("--pg-url is required")?;
+            rounds_on(&pg_lock(url, builder)?, session, rounds, hold, think, &counts)
+        }
+        _ => rounds_on(&builder.build(), session, rounds, hold, think, &counts),
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn pg_lock(
+    url: &str,
+    builder: sessionlock::Builder,
+) -> Result<sessionlock::pg::PgSessionLock, String> {
+    let fs = sessionlock::pg::PgFs::connect_blocking(url).map_err(|e| e.to_string())?;
+    Ok(fs.session_lock(builder))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn pg_lock(_: &str, _: sessionlock::Builder) -> Result<SessionLock, String> {
+    Err("--backend postgres needs the postgres feature".into())
+}
+
+/// The worker's rounds on `lock`, whatever its filesystem.
+fn rounds_on<F: SessionFs>(
+    lock: &api::SessionLock<F, RealClock>,
+    session: &str,
+    rounds: u64,
+    hold: Duration,
+    think: Duration,
+    counts: &Counts,
+) -> Result<(), String> {
     let owner = Owner::new();
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
@@ -201,8 +271,9 @@ impl Observer for Counts {
 }
 
 /// `plan`: processes, rounds, hold (µs), think time (µs). `counts`: timeouts, failed
-/// publishes, kernel waits, stale locks broken.
-fn report(plan: [u64; 4], all: &mut [Round], counts: [u64; 4]) -> String {
+/// publishes, kernel waits, stale locks broken. `select1_us`: the database round trip,
+/// for the postgres backend.
+fn report(plan: [u64; 4], all: &mut [Round], counts: [u64; 4], select1_us: Option<f64>) -> String {
     let [procs, rounds, hold_us, think_us] = plan;
     let [timeouts, contended, kernel_waits, broke] = counts;
     let acquired = all.len().max(1) as f64;
@@ -223,8 +294,10 @@ fn report(plan: [u64; 4], all: &mut [Round], counts: [u64; 4]) -> String {
     let fairness = min.zip(max).map_or(0.0, |(a, b)| a as f64 / b.max(1) as f64);
     let ideal_ms = (procs * rounds * hold_us) as f64 / 1e3;
     let total_ms = ms(end.saturating_sub(start));
-    json_line(&[
+    let handoff_p50 = quantile(&mut handoffs, 0.5);
+    let mut fields = vec![
         ("scenario", "procs".into()),
+        ("backend", if select1_us.is_some() { "postgres" } else { "files" }.into()),
         ("procs", procs.into()),
         ("rounds", rounds.into()),
         ("hold_us", hold_us.into()),
@@ -252,7 +325,12 @@ fn report(plan: [u64; 4], all: &mut [Round], counts: [u64; 4]) -> String {
         ("releaser_reacquired", by_releaser.into()),
         ("per_proc", Value::from(per_proc)),
         ("fairness", round(fairness, 3)),
-    ])
+    ];
+    if let Some(rtt) = select1_us {
+        fields.push(("select1_us", round(rtt, 1)));
+        fields.push(("handoff_p50_rtt", round(handoff_p50 / rtt, 2)));
+    }
+    json_line(&fields)
 }
 
 /// How far the grants were from first-come first-served: acquisitions that overtook a

@@ -22,11 +22,14 @@ pub enum Invariant {
     StaleGuardHarmless,
     /// Re-entry by the same owner is counted; a different task never gets in by re-entry.
     Reentrancy,
+    /// A write checked at commit (PostgreSQL) commits only under its session's current
+    /// token: never after a newer holder was granted the lock.
+    FencedWrites,
 }
 
 impl Invariant {
     /// Every invariant, in id order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::MutualExclusion,
         Self::NoLiveRemoval,
         Self::NoSpuriousTimeout,
@@ -34,6 +37,7 @@ impl Invariant {
         Self::NoLeak,
         Self::StaleGuardHarmless,
         Self::Reentrancy,
+        Self::FencedWrites,
     ];
 
     /// The stable id, such as `INV-1`.
@@ -46,6 +50,7 @@ impl Invariant {
             Self::NoLeak => "INV-5",
             Self::StaleGuardHarmless => "INV-6",
             Self::Reentrancy => "INV-7",
+            Self::FencedWrites => "INV-8",
         }
     }
 
@@ -59,6 +64,7 @@ impl Invariant {
             Self::NoLeak => "NoLeak",
             Self::StaleGuardHarmless => "StaleGuardHarmless",
             Self::Reentrancy => "Reentrancy",
+            Self::FencedWrites => "FencedWrites",
         }
     }
 

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         .chain([(&scenarios::SEED_WINDOW, Strategy::Dfs)])
         .collect();
     let spec_mutants = sessionlock_spec::Mutant::ALL;
+    let fence_mutants = sessionlock_spec::fence::FenceMutant::ALL;
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
     let zoo_checks: usize = Mutant::ALL.iter().map(|m| zoo::checks(*m).len()).sum();
     let total = shuttle_runs.len()
@@ -40,7 +41,9 @@ fn main() -> ExitCode {
         + 2
         + 4
         + spec_mutants.len()
-        + Check::ALL.len() * 2;
+        + Check::ALL.len() * 2
+        + 1
+        + fence_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
     let mut catches: Vec<Catch> = Vec::new();
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         let what = format!("stateright protocol, {processes} processes");
         rows.push(progress.step(&what, || runner::spec_row(processes)));
     }
+    rows.push(progress.step("stateright fenced store, 2 holders", || runner::fence_row(2)));
     rows.push(progress.step("proptest machine against the core", || runner::proptest_row(cases)));
     rows.push(progress.step("proptest fault plans against the core", || runner::fault_row(cases)));
     rows.extend(progress.step("crash at every point of three scripts", runner::crash_point_rows));
@@ -101,6 +105,10 @@ fn main() -> ExitCode {
     for &mutant in spec_mutants {
         let what = format!("stateright against mutant {}", mutant.name());
         catches.push(progress.step(&what, || runner::spec_catch(mutant)));
+    }
+    for mutant in fence_mutants {
+        let what = format!("stateright against fence mutant {}", mutant.name());
+        catches.push(progress.step(&what, || runner::fence_catch(mutant)));
     }
 
     println!("{}", runner::table(&rows));

@@ -25,6 +25,10 @@
 //! over a stale lock, two breakers racing on one dead inode) that keep the check from
 //! passing vacuously.
 //!
+//! The fenced store over PostgreSQL (INV-8 FencedWrites) is a model of its own, in
+//! [`fence`]: a holder that lost its lock without knowing it keeps writing, and the
+//! store's check at commit must reject it.
+//!
 //! ```
 //! let report = sessionlock_spec::check(&sessionlock_spec::SpecConfig::default());
 //! assert!(report.violated.is_empty());
@@ -32,6 +36,7 @@
 //! ```
 
 pub mod actions;
+pub mod fence;
 pub mod model;
 pub mod mutant;
 pub mod progress;

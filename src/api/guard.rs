@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::block_on;
 use crate::core::{Guard, Owner, ReleaseError, Released};
-use crate::fs::{Clock, LockFs, LockPath};
+use crate::fs::{Clock, FileId, LockFs, LockPath};
 
 /// Proof that an owner holds a session's lock.
 ///
@@ -29,6 +29,23 @@ impl<F: LockFs, C: Clock> SessionGuard<F, C> {
     /// The owner holding it.
     pub fn owner(&self) -> Owner {
         self.guard.owner()
+    }
+
+    /// The fencing token of this hold: the identity of the lock it published, or `None`
+    /// once the guard belongs to no current hold.
+    ///
+    /// What it protects depends on the filesystem:
+    /// - **PostgreSQL** (`pg::PgFs`, feature `postgres`): `ino` is the lock
+    ///   row's generation, issued by a sequence and never reused, so it grows with every
+    ///   new holder of a path (`dev` is 0). A store that checks it at commit rejects the
+    ///   writes of a holder that was taken over: see `pg::append_fenced`.
+    /// - **Real files** ([`RealFs`](crate::RealFs)): device and inode number of the lock
+    ///   file. It names one publication while the file exists, but Linux reuses inode
+    ///   numbers, so it is not monotonic: it can tell "still the same lock file" (as
+    ///   [`SessionGuard::verify`] does) but cannot order two holders, and a store cannot
+    ///   use it to reject a superseded writer.
+    pub fn fencing_token(&self) -> Option<FileId> {
+        self.guard.held_id()
     }
 
     /// Releases this re-entry; the last one removes the lock file, bound to its inode.

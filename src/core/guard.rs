@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use super::error::ReleaseError;
 use super::registry::{Leave, Owner, Registry};
 use super::{Locker, protocol};
-use crate::fs::{Clock, LockFs, LockPath};
+use crate::fs::{Clock, FileId, LockFs, LockPath};
 
 /// What a successful release did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,12 @@ impl<F: LockFs, C: Clock> Guard<F, C> {
     /// The owner holding it.
     pub fn owner(&self) -> Owner {
         self.owner
+    }
+
+    /// The identity of the lock file this hold published (its fencing token), while the
+    /// hold is current; `None` for a guard that belongs to no current hold.
+    pub fn held_id(&self) -> Option<FileId> {
+        self.locker.registry().with_held(&self.path, self.generation, |f| f.id)
     }
 
     /// Releases this re-entry; the last one removes the lock file.

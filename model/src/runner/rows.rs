@@ -255,9 +255,51 @@ pub fn crash_point_rows() -> Vec<Row> {
 }
 
 /// What the proptest machines check: every invariant but INV-6, which needs a file
-/// removed from outside (the stale-guard script's job).
+/// removed from outside (the stale-guard script's job), and INV-8, which is about the
+/// store's commits (the fence model's job).
 fn machine_checks() -> Vec<Invariant> {
-    Invariant::ALL.into_iter().filter(|i| *i != Invariant::StaleGuardHarmless).collect()
+    let elsewhere = [Invariant::StaleGuardHarmless, Invariant::FencedWrites];
+    Invariant::ALL.into_iter().filter(|i| !elsewhere.contains(i)).collect()
+}
+
+/// A stateright row: the fenced store over PostgreSQL (INV-8) with `holders` holders,
+/// zombie holders and server restarts.
+pub fn fence_row(holders: usize) -> Row {
+    use sessionlock_spec::fence::{FenceModel, check_fence};
+    let report = check_fence(&FenceModel { holders, ..FenceModel::default() });
+    let reached = report.reached.iter().filter(|(_, r)| *r).count();
+    let result = if !report.violated.is_empty() {
+        Err(format!(
+            "violated {:?}: {}",
+            report.violated,
+            report.counterexample.unwrap_or_default()
+        ))
+    } else if reached < report.reached.len() {
+        Err(format!("sometimes-properties not reached: {:?}", report.reached))
+    } else {
+        Ok(())
+    };
+    Row {
+        scenario: report.name,
+        checker: "stateright bfs".to_owned(),
+        checks: vec![Invariant::FencedWrites],
+        explored: format!("{} states", report.unique_states),
+        hits: reached as u64,
+        reached: format!("sometimes {reached}/{}", report.reached.len()),
+        result,
+    }
+}
+
+/// Whether the fence model refutes `mutant` with INV-8.
+pub fn fence_catch(mutant: sessionlock_spec::fence::FenceMutant) -> Catch {
+    use sessionlock_spec::fence::{FenceModel, check_fence};
+    let report = check_fence(&FenceModel { mutant: Some(mutant), ..FenceModel::default() });
+    Catch {
+        history: mutant.name(),
+        checker: "stateright",
+        expected: mutant.invariant().to_owned(),
+        reported: strongest_report(&report.violated, mutant.invariant()),
+    }
 }
 
 /// A shuttle row for one of the [`crate::places`] checks against the real core.

@@ -1,0 +1,146 @@
+//! `--backend postgres`: the same scenarios over `PgFs`, against the server named by
+//! `--pg-url`, or else a throwaway one on loopback started for the run (as the tests
+//! do; it needs the PostgreSQL server binaries).
+//!
+//! `uncontended` prints one JSON line:
+//! - `lock_us`: `PgSessionLock::acquire_blocking` + `release_blocking` on a key nobody
+//!   else wants (publish, then the release's look at the key and its compare-and-delete;
+//!   the unlock is not waited for).
+//! - `select1_us`: one round trip of a prepared `SELECT 1` on one connection, driven the
+//!   way `PgFs` drives its connections (a runtime thread runs the connection, the
+//!   caller's thread awaits the answer). `ratio` = `lock_us / select1_us`.
+//! - `select1_inline_us`: the same round trip with the connection driven on the caller's
+//!   own thread (a current-thread runtime): the bare loopback round trip.
+//!
+//! `procs` is `procs.rs` with every worker on `PgFs`; the parent adds `select1_us`, and
+//! `handoff_p50_rtt` = `handoff_p50_us / select1_us`.
+
+use std::time::Instant;
+
+use serde_json::Value;
+use sessionlock::Owner;
+use sessionlock::pg::{PgFs, PgSessionLock};
+
+use crate::args::Flags;
+use crate::pg_server;
+use crate::stats::{json_line, quantile, round};
+
+const BATCHES: u64 = 20;
+
+type Step<'a> = Box<dyn FnMut() -> Result<(), String> + 'a>;
+
+/// The server's connection string: `--pg-url`, or a throwaway server's.
+pub fn url(flags: &Flags) -> Result<String, String> {
+    if let Some(url) = flags.text("pg-url") {
+        return Ok(url.to_owned());
+    }
+    pg_server::pg()
+        .map(|pg| pg.url.clone())
+        .ok_or_else(|| "no PostgreSQL server binaries; pass --pg-url".to_owned())
+}
+
+/// A connection driven by a runtime thread, as `PgFs` drives its own, with `SELECT 1`
+/// prepared.
+struct Probe {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+    select1: tokio_postgres::Statement,
+}
+
+impl Probe {
+    fn connect(url: &str, worker_threads: usize) -> Result<Self, String> {
+        let rt = match worker_threads {
+            0 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+        }
+        .map_err(|e| e.to_string())?;
+        let (client, select1) = rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(connection);
+            let select1 = client.prepare("SELECT 1").await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((client, select1))
+        })?;
+        Ok(Self { rt, client, select1 })
+    }
+
+    /// One round trip, awaited from the calling thread (the runtime drives the socket).
+    fn round_trip(&self) -> Result<(), String> {
+        let query = self.client.query_one(&self.select1, &[]);
+        sessionlock::api::block_on(query).map(drop).map_err(|e| e.to_string())
+    }
+
+    /// One round trip, with the connection driven on this thread.
+    fn round_trip_inline(&self) -> Result<(), String> {
+        self.rt
+            .block_on(self.client.query_one(&self.select1, &[]))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The median `SELECT 1` round trip in µs, over `n` runs, awaited as `PgFs` awaits.
+pub fn select1_us(url: &str, n: u64) -> Result<f64, String> {
+    let probe = Probe::connect(url, 1)?;
+    let mut v = Vec::new();
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        probe.round_trip()?;
+        v.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(quantile(&mut v, 0.5))
+}
+
+/// `uncontended --backend postgres`.
+pub fn uncontended(flags: &Flags) -> Result<String, String> {
+    let iters = flags.num("iters", 5_000)?.max(BATCHES);
+    let url = url(flags)?;
+    let fs = PgFs::connect_blocking(&url).map_err(|e| e.to_string())?;
+    let lock: PgSessionLock = fs.session_lock(sessionlock::Builder::new());
+    let key = format!("bench/uncontended/{}", std::process::id());
+    let probe = Probe::connect(&url, 1)?;
+    let inline = Probe::connect(&url, 0)?;
+    let owner = Owner::new();
+    let mut steps: Vec<(&str, Step<'_>)> = vec![
+        (
+            "lock_us",
+            Box::new(|| {
+                let guard = lock.acquire_blocking(&key, owner).map_err(|e| e.to_string())?;
+                guard.release_blocking().map(drop).map_err(|e| e.to_string())
+            }),
+        ),
+        ("select1_us", Box::new(|| probe.round_trip())),
+        ("select1_inline_us", Box::new(|| inline.round_trip_inline())),
+    ];
+    let per_batch = iters / BATCHES;
+    let mut means: Vec<(&str, Vec<f64>)> = steps.iter().map(|(n, _)| (*n, Vec::new())).collect();
+    for batch in 0..=BATCHES {
+        for (i, (name, step)) in steps.iter_mut().enumerate() {
+            let t = Instant::now();
+            for _ in 0..per_batch {
+                step().map_err(|e| format!("{name}: {e}"))?;
+            }
+            if batch > 0 {
+                means[i].1.push(t.elapsed().as_secs_f64() * 1e6 / per_batch as f64);
+            }
+        }
+    }
+    drop(steps);
+    let mut stat = |name: &str, p: f64| {
+        means.iter_mut().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| quantile(v, p))
+    };
+    let (lock_us, select1_us) = (stat("lock_us", 0.5), stat("select1_us", 0.5));
+    let range = Value::from(vec![round(stat("lock_us", 0.0), 2), round(stat("lock_us", 1.0), 2)]);
+    Ok(json_line(&[
+        ("scenario", "uncontended".into()),
+        ("backend", "postgres".into()),
+        ("iters", iters.into()),
+        ("lock_us", round(lock_us, 2)),
+        ("select1_us", round(select1_us, 2)),
+        ("select1_inline_us", round(stat("select1_inline_us", 0.5), 2)),
+        ("ratio", round(lock_us / select1_us, 3)),
+        ("lock_us_batch_range", range),
+        ("connections_opened", fs.connections_opened().into()),
+    ]))
+}

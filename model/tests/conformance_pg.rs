@@ -1,0 +1,329 @@
+//! Conformance of the PostgreSQL adapter: random sequences of `LockFs` primitives on a
+//! few handles and two lock keys run on `PgFs` (against a throwaway server) and on
+//! `ModelFs` side by side; every answer must match, with generations and model inode
+//! numbers compared up to a consistent renaming. So what the checkers prove of the core
+//! over the model holds for the core over PostgreSQL.
+//!
+//! One difference is by design: `unlink` is compare-and-delete over PostgreSQL and
+//! refuses a handle that does not hold the lock, where Linux unlinks whatever the path
+//! names. So only the unlinks the protocol makes are run (the handle holds the lock and
+//! the path names its file), every case checks that the model recorded no INV-2
+//! violation, and a separate test shows the adapter refusing the others.
+#![cfg(all(not(sessionlock_loom), feature = "postgres", feature = "shuttle"))]
+
+#[path = "../../tests/pg_server/mod.rs"]
+mod pg_server;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use sessionlock::api::block_on;
+use sessionlock::fs::{FileId, FsResult, LockFs, LockPath, Opened, Published};
+use sessionlock::pg::PgFs;
+use sessionlock_model::{Invariant, ModelFs, World};
+
+/// One primitive; indices pick a key (of two) or an open handle (modulo how many).
+#[derive(Clone, Copy, Debug)]
+enum Prim {
+    Publish(usize),
+    Open(usize),
+    TryLock(usize),
+    Meta(usize),
+    PathId(usize),
+    Read(usize),
+    Unlink(usize, usize),
+    Close(usize),
+}
+
+fn prim() -> impl Strategy<Value = Prim> {
+    let i = 0..8usize;
+    prop_oneof![
+        (0..2usize).prop_map(Prim::Publish),
+        (0..2usize).prop_map(Prim::Open),
+        i.clone().prop_map(Prim::TryLock),
+        i.clone().prop_map(Prim::Meta),
+        (0..2usize).prop_map(Prim::PathId),
+        i.clone().prop_map(Prim::Read),
+        ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
+        i.prop_map(Prim::Close),
+    ]
+}
+
+/// The one `PgFs` of this test binary, over its throwaway server.
+fn pg_fs() -> Option<&'static PgFs> {
+    static FS: OnceLock<Option<PgFs>> = OnceLock::new();
+    FS.get_or_init(|| {
+        let pg = pg_server::pg()?;
+        Some(PgFs::connect_blocking(&pg.url_named("conformance")).expect("connect"))
+    })
+    .as_ref()
+}
+
+/// Both worlds, their open handles side by side (with whether each holds its lock), and
+/// the identity renaming seen so far.
+struct Pair {
+    fs: &'static PgFs,
+    pg_paths: [LockPath; 2],
+    model_paths: [LockPath; 2],
+    world: std::sync::Arc<World>,
+    model: ModelFs,
+    handles: Vec<(<PgFs as LockFs>::Handle, <ModelFs as LockFs>::Handle, bool)>,
+    ids: HashMap<FileId, FileId>,
+}
+
+/// An outcome, with identities already mapped to the PostgreSQL side's.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Unit,
+    Bool(bool),
+    Created,
+    Exists,
+    File,
+    Missing,
+    Id(Option<FileId>),
+    Bytes(Vec<u8>),
+    Err(io::ErrorKind),
+    Skipped,
+}
+
+impl Pair {
+    fn new(fs: &'static PgFs) -> Self {
+        let key = |n| LockPath::from_canonical(pg_server::key(n));
+        let fake = |n| LockPath::from_canonical(format!("/model/{n}"));
+        let world = World::new();
+        // The model records, rather than panics at, what one process does to itself
+        // here (two handles on one lock); INV-2 is checked after each case.
+        world.set_strict(false);
+        Self {
+            fs,
+            pg_paths: [key("conformance-a"), key("conformance-b")],
+            model_paths: [fake("a.lock"), fake("b.lock")],
+            model: ModelFs::spawn(&world, 100),
+            world,
+            handles: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    /// Maps a model identity to the generation seen with it, 1:1. Neither side ever
+    /// reuses an identity, so nothing is forgotten.
+    fn same(&mut self, pg: FileId, model: FileId) -> bool {
+        let known = self.ids.iter().find(|(_, m)| **m == model).map(|(p, _)| *p);
+        match (self.ids.get(&pg), known) {
+            (None, None) => {
+                self.ids.insert(pg, model);
+                true
+            }
+            (Some(m), Some(p)) => *m == model && p == pg,
+            _ => false,
+        }
+    }
+
+    /// Whether the protocol could make this unlink: the model handle holds its lock
+    /// and the model path names its file.
+    /// The INV-2 violations the model recorded: none, if only protocol unlinks ran.
+    fn removals_of_live_files(&self) -> Vec<String> {
+        let violations = self.world.violations().into_iter();
+        violations.filter(|(inv, _)| *inv == Invariant::NoLiveRemoval).map(|(_, d)| d).collect()
+    }
+
+    fn legal_unlink(&self, path: &LockPath, h: usize) -> bool {
+        let (_, mh, locked) = &self.handles[h];
+        let here = block_on(self.model.path_id(path)).ok().flatten();
+        let mine = block_on(self.model.meta(mh)).ok().map(|m| m.id);
+        *locked && here.is_some() && here == mine
+    }
+
+    fn run(&mut self, p: Prim) -> (Answer, Answer) {
+        let fs = self.fs;
+        let n = self.handles.len();
+        let (pp, mp) = match p {
+            Prim::Publish(i) | Prim::Open(i) | Prim::PathId(i) | Prim::Unlink(i, _) => {
+                (self.pg_paths[i].clone(), self.model_paths[i].clone())
+            }
+            _ => (self.pg_paths[0].clone(), self.model_paths[0].clone()),
+        };
+        let handle = |h: usize| (n > 0).then(|| h % n);
+        match p {
+            Prim::Publish(_) => {
+                let bytes = br#"{"pid":100,"sessionlock":{"flock":true}}"#;
+                let r = block_on(fs.publish(&pp, bytes));
+                let m = block_on(self.model.publish(&mp, bytes));
+                match (r, m) {
+                    (
+                        Ok(Published::Created { handle: ph, id: pi }),
+                        Ok(Published::Created { handle: mh, id: mi }),
+                    ) => {
+                        let same = self.same(pi, mi);
+                        self.handles.push((ph, mh, true));
+                        (Answer::Created, if same { Answer::Created } else { Answer::Id(Some(mi)) })
+                    }
+                    (r, m) => (published(r), published(m)),
+                }
+            }
+            Prim::Open(_) => match (block_on(fs.open(&pp)), block_on(self.model.open(&mp))) {
+                (Ok(Opened::File(ph)), Ok(Opened::File(mh))) => {
+                    self.handles.push((ph, mh, false));
+                    (Answer::File, Answer::File)
+                }
+                (r, m) => (opened(r), opened(m)),
+            },
+            Prim::PathId(_) => {
+                let (r, m) = (block_on(fs.path_id(&pp)), block_on(self.model.path_id(&mp)));
+                match (r, m) {
+                    (Ok(Some(r)), Ok(Some(m))) => {
+                        let mapped = if self.same(r, m) { Some(r) } else { Some(m) };
+                        (Answer::Id(Some(r)), Answer::Id(mapped))
+                    }
+                    (r, m) => (id(r), id(m)),
+                }
+            }
+            Prim::Unlink(_, h) => {
+                let Some(h) = handle(h) else { return (Answer::Skipped, Answer::Skipped) };
+                if !self.legal_unlink(&mp, h) {
+                    return (Answer::Skipped, Answer::Skipped);
+                }
+                let (ph, mh, _) = &self.handles[h];
+                (unit(block_on(fs.unlink(&pp, ph))), unit(block_on(self.model.unlink(&mp, mh))))
+            }
+            Prim::TryLock(h) | Prim::Meta(h) | Prim::Read(h) | Prim::Close(h) => {
+                let Some(h) = handle(h) else { return (Answer::Skipped, Answer::Skipped) };
+                self.on_handle(p, h)
+            }
+        }
+    }
+
+    fn on_handle(&mut self, p: Prim, h: usize) -> (Answer, Answer) {
+        let fs = self.fs;
+        match p {
+            Prim::TryLock(_) => {
+                let (ph, mh, _) = &self.handles[h];
+                let r = boolean(block_on(fs.try_lock(ph)));
+                let m = boolean(block_on(self.model.try_lock(mh)));
+                if m == Answer::Bool(true) {
+                    self.handles[h].2 = true;
+                }
+                (r, m)
+            }
+            Prim::Meta(_) => {
+                let (ph, mh, _) = &self.handles[h];
+                let (r, m) = (block_on(fs.meta(ph)), block_on(self.model.meta(mh)));
+                match (r, m) {
+                    (Ok(r), Ok(m)) => {
+                        let mapped = if self.same(r.id, m.id) { r.id } else { m.id };
+                        (Answer::Id(Some(r.id)), Answer::Id(Some(mapped)))
+                    }
+                    (r, m) => (id(r.map(|x| Some(x.id))), id(m.map(|x| Some(x.id)))),
+                }
+            }
+            Prim::Read(_) => {
+                let (ph, mh, _) = &self.handles[h];
+                (bytes(block_on(fs.read(ph, 4096))), bytes(block_on(self.model.read(mh, 4096))))
+            }
+            _ => {
+                let (ph, mh, _) = self.handles.remove(h);
+                (unit(block_on(fs.close(ph))), unit(block_on(self.model.close(mh))))
+            }
+        }
+    }
+}
+
+fn published<H>(r: FsResult<Published<H>>) -> Answer {
+    match r {
+        Ok(Published::Created { .. }) => Answer::Created,
+        Ok(Published::Exists) => Answer::Exists,
+        Err(e) => Answer::Err(e.source.kind()),
+    }
+}
+
+fn opened<H>(r: FsResult<Opened<H>>) -> Answer {
+    match r {
+        Ok(Opened::File(_)) => Answer::File,
+        Ok(Opened::Missing) => Answer::Missing,
+        Ok(Opened::NotALockFile(_)) => Answer::Skipped,
+        Err(e) => Answer::Err(e.source.kind()),
+    }
+}
+
+fn id(r: FsResult<Option<FileId>>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Id)
+}
+
+fn unit(r: FsResult<()>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), |()| Answer::Unit)
+}
+
+fn boolean(r: FsResult<bool>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bool)
+}
+
+fn bytes(r: FsResult<Vec<u8>>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bytes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The model answers every primitive as PostgreSQL does: atomic publication of a
+    /// locked row, per-handle (per-session) advisory locks, generations, content,
+    /// compare-and-delete and close.
+    /// Checks: INV-1, INV-2, INV-4
+    #[test]
+    fn the_model_answers_as_postgres_does(prims in proptest::collection::vec(prim(), 1..40)) {
+        let Some(fs) = pg_fs() else { return Ok(()) };
+        let mut pair = Pair::new(fs);
+        for (step, p) in prims.iter().enumerate() {
+            let (pg, model) = pair.run(*p);
+            prop_assert_eq!(&pg, &model, "step {} {:?} of {:?}", step, p, prims);
+        }
+        prop_assert_eq!(pair.removals_of_live_files(), Vec::<String>::new());
+    }
+}
+
+/// The comparison has teeth and reaches what matters: a lock taken twice through two
+/// handles conflicts on both sides, a closed holder's lock is free at once for another
+/// handle, a held row is deleted; and an identity renaming that is not 1:1 is refused.
+/// Checks: INV-1, INV-4
+#[test]
+fn conformance_checks_can_fail() {
+    let Some(fs) = pg_fs() else { return };
+    let mut pair = Pair::new(fs);
+    assert_eq!(pair.run(Prim::Publish(0)), (Answer::Created, Answer::Created));
+    assert_eq!(pair.run(Prim::Open(0)), (Answer::File, Answer::File));
+    assert_eq!(pair.run(Prim::TryLock(1)), (Answer::Bool(false), Answer::Bool(false)));
+    assert_eq!(pair.run(Prim::Close(0)), (Answer::Unit, Answer::Unit));
+    assert_eq!(pair.run(Prim::TryLock(0)), (Answer::Bool(true), Answer::Bool(true)));
+    assert_eq!(pair.run(Prim::Unlink(0, 0)), (Answer::Unit, Answer::Unit));
+    assert_eq!(pair.run(Prim::PathId(0)), (Answer::Id(None), Answer::Id(None)));
+    let live = block_on(pair.model.meta(&pair.handles[0].1)).expect("meta").id;
+    let stranger = FileId { dev: 0, ino: 0 };
+    assert!(!pair.same(stranger, live), "two generations cannot map to one model inode");
+    assert!(pair.removals_of_live_files().is_empty());
+}
+
+/// The unlinks the comparison skips are refused by the adapter: a handle that does not
+/// hold the lock cannot delete, and one holding another generation deletes nothing.
+/// Checks: INV-2
+#[test]
+fn unlinks_outside_the_protocol_are_refused() {
+    let Some(fs) = pg_fs() else { return };
+    let a = LockPath::from_canonical(pg_server::key("refused-a"));
+    let Published::Created { handle: held, .. } = block_on(fs.publish(&a, b"{}")).unwrap() else {
+        panic!("fresh key");
+    };
+    let Opened::File(unlocked) = block_on(fs.open(&a)).unwrap() else { panic!("published") };
+    let err = block_on(fs.unlink(&a, &unlocked)).unwrap_err();
+    assert_eq!(err.source.kind(), io::ErrorKind::PermissionDenied);
+    let b = LockPath::from_canonical(pg_server::key("refused-b"));
+    let Published::Created { handle: other, id } = block_on(fs.publish(&b, b"{}")).unwrap() else {
+        panic!("fresh key");
+    };
+    let err = block_on(fs.unlink(&b, &held)).unwrap_err();
+    assert_eq!(err.source.kind(), io::ErrorKind::NotFound);
+    assert_eq!(block_on(fs.path_id(&b)).unwrap(), Some(id), "the other row stays");
+    for h in [held, unlocked, other] {
+        block_on(fs.close(h)).unwrap();
+    }
+}

@@ -1,0 +1,246 @@
+//! Connections: the background runtime that drives them, the pool, the prepared
+//! statements, and the asynchronous unlock that ends a hold.
+//!
+//! Every connection is driven by a task on [`Shared::rt`], a runtime owned by the `PgFs`,
+//! so the primitives' futures (which only talk to a connection through channels) can be
+//! awaited on any executor, or by the blocking API, which has none.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::sql;
+
+/// One open connection and its prepared statements.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    pub(crate) st: Statements,
+}
+
+/// The statements every primitive runs, prepared once per connection so that each
+/// primitive costs one round trip.
+pub(crate) struct Statements {
+    pub(crate) publish: Statement,
+    pub(crate) open: Statement,
+    pub(crate) path_id: Statement,
+    pub(crate) try_lock: Statement,
+    pub(crate) lock: Statement,
+    pub(crate) delete: Statement,
+    pub(crate) unlock_all: Statement,
+}
+
+/// What every handle and every primitive of one `PgFs` shares.
+pub(crate) struct Shared {
+    /// The runtime that drives the connections (owned by the `PgFs`; see `RuntimeOwner`).
+    pub(crate) rt: tokio::runtime::Handle,
+    config: Config,
+    idle: Mutex<Vec<Conn>>,
+    /// Generations this process is still unlocking: see [`Shared::unlock_later`].
+    pending: Mutex<HashMap<i64, usize>>,
+    settled: Notify,
+    /// How many connections were opened, for diagnostics.
+    opened: std::sync::atomic::AtomicU64,
+    /// This host's name, written into each lock row for diagnostics.
+    pub(crate) host: String,
+}
+
+/// The most idle connections kept for reuse.
+const MAX_IDLE: usize = 32;
+
+pub(crate) fn io_err(e: tokio_postgres::Error) -> io::Error {
+    let kind = if e.is_closed() { io::ErrorKind::ConnectionAborted } else { io::ErrorKind::Other };
+    io::Error::new(kind, e)
+}
+
+impl Shared {
+    pub(crate) fn new(rt: tokio::runtime::Handle, config: Config) -> Self {
+        Self {
+            rt,
+            config,
+            idle: Mutex::new(Vec::new()),
+            pending: Mutex::new(HashMap::new()),
+            settled: Notify::new(),
+            opened: std::sync::atomic::AtomicU64::new(0),
+            host: host_name(),
+        }
+    }
+
+    /// An idle connection, or a new one. Connections whose server went away are dropped.
+    pub(crate) async fn get(&self) -> io::Result<Conn> {
+        loop {
+            let conn = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            match conn {
+                Some(conn) if conn.client.is_closed() => continue,
+                Some(conn) => return Ok(conn),
+                None => return self.connect(false).await,
+            }
+        }
+    }
+
+    /// Opens a connection on the runtime, creates the schema if `install` (and it is
+    /// missing), and prepares every statement (pipelined).
+    pub(crate) async fn connect(&self, install: bool) -> io::Result<Conn> {
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let config = self.config.clone();
+        let task = self.rt.spawn(async move {
+            let (client, connection) = config.connect(NoTls).await.map_err(io_err)?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "postgres connection ended");
+                }
+            });
+            if install {
+                client.batch_execute(sql::SCHEMA).await.map_err(io_err)?;
+            }
+            let (publish, open, path_id, try_lock, lock, delete, unlock_all) = tokio::join!(
+                client.prepare(sql::PUBLISH),
+                client.prepare(sql::OPEN),
+                client.prepare(sql::PATH_ID),
+                client.prepare(sql::TRY_LOCK),
+                client.prepare(sql::LOCK),
+                client.prepare(sql::DELETE),
+                client.prepare(sql::UNLOCK_ALL),
+            );
+            let st = Statements {
+                publish: publish.map_err(io_err)?,
+                open: open.map_err(io_err)?,
+                path_id: path_id.map_err(io_err)?,
+                try_lock: try_lock.map_err(io_err)?,
+                lock: lock.map_err(io_err)?,
+                delete: delete.map_err(io_err)?,
+                unlock_all: unlock_all.map_err(io_err)?,
+            };
+            Ok(Conn { client, st })
+        });
+        AbortOnDrop(task).await
+    }
+
+    /// Returns a connection that holds no advisory lock to the pool.
+    pub(crate) fn put(&self, conn: Conn) {
+        if conn.client.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// How many connections were opened so far.
+    pub(crate) fn opened(&self) -> u64 {
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many connections are idle in the pool now.
+    pub(crate) fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Ends a hold: unlocks every advisory lock of `conn` and returns it to the pool,
+    /// without making the caller wait for the round trip.
+    ///
+    /// Ordered within this process: until the unlock has been answered, every lock
+    /// attempt of this process on `generation` waits ([`Shared::settled`]), so a close
+    /// followed by another handle's `try_lock` behaves as Linux's `close` + `flock` do.
+    /// Another process sees the generation free when the server has run the unlock;
+    /// one that was waiting for it is woken then. Should the unlock fail, the connection
+    /// is dropped, which ends its session and so releases its locks anyway.
+    pub(crate) fn unlock_later(self: &Arc<Self>, generation: Option<i64>, conn: Conn) {
+        let pending = generation.map(|g| Pending::begin(Arc::clone(self), g));
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let unlocked = conn.client.execute(&conn.st.unlock_all, &[]).await;
+            drop(pending);
+            match unlocked {
+                Ok(_) => shared.put(conn),
+                Err(error) => tracing::debug!(%error, "unlock failed; connection dropped"),
+            }
+        });
+    }
+
+    /// Waits until this process has no unlock of `generation` in flight.
+    pub(crate) async fn settled(&self, generation: i64) {
+        loop {
+            let notified = self.settled.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if !self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&generation)
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// An unlock in flight; dropping it (when the unlock is answered, or when its task is
+/// dropped with the runtime) lets the generation's lock attempts go on.
+struct Pending {
+    shared: Arc<Shared>,
+    generation: i64,
+}
+
+impl Pending {
+    fn begin(shared: Arc<Shared>, generation: i64) -> Self {
+        *shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(generation)
+            .or_default() += 1;
+        Self { shared, generation }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut pending = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = pending.get_mut(&self.generation) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&self.generation);
+            }
+        }
+        drop(pending);
+        self.shared.settled.notify_waiters();
+    }
+}
+
+/// A task on the runtime, aborted if its awaiter goes away.
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<io::Result<T>> {
+    type Output = io::Result<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(result) => result,
+            Err(e) => Err(io::Error::other(e)),
+        })
+    }
+}
+
+/// The kernel's host name, for the lock rows' `host` column (diagnostics only).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

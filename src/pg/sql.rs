@@ -1,0 +1,90 @@
+//! The schema and every statement the adapter runs.
+//!
+//! Advisory-lock keys: a lock row's generation is the `bigint` key (`objsubid = 1` in
+//! `pg_locks`). The schema installer serialises itself on a two-`int4` key, a separate
+//! key space, so it can never collide with a generation. Other applications that take
+//! `bigint` advisory locks in the same database could collide with generations: give
+//! sessionlock a database (or cluster) of its own, or keep their keys apart.
+
+/// Creates the sequence and tables if they are missing. Safe to run concurrently.
+///
+/// The lock table is `UNLOGGED`: a publish or a release writes no WAL and waits for no
+/// flush. Nothing is lost by it: its rows mean something only while their sessions hold
+/// advisory locks, and a crash (or failover) ends every session anyway. After a crash
+/// the server empties it; after a clean restart the rows stay, each one provably dead.
+/// The generation sequence is logged, so generations never go back. The transcript is
+/// the application's data and is logged.
+pub(crate) const SCHEMA: &str = "
+BEGIN;
+SELECT pg_advisory_xact_lock(1936028012, 1);
+CREATE SEQUENCE IF NOT EXISTS sessionlock_generation AS bigint;
+CREATE UNLOGGED TABLE IF NOT EXISTS sessionlock_locks (
+    path       text PRIMARY KEY,
+    generation bigint NOT NULL,
+    payload    bytea NOT NULL,
+    host       text NOT NULL,
+    pid        integer NOT NULL,
+    backend    integer NOT NULL,
+    created    timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE IF NOT EXISTS sessionlock_transcript (
+    path  text NOT NULL,
+    seq   bigserial,
+    token bigint NOT NULL,
+    line  text NOT NULL,
+    at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (path, seq)
+);
+COMMIT;
+";
+
+/// Publishes a row already locked, in one statement (so one transaction): a fresh
+/// generation, its advisory lock taken by this session, then the row. On a conflict no
+/// row is returned, and the fresh generation's lock must be dropped.
+pub(crate) const PUBLISH: &str = "
+WITH g AS MATERIALIZED (SELECT nextval('sessionlock_generation') AS generation),
+     l AS MATERIALIZED (SELECT generation, pg_advisory_lock(generation) FROM g)
+INSERT INTO sessionlock_locks (path, generation, payload, host, pid, backend)
+SELECT $1, generation, $2, $3, $4, pg_backend_pid() FROM l
+ON CONFLICT (path) DO NOTHING
+RETURNING generation, (extract(epoch FROM created) * 1000)::bigint";
+
+/// The row at a path: what `open` snapshots.
+pub(crate) const OPEN: &str = "
+SELECT generation, payload, (extract(epoch FROM created) * 1000)::bigint
+FROM sessionlock_locks WHERE path = $1";
+
+/// The generation at a path now.
+pub(crate) const PATH_ID: &str = "SELECT generation FROM sessionlock_locks WHERE path = $1";
+
+/// The non-waiting probe of a holder.
+pub(crate) const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
+
+/// The waiting lock, bounded by the server's `lock_timeout` (`$2`, in milliseconds), set
+/// for this statement's transaction only. The subquery runs first (a volatile subquery
+/// is not flattened), so the timeout is in force when the wait starts.
+pub(crate) const LOCK: &str = "
+SELECT pg_advisory_lock($1) FROM (SELECT set_config('lock_timeout', $2, true)) AS t";
+
+/// Compare-and-delete: the row goes only if it still has the judged generation.
+pub(crate) const DELETE: &str = "DELETE FROM sessionlock_locks WHERE path = $1 AND generation = $2";
+
+/// Drops every advisory lock of the session, before the connection is pooled again.
+pub(crate) const UNLOCK_ALL: &str = "SELECT pg_advisory_unlock_all()";
+
+/// The fence: the lock row of a path, share-locked until the writer's commit so that no
+/// takeover can delete it in between, and whether the session that published it still
+/// holds its generation's advisory lock.
+pub(crate) const FENCE: &str = "
+SELECT l.generation,
+       EXISTS (SELECT 1 FROM pg_locks k
+               WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
+                 AND k.database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())
+                 AND k.pid = l.backend
+                 AND ((k.classid::bigint << 32) | k.objid::bigint) = l.generation)
+FROM sessionlock_locks l WHERE l.path = $1 FOR SHARE OF l";
+
+/// One transcript line, stamped with the token it was written under.
+pub(crate) const APPEND: &str =
+    "INSERT INTO sessionlock_transcript (path, token, line) VALUES ($1, $2, $3)";
