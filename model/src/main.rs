@@ -18,25 +18,31 @@ fn main() -> ExitCode {
 fn main() -> ExitCode {
     use sessionlock_model::checkers::{self, Strategy};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
-    use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios, zoo};
+    use sessionlock_model::runner::{catch_or_failure, row_or_failure, rows_or_failure};
+    use sessionlock_model::{Invariant, Mutant, Subject, core_mutants, gate, scenarios, zoo};
 
     // Every failure is caught and reported in the table; the default hook would only
     // interleave backtraces with the progress lines.
     std::panic::set_hook(Box::new(|_| {}));
+    // A build with a mutant compiled into the core runs the core's rows only: they are
+    // what must catch it (model/mutants.sh).
+    let core_mutant = core_mutants::active();
+    let with_zoo = core_mutant.is_none();
     let shuttle_runs: Vec<_> = scenarios::ALL
         .iter()
         .flat_map(|s| [(s, Strategy::Pct { depth: 3 }), (s, Strategy::Random)])
         .chain([(&scenarios::SEED_WINDOW, Strategy::Dfs)])
         .collect();
-    let spec_mutants = sessionlock_spec::Mutant::ALL;
+    let spec_mutants = if with_zoo { sessionlock_spec::Mutant::ALL } else { &[] };
+    let zoo_mutants: &[Mutant] = if with_zoo { &Mutant::ALL } else { &[] };
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
-    let zoo_checks: usize = Mutant::ALL.iter().map(|m| zoo::checks(*m).len()).sum();
+    let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
+    // Seven core rows besides shuttle's and the scripts'; the zoo adds three catches.
     let total = shuttle_runs.len()
-        + 4
-        + 2
+        + 7
         + runner::core_scripts().len()
         + zoo_checks
-        + 2
+        + if with_zoo { 3 } else { 0 }
         + spec_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
@@ -44,44 +50,68 @@ fn main() -> ExitCode {
 
     for (scenario, strategy) in shuttle_runs {
         let what = format!("shuttle {strategy:?} {}", scenario.name);
-        rows.push(progress.step(&what, || runner::shuttle_row(scenario, strategy)));
+        rows.push(
+            progress
+                .step(&what, || row_or_failure(&what, || runner::shuttle_row(scenario, strategy))),
+        );
     }
     for processes in [2, 3] {
         let what = format!("stateright protocol, {processes} processes");
-        rows.push(progress.step(&what, || runner::spec_row(processes)));
+        rows.push(progress.step(&what, || row_or_failure(&what, || runner::spec_row(processes))));
     }
-    rows.push(progress.step("proptest machine against the core", || runner::proptest_row(cases)));
-    rows.push(progress.step("proptest fault plans against the core", || runner::fault_row(cases)));
-    rows.extend(progress.step("crash at every point of three scripts", runner::crash_point_rows));
-    rows.push(progress.step("gate: seed race against the core", runner::gate_row));
-    rows.push(progress.step("script: stale guard against the core", runner::stale_guard_row));
+    let what = "proptest machine against the core";
+    rows.push(progress.step(what, || row_or_failure(what, || runner::proptest_row(cases))));
+    let what = "proptest fault plans against the core";
+    rows.push(progress.step(what, || row_or_failure(what, || runner::fault_row(cases))));
+    let what = "crash at every point of three scripts";
+    rows.extend(progress.step(what, || rows_or_failure(what, runner::crash_point_rows)));
+    let what = "gate: seed race against the core";
+    rows.push(progress.step(what, || row_or_failure(what, runner::gate_row)));
+    let what = "script: stale guard against the core";
+    rows.push(progress.step(what, || row_or_failure(what, runner::stale_guard_row)));
     for check in runner::core_scripts() {
         let what = format!("{} against the core", check.name);
-        rows.push(progress.step(&what, || runner::script_row(&check)));
+        rows.push(progress.step(&what, || row_or_failure(&what, || runner::script_row(&check))));
     }
-    catches.push(progress.step("gate: seed race against H1", || {
-        let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
-        let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
-        Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
-    }));
-    for mutant in Mutant::ALL {
+    if with_zoo {
+        catches.push(progress.step("gate: seed race against H1", || {
+            catch_or_failure("H1", "gate", "INV-3".into(), || {
+                let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
+                let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
+                Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
+            })
+        }));
+    }
+    for &mutant in zoo_mutants {
+        let expected = || mutant.breaks().id().to_owned();
         for check in zoo::checks(mutant) {
             let what = format!("{} against mutant {}", check.name, mutant.name());
-            catches.push(progress.step(&what, || runner::zoo_catch(mutant, &check)));
+            catches.push(progress.step(&what, || {
+                catch_or_failure(mutant.name(), check.name, expected(), || {
+                    runner::zoo_catch(mutant, &check)
+                })
+            }));
         }
         if matches!(mutant, Mutant::H1ReleaseOrder | Mutant::H1OwnPidOrphan) {
             let what = format!("proptest against mutant {}", mutant.name());
-            catches.push(progress.step(&what, || runner::proptest_catch(mutant, cases)));
+            catches.push(progress.step(&what, || {
+                catch_or_failure(mutant.name(), "proptest", expected(), || {
+                    runner::proptest_catch(mutant, cases)
+                })
+            }));
         }
     }
     for &mutant in spec_mutants {
         let what = format!("stateright against mutant {}", mutant.name());
-        catches.push(progress.step(&what, || runner::spec_catch(mutant)));
+        catches.push(progress.step(&what, || {
+            let expected = mutant.invariant().to_owned();
+            catch_or_failure(mutant.name(), "stateright", expected, || runner::spec_catch(mutant))
+        }));
     }
 
     println!("{}", runner::table(&rows));
     println!("{}", runner::coverage(&rows));
-    let missed = runner::print_mutants(&catches);
+    let missed = if with_zoo { runner::print_mutants(&catches) } else { 0 };
     println!(
         "loom: needs RUSTFLAGS=\"--cfg sessionlock_loom\", so it runs under cargo test:\n  \
          RUSTFLAGS=\"--cfg sessionlock_loom\" CARGO_TARGET_DIR=target/loom \
@@ -95,5 +125,11 @@ fn main() -> ExitCode {
         rows.len(),
         progress.elapsed_s()
     );
+    if let Some(mutant) = core_mutant {
+        // A mutant build always fails: caught, the core's rows broke as they should;
+        // missed, the mutant went unseen. The line above says which.
+        runner::print_core_mutant(mutant, &rows);
+        return ExitCode::FAILURE;
+    }
     if broken == 0 && missed == 0 && hits_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
