@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The real-core mutants gate: builds the shipped core with one bug put back
+# (`--cfg sessionlock_mutant="NAME"`, see model/src/core_mutants.rs), runs the scenario
+# runner and the loom suite against it, and decides caught or missed by the invariant
+# each checker names. Exits 1 if any mutant is missed.
+#
+#   model/mutants.sh                 # every mutant
+#   model/mutants.sh m2_remove_by_path m3_turn_not_woken
+#   MUTANT_LOOM=0 model/mutants.sh   # the runner only
+#
+# Each mutant builds in its own target dir, target/mutants/NAME (and NAME-loom), so the
+# cost of each is visible and nothing is shared with the ordinary build.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+ALL=(
+  m1_release_before_remove m2_remove_by_path m3_turn_not_woken m4_reenter_any_owner
+  m5_free_lock_no_proof h17_inode_only break_without_recheck kernel_wait_unjudged
+  abandon_drops_waiters withdraw_ignores_granted leave_ignores_generation
+)
+# The invariants each mutant breaks (any of them counts), as in model/src/core_mutants.rs.
+declare -A BREAKS=(
+  [m1_release_before_remove]="INV-3" [m2_remove_by_path]="INV-2"
+  [m3_turn_not_woken]="INV-3" [m4_reenter_any_owner]="INV-1 INV-7"
+  [m5_free_lock_no_proof]="INV-4 INV-3" [h17_inode_only]="INV-5"
+  [break_without_recheck]="INV-2" [kernel_wait_unjudged]="INV-4 INV-3"
+  [abandon_drops_waiters]="INV-3" [withdraw_ignores_granted]="INV-3 INV-5"
+  [leave_ignores_generation]="INV-6"
+)
+mutants=("$@")
+[ ${#mutants[@]} -eq 0 ] && mutants=("${ALL[@]}")
+# The runner's budgets for mutant builds: a mutant fails early, the core's rows that it
+# does not touch only need to finish.
+export SHUTTLE_ITERATIONS="${SHUTTLE_ITERATIONS:-500}"
+export PROPTEST_CASES="${PROPTEST_CASES:-128}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export CARGO_TERM_COLOR=never
+loom="${MUTANT_LOOM:-1}"
+logs=target/mutants/logs
+mkdir -p "$logs"
+
+# Which of the invariants in $2 the text $1 names, if any.
+named() {
+  local inv
+  for inv in $2; do
+    grep -qE "(^|[^0-9])${inv}([^0-9]|$)" <<<"$1" && { echo "$inv"; return; }
+  done
+}
+
+caught=0; summary=()
+for m in "${mutants[@]}"; do
+  [ -n "${BREAKS[$m]:-}" ] || { echo "unknown mutant $m" >&2; exit 2; }
+  t=$SECONDS
+  flag="--cfg sessionlock_mutant=\"$m\""
+  echo "== mutant $m (expects ${BREAKS[$m]}) $(date -u +%H:%M:%S)"
+  RUSTFLAGS="$flag" CARGO_TARGET_DIR="target/mutants/$m" \
+    cargo run --release -q -p sessionlock-model >"$logs/$m.runner" 2>"$logs/$m.runner.err"
+  line=$(grep '^real-core mutant ' "$logs/$m.runner" || true)
+  [ -n "$line" ] || line="runner printed no verdict (exit $?); see $logs/$m.runner.err"
+  echo "  runner: $line"
+  runner_hit=""; grep -q ': caught by' <<<"$line" && runner_hit=yes
+  by_shuttle=$(grep -o 'shuttle [a-z]* [^·]*' <<<"$line" | head -1)
+  by_proptest=$(grep -o 'proptest [a-z]* [^·]*' <<<"$line" | head -1)
+  loom_hit=""; loom_note="not run"
+  if [ "$loom" = 1 ]; then
+    RUSTFLAGS="--cfg sessionlock_loom $flag" CARGO_TARGET_DIR="target/mutants/$m-loom" \
+      cargo test --release -q -p sessionlock-model --test loom_core -- --skip loom_catches_ \
+      >"$logs/$m.loom" 2>&1
+    failed=$(grep -E '^loom .* FAILED: ' "$logs/$m.loom" || true)
+    loom_hit=$(named "$failed" "${BREAKS[$m]}")
+    loom_note="${loom_hit:-found nothing}"
+    [ -n "$loom_hit" ] && loom_note="$loom_hit in $(grep -cE '^loom .* FAILED: ' "$logs/$m.loom") test(s)"
+    echo "  loom:   $loom_note"
+  fi
+  verdict=MISSED
+  if [ -n "$runner_hit" ] || [ -n "$loom_hit" ]; then verdict=caught; caught=$((caught + 1)); fi
+  took=$((SECONDS - t))
+  summary+=("$(printf '%-26s %-7s shuttle: %-3s proptest: %-3s loom: %-3s %4ss' "$m" "$verdict" \
+    "$([ -n "$by_shuttle" ] && echo yes || echo no)" "$([ -n "$by_proptest" ] && echo yes || echo no)" \
+    "$([ -n "$loom_hit" ] && echo yes || { [ "$loom" = 1 ] && echo no || echo -; })" "$took")")
+  echo "  $verdict in ${took}s"
+done
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "real-core mutants caught: $caught/${#mutants[@]}"
+[ "$caught" -eq "${#mutants[@]}" ]
