@@ -181,13 +181,36 @@ pub fn render_reach(r: &Reach) -> String {
         .join(", ")
 }
 
+/// How much of its space a row's checker covers, from the checker's name:
+///
+/// | checker | coverage |
+/// |---|---|
+/// | stateright | exhaustive: every state of its finite abstract model |
+/// | shuttle pct, shuttle random, proptest | sampled: so many random schedules or cases |
+/// | shuttle dfs | capped: the first `SHUTTLE_DFS_MAX` schedules depth-first, not all of them |
+/// | script, gate script | one schedule, arranged |
+/// | crash points | every point of one script |
+pub fn coverage_of(checker: &str) -> &'static str {
+    match checker {
+        c if c.starts_with("stateright") => "exhaustive",
+        c if c.starts_with("shuttle dfs") => "capped",
+        c if c.starts_with("shuttle") || c.starts_with("proptest") => "sampled",
+        "crash points" => "every point",
+        c if c.ends_with("script") => "one schedule",
+        _ => "-",
+    }
+}
+
 /// Renders the table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    let head = ("scenario", "checker", "invariants", "explored", "reached", "result");
-    let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str)| {
-        let _ =
-            writeln!(out, "{:<19} {:<16} {:<34} {:<17} {:<58} {}", c.0, c.1, c.2, c.3, c.4, c.5);
+    let head = ("scenario", "checker", "coverage", "invariants", "explored", "reached", "result");
+    let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str, &str)| {
+        let _ = writeln!(
+            out,
+            "{:<19} {:<16} {:<12} {:<34} {:<17} {:<58} {}",
+            c.0, c.1, c.2, c.3, c.4, c.5, c.6
+        );
     };
     line(&mut out, head);
     for row in rows {
@@ -199,6 +222,7 @@ pub fn table(rows: &[Row]) -> String {
         let c = (
             &*row.scenario,
             &*row.checker,
+            coverage_of(&row.checker),
             &*ids.join(" "),
             &*row.explored,
             &*row.reached,
