@@ -38,6 +38,7 @@ mutants=("$@")
 # does not touch only need to finish.
 export SHUTTLE_ITERATIONS="${SHUTTLE_ITERATIONS:-500}"
 export PROPTEST_CASES="${PROPTEST_CASES:-128}"
+export SHUTTLE_DFS_MAX="${SHUTTLE_DFS_MAX:-10000}"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export CARGO_TERM_COLOR=never
 loom="${MUTANT_LOOM:-1}"
@@ -59,6 +60,7 @@ seed() {
   mkdir -p "$to"
   if [ -d "$from/release" ] && [ "${MUTANT_FULL_REBUILD:-0}" != 1 ]; then
     cp -al "$from/release" "$to/"
+    rm -f "$to/release/.cargo-lock" # a hard link would share the lock with $from
     rm -rf "$to"/release/.fingerprint/sessionlock* "$to"/release/sessionlock* \
       "$to"/release/deps/*sessionlock* "$to"/release/deps/loom_core-* "$to"/release/build/sessionlock*
   fi

@@ -96,7 +96,12 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let elapsed = world.now().saturating_since(started);
     world.open_gate(gate);
     ex.run_until_stalled();
-    assert!(ex.is_done(t1) && ex.is_done(t2), "both tasks finish once the gate opens");
+    // A task still unfinished with the gate open and nothing else to wait for was never
+    // woken.
+    let finished = ex.is_done(t1) && ex.is_done(t2);
+    Invariant::NoSpuriousTimeout.check(finished, || {
+        "a task never finished once the gate opened: a waiter never woken".to_owned()
+    });
     let result = out.borrow_mut().take().expect("T2 finished");
     let timed_out = matches!(result, Err(AcquireError::Timeout { .. }));
     let result = match result {

@@ -41,10 +41,10 @@ fn the_thread_is_back_outside_shuttle() {
 #[test]
 fn a_shuttle_deadlock_is_reported_as_inv3_and_leaves_the_scope() {
     let row = runner::shuttle_row(&DEADLOCK, Strategy::Random);
+    the_thread_is_back_outside_shuttle();
     let failure = row.result.expect_err("the scenario deadlocks");
     assert!(failure.starts_with("INV-3 NoSpuriousTimeout:"), "{failure}");
     assert!(failure.contains("deadlock"), "{failure}");
-    the_thread_is_back_outside_shuttle();
 }
 
 /// A schedule past the step budget is no progress: the row names INV-4.
@@ -52,8 +52,8 @@ fn a_shuttle_deadlock_is_reported_as_inv3_and_leaves_the_scope() {
 #[test]
 fn a_shuttle_step_budget_overrun_is_reported_as_inv4_and_leaves_the_scope() {
     let row = runner::shuttle_row(&SPIN, Strategy::Pct { depth: 3 });
+    the_thread_is_back_outside_shuttle();
     let failure = row.result.expect_err("the scenario never ends");
     assert!(failure.starts_with("INV-4 Recovery:"), "{failure}");
     assert!(failure.contains("max_steps"), "{failure}");
-    the_thread_is_back_outside_shuttle();
 }
