@@ -197,11 +197,13 @@ impl Task {
                     return;
                 }
                 Op::Advance(by) => {
-                    let from = self.world.now().as_duration();
-                    self.world.advance(*by);
+                    // Recorded before the clock moves: a waiter woken by the move may
+                    // judge its timeout at once.
                     if !guards.is_empty() {
+                        let from = self.world.now().as_duration();
                         self.ghost.held_through(from, from + *by);
                     }
+                    self.world.advance(*by);
                 }
             }
         }
