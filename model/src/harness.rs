@@ -100,13 +100,16 @@ impl Ghost {
 /// down normally, and this function panics once every thread has joined. (Unwinding
 /// through a task would run drops that need the scheduler, which shuttle forbids.)
 pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
-    let world = World::new();
+    // Loom and shuttle report a deadlock by panicking out of a join here; the world and
+    // the lockers hold checker-owned `Arc`s whose drop needs the (now stopped) scheduler,
+    // and a panic in that drop would abort the whole test binary. Leak them instead.
+    let world = LeakOnUnwind::new(World::new());
     world.set_strict(false);
     (scenario.setup)(&world);
     let default_timeout = Options::default().timeout;
     let counter = std::sync::Arc::new(Counter::default());
     let ghost = std::sync::Arc::new(Ghost::default());
-    let mut lockers = Vec::new();
+    let mut lockers = LeakOnUnwind::new(Vec::new());
     let mut threads = Vec::new();
     for (p, tasks) in scenario.processes.iter().enumerate() {
         let pid = 100 + p as Pid;
@@ -146,13 +149,47 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
             world.record(Invariant::NoLeak, detail.into());
         }
     }
-    drop(lockers);
+    drop(lockers.into_inner());
     let violations = world.violations();
     if let Some((inv, detail)) = violations.first() {
         let later: Vec<_> = violations[1..].iter().map(|(inv, _)| inv.id()).collect();
         inv.violated(format!("{detail} (later: {later:?})"));
     }
     counter.reach(crashes)
+}
+
+/// A value dropped normally, or leaked if it is dropped while the thread unwinds.
+struct LeakOnUnwind<T>(Option<T>);
+
+impl<T> LeakOnUnwind<T> {
+    fn new(value: T) -> Self {
+        Self(Some(value))
+    }
+
+    fn into_inner(mut self) -> T {
+        self.0.take().expect("taken once")
+    }
+}
+
+impl<T> std::ops::Deref for LeakOnUnwind<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("taken once")
+    }
+}
+
+impl<T> std::ops::DerefMut for LeakOnUnwind<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().expect("taken once")
+    }
+}
+
+impl<T> Drop for LeakOnUnwind<T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            std::mem::forget(self.0.take());
+        }
+    }
 }
 
 struct Task {
