@@ -1,8 +1,9 @@
 //! Running scenarios under shuttle, with iteration counts from the environment.
 //!
 //! `SHUTTLE_ITERATIONS` (default 2000) sets the PCT and random schedule counts;
-//! `SHUTTLE_DFS_MAX` (default 100000) caps the depth-first search, which is therefore
-//! exhaustive only where it finishes under the cap (the report says which);
+//! `SHUTTLE_DFS_MAX` (default 100000) caps the depth-first search, which is therefore a
+//! sample of the schedules that share its first choices, not an exhaustive search (the
+//! seed window's space is far larger than the cap);
 //! `SHUTTLE_MAX_STEPS` (default 200000) bounds each schedule.
 
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,8 @@ pub enum Strategy {
     },
     /// Uniformly random schedules.
     Random,
-    /// Every schedule, depth first.
+    /// Schedules depth first, up to `SHUTTLE_DFS_MAX`: the first schedules of the tree,
+    /// not all of them, unless the space is smaller than the cap.
     Dfs,
 }
 
