@@ -104,6 +104,7 @@ for m in "${mutants[@]}"; do
     loom_hit=$(named "$failed" "${BREAKS[$m]}")
     loom_note="${loom_hit:-found nothing}"
     [ -n "$loom_hit" ] && loom_note="$loom_hit in $(grep -cE '^loom .* FAILED: ' "$logs/$m.loom") test(s)"
+    grep -q 'SIGABRT\|non-unwinding panic' "$logs/$m.loom" && loom_note="$loom_note; loom ABORTED (see $logs/$m.loom)"
     echo "  loom:   $loom_note"
   fi
   verdict=MISSED
