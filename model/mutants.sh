@@ -27,7 +27,7 @@ ALL=(
 # The invariants each mutant breaks (any of them counts), as in model/src/core_mutants.rs.
 declare -A BREAKS=(
   [m1_release_before_remove]="INV-3" [m2_remove_by_path]="INV-2"
-  [m3_turn_not_woken]="INV-3" [m4_reenter_any_owner]="INV-1 INV-7"
+  [m3_turn_not_woken]="INV-3" [m4_reenter_any_owner]="INV-1 INV-7 INV-5"
   [m5_free_lock_no_proof]="INV-4 INV-3" [h17_inode_only]="INV-5"
   [break_without_recheck]="INV-2" [kernel_wait_unjudged]="INV-4 INV-3"
   [abandon_drops_waiters]="INV-3" [withdraw_ignores_granted]="INV-3 INV-5"
@@ -100,7 +100,8 @@ for m in "${mutants[@]}"; do
     CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
       test --release -q -p sessionlock-model --test loom_core -- --skip loom_catches_ \
       >"$logs/$m.loom" 2>&1
-    failed=$(grep -E '^loom .* FAILED: ' "$logs/$m.loom" || true)
+    # The invariant each failed loom test reports first (`FAILED: INV-n Name: …`).
+    failed=$(grep -oE '^loom .* FAILED: INV-[0-9]+' "$logs/$m.loom" | grep -oE 'INV-[0-9]+$' || true)
     loom_hit=$(named "$failed" "${BREAKS[$m]}")
     loom_note="${loom_hit:-found nothing}"
     [ -n "$loom_hit" ] && loom_note="$loom_hit in $(grep -cE '^loom .* FAILED: ' "$logs/$m.loom") test(s)"
