@@ -12,7 +12,7 @@
 //! | `m3_turn_not_woken` | `registry.rs` | the turn is handed on, the waiter never woken | INV-3 |
 //! | `m4_reenter_any_owner` | `registry.rs` | re-entry without the owner check | INV-1, INV-7, INV-5 |
 //! | `m5_free_lock_no_proof` | `judge.rs` | a free kernel lock no longer proves the holder dead | INV-4 |
-//! | `h17_inode_only` (H17) | `protocol/remove.rs` | identity by inode number alone | INV-5 |
+//! | `h17_inode_only` (H17) | `protocol/remove.rs` | identity by inode number alone | INV-5, INV-4 |
 //! | `break_without_recheck` (H2, H4) | `protocol/mod.rs` | a breaker unlinks without re-checking the path | INV-2 |
 //! | `kernel_wait_unjudged` | `protocol/mod.rs` | after a kernel wait the file is closed unjudged | INV-4 |
 //! | `abandon_drops_waiters` (H19) | `registry.rs` | a failed turn drops the queue instead of handing on | INV-3 |
@@ -23,7 +23,8 @@
 //! their model time only moves when a task moves it, so a task waiting for a deadline
 //! that nobody advances is never woken. The checkers report that as INV-3
 //! ([`crate::failure`]); the proptest machine, which moves time itself, reports the
-//! missed takeover as INV-4. Each row lists every id that names the bug. A stranger let
+//! missed takeover as INV-4 (so does `h17` in the drift scenarios, where a breaker can
+//! never bind the dead holder's file). Each row lists every id that names the bug. A stranger let
 //! in by `m4` holds a guard of another owner's hold: which shows first depends on the
 //! interleaving, a second task inside (INV-1), a count that does not match (INV-7), or
 //! the stranger's release refused as stale so the hold never ends (INV-5).
@@ -61,7 +62,7 @@ mutants! {
     "m3_turn_not_woken", None, [NoSpuriousTimeout];
     "m4_reenter_any_owner", None, [MutualExclusion, Reentrancy, NoLeak];
     "m5_free_lock_no_proof", None, [Recovery, NoSpuriousTimeout];
-    "h17_inode_only", Some("H17"), [NoLeak];
+    "h17_inode_only", Some("H17"), [NoLeak, Recovery, NoSpuriousTimeout];
     "break_without_recheck", Some("H2"), [NoLiveRemoval];
     "kernel_wait_unjudged", None, [Recovery, NoSpuriousTimeout];
     "abandon_drops_waiters", Some("H19"), [NoSpuriousTimeout];

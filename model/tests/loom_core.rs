@@ -13,7 +13,41 @@ use sessionlock_model::harness::{self, Scenario};
 use sessionlock_model::scenarios::*;
 use sessionlock_model::{Mutant, Reach, Reachable, Subject};
 
+thread_local! {
+    /// The scenario this test thread explores, for the panic hook.
+    static EXPLORING: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// Loom reports a deadlock by panicking inside the model; the unwinding then drops loom
+/// objects whose drop needs the stopped scheduler, and the double panic aborts the test
+/// binary before any `catch_unwind` sees it. So the verdict is written from the panic
+/// hook, which runs first, straight to stdout (not the test harness's capture):
+/// `loom SCENARIO FAILED: INV-3 …` for a deadlock, INV-4 for a branch budget overrun.
+fn report_from_the_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| info.payload().downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            let named = failure::named(&message);
+            if named != message {
+                use std::io::Write as _;
+                let scenario = EXPLORING.with(std::cell::Cell::get);
+                let _ = writeln!(std::io::stdout(), "loom {scenario} FAILED: {named}");
+            }
+            previous(info);
+        }));
+    });
+}
+
 fn explore(scenario: &'static Scenario, subject: Subject) -> Reach {
+    report_from_the_panic_hook();
+    EXPLORING.with(|s| s.set(scenario.name));
     let total = Arc::new(Mutex::new(Reach::default()));
     let sink = Arc::clone(&total);
     let mut builder = loom::model::Builder::new();
