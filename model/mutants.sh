@@ -8,6 +8,7 @@
 #   model/mutants.sh m2_remove_by_path m3_turn_not_woken
 #   MUTANT_LOOM=0 model/mutants.sh   # the runner only
 #   MUTANT_RUNNER=0 model/mutants.sh # loom only
+#   MUTANT_LOOM_TESTS="loom_try_acquire loom_seed_window" model/mutants.sh  # some loom tests
 #
 # Each mutant builds in its own target dir, target/mutants/NAME (and NAME-loom for loom).
 # The cfg reaches the workspace's crates only (model/mutant-rustc.sh, as
@@ -104,6 +105,7 @@ for m in "${mutants[@]}"; do
     tests=$(CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
       test --release -q -p sessionlock-model --test loom_core -- --list 2>/dev/null |
       sed -n 's/: test$//p' | grep -v '^loom_catches_')
+    [ -n "${MUTANT_LOOM_TESTS:-}" ] && tests=$MUTANT_LOOM_TESTS
     for test in $tests; do
       CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
         test --release -q -p sessionlock-model --test loom_core -- --exact "$test" \
