@@ -37,9 +37,9 @@ fn main() -> ExitCode {
     let zoo_mutants: &[Mutant] = if with_zoo { &Mutant::ALL } else { &[] };
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
     let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
-    // Seven core rows besides shuttle's and the scripts'; the zoo adds three catches.
+    // Eight core rows besides shuttle's and the scripts'; the zoo adds three catches.
     let total = shuttle_runs.len()
-        + 7
+        + 8
         + runner::core_scripts().len()
         + zoo_checks
         + if with_zoo { 3 } else { 0 }
@@ -69,6 +69,8 @@ fn main() -> ExitCode {
     rows.push(progress.step(what, || row_or_failure(what, runner::gate_row)));
     let what = "script: stale guard against the core";
     rows.push(progress.step(what, || row_or_failure(what, runner::stale_guard_row)));
+    let what = "script: stale generation against the core";
+    rows.push(progress.step(what, || row_or_failure(what, runner::stale_generation_row)));
     for check in runner::core_scripts() {
         let what = format!("{} against the core", check.name);
         rows.push(progress.step(&what, || row_or_failure(&what, || runner::script_row(&check))));
