@@ -122,9 +122,11 @@ for m in "${mutants[@]}"; do
   verdict=MISSED
   if [ -n "$runner_hit" ] || [ -n "$loom_hit" ]; then verdict=caught; caught=$((caught + 1)); fi
   took=$((SECONDS - t))
+  ran_runner=${MUTANT_RUNNER:-1}
+  yes_no() { if [ "$2" != 1 ]; then echo -; elif [ -n "$1" ]; then echo yes; else echo no; fi; }
   summary+=("$(printf '%-26s %-7s shuttle: %-3s proptest: %-3s loom: %-3s %4ss' "$m" "$verdict" \
-    "$([ -n "$by_shuttle" ] && echo yes || echo no)" "$([ -n "$by_proptest" ] && echo yes || echo no)" \
-    "$([ -n "$loom_hit" ] && echo yes || { [ "$loom" = 1 ] && echo no || echo -; })" "$took")")
+    "$(yes_no "$by_shuttle" "$ran_runner")" "$(yes_no "$by_proptest" "$ran_runner")" \
+    "$(yes_no "$loom_hit" "$loom")" "$took")")
   echo "  $verdict in ${took}s"
 done
 
