@@ -48,7 +48,10 @@ pub fn lock_path() -> LockPath {
 pub struct Ghost {
     /// Who is inside: process, task, and the owner the lock was granted to.
     inside: GhostMutex<Vec<(Pid, Owner, Owner)>>,
-    /// The spans of model time that a task inside moved the clock across.
+    /// The time the scenario's `Advance` ops have moved the clock by, kept here rather
+    /// than read from the world so that checking adds no scheduling point.
+    clock: GhostMutex<Duration>,
+    /// The spans of that time that a task inside moved the clock across.
     held_through: GhostMutex<Vec<(Duration, Duration)>>,
 }
 
@@ -76,9 +79,21 @@ impl Ghost {
         inside.iter().filter(|(_, t, _)| *t == task).count()
     }
 
-    /// A task inside moved the clock from `from` to `to`: the lock was held throughout.
-    pub fn held_through(&self, from: Duration, to: Duration) {
-        self.held_through.lock().unwrap_or_else(|e| e.into_inner()).push((from, to));
+    /// A task is about to move the clock by `by`, holding the lock throughout if
+    /// `inside`. Returns the time before the move.
+    pub fn advance(&self, by: Duration, inside: bool) -> Duration {
+        let mut clock = self.clock.lock().unwrap_or_else(|e| e.into_inner());
+        let from = *clock;
+        *clock += by;
+        if inside {
+            self.held_through.lock().unwrap_or_else(|e| e.into_inner()).push((from, *clock));
+        }
+        from
+    }
+
+    /// The time the scenario has moved the clock by so far.
+    pub fn now(&self) -> Duration {
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether a deadline at `at` passed while a task inside moved the clock across it,
@@ -236,10 +251,7 @@ impl Task {
                 Op::Advance(by) => {
                     // Recorded before the clock moves: a waiter woken by the move may
                     // judge its timeout at once.
-                    if !guards.is_empty() {
-                        let from = self.world.now().as_duration();
-                        self.ghost.held_through(from, from + *by);
-                    }
+                    self.ghost.advance(*by, !guards.is_empty());
                     self.world.advance(*by);
                 }
             }
@@ -257,7 +269,7 @@ impl Task {
         // A timeout is an outcome, not a failure, when its deadline passed while another
         // task held the lock and moved the clock past it (the timeout scenarios).
         if let sessionlock::AcquireError::Timeout { waited, .. } = error {
-            let now = self.world.now().as_duration();
+            let now = self.ghost.now();
             let deadline = now.saturating_sub(*waited) + self.locker.options().timeout;
             if self.ghost.held_at(deadline) {
                 return;
