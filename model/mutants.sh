@@ -115,7 +115,7 @@ for m in "${mutants[@]}"; do
     failed=$(grep -oE '^loom .* FAILED: INV-[0-9]+' "$logs/$m.loom" | grep -oE 'INV-[0-9]+$' || true)
     loom_hit=$(named "$failed" "${BREAKS[$m]}")
     loom_note="${loom_hit:-found nothing}"
-    [ -n "$loom_hit" ] && loom_note="$loom_hit in $(grep -cE '^loom .* FAILED: ' "$logs/$m.loom") test(s)"
+    [ -n "$loom_hit" ] && loom_note="$loom_hit; scenarios failed: $(grep -oE '^loom [a-z0-9-]+ FAILED' "$logs/$m.loom" | sort -u | awk '{print $2}' | tr '\n' ' ')"
     grep -q 'SIGABRT\|non-unwinding panic' "$logs/$m.loom" && loom_note="$loom_note; loom ABORTED (see $logs/$m.loom)"
     echo "  loom:   $loom_note"
   fi
