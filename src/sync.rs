@@ -51,7 +51,7 @@ impl<T> std::fmt::Debug for Mutex<T> {
 }
 
 #[cfg(all(not(sessionlock_loom), feature = "shuttle"))]
-pub use imp::{in_shuttle_scope, shuttle_scope};
+pub use imp::{in_shuttle_scope, outside_shuttle, shuttle_scope};
 
 #[cfg(sessionlock_loom)]
 mod imp {
@@ -109,6 +109,25 @@ mod imp {
             }
         }
         let _reset = Reset(IN_SHUTTLE.with(|c| c.replace(true)));
+        f()
+    }
+
+    /// Runs `f`, a shuttle runner (`check_*`, `replay`), and leaves this thread's scope
+    /// flag as it found it, even when `f` unwinds.
+    ///
+    /// Shuttle runs every task of an execution on this thread's stack switcher. When an
+    /// execution fails (a deadlock, the step bound), the failing task unwinds, but the
+    /// other tasks are torn down afterwards, each restoring the flag it saw on entry
+    /// (`true`): without this guard the flag stays set, every later facade mutex of the
+    /// thread is a shuttle one, and it panics (`ExecutionState NotSet`) outside shuttle.
+    pub fn outside_shuttle<R>(f: impl FnOnce() -> R) -> R {
+        struct Restore(bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                IN_SHUTTLE.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(IN_SHUTTLE.with(Cell::get));
         f()
     }
 

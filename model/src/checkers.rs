@@ -1,7 +1,10 @@
 //! Running scenarios under shuttle, with iteration counts from the environment.
 //!
 //! `SHUTTLE_ITERATIONS` (default 2000) sets the PCT and random schedule counts;
-//! `SHUTTLE_DFS_MAX` (default 100000) caps exhaustive DFS.
+//! `SHUTTLE_DFS_MAX` (default 100000) caps the depth-first search, which is therefore a
+//! sample of the schedules that share its first choices, not an exhaustive search (the
+//! seed window's space is far larger than the cap);
+//! `SHUTTLE_MAX_STEPS` (default 200000) bounds each schedule.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +22,8 @@ pub enum Strategy {
     },
     /// Uniformly random schedules.
     Random,
-    /// Every schedule, depth first.
+    /// Schedules depth first, up to `SHUTTLE_DFS_MAX`: the first schedules of the tree,
+    /// not all of them, unless the space is smaller than the cap.
     Dfs,
 }
 
@@ -29,6 +33,10 @@ pub fn env_count(name: &str, default: usize) -> usize {
 }
 
 /// Explores `scenario` against `subject` under shuttle; panics on a violation.
+///
+/// A deadlock or a run past the step budget (`SHUTTLE_MAX_STEPS`, default 200000 steps
+/// per schedule) panics too, named as an invariant by [`crate::failure::named`]; shuttle
+/// prints the failing schedule on stderr.
 pub fn shuttle(scenario: &'static Scenario, subject: Subject, strategy: Strategy) -> Reach {
     let total = Arc::new(Mutex::new(Reach::default()));
     let sink = Arc::clone(&total);
@@ -36,21 +44,42 @@ pub fn shuttle(scenario: &'static Scenario, subject: Subject, strategy: Strategy
         let reach = sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
         sink.lock().unwrap_or_else(|e| e.into_inner()).add(&reach);
     };
-    let iterations = env_count("SHUTTLE_ITERATIONS", 2000);
-    match strategy {
-        Strategy::Pct { depth } => shuttle::check_pct(body, iterations, depth),
-        Strategy::Random => shuttle::check_random(body, iterations),
-        Strategy::Dfs => shuttle::check_dfs(body, Some(env_count("SHUTTLE_DFS_MAX", 100_000))),
-    }
+    explore(body, strategy, env_count("SHUTTLE_ITERATIONS", 2000));
     *total.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `body` under shuttle with `strategy` for `iterations` schedules (the depth-first
+/// search: up to `SHUTTLE_DFS_MAX`), each within the step budget. The thread leaves
+/// shuttle's scope even if a schedule fails, and a failure is re-raised named
+/// ([`crate::failure::named`]).
+pub fn explore(body: impl Fn() + Send + Sync + 'static, strategy: Strategy, iterations: usize) {
+    use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler};
+    let mut config = shuttle::Config::new();
+    config.max_steps = shuttle::MaxSteps::FailAfter(env_count("SHUTTLE_MAX_STEPS", 200_000));
+    let run = || match strategy {
+        Strategy::Pct { depth } => {
+            shuttle::Runner::new(PctScheduler::new(depth, iterations), config).run(body);
+        }
+        Strategy::Random => {
+            shuttle::Runner::new(RandomScheduler::new(iterations), config).run(body);
+        }
+        Strategy::Dfs => {
+            let max = Some(env_count("SHUTTLE_DFS_MAX", 100_000));
+            shuttle::Runner::new(DfsScheduler::new(max, false), config).run(body);
+        }
+    };
+    if let Err(message) = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run)) {
+        std::panic::resume_unwind(Box::new(message));
+    }
 }
 
 /// Replays one pinned shuttle schedule of `scenario` against `subject`.
 pub fn replay(scenario: &'static Scenario, subject: Subject, schedule: &str) {
-    shuttle::replay(
-        move || {
-            sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
-        },
-        schedule,
-    );
+    let body = move || {
+        sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
+    };
+    let run = || shuttle::replay(body, schedule);
+    if let Err(message) = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run)) {
+        std::panic::resume_unwind(Box::new(message));
+    }
 }

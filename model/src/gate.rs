@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sessionlock::core::{AcquireError, Locker, Options, Owner};
+use sessionlock::core::{AcquireError, Locker, Options, Owner, PhaseKind};
 use sessionlock::fs::FsOp;
 
 use crate::exec::Stepper;
@@ -96,7 +96,12 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let elapsed = world.now().saturating_since(started);
     world.open_gate(gate);
     ex.run_until_stalled();
-    assert!(ex.is_done(t1) && ex.is_done(t2), "both tasks finish once the gate opens");
+    // A task still unfinished with the gate open and nothing else to wait for was never
+    // woken.
+    let finished = ex.is_done(t1) && ex.is_done(t2);
+    Invariant::NoSpuriousTimeout.check(finished, || {
+        "a task never finished once the gate opened: a waiter never woken".to_owned()
+    });
     let result = out.borrow_mut().take().expect("T2 finished");
     let timed_out = matches!(result, Err(AcquireError::Timeout { .. }));
     let result = match result {
@@ -156,4 +161,43 @@ pub fn stale_guard(subject: Subject) -> Result<(), String> {
         Some((inv, detail)) => Err(format!("{inv}: {detail}")),
         None => Ok(()),
     }
+}
+
+/// INV-6 in memory, as a script: task A of one process acquires and releases; task B
+/// acquires; then A's guard of the earlier hold (its owner and generation) is released
+/// again through [`sessionlock::core::release_hold`]. That release must be refused as
+/// `StaleGuard`, and B must still hold the lock, file and entry, and release cleanly.
+///
+/// # Errors
+/// The invariant broken, with what happened.
+pub fn stale_generation() -> Result<(), String> {
+    let world = World::new();
+    world.set_strict(false);
+    let fs = ModelFs::spawn(&world, 100);
+    let locker = Locker::new(fs, ModelClock::new(&world), Options::default());
+    let path = lock_path();
+    let (a, b) = (Owner::from_raw(1), Owner::from_raw(2));
+    let mut ex = Stepper::new();
+    let first = ex.block_on(locker.acquire(&path, a)).map_err(|e| e.to_string())?;
+    let (_, _, _, generation) = first.into_parts();
+    ex.block_on(sessionlock::core::release_hold(&locker, &path, a, generation))
+        .map_err(|e| e.to_string())?;
+    let second = ex.block_on(locker.acquire(&path, b)).map_err(|e| e.to_string())?;
+    let held = world.file_at(path.as_path());
+    let stale = ex.block_on(sessionlock::core::release_hold(&locker, &path, a, generation));
+    let inv6 = Invariant::StaleGuardHarmless;
+    if !matches!(stale, Err(sessionlock::ReleaseError::StaleGuard { .. })) {
+        return Err(format!("{inv6}: a guard of an earlier hold released with {stale:?}"));
+    }
+    let phase = locker.registry().phase(&path);
+    if phase != Some(PhaseKind::Held { owner: b, count: 1 })
+        || world.file_at(path.as_path()) != held
+    {
+        return Err(format!("{inv6}: the current hold was changed by an old guard: {phase:?}"));
+    }
+    let released = ex.block_on(second.release());
+    if !matches!(released, Ok(sessionlock::Released::Removed)) || world.file_count() != 0 {
+        return Err(format!("{inv6}: the current holder's release gave {released:?}"));
+    }
+    Ok(())
 }

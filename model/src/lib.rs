@@ -14,7 +14,9 @@ pub use invariant::Invariant;
 pub use world::{FlockScope, Gate, Pid, Stats, Whereabouts, World};
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod checkers;
+pub mod core_mutants;
 pub mod exec;
+pub mod failure;
 pub mod fault;
 pub mod fuzz;
 pub mod gate;

@@ -19,30 +19,46 @@ fn main() -> ExitCode {
     use sessionlock_model::checkers::{self, Strategy};
     use sessionlock_model::places::{Check, Mutation};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
-    use sessionlock_model::{Invariant, Mutant, Subject, gate, scenarios, zoo};
+    use sessionlock_model::runner::{catch_or_failure, row_or_failure, rows_or_failure};
+    use sessionlock_model::{Invariant, Mutant, Subject, core_mutants, gate, scenarios, zoo};
 
     // Every failure is caught and reported in the table; the default hook would only
     // interleave backtraces with the progress lines.
     std::panic::set_hook(Box::new(|_| {}));
+    // A build with a mutant compiled into the core runs the core's rows only: they are
+    // what must catch it (model/mutants.sh).
+    let core_mutant = core_mutants::active();
+    let with_zoo = core_mutant.is_none();
     let shuttle_runs: Vec<_> = scenarios::ALL
         .iter()
         .flat_map(|s| [(s, Strategy::Pct { depth: 3 }), (s, Strategy::Random)])
         .chain([(&scenarios::SEED_WINDOW, Strategy::Dfs)])
         .collect();
-    let spec_mutants = sessionlock_spec::Mutant::ALL;
-    let fence_mutants = sessionlock_spec::fence::FenceMutant::ALL;
+    let spec_mutants = if with_zoo { sessionlock_spec::Mutant::ALL } else { &[] };
+    let zoo_mutants: &[Mutant] = if with_zoo { &Mutant::ALL } else { &[] };
+    let fence_mutants: &[sessionlock_spec::fence::FenceMutant] =
+        if with_zoo { &sessionlock_spec::fence::FenceMutant::ALL } else { &[] };
+    let place_mutants: &[(Check, Mutation)] = if with_zoo {
+        &[
+            (Check::LeaseProbe, Mutation::IgnoreLease),
+            (Check::ForeignNamespace, Mutation::JudgeForeignPids),
+            (Check::RemoteHost, Mutation::JudgeForeignPids),
+        ]
+    } else {
+        &[]
+    };
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
-    let zoo_checks: usize = Mutant::ALL.iter().map(|m| zoo::checks(*m).len()).sum();
+    let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
+    // Eleven core rows besides shuttle's, the scripts' and the places'; the zoo adds
+    // five catches (the seed race's gate, two proptest runs, two original contenders).
     let total = shuttle_runs.len()
-        + 4
-        + 2
+        + 11
         + runner::core_scripts().len()
+        + Check::ALL.len()
         + zoo_checks
-        + 2
-        + 4
+        + if with_zoo { 5 } else { 0 }
+        + place_mutants.len()
         + spec_mutants.len()
-        + Check::ALL.len() * 2
-        + 1
         + fence_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
@@ -50,70 +66,109 @@ fn main() -> ExitCode {
 
     for (scenario, strategy) in shuttle_runs {
         let what = format!("shuttle {strategy:?} {}", scenario.name);
-        rows.push(progress.step(&what, || runner::shuttle_row(scenario, strategy)));
+        rows.push(
+            progress
+                .step(&what, || row_or_failure(&what, || runner::shuttle_row(scenario, strategy))),
+        );
     }
     for processes in [2, 3] {
         let what = format!("stateright protocol, {processes} processes");
-        rows.push(progress.step(&what, || runner::spec_row(processes)));
+        rows.push(progress.step(&what, || row_or_failure(&what, || runner::spec_row(processes))));
     }
-    rows.push(progress.step("stateright fenced store, 2 holders", || runner::fence_row(2)));
-    rows.push(progress.step("proptest machine against the core", || runner::proptest_row(cases)));
-    rows.push(progress.step("proptest fault plans against the core", || runner::fault_row(cases)));
-    rows.extend(progress.step("crash at every point of three scripts", runner::crash_point_rows));
-    rows.push(progress.step("gate: seed race against the core", runner::gate_row));
-    rows.push(progress.step("script: stale guard against the core", runner::stale_guard_row));
-    rows.push(progress.step("script: original contender within the grace", runner::original_row));
-    rows.push(
-        progress.step("script: original contender past the grace", runner::original_residual_row),
-    );
+    let what = "stateright fenced store, 2 holders";
+    rows.push(progress.step(what, || row_or_failure(what, || runner::fence_row(2))));
+    let what = "proptest machine against the core";
+    rows.push(progress.step(what, || row_or_failure(what, || runner::proptest_row(cases))));
+    let what = "proptest fault plans against the core";
+    rows.push(progress.step(what, || row_or_failure(what, || runner::fault_row(cases))));
+    let what = "crash at every point of three scripts";
+    rows.extend(progress.step(what, || rows_or_failure(what, runner::crash_point_rows)));
+    let what = "gate: seed race against the core";
+    rows.push(progress.step(what, || row_or_failure(what, runner::gate_row)));
+    let what = "script: stale guard against the core";
+    rows.push(progress.step(what, || row_or_failure(what, runner::stale_guard_row)));
+    let what = "script: stale generation against the core";
+    rows.push(progress.step(what, || row_or_failure(what, runner::stale_generation_row)));
+    let what = "script: original contender within the grace";
+    rows.push(progress.step(what, || row_or_failure(what, runner::original_row)));
+    let what = "script: original contender past the grace";
+    rows.push(progress.step(what, || row_or_failure(what, runner::original_residual_row)));
     for check in runner::core_scripts() {
         let what = format!("{} against the core", check.name);
-        rows.push(progress.step(&what, || runner::script_row(&check)));
+        rows.push(progress.step(&what, || row_or_failure(&what, || runner::script_row(&check))));
     }
     for check in Check::ALL {
         let what = format!("shuttle random {} against the core", check.name());
-        rows.push(progress.step(&what, || runner::places_row(check)));
+        rows.push(progress.step(&what, || row_or_failure(&what, || runner::places_row(check))));
     }
-    for (check, mutation) in [
-        (Check::LeaseProbe, Mutation::IgnoreLease),
-        (Check::ForeignNamespace, Mutation::JudgeForeignPids),
-        (Check::RemoteHost, Mutation::JudgeForeignPids),
-    ] {
+    for &(check, mutation) in place_mutants {
         let what = format!("shuttle random {} against mutant {}", check.name(), mutation.name());
-        catches.push(progress.step(&what, || runner::places_catch(check, mutation, check.name())));
+        catches.push(progress.step(&what, || {
+            catch_or_failure(mutation.name(), check.name(), "INV-2".into(), || {
+                runner::places_catch(check, mutation, check.name())
+            })
+        }));
     }
-    catches.push(progress.step("gate: seed race against H1", || {
-        let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
-        let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
-        Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
-    }));
-    catches.push(progress.step("script: original contender, no grace", runner::original_catch));
-    catches.push(progress.step(
-        "script: original contender, grace only if the supervisor removed",
-        runner::original_conditional_grace_catch,
-    ));
-    for mutant in Mutant::ALL {
+    if with_zoo {
+        let what = "script: original contender, no grace";
+        catches.push(progress.step(what, || {
+            catch_or_failure("H2-no-grace", "script", "INV-1".into(), runner::original_catch)
+        }));
+        let what = "script: original contender, grace only if the supervisor removed";
+        catches.push(progress.step(what, || {
+            catch_or_failure(
+                "H2-cond-grace",
+                "script",
+                "INV-1".into(),
+                runner::original_conditional_grace_catch,
+            )
+        }));
+        catches.push(progress.step("gate: seed race against H1", || {
+            catch_or_failure("H1", "gate", "INV-3".into(), || {
+                let outcome = gate::seed_race(Subject::Mutant(Mutant::H1ReleaseOrder));
+                let reported = outcome.expect_seed_race().ok().map(|()| "INV-3".to_owned());
+                Catch { history: "H1", checker: "gate", expected: "INV-3".into(), reported }
+            })
+        }));
+    }
+    for &mutant in zoo_mutants {
+        let expected = || mutant.breaks().id().to_owned();
         for check in zoo::checks(mutant) {
             let what = format!("{} against mutant {}", check.name, mutant.name());
-            catches.push(progress.step(&what, || runner::zoo_catch(mutant, &check)));
+            catches.push(progress.step(&what, || {
+                catch_or_failure(mutant.name(), check.name, expected(), || {
+                    runner::zoo_catch(mutant, &check)
+                })
+            }));
         }
         if matches!(mutant, Mutant::H1ReleaseOrder | Mutant::H1OwnPidOrphan) {
             let what = format!("proptest against mutant {}", mutant.name());
-            catches.push(progress.step(&what, || runner::proptest_catch(mutant, cases)));
+            catches.push(progress.step(&what, || {
+                catch_or_failure(mutant.name(), "proptest", expected(), || {
+                    runner::proptest_catch(mutant, cases)
+                })
+            }));
         }
     }
     for &mutant in spec_mutants {
         let what = format!("stateright against mutant {}", mutant.name());
-        catches.push(progress.step(&what, || runner::spec_catch(mutant)));
+        catches.push(progress.step(&what, || {
+            let expected = mutant.invariant().to_owned();
+            catch_or_failure(mutant.name(), "stateright", expected, || runner::spec_catch(mutant))
+        }));
     }
-    for mutant in fence_mutants {
+    for &mutant in fence_mutants {
         let what = format!("stateright against fence mutant {}", mutant.name());
-        catches.push(progress.step(&what, || runner::fence_catch(mutant)));
+        catches.push(progress.step(&what, || {
+            catch_or_failure(mutant.name(), "stateright", "INV-8".into(), || {
+                runner::fence_catch(mutant)
+            })
+        }));
     }
 
     println!("{}", runner::table(&rows));
     println!("{}", runner::coverage(&rows));
-    let missed = runner::print_mutants(&catches);
+    let missed = if with_zoo { runner::print_mutants(&catches) } else { 0 };
     println!(
         "loom: needs RUSTFLAGS=\"--cfg sessionlock_loom\", so it runs under cargo test:\n  \
          RUSTFLAGS=\"--cfg sessionlock_loom\" CARGO_TARGET_DIR=target/loom \
@@ -127,5 +182,11 @@ fn main() -> ExitCode {
         rows.len(),
         progress.elapsed_s()
     );
+    if let Some(mutant) = core_mutant {
+        // A mutant build always fails: caught, the core's rows broke as they should;
+        // missed, the mutant went unseen. The line above says which.
+        runner::print_core_mutant(mutant, &rows);
+        return ExitCode::FAILURE;
+    }
     if broken == 0 && missed == 0 && hits_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -5,7 +5,7 @@ use crate::invariant::Invariant::*;
 use crate::observe::Reachable;
 use std::time::Duration;
 
-use crate::op::Op::{Acquire, Advance, Crash, Release};
+use crate::op::Op::{Acquire, Advance, Crash, Release, TryAcquire};
 use crate::world::World;
 
 /// Two tasks of one process; one re-enters. The seed race's home.
@@ -104,6 +104,36 @@ pub const DEGRADED_CRASH_TAKEOVER: Scenario = Scenario {
     ..CRASH_TAKEOVER
 };
 
+/// A try-acquire meets another process's lock while a sibling task queues behind it in
+/// memory: the failed turn must be handed on to the sibling (H19), never dropped.
+pub const TRY_ACQUIRE: Scenario = Scenario {
+    name: "try-acquire",
+    processes: &[&[&[Acquire, Release]], &[&[TryAcquire, Release], &[Acquire, Release]]],
+    checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak],
+    held_at_start: false,
+    setup: no_setup,
+    timeout: None,
+    reaches: &[Reachable::Contention],
+};
+
+/// The holder keeps the lock past the others' 10 s timeout: a waiter in the kernel and
+/// one queued behind it in memory give up (a timeout is allowed only when its deadline
+/// passed while the holder moved the clock), hand the turn on, and leave no entry and
+/// no file behind.
+pub const TIMEOUT_HAND_ON: Scenario = Scenario {
+    name: "timeout-hand-on",
+    processes: &[
+        &[&[Advance(ELEVEN_SECONDS), Release]],
+        &[&[Acquire, Release], &[Acquire, Release]],
+    ],
+    checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
+    held_at_start: true,
+    setup: no_setup,
+    timeout: Some(Duration::from_secs(10)),
+    reaches: &[Reachable::Contention],
+};
+
+const ELEVEN_SECONDS: Duration = Duration::from_secs(11);
 const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);
 
 fn no_setup(_: &World) {}
@@ -117,7 +147,7 @@ fn drift(world: &World) {
 }
 
 /// Every scenario.
-pub const ALL: [Scenario; 10] = [
+pub const ALL: [Scenario; 12] = [
     TWO_TASKS,
     SEED_WINDOW,
     THREE_TASKS,
@@ -128,4 +158,6 @@ pub const ALL: [Scenario; 10] = [
     DRIFT_TWO_TASKS,
     DRIFT_CRASH_TAKEOVER,
     DEGRADED_CRASH_TAKEOVER,
+    TRY_ACQUIRE,
+    TIMEOUT_HAND_ON,
 ];

@@ -1,8 +1,9 @@
 //! What the checkers check: the real core, or a mutant that brings back a historic bug.
 //!
-//! Mutants live here and in [`crate::mutants`], never in the shipped core. Each is the
-//! core's own building blocks (`Locker::admit`, `Registry`, `protocol`, `judge`) put
-//! together in the historic, wrong way, changing as little as the history needs.
+//! These mutants live here and in [`crate::mutants`]: each is the core's own building
+//! blocks (`Locker::admit`, `Registry`, `protocol`, `judge`) put together in the historic,
+//! wrong way, changing as little as the history needs. Bugs put into the shipped core
+//! itself, behind a cfg, are listed in [`crate::core_mutants`].
 
 use sessionlock::core::registry::Leave;
 use sessionlock::core::{AcquireError, Admission, Guard, Locker, Options, Owner, Reentrancy};

@@ -2,27 +2,71 @@
 //!
 //! Run with `RUSTFLAGS="--cfg sessionlock_loom" cargo test --release -p sessionlock-model
 //! --test loom_core`. `LOOM_MAX_PREEMPTIONS` sets the bound (default 2: the seed race
-//! needs two).
+//! needs two; CI runs 3). Every interleaving up to that bound is explored: exhaustive
+//! for the bound, not beyond it.
 #![cfg(sessionlock_loom)]
 
 use std::sync::{Arc, Mutex};
 
+use sessionlock_model::failure;
 use sessionlock_model::harness::{self, Scenario};
 use sessionlock_model::scenarios::*;
 use sessionlock_model::{Mutant, Reach, Reachable, Subject};
 
+thread_local! {
+    /// The scenario this test thread explores, for the panic hook.
+    static EXPLORING: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// Loom reports a deadlock by panicking inside the model; the unwinding then drops loom
+/// objects whose drop needs the stopped scheduler, and the double panic aborts the test
+/// binary before any `catch_unwind` sees it. So the verdict is written from the panic
+/// hook, which runs first, straight to stdout (not the test harness's capture):
+/// `loom SCENARIO FAILED: INV-3 …` for a deadlock, INV-4 for a branch budget overrun.
+fn report_from_the_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| info.payload().downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            let named = failure::named(&message);
+            if named != message {
+                use std::io::Write as _;
+                let scenario = EXPLORING.with(std::cell::Cell::get);
+                let _ = writeln!(std::io::stdout(), "loom {scenario} FAILED: {named}");
+            }
+            previous(info);
+        }));
+    });
+}
+
 fn explore(scenario: &'static Scenario, subject: Subject) -> Reach {
+    report_from_the_panic_hook();
+    EXPLORING.with(|s| s.set(scenario.name));
     let total = Arc::new(Mutex::new(Reach::default()));
     let sink = Arc::clone(&total);
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
-    builder.check(move || {
-        let reach = harness::run(scenario, subject);
-        sink.lock().unwrap().add(&reach);
+    let checked = failure::catch(|| {
+        builder.check(move || {
+            let reach = harness::run(scenario, subject);
+            sink.lock().unwrap_or_else(|e| e.into_inner()).add(&reach);
+        });
     });
-    let reach = *total.lock().unwrap();
+    if let Err(message) = checked {
+        // A deadlock is a lost wake-up (INV-3), a branch budget overrun no progress
+        // (INV-4); `model/mutants.sh` reads this line.
+        println!("loom {} FAILED: {message}", scenario.name);
+        std::panic::resume_unwind(Box::new(message));
+    }
+    let reach = *total.lock().unwrap_or_else(|e| e.into_inner());
     println!("loom {}: {reach:?}", scenario.name);
     reach
 }
@@ -88,6 +132,30 @@ fn loom_drift_crash_takeover() {
 #[test]
 fn loom_degraded_crash_takeover() {
     explore_core(&DEGRADED_CRASH_TAKEOVER);
+}
+
+/// A holder crashes while two other processes contend: two breakers of one dead inode,
+/// only one may remove it, and both get the lock in turn.
+/// Checks: INV-1, INV-2, INV-4
+#[test]
+fn loom_crash_two_breakers() {
+    explore_core(&CRASH_TWO_BREAKERS);
+}
+
+/// A try-acquire that meets another process's lock hands its turn to the sibling
+/// queued behind it (H19).
+/// Checks: INV-1, INV-2, INV-3, INV-5
+#[test]
+fn loom_try_acquire() {
+    explore_core(&TRY_ACQUIRE);
+}
+
+/// Waiters in the kernel and in memory time out while the holder keeps the lock; the
+/// turn is handed on and nothing is left behind.
+/// Checks: INV-1, INV-3, INV-5
+#[test]
+fn loom_timeout_hand_on() {
+    explore_core(&TIMEOUT_HAND_ON);
 }
 
 /// Reproduces H1: loom finds the seed race in the pre-fix release order.

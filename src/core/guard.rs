@@ -115,6 +115,8 @@ pub async fn release_hold<F: LockFs, C: Clock>(
         Leave::Remaining(remaining) => Ok(Released::StillHeld { remaining }),
         Leave::Last(file) => {
             let _finish = FinishRelease { registry: locker.registry(), path };
+            #[cfg(sessionlock_mutant = "m1_release_before_remove")] // H1: entry before file
+            drop(_finish);
             protocol::remove_own(&locker.ctx(), path, file).await?;
             Ok(Released::Removed)
         }

@@ -166,6 +166,7 @@ pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
     if e.kernel != KernelLock::HeldByOther {
         match e.payload {
             Some(p) if p.kernel_locked && e.kernel == KernelLock::Free => {
+                #[cfg(not(sessionlock_mutant = "m5_free_lock_no_proof"))]
                 reasons.push(Reason::KernelProvenDead);
             }
             Some(p) if p.pid.is_some() => {

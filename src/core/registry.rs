@@ -131,7 +131,9 @@ impl<F> Registry<F> {
             return Entered::Turn;
         };
         match &mut entry.phase {
-            Phase::Held(hold) if hold.owner == owner => {
+            Phase::Held(hold)
+                if hold.owner == owner || cfg!(sessionlock_mutant = "m4_reenter_any_owner") =>
+            {
                 hold.count += 1;
                 Entered::Reentered { generation: hold.generation }
             }
@@ -179,6 +181,8 @@ impl<F> Registry<F> {
                 table.entries.get(key).map(|e| &e.phase),
                 Some(Phase::Acquiring)
             ));
+            #[cfg(sessionlock_mutant = "abandon_drops_waiters")]
+            table.entries.remove(key);
             pass_turn(&mut table.entries, key)
         };
         wake(waker);
@@ -194,7 +198,8 @@ impl<F> Registry<F> {
         let Phase::Held(hold) = &mut entry.phase else {
             return Leave::Stale;
         };
-        if hold.generation != generation || hold.owner != owner {
+        let stale = hold.generation != generation || hold.owner != owner;
+        if stale && !cfg!(sessionlock_mutant = "leave_ignores_generation") {
             return Leave::Stale;
         }
         if hold.count > 1 {
@@ -224,7 +229,7 @@ impl<F> Registry<F> {
     /// been handed the turn, which the caller now holds and must use or abandon.
     pub fn withdraw(&self, key: &LockPath, waiter: &Arc<Waiter>) -> bool {
         let mut table = self.table.lock();
-        if waiter.state.lock().granted {
+        if waiter.state.lock().granted && !cfg!(sessionlock_mutant = "withdraw_ignores_granted") {
             return false;
         }
         if let Some(entry) = table.entries.get_mut(key) {
@@ -285,7 +290,8 @@ fn pass_turn<F>(entries: &mut HashMap<LockPath, Entry<F>>, key: &LockPath) -> Op
             entry.phase = Phase::Acquiring;
             let mut state = next.state.lock();
             state.granted = true;
-            state.waker.take()
+            let waker = state.waker.take();
+            waker.filter(|_| !cfg!(sessionlock_mutant = "m3_turn_not_woken"))
         }
         None => {
             entries.remove(key);

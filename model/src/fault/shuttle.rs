@@ -22,12 +22,7 @@ pub fn check(scenario: &'static Scenario, strategy: Strategy) -> FaultHits {
             sessionlock::sync::shuttle_scope(|| threaded::run(scenario, random_plan(scenario)));
         sink.lock().unwrap_or_else(PoisonError::into_inner).add(&hits);
     };
-    let iterations = env_count("SHUTTLE_ITERATIONS", 1000);
-    match strategy {
-        Strategy::Pct { depth } => shuttle::check_pct(body, iterations, depth),
-        Strategy::Random => shuttle::check_random(body, iterations),
-        Strategy::Dfs => shuttle::check_dfs(body, Some(env_count("SHUTTLE_DFS_MAX", 100_000))),
-    }
+    crate::checkers::explore(body, strategy, env_count("SHUTTLE_ITERATIONS", 1000));
     *total.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -5,7 +5,6 @@
 //! runs under `cargo test` instead (see the README and `.ci/run`).
 
 use std::fmt::Write as _;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use crate::invariant::Invariant;
@@ -56,15 +55,86 @@ impl Catch {
     }
 }
 
-/// Runs `f`, catching a panic as its message.
+/// Runs `f`, catching a panic as its message; a checker's deadlock or budget overrun is
+/// named as the invariant it breaks ([`crate::failure::named`]).
 pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_else(|| "panic without a message".to_owned())
+    crate::failure::catch(f)
+}
+
+/// Runs a row builder; if it panics (a checker that crashed outside its own guard), the
+/// failure becomes a failed row named `what`, so the table is always printed.
+pub fn row_or_failure(what: &str, f: impl FnOnce() -> Row) -> Row {
+    guarded(f).unwrap_or_else(|e| crashed_row(what, e))
+}
+
+/// As [`row_or_failure`], for a builder of several rows.
+pub fn rows_or_failure(what: &str, f: impl FnOnce() -> Vec<Row>) -> Vec<Row> {
+    guarded(f).unwrap_or_else(|e| vec![crashed_row(what, e)])
+}
+
+/// As [`row_or_failure`], for a catch: a panic that names the expected invariant is a
+/// catch like any other.
+pub fn catch_or_failure(
+    history: &'static str,
+    checker: &'static str,
+    expected: String,
+    f: impl FnOnce() -> Catch,
+) -> Catch {
+    guarded(f).unwrap_or_else(|e| Catch {
+        history,
+        checker,
+        expected,
+        reported: Some(reported_id(&e).unwrap_or_else(|| "a crash without an invariant".into())),
     })
+}
+
+fn crashed_row(what: &str, failure: String) -> Row {
+    Row {
+        scenario: what.to_owned(),
+        checker: "(crashed)".to_owned(),
+        checks: Vec::new(),
+        explored: "-".to_owned(),
+        hits: 0,
+        reached: "-".to_owned(),
+        result: Err(failure),
+    }
+}
+
+/// For a build with a core mutant compiled in: prints which rows caught it (failed naming
+/// one of the invariants it breaks), as `real-core mutant NAME: caught by …` or
+/// `… MISSED`; returns whether it was caught.
+pub fn print_core_mutant(mutant: &crate::core_mutants::CoreMutant, rows: &[Row]) -> bool {
+    let expects: Vec<&str> = mutant.breaks.iter().map(|i| i.id()).collect();
+    let by: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let failure = r.result.as_ref().err()?;
+            let id = reported_id(failure)?;
+            mutant.caught_by(failure).then(|| format!("{} {} {id}", r.checker, r.scenario))
+        })
+        .collect();
+    let other: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let failure = r.result.as_ref().err()?;
+            (!mutant.caught_by(failure)).then(|| {
+                let id = reported_id(failure).unwrap_or_else(|| "no invariant".into());
+                format!("{} {} {id}", r.checker, r.scenario)
+            })
+        })
+        .collect();
+    let verdict = if by.is_empty() { "MISSED" } else { "caught" };
+    println!(
+        "real-core mutant {} (expects {}): {verdict} by {} run(s): {}",
+        mutant.name,
+        expects.join(" or "),
+        by.len(),
+        by.join(" · ")
+    );
+    if !other.is_empty() {
+        println!("  other failures: {}", other.join(" · "));
+    }
+    !by.is_empty()
 }
 
 /// The invariant id named in a failure message, if any.
@@ -113,13 +183,36 @@ pub fn render_reach(r: &Reach) -> String {
         .join(", ")
 }
 
+/// How much of its space a row's checker covers, from the checker's name:
+///
+/// | checker | coverage |
+/// |---|---|
+/// | stateright | exhaustive: every state of its finite abstract model |
+/// | shuttle pct, shuttle random, proptest | sampled: so many random schedules or cases |
+/// | shuttle dfs | capped: the first `SHUTTLE_DFS_MAX` schedules depth-first, not all of them |
+/// | script, gate script | one schedule, arranged |
+/// | crash points | every point of one script |
+pub fn coverage_of(checker: &str) -> &'static str {
+    match checker {
+        c if c.starts_with("stateright") => "exhaustive",
+        c if c.starts_with("shuttle dfs") => "capped",
+        c if c.starts_with("shuttle") || c.starts_with("proptest") => "sampled",
+        "crash points" => "every point",
+        c if c.ends_with("script") => "one schedule",
+        _ => "-",
+    }
+}
+
 /// Renders the table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    let head = ("scenario", "checker", "invariants", "explored", "reached", "result");
-    let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str)| {
-        let _ =
-            writeln!(out, "{:<19} {:<16} {:<34} {:<17} {:<58} {}", c.0, c.1, c.2, c.3, c.4, c.5);
+    let head = ("scenario", "checker", "coverage", "invariants", "explored", "reached", "result");
+    let line = |out: &mut String, c: (&str, &str, &str, &str, &str, &str, &str)| {
+        let _ = writeln!(
+            out,
+            "{:<19} {:<16} {:<12} {:<34} {:<17} {:<58} {}",
+            c.0, c.1, c.2, c.3, c.4, c.5, c.6
+        );
     };
     line(&mut out, head);
     for row in rows {
@@ -131,6 +224,7 @@ pub fn table(rows: &[Row]) -> String {
         let c = (
             &*row.scenario,
             &*row.checker,
+            coverage_of(&row.checker),
             &*ids.join(" "),
             &*row.explored,
             &*row.reached,

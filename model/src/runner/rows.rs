@@ -198,6 +198,19 @@ pub fn stale_guard_row() -> Row {
     }
 }
 
+/// The scripted stale-generation row against the real core (INV-6 in memory).
+pub fn stale_generation_row() -> Row {
+    Row {
+        scenario: "stale-generation".to_owned(),
+        checker: "script".to_owned(),
+        checks: vec![Invariant::StaleGuardHarmless],
+        explored: "1 script".to_owned(),
+        hits: 1,
+        reached: "an earlier hold's guard released under a later holder".to_owned(),
+        result: crate::gate::stale_generation(),
+    }
+}
+
 /// The fault-plan machine's row against the real core.
 pub fn fault_row(cases: u32) -> Row {
     let report = crate::fault::check_faults(cases);

@@ -181,6 +181,8 @@ impl Wait {
                 close_quietly(ctx, path, handle).await;
                 return Err(self.timeout(ctx, path, Some(holder)));
             }
+            #[cfg(sessionlock_mutant = "kernel_wait_unjudged")] // closed unjudged: livelock
+            return Ok(close_quietly(ctx, path, handle).await);
             let kernel = examine::kernel_answer(ctx, &handle, true);
             outcome = assess(ctx, path, handle, kernel).await?;
         }
@@ -279,7 +281,10 @@ pub async fn assess<F: LockFs, C: Clock>(
         }
         return Ok(Probe::Alive { holder: seen.holder, handle: kept });
     }
+    #[cfg(not(sessionlock_mutant = "break_without_recheck"))]
     let removal = remove_if_names(ctx, path, &handle, seen.id, seen.nonce.as_deref()).await;
+    #[cfg(sessionlock_mutant = "break_without_recheck")] // the path is not re-checked
+    let removal = ctx.fs.unlink(path, &handle).await.map(|()| Removal::Removed);
     close_quietly(ctx, path, handle).await;
     if removal? != Removal::Removed {
         return Ok(Probe::Vanished);

@@ -33,7 +33,13 @@ pub async fn identify<F: LockFs, C>(
 ) -> Result<Option<Found>, FsError> {
     Ok(match ctx.fs.path_id(path).await? {
         None => Some(Found::Missing),
-        Some(now) if now != id && !names_nonce(ctx, path, nonce).await => Some(Found::Other(now)),
+        Some(now)
+            if now != id
+                && (cfg!(sessionlock_mutant = "h17_inode_only")
+                    || !names_nonce(ctx, path, nonce).await) =>
+        {
+            Some(Found::Other(now))
+        }
         Some(_) => None,
     })
 }
@@ -53,8 +59,10 @@ pub async fn remove_if_names<F: LockFs, C>(
 ) -> Result<Removal, FsError> {
     match identify(ctx, path, id, nonce).await? {
         Some(Found::Missing) => Ok(Removal::Missing),
-        Some(Found::Other(other)) => Ok(Removal::Other(other)),
-        None => {
+        Some(Found::Other(other)) if !cfg!(sessionlock_mutant = "m2_remove_by_path") => {
+            Ok(Removal::Other(other))
+        }
+        _ => {
             ctx.fs.unlink(path, held).await?;
             Ok(Removal::Removed)
         }

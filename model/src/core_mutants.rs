@@ -1,0 +1,84 @@
+//! Mutants of the shipped core: each is `src/core` with one change, compiled in by
+//! `RUSTFLAGS='--cfg sessionlock_mutant="NAME"'` (`model/mutants.sh` builds and runs each).
+//!
+//! Unlike [`crate::subject::Mutant`], which reassembles the core's pieces in a historic
+//! order, these change the core itself at one spot, so every checker runs them through
+//! the very entry points the library ships.
+//!
+//! | name | where | the change | breaks |
+//! |---|---|---|---|
+//! | `m1_release_before_remove` (H1) | `guard.rs` | the entry is handed on before the file is removed | INV-3 |
+//! | `m2_remove_by_path` | `protocol/remove.rs` | removes whatever file is at the path, not the judged one | INV-2 |
+//! | `m3_turn_not_woken` | `registry.rs` | the turn is handed on, the waiter never woken | INV-3 |
+//! | `m4_reenter_any_owner` | `registry.rs` | re-entry without the owner check | INV-1, INV-7, INV-5 |
+//! | `m5_free_lock_no_proof` | `judge.rs` | a free kernel lock no longer proves the holder dead | INV-4 |
+//! | `h17_inode_only` (H17) | `protocol/remove.rs` | identity by inode number alone | INV-5, INV-4 |
+//! | `break_without_recheck` (H2, H4) | `protocol/mod.rs` | a breaker unlinks without re-checking the path | INV-2 |
+//! | `kernel_wait_unjudged` | `protocol/mod.rs` | after a kernel wait the file is closed unjudged | INV-4 |
+//! | `abandon_drops_waiters` (H19) | `registry.rs` | a failed turn drops the queue instead of handing on | INV-3 |
+//! | `withdraw_ignores_granted` | `registry.rs` | a timed-out waiter withdraws a turn already handed to it | INV-3, INV-5 |
+//! | `leave_ignores_generation` | `registry.rs` | an old guard's release ends the current hold | INV-6 |
+//!
+//! A lost wake-up or a wait on a dead holder shows in shuttle and loom as a deadlock:
+//! their model time only moves when a task moves it, so a task waiting for a deadline
+//! that nobody advances is never woken. The checkers report that as INV-3
+//! ([`crate::failure`]); the proptest machine, which moves time itself, reports the
+//! missed takeover as INV-4 (so does `h17` in the drift scenarios, where a breaker can
+//! never bind the dead holder's file). Each row lists every id that names the bug. A stranger let
+//! in by `m4` holds a guard of another owner's hold: which shows first depends on the
+//! interleaving, a second task inside (INV-1), a count that does not match (INV-7), or
+//! the stranger's release refused as stale so the hold never ends (INV-5).
+
+use crate::invariant::Invariant::{self, *};
+
+/// One mutant of the shipped core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreMutant {
+    /// The cfg value, `--cfg sessionlock_mutant="NAME"`.
+    pub name: &'static str,
+    /// The historic failure it brings back, if any.
+    pub history: Option<&'static str>,
+    /// The invariants a checker may name for it; any of them counts as a catch.
+    pub breaks: &'static [Invariant],
+    /// Whether this build has it compiled in.
+    pub active: bool,
+}
+
+macro_rules! mutants {
+    ($($name:literal, $history:expr, [$($inv:expr),+]);+ $(;)?) => {
+        /// Every mutant of the shipped core.
+        pub const ALL: &[CoreMutant] = &[$(CoreMutant {
+            name: $name,
+            history: $history,
+            breaks: &[$($inv),+],
+            active: cfg!(sessionlock_mutant = $name),
+        }),+];
+    };
+}
+
+mutants! {
+    "m1_release_before_remove", Some("H1"), [NoSpuriousTimeout];
+    "m2_remove_by_path", None, [NoLiveRemoval];
+    "m3_turn_not_woken", None, [NoSpuriousTimeout];
+    "m4_reenter_any_owner", None, [MutualExclusion, Reentrancy, NoLeak];
+    "m5_free_lock_no_proof", None, [Recovery, NoSpuriousTimeout];
+    "h17_inode_only", Some("H17"), [NoLeak, Recovery, NoSpuriousTimeout];
+    "break_without_recheck", Some("H2"), [NoLiveRemoval];
+    "kernel_wait_unjudged", None, [Recovery, NoSpuriousTimeout];
+    "abandon_drops_waiters", Some("H19"), [NoSpuriousTimeout];
+    "withdraw_ignores_granted", None, [NoSpuriousTimeout, NoLeak];
+    "leave_ignores_generation", None, [StaleGuardHarmless];
+}
+
+/// The mutant compiled into this build, if any.
+pub fn active() -> Option<&'static CoreMutant> {
+    ALL.iter().find(|m| m.active)
+}
+
+impl CoreMutant {
+    /// Whether `message` (a checker's failure) names one of the invariants this mutant
+    /// breaks.
+    pub fn caught_by(&self, message: &str) -> bool {
+        Invariant::in_message(message).is_some_and(|inv| self.breaks.contains(&inv))
+    }
+}
