@@ -53,7 +53,18 @@ fn main() -> ExitCode {
 }
 
 fn bench(scenario: &str, argv: impl Iterator<Item = String>) -> Result<Option<String>, String> {
+    let known: &[&str] = match scenario {
+        "tasks" => &["tasks", "rounds", "hold-ms", "hold", "lock", "dir"],
+        "procs" => &[
+            "procs", "rounds", "hold-ms", "hold-us", "think-us", "backend", "pg-url", "dump", "dir",
+        ],
+        "uncontended" => &["iters", "backend", "pg-url", "dir"],
+        "original" => &["rounds", "settle-ms", "dir"],
+        // The workers this program starts for itself take what it gives them.
+        _ => &[],
+    };
     let flags = args::Flags::parse(argv)?;
+    let flags = if known.is_empty() { flags } else { flags.only(known)? };
     let scratch = || {
         let b = tempfile::Builder::new().prefix("bench").to_owned();
         match flags.text("dir") {

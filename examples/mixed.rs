@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         _ => ("drive".to_owned(), argv),
     };
     let outcome = args::Flags::parse(rest).and_then(|flags| match mode.as_str() {
-        "drive" => drive(&flags),
+        "drive" => drive(&flags.only(&DRIVE_FLAGS)?),
         "section" => workers::section(&flags),
         "original-worker" => workers::original_worker(&flags).map(|t| println!("{}", t.line())),
         "ours-worker" => workers::ours_worker(&flags).map(|t| println!("{}", t.line())),
@@ -58,6 +58,21 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The flags `drive` (the mode people run) takes.
+const DRIVE_FLAGS: [&str; 11] = [
+    "original",
+    "ours",
+    "runs",
+    "batches",
+    "sessionlock",
+    "grace-ms",
+    "dir",
+    "sections",
+    "work-us",
+    "gap-us",
+    "pause-us",
+];
 
 /// The flags passed on to every appender, with their defaults.
 const DEFAULTS: [(&str, u64); 4] =

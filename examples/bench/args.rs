@@ -21,6 +21,19 @@ impl Flags {
         Ok(Self(map))
     }
 
+    /// Refuses a flag that is not in `known`, so that a misspelt flag is an error rather than
+    /// a silently used default.
+    pub fn only(self, known: &[&str]) -> Result<Self, String> {
+        let mut unknown: Vec<&str> =
+            self.0.keys().map(String::as_str).filter(|n| !known.contains(n)).collect();
+        if unknown.is_empty() {
+            return Ok(self);
+        }
+        unknown.sort_unstable();
+        let known: Vec<String> = known.iter().map(|n| format!("--{n}")).collect();
+        Err(format!("unknown flag --{}; known: {}", unknown.join(", --"), known.join(" ")))
+    }
+
     /// The number given for `name`, or `default`.
     pub fn num(&self, name: &str, default: u64) -> Result<u64, String> {
         self.0.get(name).map_or(Ok(default), |v| v.parse().map_err(|e| format!("--{name}: {e}")))
