@@ -15,7 +15,8 @@ use std::time::Duration;
 use common::{Seen, dead_pid, lock_file, lock_path, now_iso, session, write_foreign};
 use sessionlock::api::{SessionFs, SessionLock};
 use sessionlock::core::{Reason, Registry};
-use sessionlock::fs::{FileId, FileMeta, FsResult, Opened, PidState, ProcessId, Published};
+use sessionlock::fs::Published;
+use sessionlock::fs::{FileId, FileMeta, FsResult, Lease, Location, Opened, PidState, ProcessId};
 use sessionlock::payload::Payload;
 use sessionlock::real::RealHandle;
 use sessionlock::sync::Arc;
@@ -85,8 +86,24 @@ impl LockFs for DriftFs {
         RealFs.close(handle)
     }
 
+    fn lease(&self, handle: &RealHandle) -> impl Future<Output = FsResult<Lease>> + Send {
+        RealFs.lease(handle)
+    }
+
+    fn writers_closed_until(
+        &self,
+        handle: &RealHandle,
+        deadline: Moment,
+    ) -> impl Future<Output = FsResult<bool>> + Send {
+        RealFs.writers_closed_until(handle, deadline)
+    }
+
     fn process(&self) -> ProcessId {
         RealFs.process()
+    }
+
+    fn location(&self) -> &Location {
+        RealFs.location()
     }
 
     fn pid_state(&self, pid: u32) -> impl Future<Output = PidState> + Send {

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use rustix::io::Errno;
 use sessionlock::api::{SessionFs, SessionLock};
 use sessionlock::core::Registry;
-use sessionlock::fs::Published;
 use sessionlock::fs::{FileId, FileMeta, FsError, FsOp, FsResult, Opened, PidState, ProcessId};
+use sessionlock::fs::{Lease, Location, Published};
 use sessionlock::real::RealHandle;
 use sessionlock::{Builder, LockFs, LockPath, Moment, RealClock, RealFs};
 
@@ -99,8 +99,25 @@ impl LockFs for FaultyFs {
         RealFs.close(handle).await
     }
 
+    async fn lease(&self, handle: &RealHandle) -> FsResult<Lease> {
+        self.check(FsOp::Lease, handle.path())?;
+        RealFs.lease(handle).await
+    }
+
+    fn writers_closed_until(
+        &self,
+        handle: &RealHandle,
+        deadline: Moment,
+    ) -> impl Future<Output = FsResult<bool>> + Send {
+        RealFs.writers_closed_until(handle, deadline)
+    }
+
     fn process(&self) -> ProcessId {
         RealFs.process()
+    }
+
+    fn location(&self) -> &Location {
+        RealFs.location()
     }
 
     fn pid_state(&self, pid: u32) -> impl Future<Output = PidState> + Send {
