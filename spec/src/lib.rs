@@ -37,6 +37,7 @@
 
 pub mod actions;
 pub mod fence;
+pub mod liveness;
 pub mod model;
 pub mod mutant;
 pub mod progress;
