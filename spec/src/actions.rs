@@ -49,6 +49,8 @@ pub enum Op {
     Open,
     /// `flock(LOCK_EX|LOCK_NB)` on the opened inode (H7: skipped if the pid looks alive).
     FlockNb,
+    /// Mutant `kernel_wait_unjudged`: the kernel wait (`lock_until`) returns with the flock.
+    LockWait,
     /// Mutants H1/H2/H4: judge the opened inode from its payload, then close it.
     ReadPayload,
     /// Compare the inode of the handle (or the judged inode) with what `L` names.
@@ -94,7 +96,9 @@ impl ProtocolModel {
         let granted = s.procs[usize::from(pid)].entry == Entry::Acquiring(t);
         Some(match s.tasks[usize::from(t)].pc {
             Pc::Dead => return None,
-            Pc::Parked if !granted => return None,
+            Pc::Parked if !granted || self.is(Mutant::M3TurnNotWoken) => return None,
+            Pc::KernelWait(j) if s.inodes[usize::from(j)].flock.is_some() => return None,
+            Pc::KernelWait(_) => Op::LockWait,
             Pc::Want => Op::Request,
             Pc::Parked => Op::Wake,
             Pc::Publish if self.is(Mutant::H3RenameOverwrite) => Op::RenameOver,
@@ -113,7 +117,7 @@ impl ProtocolModel {
             Pc::Stale(_) if self.is(Mutant::H4CompareThenUnlink) => Op::CheckPath,
             Pc::Checked(_) | Pc::Stale(_) | Pc::Compared(_) | Pc::Orphan => Op::Unlink,
             Pc::RelUnlink(_) | Pc::RelUnlinkByPath(_) => Op::Unlink,
-            Pc::Broke(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
+            Pc::Broke(_) | Pc::Waited(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
             Pc::Held(_) => Op::BeginRelease,
             Pc::RelDone => Op::EndRelease,
         })
@@ -142,13 +146,17 @@ impl ProtocolModel {
 
     /// Ends process `pi`'s turn: hands it to the first queued waiter (the entry becomes
     /// `Acquiring` for it, and it is woken), or sets the entry idle if nobody waits.
-    fn hand_on(s: &mut State, pi: usize) {
+    /// (Mutant `lifo_hand_off`: to the last queued waiter.)
+    fn hand_on(&self, s: &mut State, pi: usize) {
         let proc = &mut s.procs[pi];
-        proc.entry = if proc.queue.is_empty() {
-            Entry::Idle
+        let next = if self.is(Mutant::LifoHandOff) {
+            proc.queue.pop()
+        } else if proc.queue.is_empty() {
+            None
         } else {
-            Entry::Acquiring(proc.queue.remove(0))
+            Some(proc.queue.remove(0))
         };
+        proc.entry = next.map_or(Entry::Idle, Entry::Acquiring);
     }
 
     fn close(s: &mut State, i: InodeId) {
@@ -199,8 +207,17 @@ impl ProtocolModel {
                     s.inodes[usize::from(j)].flock = Some(t);
                     Pc::Proved(j)
                 }
+                _ if self.is(Mutant::KernelWaitUnjudged) => Pc::KernelWait(j),
                 _ => Pc::Publish,
             },
+            Pc::KernelWait(j) => {
+                s.inodes[usize::from(j)].flock = Some(t);
+                Pc::Waited(j)
+            }
+            Pc::Waited(j) => {
+                Self::close(s, j);
+                Pc::Publish
+            }
             Pc::Proved(j) if s.path == Some(j) => Pc::Checked(j),
             Pc::Proved(j) => {
                 Self::close(s, j);
@@ -228,7 +245,7 @@ impl ProtocolModel {
             Pc::Held(i) => {
                 s.tasks[ti].took_over = false;
                 if self.is(Mutant::H1ReleaseOrder) {
-                    Self::hand_on(s, pi);
+                    self.hand_on(s, pi);
                 } else {
                     s.procs[pi].entry = Entry::Releasing(t);
                 }
@@ -249,7 +266,7 @@ impl ProtocolModel {
                 Pc::RelDone
             }
             Pc::RelDone => {
-                Self::hand_on(s, pi);
+                self.hand_on(s, pi);
                 Pc::Want
             }
             Pc::RelCloseFirst(i) => {

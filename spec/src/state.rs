@@ -101,6 +101,12 @@ pub enum Pc {
     Compared(InodeId),
     /// Mutant H1: judged `L` an orphan of its own pid; next: unlink by path.
     Orphan,
+    /// Mutant `kernel_wait_unjudged`: the flock was refused; waits in the kernel
+    /// (`lock_until`) on the inode of its handle until the flock is free, then takes it.
+    KernelWait(InodeId),
+    /// Mutant `kernel_wait_unjudged`: holds the flock its kernel wait returned with; next:
+    /// close it unjudged, then publish again.
+    Waited(InodeId),
     /// In the critical section, holding the flock of its published inode.
     Held(InodeId),
     /// Releasing, registry entry already `Releasing`; next: check `L` names own inode.
@@ -128,6 +134,8 @@ impl Pc {
             | Pc::Broke(i)
             | Pc::Stale(i)
             | Pc::Compared(i)
+            | Pc::KernelWait(i)
+            | Pc::Waited(i)
             | Pc::Held(i)
             | Pc::RelCheck(i)
             | Pc::RelUnlink(i)
@@ -155,6 +163,8 @@ impl Pc {
             Pc::Broke(i) => Pc::Broke(m(i)),
             Pc::Stale(i) => Pc::Stale(m(i)),
             Pc::Compared(i) => Pc::Compared(m(i)),
+            Pc::KernelWait(i) => Pc::KernelWait(m(i)),
+            Pc::Waited(i) => Pc::Waited(m(i)),
             Pc::Held(i) => Pc::Held(m(i)),
             Pc::RelCheck(i) => Pc::RelCheck(m(i)),
             Pc::RelUnlink(i) => Pc::RelUnlink(m(i)),

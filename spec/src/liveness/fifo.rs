@@ -14,6 +14,10 @@ use crate::state::{Pc, State, TaskId};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
+/// Per monitor bit, how a product state was first reached: `Some(None)` for the initial
+/// state, `Some(Some((state, bit, action)))` for a step from `(state, bit)`.
+type Seen = [Option<Option<(NodeId, bool, Action)>>; 2];
+
 fn parked(m: &ProtocolModel, s: &State, t: TaskId) -> bool {
     pc(s, t) == Pc::Parked && alive(m, s, t)
 }
@@ -39,7 +43,7 @@ pub fn check(m: &ProtocolModel, g: &Graph) -> (Result<(), String>, usize) {
 fn pair_check(m: &ProtocolModel, g: &Graph, (v, w): (TaskId, TaskId)) -> Result<usize, String> {
     let n = g.states.len();
     // seen[state][ahead]: how the product state was first reached.
-    let mut seen: Vec<[Option<Option<(NodeId, bool, Action)>>; 2]> = vec![[None, None]; n];
+    let mut seen: Vec<Seen> = vec![[None, None]; n];
     let mut queue = VecDeque::new();
     seen[0][0] = Some(None);
     queue.push_back((0 as NodeId, false));
@@ -51,7 +55,7 @@ fn pair_check(m: &ProtocolModel, g: &Graph, (v, w): (TaskId, TaskId)) -> Result<
             let to = &g.states[e.to as usize];
             let next = if ahead {
                 if parked(m, to, v) && !parked(m, to, w) && alive(m, to, w) {
-                    let mut out = render(g, &seen, (x, ahead));
+                    let mut out = render(&seen, (x, ahead));
                     let _ = write!(
                         out,
                         "{:>3}. {:?}\ntask {w} was handed the turn before task {v}, which parked \
@@ -75,8 +79,6 @@ fn pair_check(m: &ProtocolModel, g: &Graph, (v, w): (TaskId, TaskId)) -> Result<
     Ok(queued)
 }
 
-type Seen = [Option<Option<(NodeId, bool, Action)>>; 2];
-
 fn depth(seen: &[Seen], (mut x, mut ahead): (NodeId, bool)) -> usize {
     let mut d = 0;
     while let Some(Some((p, pa, _))) = &seen[x as usize][usize::from(ahead)] {
@@ -85,7 +87,7 @@ fn depth(seen: &[Seen], (mut x, mut ahead): (NodeId, bool)) -> usize {
     d
 }
 
-fn render(_: &Graph, seen: &[Seen], (mut x, mut ahead): (NodeId, bool)) -> String {
+fn render(seen: &[Seen], (mut x, mut ahead): (NodeId, bool)) -> String {
     let mut steps = Vec::new();
     while let Some(Some((p, pa, action))) = &seen[x as usize][usize::from(ahead)] {
         steps.push(action);

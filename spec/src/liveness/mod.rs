@@ -151,6 +151,13 @@ pub fn check_liveness(config: &SpecConfig) -> LivenessReport {
 
 mod fifo;
 
+/// The configuration a mutant's liveness is checked in: two processes, the first with three
+/// tasks (two waiters can queue at once, which `lifo-hand-off` needs), one crash, one pid
+/// reuse (the breaker livelock needs a kernel waiter on a holder that then crashes).
+pub fn mutant_config(mutant: Mutant) -> SpecConfig {
+    SpecConfig { mutant: Some(mutant), tasks_in_first_process: 3, ..SpecConfig::default() }
+}
+
 fn alive(m: &ProtocolModel, s: &State, t: TaskId) -> bool {
     s.procs[usize::from(m.owner[usize::from(t)])].alive
 }
