@@ -102,7 +102,7 @@ fn assert_caught(m: Mutant, report: &SpecReport, expected: &[&str]) {
 }
 
 /// Checks: INV-1, INV-2, INV-4, INV-6 are refuted for every mutant that breaks safety
-/// (2 processes); the liveness mutants are caught in `tests/liveness.rs`.
+/// (2 processes); the liveness mutants are caught in `tests/fair_cycles.rs`.
 #[test]
 fn every_mutant_is_caught_with_two_processes() {
     for &m in Mutant::ALL.iter().filter(|m| m.breaks_safety()) {
@@ -275,7 +275,7 @@ fn mutant_api() {
 
 /// Checks: INV-1, INV-2, INV-4, INV-6 all hold for the liveness mutants, and the
 /// breaker livelock passes even the bounded progress check: only the fair-cycle check of
-/// `tests/liveness.rs` tells it from the real protocol.
+/// `tests/fair_cycles.rs` tells it from the real protocol.
 #[test]
 fn liveness_mutants_keep_safety() {
     for &m in Mutant::ALL.iter().filter(|m| !m.breaks_safety()) {

@@ -67,7 +67,7 @@ pub const TWO_QUEUED: &str = "two waiters queued in one process";
 /// The outcome of one liveness check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LivenessReport {
-    /// What was checked, e.g. `"protocol/2p"`.
+    /// What was checked, e.g. `"protocol/2p/2t"` (2 processes, the first with 2 tasks).
     pub name: String,
     /// Reachable states.
     pub states: usize,
@@ -137,7 +137,7 @@ pub fn check_liveness(config: &SpecConfig) -> LivenessReport {
     reached.push((STARVATION.to_owned(), starvation.is_some()));
     let what = config.mutant.map_or("protocol", Mutant::name);
     LivenessReport {
-        name: format!("{what}/{}p", config.processes),
+        name: format!("{what}/{}p/{}t", config.processes, config.tasks_in_first_process),
         states: g.states.len(),
         transitions: g.edge_count(),
         components: all.members.len(),
