@@ -107,6 +107,47 @@ impl Graph {
         g
     }
 
+    /// A graph given by its states and each state's outgoing edges (for tests of the
+    /// algorithms on hand-made graphs); the first state is the initial one.
+    #[cfg(test)]
+    pub(crate) fn from_edges(states: Vec<State>, out: Vec<Vec<Edge>>) -> Graph {
+        let mut g = Graph {
+            parent: vec![None; states.len()],
+            states,
+            enabled: Vec::new(),
+            first: vec![0],
+            edges: Vec::new(),
+        };
+        let mut queue = std::collections::VecDeque::from([0]);
+        let mut seen = vec![false; g.states.len()];
+        seen[0] = true;
+        while let Some(v) = queue.pop_front() {
+            for e in &out[v as usize] {
+                if !seen[e.to as usize] {
+                    seen[e.to as usize] = true;
+                    g.parent[e.to as usize] = Some((v, e.action.clone()));
+                    queue.push_back(e.to);
+                }
+            }
+        }
+        for edges in out {
+            g.enabled.push(edges.iter().filter_map(Edge::task).fold(0, |m, t| m | 1 << t));
+            g.edges.extend(edges);
+            g.first.push(g.edges.len());
+        }
+        g
+    }
+
+    /// The first environment action (crash, pid reuse) that lies on a cycle, rendered; the
+    /// fairness assumption needs there to be none.
+    pub fn environment_on_cycle(&self, all: &Components) -> Option<String> {
+        (0..node(self.states.len())).find_map(|v| {
+            let on_cycle = |e: &&Edge| all.of[e.to as usize] == all.of[v as usize];
+            let e = self.edges(v).iter().filter(|e| e.task().is_none()).find(on_cycle)?;
+            Some(format!("{:?} lies on a cycle through state {v}", e.action))
+        })
+    }
+
     /// The outgoing edges of `v`.
     pub fn edges(&self, v: NodeId) -> &[Edge] {
         let v = v as usize;

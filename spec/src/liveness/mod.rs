@@ -44,6 +44,9 @@ use crate::model::ProtocolModel;
 use crate::state::{Entry, Pc, State, TaskId};
 use crate::{Mutant, SpecConfig};
 use graph::{Edge, Graph, NodeId};
+
+#[cfg(test)]
+mod tests;
 use lasso::Lasso;
 
 /// A parked waiter is eventually handed its process's turn (INV-3, in-process).
@@ -107,13 +110,7 @@ pub fn check_liveness(config: &SpecConfig) -> LivenessReport {
             counterexample.get_or_insert(text);
         }
     };
-    let env_cycle = (0..g.states.len()).find_map(|v| {
-        let v = v as NodeId;
-        g.edges(v)
-            .iter()
-            .find(|e| e.task().is_none() && all.of[e.to as usize] == all.of[v as usize])
-            .map(|e| format!("{:?} lies on a cycle through state {v}", e.action))
-    });
+    let env_cycle = g.environment_on_cycle(&all);
     refute(ENV_ON_CYCLE, env_cycle);
     let handed = queued_tasks(&model).into_iter().find_map(|w| turn_handed_on(&model, &g, w));
     refute(INV3_HANDED_ON, handed);
