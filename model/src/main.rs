@@ -49,16 +49,17 @@ fn main() -> ExitCode {
     };
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
     let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
-    // Eleven core rows besides shuttle's, the scripts' and the places'; the zoo adds
+    // Fourteen core rows besides shuttle's, the scripts' and the places'; the zoo adds
     // five catches (the seed race's gate, two proptest runs, two original contenders).
     let total = shuttle_runs.len()
-        + 11
+        + 14
         + runner::core_scripts().len()
         + Check::ALL.len()
         + zoo_checks
         + if with_zoo { 5 } else { 0 }
         + place_mutants.len()
-        + spec_mutants.len()
+        + spec_mutants.iter().filter(|m| m.breaks_safety()).count()
+        + spec_mutants.iter().filter(|m| m.breaks_liveness()).count()
         + fence_mutants.len();
     let mut progress = Progress::new(total);
     let mut rows: Vec<Row> = Vec::new();
@@ -74,6 +75,13 @@ fn main() -> ExitCode {
     for processes in [2, 3] {
         let what = format!("stateright protocol, {processes} processes");
         rows.push(progress.step(&what, || row_or_failure(&what, || runner::spec_row(processes))));
+    }
+    for (processes, tasks) in [(2, 2), (3, 2), (2, 3)] {
+        let what = format!("fair cycles, {processes} processes, {tasks} tasks in the first");
+        rows.push(
+            progress
+                .step(&what, || row_or_failure(&what, || runner::liveness_row(processes, tasks))),
+        );
     }
     let what = "stateright fenced store, 2 holders";
     rows.push(progress.step(what, || row_or_failure(what, || runner::fence_row(2))));
@@ -150,11 +158,20 @@ fn main() -> ExitCode {
             }));
         }
     }
-    for &mutant in spec_mutants {
+    for &mutant in spec_mutants.iter().filter(|m| m.breaks_safety()) {
         let what = format!("stateright against mutant {}", mutant.name());
         catches.push(progress.step(&what, || {
             let expected = mutant.invariant().to_owned();
             catch_or_failure(mutant.name(), "stateright", expected, || runner::spec_catch(mutant))
+        }));
+    }
+    for &mutant in spec_mutants.iter().filter(|m| m.breaks_liveness()) {
+        let what = format!("fair cycles against mutant {}", mutant.name());
+        catches.push(progress.step(&what, || {
+            let expected = mutant.invariant().to_owned();
+            catch_or_failure(mutant.name(), "fair cycles", expected, || {
+                runner::liveness_catch(mutant)
+            })
         }));
     }
     for &mutant in fence_mutants {

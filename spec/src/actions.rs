@@ -23,7 +23,8 @@
 //!   payload judged alive) closes its handle in the same step. This is sound: a handle
 //!   without a lock affects nobody, and a refused check means the inode has no name any
 //!   more, so its flock can only be taken by other tasks that will fail the same check.
-//! * A registry update and the in-memory wake-up are atomic (a mutex in the real code).
+//! * A registry update and the in-memory hand-off are atomic (a mutex in the real code): the
+//!   turn goes to the first queued waiter, whose next step is its wake-up.
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
 //!   files stay.
 //! * There are no timers: no step depends on time, so whatever recovery the model shows
@@ -36,9 +37,9 @@ use crate::state::{Entry, Inode, InodeId, Pc, State, TaskId, UnlinkEvent, Unlink
 /// The system call or in-process operation a step performs (for readable traces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// Look up the registry entry: take it if idle, else park.
+    /// Look up the registry entry: take it if idle, else queue behind it (FIFO).
     Request,
-    /// A parked waiter takes the entry that the release set idle.
+    /// A parked waiter that was handed the turn wakes and starts the filesystem acquire.
     Wake,
     /// Create a locked unnamed inode and `linkat` it to `L` (EEXIST on contention).
     Linkat,
@@ -48,6 +49,8 @@ pub enum Op {
     Open,
     /// `flock(LOCK_EX|LOCK_NB)` on the opened inode (H7: skipped if the pid looks alive).
     FlockNb,
+    /// Mutant `kernel_wait_unjudged`: the kernel wait (`lock_until`) returns with the flock.
+    LockWait,
     /// Mutants H1/H2/H4: judge the opened inode from its payload, then close it.
     ReadPayload,
     /// Compare the inode of the handle (or the judged inode) with what `L` names.
@@ -56,9 +59,9 @@ pub enum Op {
     Unlink,
     /// `close` the handle, dropping its flock.
     Close,
-    /// Enter the release: set the registry entry (H1: remove it).
+    /// Enter the release: set the registry entry releasing (H1: end the turn at once).
     BeginRelease,
-    /// Set the registry entry idle, waking parked waiters.
+    /// End the turn: hand it to the first queued waiter and wake it, or set the entry idle.
     EndRelease,
 }
 
@@ -90,10 +93,12 @@ impl ProtocolModel {
     /// The operation task `t` performs next, or `None` if it cannot move.
     pub(crate) fn op(&self, s: &State, t: TaskId) -> Option<Op> {
         let pid = self.owner[usize::from(t)];
-        let idle = s.procs[usize::from(pid)].entry == Entry::Idle;
+        let granted = s.procs[usize::from(pid)].entry == Entry::Acquiring(t);
         Some(match s.tasks[usize::from(t)].pc {
             Pc::Dead => return None,
-            Pc::Parked if !idle => return None,
+            Pc::Parked if !granted || self.is(Mutant::M3TurnNotWoken) => return None,
+            Pc::KernelWait(j) if s.inodes[usize::from(j)].flock.is_some() => return None,
+            Pc::KernelWait(_) => Op::LockWait,
             Pc::Want => Op::Request,
             Pc::Parked => Op::Wake,
             Pc::Publish if self.is(Mutant::H3RenameOverwrite) => Op::RenameOver,
@@ -112,7 +117,7 @@ impl ProtocolModel {
             Pc::Stale(_) if self.is(Mutant::H4CompareThenUnlink) => Op::CheckPath,
             Pc::Checked(_) | Pc::Stale(_) | Pc::Compared(_) | Pc::Orphan => Op::Unlink,
             Pc::RelUnlink(_) | Pc::RelUnlinkByPath(_) => Op::Unlink,
-            Pc::Broke(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
+            Pc::Broke(_) | Pc::Waited(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
             Pc::Held(_) => Op::BeginRelease,
             Pc::RelDone => Op::EndRelease,
         })
@@ -139,6 +144,21 @@ impl ProtocolModel {
         }
     }
 
+    /// Ends process `pi`'s turn: hands it to the first queued waiter (the entry becomes
+    /// `Acquiring` for it, and it is woken), or sets the entry idle if nobody waits.
+    /// (Mutant `lifo_hand_off`: to the last queued waiter.)
+    fn hand_on(&self, s: &mut State, pi: usize) {
+        let proc = &mut s.procs[pi];
+        let next = if self.is(Mutant::LifoHandOff) {
+            proc.queue.pop()
+        } else if proc.queue.is_empty() {
+            None
+        } else {
+            Some(proc.queue.remove(0))
+        };
+        proc.entry = next.map_or(Entry::Idle, Entry::Acquiring);
+    }
+
     fn close(s: &mut State, i: InodeId) {
         s.inodes[usize::from(i)].flock = None;
     }
@@ -151,11 +171,15 @@ impl ProtocolModel {
         let pc = s.tasks[ti].pc;
         let next = match pc {
             Pc::Dead => unreachable!("dead tasks have no steps"),
-            Pc::Want | Pc::Parked if s.procs[pi].entry == Entry::Idle => {
+            Pc::Want if s.procs[pi].entry == Entry::Idle => {
                 s.procs[pi].entry = Entry::Acquiring(t);
                 Pc::Publish
             }
-            Pc::Want | Pc::Parked => Pc::Parked,
+            Pc::Want => {
+                s.procs[pi].queue.push(t);
+                Pc::Parked
+            }
+            Pc::Parked => Pc::Publish,
             Pc::Publish => {
                 let renames = self.is(Mutant::H3RenameOverwrite);
                 if s.path.is_some() && !renames {
@@ -183,8 +207,17 @@ impl ProtocolModel {
                     s.inodes[usize::from(j)].flock = Some(t);
                     Pc::Proved(j)
                 }
+                _ if self.is(Mutant::KernelWaitUnjudged) => Pc::KernelWait(j),
                 _ => Pc::Publish,
             },
+            Pc::KernelWait(j) => {
+                s.inodes[usize::from(j)].flock = Some(t);
+                Pc::Waited(j)
+            }
+            Pc::Waited(j) => {
+                Self::close(s, j);
+                Pc::Publish
+            }
             Pc::Proved(j) if s.path == Some(j) => Pc::Checked(j),
             Pc::Proved(j) => {
                 Self::close(s, j);
@@ -211,8 +244,11 @@ impl ProtocolModel {
             }
             Pc::Held(i) => {
                 s.tasks[ti].took_over = false;
-                s.procs[pi].entry =
-                    if self.is(Mutant::H1ReleaseOrder) { Entry::Idle } else { Entry::Releasing(t) };
+                if self.is(Mutant::H1ReleaseOrder) {
+                    self.hand_on(s, pi);
+                } else {
+                    s.procs[pi].entry = Entry::Releasing(t);
+                }
                 if self.mutant.is_some_and(Mutant::closes_before_unlink) {
                     Pc::RelCloseFirst(i)
                 } else {
@@ -230,7 +266,7 @@ impl ProtocolModel {
                 Pc::RelDone
             }
             Pc::RelDone => {
-                s.procs[pi].entry = Entry::Idle;
+                self.hand_on(s, pi);
                 Pc::Want
             }
             Pc::RelCloseFirst(i) => {

@@ -10,7 +10,8 @@
 //! * **break**: holding the probed inode's flock, check that `L` still names it, `unlink(L)`,
 //!   `close`;
 //! * **release**: mark the registry entry releasing, check that `L` names the own inode,
-//!   `unlink(L)`, `close`, mark the entry idle (waking in-process waiters);
+//!   `unlink(L)`, `close`, hand the turn to the first queued in-process waiter (FIFO) or
+//!   mark the entry idle;
 //! * the environment **crashes** processes (handles close, files stay) and **reuses pids**.
 //!
 //! The first process runs several tasks (default 2) that share its in-process registry
@@ -25,6 +26,11 @@
 //! over a stale lock, two breakers racing on one dead inode) that keep the check from
 //! passing vacuously.
 //!
+//! Liveness ([`liveness`]) is checked on the same model's explicit state graph, as fair-cycle
+//! detection under weak fairness: INV-3 (a queued waiter is handed the turn, FIFO within a
+//! process) and INV-4 (while someone wants the lock, someone gets it); cross-process
+//! starvation is shown to be possible, as expected.
+//!
 //! The fenced store over PostgreSQL (INV-8 FencedWrites) is a model of its own, in
 //! [`fence`]: a holder that lost its lock without knowing it keeps writing, and the
 //! store's check at commit must reject it.
@@ -37,6 +43,7 @@
 
 pub mod actions;
 pub mod fence;
+pub mod liveness;
 pub mod model;
 pub mod mutant;
 pub mod progress;

@@ -45,7 +45,7 @@ impl Model for ProtocolModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
-        let proc = Proc { alive: true, incarnation: 0, entry: Entry::Idle };
+        let proc = Proc { alive: true, incarnation: 0, entry: Entry::Idle, queue: Vec::new() };
         let task = Task { pc: Pc::Want, took_over: false };
         vec![State {
             path: None,
@@ -85,6 +85,7 @@ impl Model for ProtocolModel {
                 s.crashes_left -= 1;
                 s.procs[usize::from(pid)].alive = false;
                 s.procs[usize::from(pid)].entry = Entry::Idle;
+                s.procs[usize::from(pid)].queue.clear();
                 for inode in &mut s.inodes {
                     if inode.flock.is_some_and(|h| self.owner[usize::from(h)] == pid) {
                         inode.flock = None;

@@ -1,8 +1,11 @@
-//! Mutants: the historic failures of `spec/history.md` re-introduced into the model.
+//! Mutants: the historic failures of `spec/history.md` re-introduced into the model, and
+//! the liveness bugs of the core's registry and kernel wait.
 //!
-//! Each mutant changes one or two steps of the real protocol to what a historic
-//! implementation did. The checker must find a counterexample to at least the
-//! invariant returned by [`Mutant::invariant`]; a mutant the checker cannot catch
+//! Each mutant changes one or two steps of the real protocol to what a historic or
+//! plausible implementation did. A checker must find a counterexample to at least the
+//! invariant returned by [`Mutant::invariant`]: the safety search for those that
+//! [break safety](Mutant::breaks_safety), the fair-cycle check of [`crate::liveness`] for
+//! those that [break liveness](Mutant::breaks_liveness). A mutant no checker can catch
 //! would mean the model is too coarse to tell the fix from the bug.
 
 /// A deliberately broken variant of the protocol, named after the field note it reproduces.
@@ -42,10 +45,28 @@ pub enum Mutant {
     /// publisher's pid is in use it waits without trying the flock. After pid reuse the
     /// dead holder is never broken (recovery is lost; safety is not).
     H7PidReuseTrust,
+    /// M3 (`m3_turn_not_woken` in the core): the turn is handed on to the first queued
+    /// waiter, but the waiter is never woken. It stays parked with its process's turn, so
+    /// every later sibling queues behind it forever while other processes go on. Safety
+    /// holds; only the fair-cycle check sees it (INV-3).
+    M3TurnNotWoken,
+    /// The breaker livelock (`kernel_wait_unjudged` in the core, found by the proptest
+    /// machine, `spec/history.md`): a contender whose `flock(LOCK_NB)` is refused waits in
+    /// the kernel, and when the wait returns with the flock it closes the file *unjudged*
+    /// and publishes again. Two contenders of a dead holder's file then hand its flock back
+    /// and forth forever (each probe finds it held by the other, which is about to close it),
+    /// and nobody breaks it. (The real protocol's contender, in this model, closes and
+    /// retries at once; the code waits in the kernel and judges under the flock it got,
+    /// which the fix made so.) Safety holds; only the fair-cycle check sees it (INV-4).
+    KernelWaitUnjudged,
+    /// The registry hands the turn to the *last* queued waiter instead of the first: every
+    /// waiter is still handed a turn eventually with two tasks, but a later waiter overtakes
+    /// an earlier one (INV-3 FIFO).
+    LifoHandOff,
 }
 
 impl Mutant {
-    /// Every mutant, in field-note order.
+    /// Every mutant: the field notes in their order, then the liveness mutants.
     pub const ALL: &[Mutant] = &[
         Mutant::H1ReleaseOrder,
         Mutant::H2StaleTocttou,
@@ -53,6 +74,9 @@ impl Mutant {
         Mutant::H4CompareThenUnlink,
         Mutant::H5OldHolderDeletesSuccessor,
         Mutant::H7PidReuseTrust,
+        Mutant::M3TurnNotWoken,
+        Mutant::KernelWaitUnjudged,
+        Mutant::LifoHandOff,
     ];
 
     /// The field-note id, e.g. `"H1"`.
@@ -64,6 +88,9 @@ impl Mutant {
             Mutant::H4CompareThenUnlink => "H4",
             Mutant::H5OldHolderDeletesSuccessor => "H5",
             Mutant::H7PidReuseTrust => "H7",
+            Mutant::M3TurnNotWoken => "M3",
+            Mutant::KernelWaitUnjudged => "breaker-livelock",
+            Mutant::LifoHandOff => "lifo-hand-off",
         }
     }
 
@@ -78,8 +105,23 @@ impl Mutant {
             | Mutant::H3RenameOverwrite
             | Mutant::H4CompareThenUnlink => "INV-1",
             Mutant::H5OldHolderDeletesSuccessor => "INV-2",
-            Mutant::H7PidReuseTrust => "INV-4",
+            Mutant::H7PidReuseTrust | Mutant::KernelWaitUnjudged => "INV-4",
+            Mutant::M3TurnNotWoken | Mutant::LifoHandOff => "INV-3",
         }
+    }
+
+    /// Whether the safety search (stateright's always-properties) must catch this mutant;
+    /// the others keep every safety property and only the liveness checker
+    /// ([`crate::liveness`]) refutes them.
+    pub fn breaks_safety(self) -> bool {
+        !matches!(self, Mutant::M3TurnNotWoken | Mutant::KernelWaitUnjudged | Mutant::LifoHandOff)
+    }
+
+    /// Whether the liveness checker ([`crate::liveness`]) must catch this mutant, with
+    /// [`Mutant::invariant`]: the three that keep safety, and H7, whose contenders wait on a
+    /// dead holder forever (a fair cycle, INV-4).
+    pub fn breaks_liveness(self) -> bool {
+        !self.breaks_safety() || self == Mutant::H7PidReuseTrust
     }
 
     /// Whether a contender judges liveness from the payload instead of the kernel lock.

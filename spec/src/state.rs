@@ -49,7 +49,7 @@ pub enum Entry {
     Acquiring(TaskId),
     /// The task holds the lock.
     Held(TaskId),
-    /// The task is tearing down; waiters park until it becomes `Idle`.
+    /// The task is tearing down; waiters queue until it hands the turn on.
     Releasing(TaskId),
 }
 
@@ -62,6 +62,10 @@ pub struct Proc {
     pub incarnation: u8,
     /// The in-process registry entry for `L`.
     pub entry: Entry,
+    /// The tasks parked on the entry, in the order they parked. Whoever ends a turn hands
+    /// it to the first (the entry becomes `Acquiring` for it before it is woken), as the
+    /// code's registry does, so a woken waiter never races a newcomer.
+    pub queue: Vec<TaskId>,
 }
 
 /// A task's program counter: what its *next* step does.
@@ -75,7 +79,8 @@ pub enum Pc {
     Dead,
     /// Outside the lock; next: look up the registry entry.
     Want,
-    /// Waiting in memory on a busy registry entry; woken when it is idle.
+    /// Queued in memory on a busy registry entry ([`Proc::queue`]); moves once it has been
+    /// handed the turn (the entry is `Acquiring` for it).
     Parked,
     /// Owns the registry entry; next: publish (O_TMPFILE + flock + write, `linkat`).
     Publish,
@@ -96,6 +101,12 @@ pub enum Pc {
     Compared(InodeId),
     /// Mutant H1: judged `L` an orphan of its own pid; next: unlink by path.
     Orphan,
+    /// Mutant `kernel_wait_unjudged`: the flock was refused; waits in the kernel
+    /// (`lock_until`) on the inode of its handle until the flock is free, then takes it.
+    KernelWait(InodeId),
+    /// Mutant `kernel_wait_unjudged`: holds the flock its kernel wait returned with; next:
+    /// close it unjudged, then publish again.
+    Waited(InodeId),
     /// In the critical section, holding the flock of its published inode.
     Held(InodeId),
     /// Releasing, registry entry already `Releasing`; next: check `L` names own inode.
@@ -104,7 +115,8 @@ pub enum Pc {
     RelUnlink(InodeId),
     /// Releasing, unlinked; next: close the handle (drop the flock).
     RelClose(InodeId),
-    /// Releasing, closed; next: set the entry `Idle` and wake parked waiters.
+    /// Releasing, closed; next: end the turn (hand it to the first queued waiter, or set
+    /// the entry `Idle`).
     RelDone,
     /// Mutants H1/H5: releasing in the upstream order; next: close (drop the flock).
     RelCloseFirst(InodeId),
@@ -122,6 +134,8 @@ impl Pc {
             | Pc::Broke(i)
             | Pc::Stale(i)
             | Pc::Compared(i)
+            | Pc::KernelWait(i)
+            | Pc::Waited(i)
             | Pc::Held(i)
             | Pc::RelCheck(i)
             | Pc::RelUnlink(i)
@@ -149,6 +163,8 @@ impl Pc {
             Pc::Broke(i) => Pc::Broke(m(i)),
             Pc::Stale(i) => Pc::Stale(m(i)),
             Pc::Compared(i) => Pc::Compared(m(i)),
+            Pc::KernelWait(i) => Pc::KernelWait(m(i)),
+            Pc::Waited(i) => Pc::Waited(m(i)),
             Pc::Held(i) => Pc::Held(m(i)),
             Pc::RelCheck(i) => Pc::RelCheck(m(i)),
             Pc::RelUnlink(i) => Pc::RelUnlink(m(i)),

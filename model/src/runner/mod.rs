@@ -188,13 +188,14 @@ pub fn render_reach(r: &Reach) -> String {
 /// | checker | coverage |
 /// |---|---|
 /// | stateright | exhaustive: every state of its finite abstract model |
+/// | fair cycles | exhaustive: every cycle of the same model's state graph, under weak fairness |
 /// | shuttle pct, shuttle random, proptest | sampled: so many random schedules or cases |
 /// | shuttle dfs | capped: the first `SHUTTLE_DFS_MAX` schedules depth-first, not all of them |
 /// | script, gate script | one schedule, arranged |
 /// | crash points | every point of one script |
 pub fn coverage_of(checker: &str) -> &'static str {
     match checker {
-        c if c.starts_with("stateright") => "exhaustive",
+        c if c.starts_with("stateright") || c == "fair cycles" => "exhaustive",
         c if c.starts_with("shuttle dfs") => "capped",
         c if c.starts_with("shuttle") || c.starts_with("proptest") => "sampled",
         "crash points" => "every point",

@@ -134,6 +134,55 @@ pub fn spec_catch(mutant: sessionlock_spec::Mutant) -> Catch {
     }
 }
 
+/// A liveness row: the fair-cycle check on the real protocol with `processes` processes,
+/// the first with `tasks` tasks.
+pub fn liveness_row(processes: usize, tasks: usize) -> Row {
+    use sessionlock_spec::liveness;
+    let config = sessionlock_spec::SpecConfig {
+        processes,
+        tasks_in_first_process: tasks,
+        ..Default::default()
+    };
+    let report = liveness::check_liveness(&config);
+    let reached = report.reached.iter().filter(|(_, r)| *r).count();
+    let result = if !report.violated.is_empty() {
+        Err(format!(
+            "violated {:?}: {}",
+            report.violated,
+            report.counterexample.unwrap_or_default()
+        ))
+    } else if reached < report.reached.len() || report.cyclic == 0 {
+        Err(format!("not reached: {:?}, {} cyclic components", report.reached, report.cyclic))
+    } else {
+        Ok(())
+    };
+    let starved = if report.starvation.is_some() { "found" } else { "NOT found" };
+    Row {
+        scenario: report.name,
+        checker: "fair cycles".to_owned(),
+        checks: vec![Invariant::NoSpuriousTimeout, Invariant::Recovery],
+        explored: format!("{} states, {} SCCs", report.states, report.components),
+        hits: reached as u64,
+        reached: format!(
+            "weak fairness; {reached}/{}; cross-process starvation {starved} (expected)",
+            report.reached.len()
+        ),
+        result,
+    }
+}
+
+/// Whether the liveness checker (fair cycles) refutes `mutant` with its expected invariant.
+pub fn liveness_catch(mutant: sessionlock_spec::Mutant) -> Catch {
+    use sessionlock_spec::liveness;
+    let report = liveness::check_liveness(&liveness::mutant_config(mutant));
+    Catch {
+        history: mutant.name(),
+        checker: "fair cycles",
+        expected: mutant.invariant().to_owned(),
+        reported: strongest_report(&report.violated, mutant.invariant()),
+    }
+}
+
 /// The expected id if any violated property names it, else the first id named.
 fn strongest_report(violated: &[String], expected: &str) -> Option<String> {
     let ids: Vec<Invariant> = violated.iter().filter_map(|v| Invariant::named_in(v)).collect();
