@@ -114,6 +114,18 @@ pub enum FileKind {
     Other,
 }
 
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Directory => "directory",
+            Self::Symlink => "symlink",
+            Self::Fifo => "fifo",
+            Self::Socket => "socket",
+            Self::Other => "other",
+        })
+    }
+}
+
 /// The outcome of [`LockFs::publish`].
 #[derive(Debug)]
 pub enum Published<H> {

@@ -150,6 +150,10 @@ pub struct Evidence<'a> {
 pub struct Verdict {
     /// Every reason that applies.
     pub reasons: Vec<Reason>,
+    /// For a file with no usable payload still within its grace: how long until it is
+    /// past it (by its mtime, H9), unless it is written meanwhile. `None` for every other
+    /// file, whose staleness no clock decides.
+    pub stale_in: Option<Duration>,
 }
 
 impl Verdict {
@@ -162,6 +166,7 @@ impl Verdict {
 /// Judges one lock file.
 pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
     let mut reasons = Vec::new();
+    let mut stale_in = None;
     let writer = e.lease == Some(Lease::Writer);
     if e.kernel != KernelLock::HeldByOther {
         match e.payload {
@@ -176,8 +181,11 @@ pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
             }
             _ if writer => {}
             _ => {
-                if age(e.now_ms, e.mtime_ms) > limits.payloadless_grace {
+                let age = age(e.now_ms, e.mtime_ms);
+                if age > limits.payloadless_grace {
                     reasons.push(Reason::PayloadlessPastGrace);
+                } else {
+                    stale_in = Some(limits.payloadless_grace - age);
                 }
             }
         }
@@ -191,7 +199,7 @@ pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
             reasons.push(Reason::HoldExceeded);
         }
     }
-    Verdict { reasons }
+    Verdict { reasons, stale_in }
 }
 
 /// The pid heuristics for a foreign payload that names a pid.
@@ -376,9 +384,17 @@ mod tests {
             place: Place::Unrecorded,
             lease: None,
         };
-        assert!(!judge(&fresh, &Thresholds::default()).is_stale());
+        let verdict = judge(&fresh, &Thresholds::default());
+        assert_eq!(verdict.reasons, vec![]);
+        assert_eq!(verdict.stale_in, Some(Duration::from_secs(1)), "says when it will be");
         let old = Evidence { mtime_ms: NOW - 31_000, ..fresh };
-        assert_eq!(judge(&old, &Thresholds::default()).reasons, vec![Reason::PayloadlessPastGrace]);
+        let verdict = judge(&old, &Thresholds::default());
+        assert_eq!(verdict.reasons, vec![Reason::PayloadlessPastGrace]);
+        assert_eq!(verdict.stale_in, None);
+        let ours = Payload { kernel_locked: true, ..Payload::default() };
+        let with_payload =
+            Evidence { payload: Some(&ours), kernel: KernelLock::HeldByOther, ..fresh };
+        assert_eq!(judge(&with_payload, &Thresholds::default()).stale_in, None, "no clock decides");
     }
 
     #[test]

@@ -162,5 +162,6 @@ fn holder(
         age: None,
         max_hold: None,
         reasons,
+        stale_in: None,
     }
 }
