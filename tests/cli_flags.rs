@@ -39,7 +39,7 @@ fn tempdir() -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
-/// A `sessionlock run s.jsonl sh -c HOLD` in `dir` (no `--`), holding until dropped.
+/// A `sessionlock run s.jsonl -- sh -c HOLD` in `dir`, holding until dropped.
 struct Holder {
     run: Child,
     dir: PathBuf,
@@ -50,7 +50,7 @@ struct Holder {
 impl Holder {
     fn start(dir: &Path) -> Self {
         std::fs::write(dir.join("hold"), "").unwrap();
-        let run = bin(dir).args(["run", "s.jsonl", "sh", "-c", HOLD]).spawn().unwrap();
+        let run = bin(dir).args(["run", "s.jsonl", "--", "sh", "-c", HOLD]).spawn().unwrap();
         let mut text = String::new();
         for _ in 0..3000 {
             text = std::fs::read_to_string(dir.join("started")).unwrap_or_default();
@@ -98,17 +98,17 @@ fn run_takes_the_command_without_a_double_dash() {
 fn nonblock_fails_at_once_with_the_busy_exit_code() {
     let (_tmp, dir) = tempdir();
     let first = Holder::start(&dir);
-    let out = sessionlock(&dir, &["run", "-n", "s.jsonl", "touch", "ran"]);
+    let out = sessionlock(&dir, &["run", "-n", "s.jsonl", "--", "touch", "ran"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(75), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&format!("is locked by pid {} (alive", first.cmd_pid)), "{err}");
-    let out = sessionlock(&dir, &["run", "--nonblock", "-E", "9", "s.jsonl", "touch", "ran"]);
+    let out = sessionlock(&dir, &["run", "--nonblock", "-E", "9", "s.jsonl", "--", "touch", "ran"]);
     assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
     assert!(!dir.join("ran").exists(), "the command ran without the lock");
     assert_eq!(first.finish(), Some(0));
     // Free, `-n` takes it like any run.
-    let free = sessionlock(&dir, &["run", "-n", "-E", "9", "s.jsonl", "touch", "ran"]);
+    let free = sessionlock(&dir, &["run", "-n", "-E", "9", "s.jsonl", "--", "touch", "ran"]);
     assert_eq!(free.status.code(), Some(0), "{}", stderr(&free));
     assert!(dir.join("ran").exists());
 }
@@ -119,10 +119,10 @@ fn nonblock_fails_at_once_with_the_busy_exit_code() {
 fn conflict_exit_code_applies_to_a_timeout() {
     let (_tmp, dir) = tempdir();
     let first = Holder::start(&dir);
-    let out = sessionlock(&dir, &["run", "--timeout", "50ms", "-E", "3", "s.jsonl", "true"]);
+    let out = sessionlock(&dir, &["run", "--timeout", "50ms", "-E", "3", "s.jsonl", "--", "true"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(first.finish(), Some(0));
-    let own = sessionlock(&dir, &["run", "-E", "3", "s.jsonl", "sh", "-c", "exit 4"]);
+    let own = sessionlock(&dir, &["run", "-E", "3", "s.jsonl", "--", "sh", "-c", "exit 4"]);
     assert_eq!(own.status.code(), Some(4), "{}", stderr(&own));
 }
 
@@ -133,7 +133,7 @@ fn conflict_exit_code_applies_to_a_timeout() {
 fn timeout_zero_prints_only_the_timeout() {
     let (_tmp, dir) = tempdir();
     let first = Holder::start(&dir);
-    let out = sessionlock(&dir, &["run", "--timeout", "0", "s.jsonl", "touch", "ran"]);
+    let out = sessionlock(&dir, &["run", "--timeout", "0", "s.jsonl", "--", "touch", "ran"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(75), "{err}");
     assert!(!err.contains("waiting for lock"), "{err}");
@@ -148,7 +148,7 @@ fn timeout_zero_prints_only_the_timeout() {
 fn a_timeout_is_told_once() {
     let (_tmp, dir) = tempdir();
     let first = Holder::start(&dir);
-    let out = sessionlock(&dir, &["run", "--timeout", "100ms", "s.jsonl", "true"]);
+    let out = sessionlock(&dir, &["run", "--timeout", "100ms", "s.jsonl", "--", "true"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(75), "{err}");
     let lines: Vec<&str> = err.lines().collect();
@@ -164,13 +164,13 @@ fn a_timeout_is_told_once() {
 #[test]
 fn a_compromised_lock_is_told_in_words() {
     let (_tmp, dir) = tempdir();
-    let removed = sessionlock(&dir, &["run", "s.jsonl", "rm", "s.jsonl.lock"]);
+    let removed = sessionlock(&dir, &["run", "s.jsonl", "--", "rm", "s.jsonl.lock"]);
     let err = stderr(&removed);
     assert_eq!(removed.status.code(), Some(1), "{err}");
     assert!(err.contains("compromised while held: found nothing at the path"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     let script = "rm s.jsonl.lock && echo '{}' > s.jsonl.lock";
-    let replaced = sessionlock(&dir, &["run", "s.jsonl", "sh", "-c", script]);
+    let replaced = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", script]);
     let err = stderr(&replaced);
     assert_eq!(replaced.status.code(), Some(1), "{err}");
     assert!(err.contains("found another file (device "), "{err}");
@@ -193,7 +193,7 @@ fn inspect_says_when_a_payloadless_lock_becomes_stale() {
     assert!(left > 0 && left <= 30_000, "the default grace is 30 s: {left}");
     assert_eq!(rows[0]["stale"], false);
     // Within its grace, a `run -n` names it the same way.
-    let busy = sessionlock(&dir, &["run", "-n", "s.jsonl", "true"]);
+    let busy = sessionlock(&dir, &["run", "-n", "s.jsonl", "--", "true"]);
     assert!(stderr(&busy).contains("no usable payload: stale in "), "{}", stderr(&busy));
     assert!(dir.join("s.jsonl.lock").exists(), "nothing was removed");
 }
