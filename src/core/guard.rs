@@ -111,7 +111,7 @@ pub async fn release_hold<F: LockFs, C: Clock>(
     generation: u64,
 ) -> Result<Released, ReleaseError> {
     match locker.registry().leave(path, owner, generation) {
-        Leave::Stale => Err(ReleaseError::StaleGuard { path: path.clone() }),
+        Leave::Missing => Err(ReleaseError::StaleGuard { path: path.clone() }),
         Leave::Remaining(remaining) => Ok(Released::StillHeld { remaining }),
         Leave::Last(file) => {
             let _finish = FinishRelease { registry: locker.registry(), path };

@@ -145,7 +145,8 @@ pub struct Evidence<'a> {
     pub lease: Option<Lease>,
 }
 
-/// The reasons found; the file is stale when any of them is actionable.
+/// The reasons found; the file is stale when any of them is actionable (see
+/// [`Holder::is_stale`](crate::core::Holder::is_stale), the one place that says so).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
     /// Every reason that applies.
@@ -154,13 +155,6 @@ pub struct Verdict {
     /// past it (by its mtime, H9), unless it is written meanwhile. `None` for every other
     /// file, whose staleness no clock decides.
     pub stale_in: Option<Duration>,
-}
-
-impl Verdict {
-    /// Whether the holder is proven gone.
-    pub fn is_stale(&self) -> bool {
-        self.reasons.iter().any(|r| r.is_actionable())
-    }
 }
 
 /// Judges one lock file.
@@ -415,6 +409,6 @@ mod tests {
         };
         let v = judge(&e, &Thresholds::default());
         assert_eq!(v.reasons, vec![Reason::TooOld, Reason::HoldExceeded]);
-        assert!(!v.is_stale());
+        assert!(!v.reasons.into_iter().any(Reason::is_actionable), "report-only reasons");
     }
 }

@@ -257,7 +257,7 @@ fn clean_up(lock: &SessionLock, lock_path: &LockPath, trouble: &mut bool) -> boo
 fn clean_up_path(ctx: &RealCtx<'_>, path: &LockPath, trouble: &mut bool) -> bool {
     match block_on(protocol::probe(ctx, path)) {
         Ok(Probe::Broken(_)) => true,
-        Ok(Probe::Vanished) => false,
+        Ok(Probe::Missing) => false,
         // Someone the command started still holds it, or the next holder has it.
         Ok(Probe::Alive { handle, .. }) => {
             if let Some(handle) = handle {

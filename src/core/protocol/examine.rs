@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Ctx, close_quietly};
+use super::ctx::{Ctx, close_quietly};
 use crate::core::error::{AcquireError, Holder};
 use crate::core::judge::{Evidence, KernelLock, Place, Verdict, judge};
 use crate::fs::{Clock, FileId, Lease, LockFs, LockPath, Opened, PidState};
