@@ -5,8 +5,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use super::error::ReleaseError;
+use super::locker::Locker;
+use super::protocol;
 use super::registry::{Leave, Owner, Registry};
-use super::{Locker, protocol};
 use crate::fs::{Clock, FileId, LockFs, LockPath};
 
 /// What a successful release did.
