@@ -59,6 +59,8 @@ pub enum TryAcquire<G> {
     Held(Box<Holder>),
 }
 
+/// The acquire, which builds [`Turn`]s and [`Guard`]s: here, above them, so that they
+/// import nothing from this module (they hold a [`Locker`] from `locker.rs`).
 impl<F: LockFs, C: Clock> Locker<F, C> {
     /// Acquires the lock at `path` for `owner`, waiting up to the configured timeout.
     ///
