@@ -53,6 +53,22 @@ impl Reason {
     }
 }
 
+impl std::fmt::Display for Reason {
+    /// The reason's name, as reports print it (`KernelProvenDead`, `DeadPid`, ...): a
+    /// stable word, the same in a table, in JSON and in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::KernelProvenDead => "KernelProvenDead",
+            Self::DeadPid => "DeadPid",
+            Self::RecycledPid => "RecycledPid",
+            Self::OwnPidOrphan => "OwnPidOrphan",
+            Self::PayloadlessPastGrace => "PayloadlessPastGrace",
+            Self::TooOld => "TooOld",
+            Self::HoldExceeded => "HoldExceeded",
+        })
+    }
+}
+
 /// What the kernel said when we tried the file's lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelLock {
@@ -389,6 +405,13 @@ mod tests {
         let with_payload =
             Evidence { payload: Some(&ours), kernel: KernelLock::HeldByOther, ..fresh };
         assert_eq!(judge(&with_payload, &Thresholds::default()).stale_in, None, "no clock decides");
+    }
+
+    #[test]
+    fn reasons_print_their_names() {
+        let names = [Reason::KernelProvenDead, Reason::PayloadlessPastGrace, Reason::TooOld]
+            .map(|r| r.to_string());
+        assert_eq!(names, ["KernelProvenDead", "PayloadlessPastGrace", "TooOld"]);
     }
 
     #[test]

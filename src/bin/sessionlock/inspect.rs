@@ -132,7 +132,7 @@ pub fn alive(holder: &Holder) -> Option<bool> {
 
 /// The reasons' names, as the core spells them (`KernelProvenDead`, `DeadPid`, ...).
 pub fn reason_names(reasons: &[Reason]) -> Vec<String> {
-    reasons.iter().map(|r| format!("{r:?}")).collect()
+    reasons.iter().map(Reason::to_string).collect()
 }
 
 fn millis(d: Option<Duration>) -> Option<u64> {
