@@ -114,6 +114,18 @@ pub enum FileKind {
     Other,
 }
 
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Directory => "directory",
+            Self::Symlink => "symlink",
+            Self::Fifo => "fifo",
+            Self::Socket => "socket",
+            Self::Other => "other",
+        })
+    }
+}
+
 /// The outcome of [`LockFs::publish`].
 #[derive(Debug)]
 pub enum Published<H> {
@@ -228,6 +240,9 @@ pub enum FsOp {
     /// Resolving a session path to its canonical lock path, before any primitive runs.
     /// The error's path is then the session path.
     Resolve,
+    /// Opening the session file for appending, once the lock was checked to be still
+    /// held. The error's path is then the session path.
+    OpenSession,
 }
 
 impl fmt::Display for FsOp {
@@ -245,6 +260,7 @@ impl fmt::Display for FsOp {
             Self::Lease => "probe read lease of",
             Self::WriterWait => "wait for the writers to close",
             Self::Resolve => "resolve lock path for",
+            Self::OpenSession => "open for appending",
         };
         f.write_str(name)
     }

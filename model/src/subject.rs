@@ -171,7 +171,7 @@ impl Subject {
         };
         let (locker, path, owner, generation) = guard.into_parts();
         let file = match locker.registry().leave(&path, owner, generation) {
-            Leave::Stale => return Err(ReleaseError::StaleGuard { path }),
+            Leave::Missing => return Err(ReleaseError::StaleGuard { path }),
             Leave::Remaining(remaining) => return Ok(Released::StillHeld { remaining }),
             Leave::Last(file) => file,
         };

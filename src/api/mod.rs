@@ -6,13 +6,20 @@
 //! theirs with [`Builder::build_with`].
 //!
 //! Each entry point comes in two forms with the same behaviour:
-//! - `acquire` / `try_acquire` are futures. Every wait inside them (the in-process
+//! - `acquire` / `try_acquire` (and `lock` / `try_lock` / `with`) are futures. Every wait inside them (the in-process
 //!   queue, the kernel lock, a deadline) is a real wait that occupies no thread, and each
 //!   filesystem step is a non-waiting system call, so they can be awaited on any
 //!   executor, tokio included.
-//! - `acquire_blocking` / `try_acquire_blocking` run the same future on the calling
-//!   thread, parking it while it waits. They need no runtime. Do not call them from
+//! - `acquire_blocking` / `try_acquire_blocking` (and `lock_blocking` / `try_lock_blocking` /
+//!   `with_blocking`) run the same future on the calling thread, parking it while it waits. They need no runtime. Do not call them from
 //!   async code.
+//!
+//! Who holds:
+//!
+//! | entry point                | owner                            | re-entry by the same caller |
+//! |----------------------------|----------------------------------|-----------------------------|
+//! | `acquire`, `try_acquire`   | the [`Owner`] given              | counted (INV-7)             |
+//! | `lock`, `try_lock`, `with` | a fresh [`Owner`] for each call  | none: a second call waits, as on a `tokio::sync::Mutex` |
 //!
 //! Cancellation (H19): dropping an `acquire` future at any point leaves nothing behind. A
 //! queued waiter withdraws, a task holding the path's turn hands it on, an open probe
@@ -21,6 +28,7 @@
 
 mod block_on;
 mod guard;
+mod scoped;
 
 use std::fmt;
 use std::io;
@@ -29,6 +37,7 @@ use std::time::Duration;
 
 pub use block_on::block_on;
 pub use guard::SessionGuard;
+pub use scoped::WithError;
 
 use crate::core::TryAcquire;
 use crate::core::protocol::HeldFile;
@@ -152,6 +161,135 @@ impl<F: SessionFs, C: Clock> SessionLock<F, C> {
         owner: Owner,
     ) -> Result<TryAcquire<SessionGuard<F, C>>, AcquireError> {
         block_on(self.try_acquire(session, owner))
+    }
+
+    /// Acquires the lock of `session` for a fresh [`Owner`]: each call is its own owner,
+    /// as each `lock` of a `tokio::sync::Mutex` is, so a second call while this guard
+    /// lives waits for it, even from the same task. Use [`SessionLock::acquire`] with one
+    /// owner where a caller must re-enter.
+    ///
+    /// # Errors
+    /// As [`SessionLock::acquire`].
+    pub async fn lock(
+        &self,
+        session: impl AsRef<Path>,
+    ) -> Result<SessionGuard<F, C>, AcquireError> {
+        self.acquire(session, Owner::new()).await
+    }
+
+    /// [`SessionLock::lock`] on the calling thread, which is parked while it waits.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let session = dir.path().join("s.jsonl");
+    /// let lock = sessionlock::SessionLock::new();
+    /// let guard = lock.lock_blocking(&session)?;
+    /// // Another call is another owner: it does not re-enter.
+    /// let again = lock.try_lock_blocking(&session)?;
+    /// assert!(matches!(again, sessionlock::TryAcquire::Held(_)));
+    /// guard.release_blocking()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SessionLock::acquire`].
+    pub fn lock_blocking(
+        &self,
+        session: impl AsRef<Path>,
+    ) -> Result<SessionGuard<F, C>, AcquireError> {
+        block_on(self.lock(session))
+    }
+
+    /// [`SessionLock::try_acquire`] for a fresh [`Owner`] (see [`SessionLock::lock`]).
+    ///
+    /// # Errors
+    /// As [`SessionLock::try_acquire`].
+    pub async fn try_lock(
+        &self,
+        session: impl AsRef<Path>,
+    ) -> Result<TryAcquire<SessionGuard<F, C>>, AcquireError> {
+        self.try_acquire(session, Owner::new()).await
+    }
+
+    /// [`SessionLock::try_lock`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`SessionLock::try_acquire`].
+    pub fn try_lock_blocking(
+        &self,
+        session: impl AsRef<Path>,
+    ) -> Result<TryAcquire<SessionGuard<F, C>>, AcquireError> {
+        block_on(self.try_lock(session))
+    }
+
+    /// Runs `scope` holding the lock of `session` (for a fresh [`Owner`], as
+    /// [`SessionLock::lock`]), releases it, and returns what `scope` returned.
+    ///
+    /// The lock is released whichever way `scope` ends:
+    /// - it returns (an `Err` it returns, from `?` inside it, is a value like any other):
+    ///   the lock is released, and a failed release comes back as
+    ///   [`WithError::Release`] *carrying that value*, which is never dropped unseen;
+    /// - it panics: the lock is released, then the panic goes on; a failed release is
+    ///   logged, since the panic is what the caller will see;
+    /// - this future is dropped while `scope` runs: the guard's drop releases, and can
+    ///   only log a failure.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let session = dir.path().join("s.jsonl");
+    /// let lock = sessionlock::SessionLock::new();
+    /// let turns = lock
+    ///     .with(&session, async |_guard| {
+    ///         tokio::task::yield_now().await;
+    ///         std::fs::write(&session, "{\"turn\":1}\n")?;
+    ///         Ok::<_, std::io::Error>(1)
+    ///     })
+    ///     .await??;
+    /// assert_eq!(turns, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`WithError::Acquire`] when the lock could not be taken (`scope` did not run);
+    /// [`WithError::Release`] when `scope` ran but the release reported a lock
+    /// compromised while held.
+    pub async fn with<T>(
+        &self,
+        session: impl AsRef<Path>,
+        scope: impl AsyncFnOnce(&SessionGuard<F, C>) -> T,
+    ) -> Result<T, WithError<T>> {
+        let guard = self.lock(session).await.map_err(WithError::Acquire)?;
+        let ran = scoped::CatchUnwind::new(std::pin::pin!(scope(&guard))).await;
+        scoped::finish(ran, guard.release().await)
+    }
+
+    /// [`SessionLock::with`] on the calling thread, for a closure that does not wait.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let session = dir.path().join("s.jsonl");
+    /// let lock = sessionlock::SessionLock::new();
+    /// lock.with_blocking(&session, |_guard| std::fs::write(&session, "{\"turn\":1}\n"))??;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SessionLock::with`].
+    pub fn with_blocking<T>(
+        &self,
+        session: impl AsRef<Path>,
+        scope: impl FnOnce(&SessionGuard<F, C>) -> T,
+    ) -> Result<T, WithError<T>> {
+        let guard = self.lock_blocking(session).map_err(WithError::Acquire)?;
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scope(&guard)));
+        scoped::finish(ran, guard.release_blocking())
     }
 }
 

@@ -2,12 +2,15 @@
 //!
 //! - `inspect PATH...` says who holds each lock, changing nothing.
 //! - `clean DIR` removes the lock files whose holders are provably gone.
-//! - `run FILE -- CMD...` holds a session's lock while a command runs (the command
-//!   inherits the lock; `run` supervises it and forwards signals to it).
+//! - `run FILE CMD...` holds a session's lock while a command runs (the command
+//!   inherits the lock; `run` supervises it and forwards signals to it). As in flock(1),
+//!   `--` before the command is optional, `-n` fails at once if the lock is held, and
+//!   `-E CODE` sets the exit code for a held lock.
 //!
 //! Exit codes: 0 success (or, for `run`, the command's own code; 128+N when a signal N
-//! killed it), 1 an I/O failure, 2 bad usage or input, 75 (`EX_TEMPFAIL`) the lock stayed
-//! held past `--timeout`, 126/127 the command could not be run / was not found.
+//! killed it), 1 an I/O failure, 2 bad usage or input, 75 (`EX_TEMPFAIL`, or `-E`'s) the
+//! lock stayed held past `--timeout` (or was held, with `-n`), 126/127 the command could
+//! not be run / was not found.
 
 // A binary's root resolves `mod` beside itself, so the submodules are named by path.
 #[path = "sessionlock/channel.rs"]
@@ -33,14 +36,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use sessionlock::core::observe::OUTCOME_TARGET;
+use tracing_subscriber::Layer;
 
 const TOP_EXAMPLES: &str = "\
 Examples:
   sessionlock inspect sessions/                      # who holds which lock
   sessionlock clean --dry-run sessions/              # which locks are provably stale
-  sessionlock run sessions/s.jsonl -- ./append.sh    # hold a session's lock for a command
+  sessionlock run sessions/s.jsonl ./append.sh       # hold a session's lock for a command
 
-Exit codes: 0 ok, 1 I/O failure, 2 bad usage or input, 75 lock timeout; `run` passes its
+Exit codes: 0 ok, 1 I/O failure, 2 bad usage or input, 75 lock held (past --timeout, or at
+once with -n; -E sets another); `run` passes its
 command's code through (128+N if signal N killed it; 126/127 if it could not be run).
 `sessionlock help <COMMAND>` shows each command's examples.";
 
@@ -53,7 +59,8 @@ Examples:
 JSON: one array with an object per lock path: path, found (\"lock-file\", \"nothing\",
 or what sits there instead: \"fifo\", \"symlink\", \"directory\", ...), held (a lock
 file is there and its holder is not proven gone), pid, alive (true, false, or null when
-unknown), kernel_held, age_ms, max_hold_ms (the declared hold budget), stale, reasons.";
+unknown), kernel_held, age_ms, max_hold_ms (the declared hold budget), stale_in_ms (a file with no
+usable payload: when it becomes stale, unless written meanwhile), stale, reasons.";
 
 const CLEAN_EXAMPLES: &str = "\
 Examples:
@@ -67,11 +74,14 @@ however old, is kept.";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
-  sessionlock run sessions/s.jsonl -- ./append-turn.sh
-  sessionlock run sessions/s.jsonl --timeout 30s -- sh -c 'echo hi >> sessions/s.jsonl'
+  sessionlock run sessions/s.jsonl ./append-turn.sh
+  sessionlock run --timeout 30s sessions/s.jsonl sh -c 'echo hi >> sessions/s.jsonl'
+  sessionlock run -n -E 0 sessions/s.jsonl ./append-turn.sh   # skip if busy, exit 0
 
-While it waits, it prints one line naming the holder. The command's exit code is passed
-through (128+N if signal N killed it); 75 means the lock stayed held past --timeout.
+Options go before FILE's command (`--` before it is optional, as in flock(1)). While it
+waits, it prints one line naming the holder (none with --timeout 0). The command's exit
+code is passed through (128+N if signal N killed it); 75 (or -E's code) means the lock
+was held: past --timeout, or at once with -n.
 
 The command holds the lock: it inherits the lock file's descriptor (its number is in
 $SESSIONLOCK_FD) and the lock file names its pid. SIGINT, SIGTERM, SIGHUP and SIGQUIT
@@ -118,11 +128,11 @@ enum Command {
     Run {
         /// The session file to lock (its lock is `FILE.lock`).
         file: PathBuf,
-        /// How long to wait for the lock: `500ms`, `1s`, `2m`, ...
-        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
-        timeout: Duration,
-        /// The command and its arguments (after `--`).
-        #[arg(required = true, last = true, value_name = "CMD")]
+        #[command(flatten)]
+        wait: Wait,
+        /// The command and its arguments (`--` before it is optional, as in flock(1)).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(value_name = "CMD")]
         command: Vec<OsString>,
     },
     /// Internal: the process `run` starts to take the lock and exec the command.
@@ -130,9 +140,8 @@ enum Command {
     Hold {
         /// The session file to lock.
         file: PathBuf,
-        /// How long to wait for the lock.
-        #[arg(long, value_name = "DURATION", value_parser = duration)]
-        timeout: Duration,
+        #[command(flatten)]
+        wait: Wait,
         /// The name of `run`'s hand-off channel.
         #[arg(long)]
         channel: String,
@@ -142,6 +151,29 @@ enum Command {
     },
 }
 
+/// How `run` waits for a held lock, and how it says it gave up; its holder process gets
+/// the same flags.
+#[derive(Clone, Copy, Debug, clap::Args)]
+struct Wait {
+    /// How long to wait for the lock: `500ms`, `1s`, `2m`, ... (`0`: no wait, no
+    /// waiting line).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    timeout: Duration,
+    /// Do not wait: fail at once if the lock is held.
+    #[arg(short = 'n', long)]
+    nonblock: bool,
+    /// The exit code when the lock is held (at once with `-n`, else at the timeout).
+    #[arg(short = 'E', long, value_name = "CODE", default_value_t = error::EXIT_TIMEOUT)]
+    conflict_exit_code: u8,
+}
+
+impl From<Wait> for run::Wait {
+    fn from(w: Wait) -> Self {
+        let timeout = if w.nonblock { None } else { Some(w.timeout) };
+        Self { timeout, busy_code: w.conflict_exit_code }
+    }
+}
+
 /// Parses a human duration such as `1s`, `500ms` or `2m`.
 fn duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (try `500ms`, `1s` or `2m`)"))
@@ -149,20 +181,28 @@ fn duration(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     // The library reports what it could not do, and a directory where locks fall back
-    // to heuristics (NFS, no flock), through tracing: show warnings on stderr.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::WARN)
-        .with_target(false)
-        .without_time()
+    // to heuristics (NFS, no flock), through tracing: show warnings on stderr. What it
+    // also returns as an error (a timeout, a compromised lock), the CLI says itself, once.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let told_by_us = |meta: &tracing::Metadata<'_>| meta.target() != OUTCOME_TARGET;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .without_time()
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN)
+                .with_filter(tracing_subscriber::filter::filter_fn(told_by_us)),
+        )
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Inspect { paths, json } => inspect::main(&paths, json),
         Command::Clean { dir, dry_run } => clean::main(&dir, dry_run),
-        Command::Run { file, timeout, command } => run::main(&file, timeout, &command),
-        Command::Hold { file, timeout, channel, command } => {
-            hold::main(&file, timeout, &channel, &command)
+        Command::Run { file, wait, command } => run::main(&file, wait.into(), &command),
+        Command::Hold { file, wait, channel, command } => {
+            hold::main(&file, wait.into(), &channel, &command)
         }
     };
     match outcome {

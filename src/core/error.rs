@@ -31,6 +31,9 @@ pub struct Holder {
     pub max_hold: Option<Duration>,
     /// Reasons the judge found, actionable or reported only.
     pub reasons: Vec<Reason>,
+    /// For a file with no usable payload, within its grace: how long until it becomes
+    /// stale, unless it is written meanwhile (H9).
+    pub stale_in: Option<Duration>,
 }
 
 impl Holder {
@@ -47,6 +50,7 @@ impl Holder {
             age: None,
             max_hold: None,
             reasons: Vec::new(),
+            stale_in: None,
         }
     }
 
@@ -92,6 +96,9 @@ impl fmt::Display for Holder {
         if let Some(max) = self.max_hold {
             write!(f, ", budget {:.1}s", max.as_secs_f64())?;
         }
+        if let Some(left) = self.stale_in {
+            write!(f, ", no usable payload: stale in {:.1}s", left.as_secs_f64())?;
+        }
         f.write_str(")")
     }
 }
@@ -110,7 +117,7 @@ pub enum AcquireError {
         holder: Option<Box<Holder>>,
     },
     /// Something other than a regular file sits at the lock path; it was left untouched.
-    #[error("{path} is a {kind:?}, not a lock file; it was left untouched")]
+    #[error("{path} is a {kind}, not a lock file; it was left untouched")]
     NotALockFile {
         /// The lock path.
         path: LockPath,
@@ -135,11 +142,20 @@ pub enum Found {
     Other(FileId),
 }
 
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str("nothing"),
+            Self::Other(id) => write!(f, "another file (device {}, inode {})", id.dev, id.ino),
+        }
+    }
+}
+
 /// Why a release could not complete cleanly. The in-process entry is released regardless.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     /// The lock file was removed or replaced while held: another writer may have been in.
-    #[error("lock on {path} was compromised while held: found {found:?} at the path")]
+    #[error("lock on {path} was compromised while held: found {found} at the path")]
     Compromised {
         /// The lock path.
         path: LockPath,

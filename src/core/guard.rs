@@ -5,8 +5,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use super::error::ReleaseError;
+use super::locker::Locker;
+use super::protocol;
 use super::registry::{Leave, Owner, Registry};
-use super::{Locker, protocol};
 use crate::fs::{Clock, FileId, LockFs, LockPath};
 
 /// What a successful release did.
@@ -111,7 +112,7 @@ pub async fn release_hold<F: LockFs, C: Clock>(
     generation: u64,
 ) -> Result<Released, ReleaseError> {
     match locker.registry().leave(path, owner, generation) {
-        Leave::Stale => Err(ReleaseError::StaleGuard { path: path.clone() }),
+        Leave::Missing => Err(ReleaseError::StaleGuard { path: path.clone() }),
         Leave::Remaining(remaining) => Ok(Released::StillHeld { remaining }),
         Leave::Last(file) => {
             let _finish = FinishRelease { registry: locker.registry(), path };

@@ -53,6 +53,22 @@ impl Reason {
     }
 }
 
+impl std::fmt::Display for Reason {
+    /// The reason's name, as reports print it (`KernelProvenDead`, `DeadPid`, ...): a
+    /// stable word, the same in a table, in JSON and in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::KernelProvenDead => "KernelProvenDead",
+            Self::DeadPid => "DeadPid",
+            Self::RecycledPid => "RecycledPid",
+            Self::OwnPidOrphan => "OwnPidOrphan",
+            Self::PayloadlessPastGrace => "PayloadlessPastGrace",
+            Self::TooOld => "TooOld",
+            Self::HoldExceeded => "HoldExceeded",
+        })
+    }
+}
+
 /// What the kernel said when we tried the file's lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelLock {
@@ -145,23 +161,22 @@ pub struct Evidence<'a> {
     pub lease: Option<Lease>,
 }
 
-/// The reasons found; the file is stale when any of them is actionable.
+/// The reasons found; the file is stale when any of them is actionable (see
+/// [`Holder::is_stale`](crate::core::Holder::is_stale), the one place that says so).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
     /// Every reason that applies.
     pub reasons: Vec<Reason>,
-}
-
-impl Verdict {
-    /// Whether the holder is proven gone.
-    pub fn is_stale(&self) -> bool {
-        self.reasons.iter().any(|r| r.is_actionable())
-    }
+    /// For a file with no usable payload still within its grace: how long until it is
+    /// past it (by its mtime, H9), unless it is written meanwhile. `None` for every other
+    /// file, whose staleness no clock decides.
+    pub stale_in: Option<Duration>,
 }
 
 /// Judges one lock file.
 pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
     let mut reasons = Vec::new();
+    let mut stale_in = None;
     let writer = e.lease == Some(Lease::Writer);
     if e.kernel != KernelLock::HeldByOther {
         match e.payload {
@@ -176,8 +191,11 @@ pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
             }
             _ if writer => {}
             _ => {
-                if age(e.now_ms, e.mtime_ms) > limits.payloadless_grace {
+                let age = age(e.now_ms, e.mtime_ms);
+                if age > limits.payloadless_grace {
                     reasons.push(Reason::PayloadlessPastGrace);
+                } else {
+                    stale_in = Some(limits.payloadless_grace - age);
                 }
             }
         }
@@ -191,7 +209,7 @@ pub fn judge(e: &Evidence<'_>, limits: &Thresholds) -> Verdict {
             reasons.push(Reason::HoldExceeded);
         }
     }
-    Verdict { reasons }
+    Verdict { reasons, stale_in }
 }
 
 /// The pid heuristics for a foreign payload that names a pid.
@@ -376,9 +394,24 @@ mod tests {
             place: Place::Unrecorded,
             lease: None,
         };
-        assert!(!judge(&fresh, &Thresholds::default()).is_stale());
+        let verdict = judge(&fresh, &Thresholds::default());
+        assert_eq!(verdict.reasons, vec![]);
+        assert_eq!(verdict.stale_in, Some(Duration::from_secs(1)), "says when it will be");
         let old = Evidence { mtime_ms: NOW - 31_000, ..fresh };
-        assert_eq!(judge(&old, &Thresholds::default()).reasons, vec![Reason::PayloadlessPastGrace]);
+        let verdict = judge(&old, &Thresholds::default());
+        assert_eq!(verdict.reasons, vec![Reason::PayloadlessPastGrace]);
+        assert_eq!(verdict.stale_in, None);
+        let ours = Payload { kernel_locked: true, ..Payload::default() };
+        let with_payload =
+            Evidence { payload: Some(&ours), kernel: KernelLock::HeldByOther, ..fresh };
+        assert_eq!(judge(&with_payload, &Thresholds::default()).stale_in, None, "no clock decides");
+    }
+
+    #[test]
+    fn reasons_print_their_names() {
+        let names = [Reason::KernelProvenDead, Reason::PayloadlessPastGrace, Reason::TooOld]
+            .map(|r| r.to_string());
+        assert_eq!(names, ["KernelProvenDead", "PayloadlessPastGrace", "TooOld"]);
     }
 
     #[test]
@@ -399,6 +432,6 @@ mod tests {
         };
         let v = judge(&e, &Thresholds::default());
         assert_eq!(v.reasons, vec![Reason::TooOld, Reason::HoldExceeded]);
-        assert!(!v.is_stale());
+        assert!(!v.reasons.into_iter().any(Reason::is_actionable), "report-only reasons");
     }
 }

@@ -17,6 +17,7 @@
 pub mod error;
 mod guard;
 pub mod judge;
+mod locker;
 pub mod observe;
 mod options;
 pub mod protocol;
@@ -26,15 +27,14 @@ mod turn;
 pub use error::{AcquireError, Found, Holder, ReleaseError};
 pub use guard::{Guard, Released, release_hold};
 pub use judge::{Reason, Thresholds};
+pub use locker::Locker;
 pub use observe::{Event, Observer, SharedObserver};
 pub use options::{Options, Reentrancy};
 pub use registry::{Owner, PhaseKind, Registry};
 pub use turn::{Admission, Turn};
 
 use crate::fs::{Clock, LockFs, LockPath, Moment};
-use crate::payload::Payload;
-use crate::sync::Arc;
-use protocol::{Ctx, HeldFile, Probe};
+use protocol::Probe;
 use registry::Entered;
 use turn::Queued;
 
@@ -59,83 +59,9 @@ pub enum TryAcquire<G> {
     Held(Box<Holder>),
 }
 
-/// A lock service over one filesystem, clock and per-process registry.
-pub struct Locker<F: LockFs, C: Clock> {
-    inner: Arc<Inner<F, C>>,
-}
-
-struct Inner<F: LockFs, C> {
-    fs: F,
-    clock: C,
-    registry: Arc<Registry<HeldFile<F::Handle>>>,
-    options: Options,
-    observer: Option<SharedObserver>,
-}
-
-impl<F: LockFs, C: Clock> Clone for Locker<F, C> {
-    fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
-    }
-}
-
+/// The acquire, which builds [`Turn`]s and [`Guard`]s: here, above them, so that they
+/// import nothing from this module (they hold a [`Locker`] from `locker.rs`).
 impl<F: LockFs, C: Clock> Locker<F, C> {
-    /// A locker with its own registry. Every locker sharing one process's locks must share
-    /// one registry: see [`Locker::with_registry`].
-    pub fn new(fs: F, clock: C, options: Options) -> Self {
-        Self::with_registry(fs, clock, options, Arc::new(Registry::default()))
-    }
-
-    /// A locker over an existing registry.
-    pub fn with_registry(
-        fs: F,
-        clock: C,
-        options: Options,
-        registry: Arc<Registry<HeldFile<F::Handle>>>,
-    ) -> Self {
-        Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: None }) }
-    }
-
-    /// Returns this locker with `observer` receiving every [`Event`].
-    pub fn observed(self, observer: SharedObserver) -> Self {
-        let Inner { fs, clock, registry, options, .. } = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(_) => panic!("observed() must be called before the locker is shared"),
-        };
-        Self { inner: Arc::new(Inner { fs, clock, registry, options, observer: Some(observer) }) }
-    }
-
-    /// The filesystem.
-    pub fn fs(&self) -> &F {
-        &self.inner.fs
-    }
-
-    /// The clock.
-    pub fn clock(&self) -> &C {
-        &self.inner.clock
-    }
-
-    /// The registry.
-    pub fn registry(&self) -> &Registry<HeldFile<F::Handle>> {
-        &self.inner.registry
-    }
-
-    /// The options.
-    pub fn options(&self) -> &Options {
-        &self.inner.options
-    }
-
-    /// The context protocol steps run in.
-    pub fn ctx(&self) -> Ctx<'_, F, C> {
-        Ctx {
-            fs: &self.inner.fs,
-            clock: &self.inner.clock,
-            thresholds: &self.inner.options.thresholds,
-            me: self.inner.fs.process(),
-            here: self.inner.fs.location(),
-            observer: self.inner.observer.as_deref(),
-        }
-    }
-
     /// Acquires the lock at `path` for `owner`, waiting up to the configured timeout.
     ///
     /// # Errors
@@ -162,20 +88,9 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
                     self.timed_out(path);
                 }
             })?;
-        let waited = self.inner.clock.now().saturating_since(started);
+        let waited = self.clock().now().saturating_since(started);
         self.emit(Event::Acquired { path, waited });
         Ok(turn.grant(owner, file))
-    }
-
-    /// Traces `event` and hands it to the observer (without building a whole [`Ctx`]).
-    fn emit(&self, event: Event<'_>) {
-        observe::emit(self.inner.observer.as_deref(), &event);
-    }
-
-    /// The start and deadline of an acquire beginning now.
-    pub fn window(&self) -> (Moment, Moment) {
-        let started = self.inner.clock.now();
-        (started, started.saturating_add(self.inner.options.timeout))
     }
 
     /// The in-memory half of an acquire: re-enter, or wait (until `deadline`) for the
@@ -191,7 +106,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         started: Moment,
         deadline: Moment,
     ) -> Result<Admission<'_, F, C>, AcquireError> {
-        let waiter = match self.inner.registry.enter(path, owner) {
+        let waiter = match self.registry().enter(path, owner) {
             Entered::Reentered { generation } => {
                 return Ok(Admission::Reentered(self.reentered(path, owner, generation)));
             }
@@ -218,13 +133,13 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         owner: Owner,
     ) -> Result<TryAcquire<Guard<F, C>>, AcquireError> {
         let owner = self.effective(owner);
-        let turn = match self.inner.registry.try_enter(path, owner) {
+        let turn = match self.registry().try_enter(path, owner) {
             Ok(Entered::Reentered { generation }) => {
                 return Ok(TryAcquire::Acquired(self.reentered(path, owner, generation)));
             }
             Ok(_) => Turn::new(self, path.clone()),
             Err(_) => {
-                let holder = Holder::in_process(path, self.inner.fs.process().pid);
+                let holder = Holder::in_process(path, self.fs().process().pid);
                 return Ok(TryAcquire::Held(Box::new(holder)));
             }
         };
@@ -244,47 +159,8 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         }
     }
 
-    fn timed_out(&self, path: &LockPath) {
-        self.emit(Event::TimedOut { path });
-    }
-
-    fn effective(&self, owner: Owner) -> Owner {
-        match self.inner.options.reentrancy {
-            Reentrancy::PerOwner => owner,
-            Reentrancy::Process => Owner::PROCESS,
-        }
-    }
-
     fn reentered(&self, path: &LockPath, owner: Owner, generation: u64) -> Guard<F, C> {
         self.emit(Event::Reentered { path });
         Guard::new(self.clone(), path.clone(), owner, generation)
     }
-
-    /// The payload this process publishes: the original's fields plus our kernel-lock
-    /// marker and a nonce unique to the publication.
-    pub fn payload(&self) -> Payload {
-        let me = self.inner.fs.process();
-        let seq = next_publication();
-        Payload {
-            pid: Some(me.pid),
-            created_at_ms: Some(self.inner.clock.wall_ms()),
-            starttime: me.starttime,
-            max_hold_ms: self
-                .inner
-                .options
-                .max_hold
-                .map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
-            kernel_locked: true,
-            nonce: Some(format!("{}.{}.{seq}", me.pid, me.starttime.unwrap_or(0))),
-            location: self.inner.fs.location().clone(),
-        }
-    }
-}
-
-/// A number this process never handed out before, for nonces: process-wide, so lockers
-/// with separate registries still never share a nonce.
-fn next_publication() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering}; // purity: ids only, not checked state
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

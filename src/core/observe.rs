@@ -85,11 +85,23 @@ pub(crate) fn emit(observer: Option<&dyn Observer>, event: &Event<'_>) {
     }
 }
 
+/// The tracing target of the events whose caller also gets them as an error
+/// ([`Event::TimedOut`] as `AcquireError::Timeout`, [`Event::Compromised`] as
+/// `ReleaseError::Compromised`): a program that reports those errors itself can leave
+/// this target out, so each event is told once.
+pub const OUTCOME_TARGET: &str = "sessionlock::outcome";
+
+/// Traces `event`: at `WARN`/`ERROR` what went wrong (under [`OUTCOME_TARGET`] when the
+/// caller also gets it as an error), at `INFO` a stale file broken, the rest at `TRACE`.
+/// A failed close is warned about where it happens, with its error, by the protocol.
 fn trace(event: &Event<'_>) {
     match event {
-        Event::TimedOut { path } => tracing::warn!(%path, "lock acquire timed out"),
-        Event::Compromised { path } => tracing::error!(%path, "lock was compromised while held"),
-        Event::CloseFailed { path } => tracing::warn!(%path, "closing lock handle failed"),
+        Event::TimedOut { path } => {
+            tracing::warn!(target: OUTCOME_TARGET, %path, "lock acquire timed out")
+        }
+        Event::Compromised { path } => {
+            tracing::error!(target: OUTCOME_TARGET, %path, "lock was compromised while held")
+        }
         Event::BrokeStale { path, reasons } => {
             tracing::info!(%path, ?reasons, "removed stale lock")
         }

@@ -84,8 +84,9 @@ pub enum Leave<F> {
     Remaining(u32),
     /// That was the last one: the entry is now releasing, and the file must be torn down.
     Last(F),
-    /// The guard belongs to no current hold (INV-6): nothing was changed.
-    Stale,
+    /// No current hold of that generation: the guard is stale (INV-6). Nothing was
+    /// changed.
+    Missing,
 }
 
 struct Hold<F> {
@@ -193,14 +194,14 @@ impl<F> Registry<F> {
     pub fn leave(&self, key: &LockPath, owner: Owner, generation: u64) -> Leave<F> {
         let mut table = self.table.lock();
         let Some(entry) = table.entries.get_mut(key) else {
-            return Leave::Stale;
+            return Leave::Missing;
         };
         let Phase::Held(hold) = &mut entry.phase else {
-            return Leave::Stale;
+            return Leave::Missing;
         };
         let stale = hold.generation != generation || hold.owner != owner;
         if stale && !cfg!(sessionlock_mutant = "leave_ignores_generation") {
-            return Leave::Stale;
+            return Leave::Missing;
         }
         if hold.count > 1 {
             hold.count -= 1;
@@ -362,8 +363,8 @@ mod tests {
         registry.finish_release(&key());
         assert!(matches!(registry.enter(&key(), b), Entered::Turn));
         let second = registry.grant(&key(), b, "second");
-        assert!(matches!(registry.leave(&key(), a, first), Leave::Stale));
-        assert!(matches!(registry.leave(&key(), b, first), Leave::Stale));
+        assert!(matches!(registry.leave(&key(), a, first), Leave::Missing));
+        assert!(matches!(registry.leave(&key(), b, first), Leave::Missing));
         let held = registry.phase(&key());
         assert_eq!(held, Some(PhaseKind::Held { owner: b, count: 1 }));
         assert!(matches!(registry.leave(&key(), b, second), Leave::Last("second")));

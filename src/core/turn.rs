@@ -4,9 +4,9 @@ use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
 
-use super::Locker;
 use super::error::{AcquireError, Holder};
 use super::guard::Guard;
+use super::locker::Locker;
 use super::protocol::HeldFile;
 use super::registry::{Owner, Waiter};
 use crate::fs::{Clock, LockFs, LockPath, Moment};
@@ -36,7 +36,7 @@ impl<'a, F: LockFs, C: Clock> Turn<'a, F, C> {
     /// Ends the turn with the lock held by `owner`.
     pub fn grant(mut self, owner: Owner, file: HeldFile<F::Handle>) -> Guard<F, C> {
         self.armed = false;
-        let generation = self.locker.inner.registry.grant(&self.path, owner, file);
+        let generation = self.locker.registry().grant(&self.path, owner, file);
         Guard::new(self.locker.clone(), self.path.clone(), owner, generation)
     }
 }
@@ -44,7 +44,7 @@ impl<'a, F: LockFs, C: Clock> Turn<'a, F, C> {
 impl<F: LockFs, C: Clock> Drop for Turn<'_, F, C> {
     fn drop(&mut self) {
         if self.armed {
-            self.locker.inner.registry.abandon(&self.path);
+            self.locker.registry().abandon(&self.path);
         }
     }
 }
@@ -66,27 +66,27 @@ impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
         started: Moment,
         deadline: Moment,
     ) -> Result<Turn<'a, F, C>, AcquireError> {
-        let inner = &self.locker.inner;
-        let granted = race(self.waiter.turn(), inner.clock.sleep_until(deadline)).await;
-        let has_turn = granted || !inner.registry.withdraw(&self.path, &self.waiter);
+        let locker = self.locker;
+        let granted = race(self.waiter.turn(), locker.clock().sleep_until(deadline)).await;
+        let has_turn = granted || !locker.registry().withdraw(&self.path, &self.waiter);
         self.settled = true;
         if granted {
             return Ok(Turn::new(self.locker, self.path.clone()));
         }
         if has_turn {
-            inner.registry.abandon(&self.path);
+            locker.registry().abandon(&self.path);
         }
         Err(AcquireError::Timeout {
             path: self.path.clone(),
-            waited: inner.clock.now().saturating_since(started),
-            holder: Some(Box::new(Holder::in_process(&self.path, inner.fs.process().pid))),
+            waited: locker.clock().now().saturating_since(started),
+            holder: Some(Box::new(Holder::in_process(&self.path, locker.fs().process().pid))),
         })
     }
 }
 
 impl<F: LockFs, C: Clock> Drop for Queued<'_, F, C> {
     fn drop(&mut self) {
-        let registry = &self.locker.inner.registry;
+        let registry = self.locker.registry();
         if !self.settled && !registry.withdraw(&self.path, &self.waiter) {
             registry.abandon(&self.path);
         }

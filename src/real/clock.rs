@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::reactor::monotonic_now;
 use super::registration::Sleep;
 use crate::fs::{Clock, Moment};
 
@@ -12,12 +13,6 @@ use crate::fs::{Clock, Moment};
 /// thread, so they work under tokio, under any other executor, and in the blocking API.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealClock;
-
-/// The only place the adapter reads the monotonic clock.
-#[allow(clippy::disallowed_methods)]
-pub(crate) fn monotonic_now() -> Instant {
-    Instant::now()
-}
 
 /// The origin every [`Moment`] of this process is measured from.
 fn origin() -> Instant {

@@ -72,8 +72,9 @@ mod registration;
 mod sys;
 mod wait;
 
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub use clock::RealClock;
@@ -82,9 +83,9 @@ pub use handle::RealHandle;
 pub use path::lock_path_for;
 
 use crate::api::{self, Builder, SessionFs};
-use crate::core::Registry;
 use crate::core::protocol::HeldFile;
-use crate::fs::LockPath;
+use crate::core::{Registry, ReleaseError};
+use crate::fs::{FsError, FsOp, LockPath};
 use crate::sync::Arc;
 
 /// The session lock on the real filesystem.
@@ -114,6 +115,59 @@ impl SessionLock {
     /// Options for a lock; finish with [`Builder::build`].
     pub fn builder() -> Builder {
         Builder::new()
+    }
+}
+
+impl SessionGuard {
+    /// The session file this guard's lock protects: the realpath of the session's
+    /// directory plus the session's own name (the lock path without its `.lock`).
+    pub fn session_path(&self) -> PathBuf {
+        path::session_path_of(self.lock_path())
+    }
+
+    /// Opens the session file for appending (creating it if need be), after checking
+    /// that the lock is still ours, as [`SessionGuard::verify`] does: this guard's hold
+    /// is the current one in this process, and the lock path still names the lock file
+    /// it published (the same inode, or the same publication nonce where inode numbers
+    /// drift, H17).
+    ///
+    /// The check holds when the file is opened; it is not repeated on each write. Before
+    /// a later write that must not interleave with another writer, call
+    /// [`SessionGuard::verify`] again.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let session = dir.path().join("s.jsonl");
+    /// let lock = sessionlock::SessionLock::new();
+    /// let guard = lock.lock_blocking(&session)?;
+    /// writeln!(guard.open_session_file_blocking()?, "{{\"turn\":1}}")?;
+    /// guard.release_blocking()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ReleaseError::Compromised`] when the lock file was removed or replaced (someone
+    /// else may hold the lock now; nothing was opened); [`ReleaseError::StaleGuard`] when
+    /// the guard belongs to no current hold; [`ReleaseError::Fs`] when the lock path
+    /// could not be examined, or, with [`FsOp::OpenSession`], the session file could not
+    /// be opened.
+    pub async fn open_session_file(&self) -> Result<File, ReleaseError> {
+        self.verify().await?;
+        let session = self.session_path();
+        OpenOptions::new().append(true).create(true).open(&session).map_err(|source| {
+            ReleaseError::Fs(FsError { op: FsOp::OpenSession, path: session, source })
+        })
+    }
+
+    /// [`SessionGuard::open_session_file`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`SessionGuard::open_session_file`].
+    pub fn open_session_file_blocking(&self) -> Result<File, ReleaseError> {
+        api::block_on(self.open_session_file())
     }
 }
 

@@ -31,6 +31,16 @@ pub fn lock_path_for(session: &Path) -> io::Result<LockPath> {
     Ok(LockPath::from_canonical(resolve_dir(dir)?.join(lock)))
 }
 
+/// The session file a lock path protects: the lock path without its `.lock`, that is
+/// the realpath of the session's directory plus the session's own name.
+pub(crate) fn session_path_of(lock: &LockPath) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let path = lock.as_path();
+    let name = path.file_name().unwrap_or_default().as_bytes();
+    let name = name.strip_suffix(b".lock").unwrap_or(name);
+    path.with_file_name(std::ffi::OsStr::from_bytes(name))
+}
+
 fn resolve_dir(dir: &Path) -> io::Result<PathBuf> {
     match fs_err::canonicalize(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -16,8 +16,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::clock::monotonic_now;
-use super::reactor::reactor;
+use super::reactor::{monotonic_now, reactor};
 
 /// Resolves at a monotonic instant. Cancel-safe: dropping it deregisters it.
 #[derive(Debug)]

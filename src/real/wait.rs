@@ -51,9 +51,8 @@ use std::time::{Duration, Instant};
 use rustix::fs::inotify;
 use rustix::io::Errno;
 
-use super::clock::monotonic_now;
 use super::handle::RealHandle;
-use super::reactor::reactor;
+use super::reactor::{monotonic_now, reactor};
 use super::registration::{Sleep, Watched};
 use crate::fs::Lease;
 

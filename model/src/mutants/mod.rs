@@ -4,8 +4,8 @@
 mod legacy_fs;
 mod probe;
 
-use sessionlock::core::protocol::{self, Ctx, HeldFile, Removal, Wait};
-use sessionlock::core::{AcquireError, Event, Found, ReleaseError};
+use sessionlock::core::protocol::{self, Ctx, HeldFile, Wait};
+use sessionlock::core::{AcquireError, Event, ReleaseError};
 use sessionlock::fs::{LockFs, LockPath, Moment};
 use sessionlock::payload::Payload;
 
@@ -76,12 +76,10 @@ pub async fn remove_own(
             // Identity by inode number alone: no fallback to the nonce.
             let removal = protocol::remove_if_names(ctx, path, &file.handle, file.id, None).await;
             protocol::close_quietly(ctx, path, file.handle).await;
-            let found = match removal? {
-                Removal::Removed => return Ok(()),
-                Removal::Missing => Found::Missing,
-                Removal::Other(id) => Found::Other(id),
-            };
-            Err(ReleaseError::Compromised { path: path.clone(), found })
+            match removal?.found() {
+                None => Ok(()),
+                Some(found) => Err(ReleaseError::Compromised { path: path.clone(), found }),
+            }
         }
         _ => protocol::remove_own(ctx, path, file).await,
     }

@@ -23,7 +23,7 @@ pub async fn probe(
     }
     let handle = match ctx.fs.open(path).await? {
         Opened::File(handle) => handle,
-        Opened::Missing => return Ok(Probe::Vanished),
+        Opened::Missing => return Ok(Probe::Missing),
         Opened::NotALockFile(kind) => {
             return Err(AcquireError::NotALockFile { path: path.clone(), kind });
         }
@@ -33,7 +33,7 @@ pub async fn probe(
     {
         // The original: a file naming our own pid is an orphan, removed unchecked.
         ctx.fs.unlink(path, &handle).await?;
-        return Ok(Probe::Vanished);
+        return Ok(Probe::Missing);
     }
     let kernel =
         if ctx.fs.try_lock(&handle).await? { KernelLock::Free } else { KernelLock::HeldByOther };
@@ -131,15 +131,15 @@ async fn remove(
         return Ok(if removal? == Removal::Removed {
             Probe::Broken(Vec::new())
         } else {
-            Probe::Vanished
+            Probe::Missing
         });
     }
     // H2, H4, H5, H6: the unlink happens without the judged inode's kernel lock.
     protocol::close_quietly(ctx, path, handle).await;
-    let Opened::File(again) = ctx.fs.open(path).await? else { return Ok(Probe::Vanished) };
+    let Opened::File(again) = ctx.fs.open(path).await? else { return Ok(Probe::Missing) };
     if mutant == Mutant::H4CompareThenUnlink && read_payload(ctx, &again).await?.as_ref() != judged
     {
-        return Ok(Probe::Vanished);
+        return Ok(Probe::Missing);
     }
     ctx.fs.unlink(path, &again).await?;
     Ok(Probe::Broken(Vec::new()))
@@ -162,5 +162,6 @@ fn holder(
         age: None,
         max_hold: None,
         reasons,
+        stale_in: None,
     }
 }

@@ -71,7 +71,7 @@ pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
 fn clean(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
     match block_on(protocol::probe(ctx, lock)) {
         Ok(Probe::Broken(reasons)) => Ok(Cleaned::Removed(reasons)),
-        Ok(Probe::Vanished) => Ok(Cleaned::Gone),
+        Ok(Probe::Missing) => Ok(Cleaned::Gone),
         Ok(Probe::Alive { holder, handle }) => {
             if let Some(handle) = handle {
                 block_on(protocol::close_quietly(ctx, lock, handle));

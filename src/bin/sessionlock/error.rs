@@ -3,14 +3,15 @@
 use std::io;
 use std::path::PathBuf;
 
-use sessionlock::AcquireError;
 use sessionlock::fs::{FileKind, FsError, FsOp};
+use sessionlock::{AcquireError, Holder, LockPath};
 
 /// Exit code: an I/O failure.
 pub const EXIT_IO: u8 = 1;
 /// Exit code: bad usage or input (clap uses it too).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code: the lock stayed held past the timeout (`EX_TEMPFAIL` from sysexits.h).
+/// Exit code: the lock stayed held past the timeout, or at once with `--nonblock`
+/// (`EX_TEMPFAIL` from sysexits.h), unless `--conflict-exit-code` says otherwise.
 pub const EXIT_TIMEOUT: u8 = 75;
 /// Exit code: the command was found but could not be run (as in POSIX shells).
 pub const EXIT_CANNOT_RUN: u8 = 126;
@@ -34,6 +35,14 @@ pub enum CliError {
     /// The lock stayed held past the timeout; the error names the holder and the path.
     #[error(transparent)]
     Timeout(AcquireError),
+    /// The lock is held, and waiting was not asked for (`--nonblock`).
+    #[error("{path} is locked by {holder}")]
+    Busy {
+        /// The lock path.
+        path: LockPath,
+        /// Who holds it.
+        holder: Box<Holder>,
+    },
     /// A lock primitive failed; with a hint where the cause is another user's file.
     #[error("{0}{hint}", hint = hint(.0))]
     Fs(FsError),
@@ -66,9 +75,9 @@ pub enum CliError {
     Output(#[from] io::Error),
 }
 
-/// The lower-case name of a file kind (`fifo`, `symlink`, ...), from its variant name.
+/// The lower-case name of a file kind (`fifo`, `symlink`, ...).
 pub fn kind_name(kind: FileKind) -> String {
-    format!("{kind:?}").to_lowercase()
+    kind.to_string()
 }
 
 impl CliError {
@@ -76,7 +85,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage(_) | Self::NotALockFile { .. } => EXIT_USAGE,
-            Self::Timeout(_) => EXIT_TIMEOUT,
+            Self::Timeout(_) | Self::Busy { .. } => EXIT_TIMEOUT,
             Self::Fs(e) if is_bad_input(&e.source) => EXIT_USAGE,
             Self::Io { source, .. } if is_bad_input(source) => EXIT_USAGE,
             Self::Fs(_) | Self::Io { .. } | Self::Supervise { .. } | Self::Output(_) => EXIT_IO,
@@ -105,6 +114,12 @@ impl CliError {
             Self::Timeout(e) => e.to_string(),
             other => other.to_string(),
         }
+    }
+
+    /// Whether the lock was held by someone else: the failure whose exit code
+    /// `--conflict-exit-code` sets.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::Busy { .. })
     }
 
     /// An I/O error about `path`.

@@ -132,7 +132,7 @@ pub fn alive(holder: &Holder) -> Option<bool> {
 
 /// The reasons' names, as the core spells them (`KernelProvenDead`, `DeadPid`, ...).
 pub fn reason_names(reasons: &[Reason]) -> Vec<String> {
-    reasons.iter().map(|r| format!("{r:?}")).collect()
+    reasons.iter().map(Reason::to_string).collect()
 }
 
 fn millis(d: Option<Duration>) -> Option<u64> {
@@ -160,6 +160,8 @@ struct JsonRow {
     writer: bool,
     age_ms: Option<u64>,
     max_hold_ms: Option<u64>,
+    /// A file with no usable payload, within its grace: when it becomes stale.
+    stale_in_ms: Option<u64>,
     stale: bool,
     reasons: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +197,7 @@ fn row_json(row: &Row) -> JsonRow {
         writer: h.writer,
         age_ms: millis(h.age),
         max_hold_ms: millis(h.max_hold),
+        stale_in_ms: millis(h.stale_in),
         stale: h.is_stale(),
         reasons: reason_names(&h.reasons),
         error: None,
@@ -215,6 +218,7 @@ impl JsonRow {
             writer: false,
             age_ms: None,
             max_hold_ms: None,
+            stale_in_ms: None,
             stale: false,
             reasons: Vec::new(),
             error: None,
@@ -285,7 +289,11 @@ fn row_cells(row: &Row) -> [String; 8] {
         yes_no(h.kernel_held),
         secs(h.age),
         secs(h.max_hold),
-        if reasons.is_empty() { dash() } else { reasons },
+        match (reasons.is_empty(), h.stale_in) {
+            (true, Some(left)) => format!("no payload, stale in {:.1}s", left.as_secs_f64()),
+            (true, None) => dash(),
+            (false, _) => reasons,
+        },
         path,
     ]
 }

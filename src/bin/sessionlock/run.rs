@@ -55,18 +55,27 @@ pub const REAP_GRACE: Duration = Duration::from_millis(100);
 /// The hidden subcommand that runs the holder.
 pub const HOLD_SUBCOMMAND: &str = "__hold";
 
-/// Runs `command` holding the lock of `file`, waiting up to `timeout` for it. Returns the
+/// How to wait for a held lock, and what to exit with when it stays held.
+#[derive(Clone, Copy, Debug)]
+pub struct Wait {
+    /// How long to wait; `None` not at all (`--nonblock`).
+    pub timeout: Option<Duration>,
+    /// The exit code when the lock stays held (`--conflict-exit-code`).
+    pub busy_code: u8,
+}
+
+/// Runs `command` holding the lock of `file`, waiting for it as `wait` says. Returns the
 /// command's exit code (128+N when signal N killed it).
-pub fn main(file: &Path, timeout: Duration, command: &[OsString]) -> Result<u8, CliError> {
+pub fn main(file: &Path, wait: Wait, command: &[OsString]) -> Result<u8, CliError> {
     if command.is_empty() {
-        return Err(CliError::Usage("no command given after `--`".to_owned()));
+        return Err(CliError::Usage("no command given".to_owned()));
     }
     let lock = SessionLock::new();
     let lock_path = lock.lock_path(file)?;
     warn_if_aliased(file, &lock_path);
     let listener = Listener::bind().map_err(CliError::supervise("open the hand-off channel"))?;
     let caught = Caught::install().map_err(CliError::supervise("catch signals"))?;
-    let child = holder(file, timeout, listener.name(), command)?
+    let child = holder(file, wait, listener.name(), command)?
         .spawn()
         .map_err(CliError::supervise("start the lock holder"))?;
     supervise(&lock, &lock_path, listener, caught, child)
@@ -123,7 +132,7 @@ fn supervise(
 /// The command that starts the holder: this very executable, in its hidden mode.
 fn holder(
     file: &Path,
-    timeout: Duration,
+    wait: Wait,
     channel: &str,
     command: &[OsString],
 ) -> Result<Command, CliError> {
@@ -135,10 +144,13 @@ fn holder(
         std::env::current_exe().map_err(CliError::supervise("find this executable"))?
     };
     let mut cmd = Command::new(exe);
-    cmd.arg0("sessionlock")
-        .arg(HOLD_SUBCOMMAND)
-        .arg("--timeout")
-        .arg(humantime::format_duration(timeout).to_string())
+    cmd.arg0("sessionlock").arg(HOLD_SUBCOMMAND);
+    match wait.timeout {
+        Some(timeout) => cmd.arg("--timeout").arg(humantime::format_duration(timeout).to_string()),
+        None => cmd.arg("--nonblock"),
+    };
+    cmd.arg("--conflict-exit-code")
+        .arg(wait.busy_code.to_string())
         .arg("--channel")
         .arg(channel)
         .arg(file)
@@ -245,7 +257,7 @@ fn clean_up(lock: &SessionLock, lock_path: &LockPath, trouble: &mut bool) -> boo
 fn clean_up_path(ctx: &RealCtx<'_>, path: &LockPath, trouble: &mut bool) -> bool {
     match block_on(protocol::probe(ctx, path)) {
         Ok(Probe::Broken(_)) => true,
-        Ok(Probe::Vanished) => false,
+        Ok(Probe::Missing) => false,
         // Someone the command started still holds it, or the next holder has it.
         Ok(Probe::Alive { handle, .. }) => {
             if let Some(handle) = handle {
@@ -280,12 +292,22 @@ fn warn_if_aliased(file: &Path, lock: &LockPath) {
     );
 }
 
-/// Takes the lock at once if it is free; otherwise says once who holds it, then waits.
-pub fn acquire(lock: &SessionLock, file: &Path) -> Result<SessionGuard, CliError> {
+/// Takes the lock at once if it is free. Otherwise: with no `timeout` (`--nonblock`),
+/// fails at once naming the holder; with a timeout, says once who holds it (unless the
+/// timeout is zero: there is no wait to announce), then waits.
+pub fn acquire(
+    lock: &SessionLock,
+    file: &Path,
+    timeout: Option<Duration>,
+) -> Result<SessionGuard, CliError> {
     let owner = Owner::new();
-    match lock.try_acquire_blocking(file, owner)? {
-        TryAcquire::Acquired(guard) => return Ok(guard),
-        TryAcquire::Held(holder) => {
+    match (lock.try_acquire_blocking(file, owner)?, timeout) {
+        (TryAcquire::Acquired(guard), _) => return Ok(guard),
+        (TryAcquire::Held(holder), None) => {
+            return Err(CliError::Busy { path: holder.path.clone(), holder });
+        }
+        (TryAcquire::Held(_), Some(Duration::ZERO)) => {}
+        (TryAcquire::Held(holder), Some(_)) => {
             eprintln!("sessionlock: waiting for lock on {} held by {holder}", file.display());
         }
     }

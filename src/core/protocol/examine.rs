@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use super::{Ctx, close_quietly};
+use super::ctx::{Ctx, close_quietly};
 use crate::core::error::{AcquireError, Holder};
-use crate::core::judge::{Evidence, KernelLock, Place, Reason, judge};
+use crate::core::judge::{Evidence, KernelLock, Place, Verdict, judge};
 use crate::fs::{Clock, FileId, Lease, LockFs, LockPath, Opened, PidState};
 use crate::payload::{MAX_PAYLOAD_BYTES, Payload};
 
@@ -93,14 +93,14 @@ pub(super) async fn examine<F: LockFs, C: Clock>(
         place,
         lease,
     };
-    let reasons = judge(&evidence, ctx.thresholds).reasons;
+    let verdict = judge(&evidence, ctx.thresholds);
     let seen = Seen {
         kernel_held: kernel == KernelLock::HeldByOther,
         writer: lease == Some(Lease::Writer),
         place,
         pid_state,
     };
-    let holder = describe(path, payload.as_ref(), seen, now_ms, reasons);
+    let holder = describe(path, payload.as_ref(), seen, now_ms, verdict);
     Ok(Examined { holder, id: meta.id, nonce: payload.and_then(|p| p.nonce) })
 }
 
@@ -117,7 +117,7 @@ fn describe(
     payload: Option<&Payload>,
     seen: Seen,
     now_ms: u64,
-    reasons: Vec<Reason>,
+    verdict: Verdict,
 ) -> Holder {
     Holder {
         path: path.clone(),
@@ -131,6 +131,7 @@ fn describe(
             .and_then(|p| p.created_at_ms)
             .map(|t| Duration::from_millis(now_ms.saturating_sub(t))),
         max_hold: payload.and_then(|p| p.max_hold_ms).map(Duration::from_millis),
-        reasons,
+        reasons: verdict.reasons,
+        stale_in: verdict.stale_in,
     }
 }

@@ -15,58 +15,26 @@
 
 use std::time::Duration;
 
+mod ctx;
 mod examine;
 mod remove;
 
+pub use ctx::{Ctx, HeldFile, close_quietly};
 use examine::examine;
 pub use examine::inspect;
 pub use remove::{Removal, identify, remove_if_names, remove_own};
 
 use super::error::{AcquireError, Holder};
-use super::judge::{KernelLock, Reason, Thresholds};
-use super::observe::{self, Event, Observer};
-use crate::fs::{Clock, FileId, FsError, LockFs, LockPath, Moment, Opened, Published};
-use crate::fs::{Location, ProcessId};
+use super::judge::{KernelLock, Reason};
+use super::observe::Event;
+use crate::fs::{Clock, FsError, LockFs, LockPath, Moment, Opened, Published};
 use crate::payload::Payload;
-
-/// The world a protocol step runs in.
-pub struct Ctx<'a, F, C> {
-    /// Storage and processes.
-    pub fs: &'a F,
-    /// Time.
-    pub clock: &'a C,
-    /// Heuristic thresholds for foreign files.
-    pub thresholds: &'a Thresholds,
-    /// Who we are.
-    pub me: ProcessId,
-    /// Where we live: a recorded pid is judged only if its holder lives here too.
-    pub here: &'a Location,
-    /// Who hears about it.
-    pub observer: Option<&'a dyn Observer>,
-}
-
-impl<F, C> Ctx<'_, F, C> {
-    /// Traces `event` and passes it to the observer.
-    pub fn emit(&self, event: Event<'_>) {
-        observe::emit(self.observer, &event);
-    }
-}
-
-/// A lock file this process published and holds the kernel lock of.
-#[derive(Debug)]
-pub struct HeldFile<H> {
-    /// The handle keeping the kernel lock.
-    pub handle: H,
-    /// The inode published.
-    pub id: FileId,
-    /// The publication's nonce, to recognise the file if inode numbers drift (H17).
-    pub nonce: String,
-}
 
 /// What a probe of an existing lock file found.
 pub enum Probe<H> {
-    /// The file went away, or was replaced, before it could be judged: publish again.
-    Vanished,
+    /// Nothing to judge at the path any more: the file went away, or was replaced, before
+    /// it could be judged, or its holder let go meanwhile. Publish again.
+    Missing,
     /// It was stale and has been removed: publish again.
     Broken(Vec<Reason>),
     /// A holder is alive. `handle` is the open file when there is something to wait on in
@@ -121,19 +89,19 @@ pub struct Wait {
     started: Moment,
     deadline: Moment,
     backoff: Backoff,
-    vanished: u32,
+    missing: u32,
 }
 
 /// Files that vanish before they can be judged, in a row and with no wait between, before
 /// the contender backs off. Each one is normally someone else's progress, so the next
 /// publish may well succeed; but on a filesystem whose inode numbers drift (H17), a stale
 /// file without a nonce can never be bound, and must not be spun on.
-const VANISHED_BEFORE_BACKOFF: u32 = 64;
+const MISSING_BEFORE_BACKOFF: u32 = 64;
 
 impl Wait {
     /// Waiting for an acquire that started at `started` and gives up at `deadline`.
     pub fn new(started: Moment, deadline: Moment) -> Self {
-        Self { started, deadline, backoff: Backoff::default(), vanished: 0 }
+        Self { started, deadline, backoff: Backoff::default(), missing: 0 }
     }
 
     /// Waits out `outcome`, after which the caller publishes again.
@@ -159,7 +127,7 @@ impl Wait {
             && let Probe::Alive { holder, handle: Some(handle) } = outcome
         {
             // A foreign writer: wait for its descriptors to close, then probe afresh.
-            self.vanished = 0;
+            self.missing = 0;
             ctx.emit(Event::KernelWait { path });
             let closed = ctx.fs.writers_closed_until(&handle, self.deadline).await;
             close_quietly(ctx, path, handle).await;
@@ -175,7 +143,7 @@ impl Wait {
             return Ok(());
         }
         if let Probe::Alive { holder, handle: Some(handle) } = outcome {
-            self.vanished = 0;
+            self.missing = 0;
             ctx.emit(Event::KernelWait { path });
             if !ctx.fs.lock_until(&handle, self.deadline).await? {
                 close_quietly(ctx, path, handle).await;
@@ -188,12 +156,12 @@ impl Wait {
         }
         let holder = match outcome {
             Probe::Broken(_) => {
-                self.vanished = 0;
+                self.missing = 0;
                 return Ok(());
             }
-            Probe::Vanished => {
-                self.vanished += 1;
-                if self.vanished < VANISHED_BEFORE_BACKOFF {
+            Probe::Missing => {
+                self.missing += 1;
+                if self.missing < MISSING_BEFORE_BACKOFF {
                     return self.check_deadline(ctx, path);
                 }
                 None
@@ -238,7 +206,7 @@ pub async fn probe<F: LockFs, C: Clock>(
 ) -> Result<Probe<F::Handle>, AcquireError> {
     let handle = match ctx.fs.open(path).await? {
         Opened::File(handle) => handle,
-        Opened::Missing => return Ok(Probe::Vanished),
+        Opened::Missing => return Ok(Probe::Missing),
         Opened::NotALockFile(kind) => {
             return Err(AcquireError::NotALockFile { path: path.clone(), kind });
         }
@@ -277,7 +245,7 @@ pub async fn assess<F: LockFs, C: Clock>(
             if let Some(handle) = kept {
                 close_quietly(ctx, path, handle).await;
             }
-            return Ok(Probe::Vanished);
+            return Ok(Probe::Missing);
         }
         return Ok(Probe::Alive { holder: seen.holder, handle: kept });
     }
@@ -287,18 +255,10 @@ pub async fn assess<F: LockFs, C: Clock>(
     let removal = ctx.fs.unlink(path, &handle).await.map(|()| Removal::Removed);
     close_quietly(ctx, path, handle).await;
     if removal? != Removal::Removed {
-        return Ok(Probe::Vanished);
+        return Ok(Probe::Missing);
     }
     ctx.emit(Event::BrokeStale { path, reasons: &seen.holder.reasons });
     Ok(Probe::Broken(seen.holder.reasons))
-}
-
-/// Closes `handle`; a failure is reported, never propagated (closing is best-effort).
-pub async fn close_quietly<F: LockFs, C>(ctx: &Ctx<'_, F, C>, path: &LockPath, handle: F::Handle) {
-    if let Err(error) = ctx.fs.close(handle).await {
-        tracing::warn!(%path, %error, "close failed");
-        ctx.emit(Event::CloseFailed { path });
-    }
 }
 
 /// Re-probe delays where there is no kernel lock to wait on: 25 ms, doubling, to a cap

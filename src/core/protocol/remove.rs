@@ -1,10 +1,9 @@
 //! Removing a lock file: only while holding its kernel lock, only if the path still names
 //! the file that was judged.
 
-use super::{Ctx, close_quietly};
+use super::ctx::{Ctx, HeldFile, close_quietly};
 use crate::core::error::{Found, ReleaseError};
 use crate::core::observe::Event;
-use crate::core::protocol::HeldFile;
 use crate::fs::{FileId, FsError, LockFs, LockPath, Opened};
 use crate::payload::{MAX_PAYLOAD_BYTES, Payload};
 
@@ -17,6 +16,18 @@ pub enum Removal {
     Missing,
     /// Another file was at the path; it was left alone.
     Other(FileId),
+}
+
+impl Removal {
+    /// What was at the path instead of the file, if it was not removed: for a holder's
+    /// own file, what compromised it.
+    pub fn found(self) -> Option<Found> {
+        match self {
+            Self::Removed => None,
+            Self::Missing => Some(Found::Missing),
+            Self::Other(id) => Some(Found::Other(id)),
+        }
+    }
 }
 
 /// Whether `path` still names one file: the inode `id` or, where inode numbers drift
@@ -77,13 +88,9 @@ pub async fn remove_own<F: LockFs, C>(
 ) -> Result<(), ReleaseError> {
     let removal = remove_if_names(ctx, path, &file.handle, file.id, Some(&file.nonce)).await;
     close_quietly(ctx, path, file.handle).await;
-    let found = match removal? {
-        Removal::Removed => {
-            ctx.emit(Event::Released { path });
-            return Ok(());
-        }
-        Removal::Missing => Found::Missing,
-        Removal::Other(id) => Found::Other(id),
+    let Some(found) = removal?.found() else {
+        ctx.emit(Event::Released { path });
+        return Ok(());
     };
     ctx.emit(Event::Compromised { path });
     Err(ReleaseError::Compromised { path: path.clone(), found })

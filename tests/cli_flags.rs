@@ -1,0 +1,199 @@
+//! The `sessionlock` command line's conveniences, as flock(1) users expect them: `run`
+//! without `--`, `-n`/`--nonblock`, `-E`/`--conflict-exit-code`, `--timeout 0` without a
+//! waiting line; one line per event, in words (never a Rust `Debug` dump); and `inspect`
+//! saying when a lock file with no usable payload becomes stale.
+#![cfg(not(sessionlock_loom))]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The holder's command: note its pid in `started`, then wait while `hold` exists (at
+/// most 3000 naps, a hang guard should the test die without cleaning up).
+const HOLD: &str = "echo $$ > started; i=0; \
+    while [ -e hold ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done";
+
+fn bin(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionlock"));
+    cmd.current_dir(dir).stdin(Stdio::null());
+    cmd
+}
+
+fn sessionlock(dir: &Path, args: &[&str]) -> Output {
+    let out = bin(dir).args(args).output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A fresh directory, canonical (lock paths are reported canonical).
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    (tmp, dir)
+}
+
+/// A `sessionlock run s.jsonl -- sh -c HOLD` in `dir`, holding until dropped.
+struct Holder {
+    run: Child,
+    dir: PathBuf,
+    /// The pid of the command run under the lock.
+    cmd_pid: u32,
+}
+
+impl Holder {
+    fn start(dir: &Path) -> Self {
+        std::fs::write(dir.join("hold"), "").unwrap();
+        let run = bin(dir).args(["run", "s.jsonl", "--", "sh", "-c", HOLD]).spawn().unwrap();
+        let mut text = String::new();
+        for _ in 0..3000 {
+            text = std::fs::read_to_string(dir.join("started")).unwrap_or_default();
+            if text.ends_with('\n') {
+                break;
+            }
+            sleep(Duration::from_millis(10));
+        }
+        Self { run, dir: dir.to_owned(), cmd_pid: text.trim().parse().unwrap() }
+    }
+
+    /// Lets the command finish; returns `sessionlock run`'s exit code.
+    fn finish(mut self) -> Option<i32> {
+        let _ = std::fs::remove_file(self.dir.join("hold"));
+        self.run.wait().unwrap().code()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("hold"));
+        let _ = self.run.kill();
+        let _ = self.run.wait();
+    }
+}
+
+/// `run FILE CMD...` needs no `--`, as in flock(1); options of the command stay its own,
+/// and `--` is still accepted.
+#[test]
+fn run_takes_the_command_without_a_double_dash() {
+    let (_tmp, dir) = tempdir();
+    let seven = sessionlock(&dir, &["run", "s.jsonl", "sh", "-c", "exit 7"]);
+    assert_eq!(seven.status.code(), Some(7), "{}", stderr(&seven));
+    let own = sessionlock(&dir, &["run", "s.jsonl", "sh", "-c", "test \"$1\" = -n", "x", "-n"]);
+    assert_eq!(own.status.code(), Some(0), "the command's `-n` is the command's: {}", stderr(&own));
+    let dashed = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(dashed.status.code(), Some(3), "{}", stderr(&dashed));
+    assert!(!dir.join("s.jsonl.lock").exists());
+}
+
+/// `-n` fails at once when the lock is held, with one line naming the holder, the busy
+/// exit code (75, or `-E`'s) and no waiting line; the command never runs.
+/// Checks: INV-1
+#[test]
+fn nonblock_fails_at_once_with_the_busy_exit_code() {
+    let (_tmp, dir) = tempdir();
+    let first = Holder::start(&dir);
+    let out = sessionlock(&dir, &["run", "-n", "s.jsonl", "--", "touch", "ran"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("is locked by pid {} (alive", first.cmd_pid)), "{err}");
+    let out = sessionlock(&dir, &["run", "--nonblock", "-E", "9", "s.jsonl", "--", "touch", "ran"]);
+    assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
+    assert!(!dir.join("ran").exists(), "the command ran without the lock");
+    assert_eq!(first.finish(), Some(0));
+    // Free, `-n` takes it like any run.
+    let free = sessionlock(&dir, &["run", "-n", "-E", "9", "s.jsonl", "--", "touch", "ran"]);
+    assert_eq!(free.status.code(), Some(0), "{}", stderr(&free));
+    assert!(dir.join("ran").exists());
+}
+
+/// `-E` sets the exit code of a timeout too, and only of that: a command's own failure
+/// passes through.
+#[test]
+fn conflict_exit_code_applies_to_a_timeout() {
+    let (_tmp, dir) = tempdir();
+    let first = Holder::start(&dir);
+    let out = sessionlock(&dir, &["run", "--timeout", "50ms", "-E", "3", "s.jsonl", "--", "true"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(first.finish(), Some(0));
+    let own = sessionlock(&dir, &["run", "-E", "3", "s.jsonl", "--", "sh", "-c", "exit 4"]);
+    assert_eq!(own.status.code(), Some(4), "{}", stderr(&own));
+}
+
+/// `--timeout 0` does not wait, so it announces no wait: its only line is the timeout.
+/// Each event gets one line: the library's own trace of the timeout is not echoed.
+/// Checks: INV-1
+#[test]
+fn timeout_zero_prints_only_the_timeout() {
+    let (_tmp, dir) = tempdir();
+    let first = Holder::start(&dir);
+    let out = sessionlock(&dir, &["run", "--timeout", "0", "s.jsonl", "--", "touch", "ran"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(!err.contains("waiting for lock"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("sessionlock: timed out after "), "{err}");
+    assert!(!dir.join("ran").exists(), "the command ran without the lock");
+    assert_eq!(first.finish(), Some(0));
+}
+
+/// A wait that times out says two things, once each: that it waits, and that it gave up.
+#[test]
+fn a_timeout_is_told_once() {
+    let (_tmp, dir) = tempdir();
+    let first = Holder::start(&dir);
+    let out = sessionlock(&dir, &["run", "--timeout", "100ms", "s.jsonl", "--", "true"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("sessionlock: waiting for lock on s.jsonl held by "), "{err}");
+    assert!(lines[1].starts_with("sessionlock: timed out after "), "{err}");
+    assert_eq!(first.finish(), Some(0));
+}
+
+/// A lock compromised under `run` is told in words: what was found at the path, never a
+/// Rust `Debug` dump such as `Other(FileId { .. })`.
+/// Checks: INV-6
+#[test]
+fn a_compromised_lock_is_told_in_words() {
+    let (_tmp, dir) = tempdir();
+    let removed = sessionlock(&dir, &["run", "s.jsonl", "--", "rm", "s.jsonl.lock"]);
+    let err = stderr(&removed);
+    assert_eq!(removed.status.code(), Some(1), "{err}");
+    assert!(err.contains("compromised while held: found nothing at the path"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let script = "rm s.jsonl.lock && echo '{}' > s.jsonl.lock";
+    let replaced = sessionlock(&dir, &["run", "s.jsonl", "--", "sh", "-c", script]);
+    let err = stderr(&replaced);
+    assert_eq!(replaced.status.code(), Some(1), "{err}");
+    assert!(err.contains("found another file (device "), "{err}");
+    assert!(!err.contains('{') && !err.contains("Other("), "a Debug dump: {err}");
+}
+
+/// A lock file with no usable payload is stale only past its grace (by mtime); `inspect`
+/// says when that will be, in the table and in JSON, and removes nothing.
+#[test]
+fn inspect_says_when_a_payloadless_lock_becomes_stale() {
+    let (_tmp, dir) = tempdir();
+    std::fs::write(dir.join("s.jsonl.lock"), "not json").unwrap();
+    let table = sessionlock(&dir, &["inspect", "s.jsonl"]);
+    let text = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    assert!(text.contains("no payload, stale in "), "{text}");
+    let json = sessionlock(&dir, &["inspect", "--json", "s.jsonl"]);
+    let rows: Vec<Value> = serde_json::from_slice(&json.stdout).unwrap();
+    let left = rows[0]["stale_in_ms"].as_u64().expect("stale_in_ms");
+    assert!(left > 0 && left <= 30_000, "the default grace is 30 s: {left}");
+    assert_eq!(rows[0]["stale"], false);
+    // Within its grace, a `run -n` names it the same way.
+    let busy = sessionlock(&dir, &["run", "-n", "s.jsonl", "--", "true"]);
+    assert!(stderr(&busy).contains("no usable payload: stale in "), "{}", stderr(&busy));
+    assert!(dir.join("s.jsonl.lock").exists(), "nothing was removed");
+}
