@@ -19,6 +19,7 @@
 //! | `unlink`           | compare-and-delete: `DELETE ... WHERE path AND generation`, run on the connection that holds the lock |
 //! | `close`, drop      | `pg_advisory_unlock_all()`, then the connection is pooled again |
 //! | `pid_state`        | never judged: a pid from another host means nothing here       |
+//! | `lease`            | the trait's default, `Unavailable`: a row has no writers to probe. The judge treats it as "no writer", so the only proof of death stays the free advisory lock |
 //!
 //! ## The judge's rules, for rows
 //!
