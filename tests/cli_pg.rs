@@ -73,11 +73,16 @@ struct Holder {
 
 impl Holder {
     fn start(pg: &Pg, dir: &Path, key: &str, body: &str) -> Self {
+        Self::start_at(&pg.url, dir, key, body)
+    }
+
+    fn start_at(url: &str, dir: &Path, key: &str, body: &str) -> Self {
         let script = format!(
             "echo \"$$ $SESSIONLOCK_FENCING_TOKEN $SESSIONLOCK_KEY\" > started; {UNTIL_GO}; {body}"
         );
         let run = bin(dir)
-            .args(["run", "--postgres", &pg.url, key, "--", "sh", "-c", &script])
+            .args(["run", "--postgres", url, key, "--", "sh", "-c", &script])
+            .stderr(std::fs::File::create(dir.join("run.err")).unwrap())
             .spawn()
             .unwrap();
         let line = read_line_of(&dir.join("started"));
@@ -283,6 +288,33 @@ fn run_postgres_forwards_signals_and_holds_until_the_command_exits() {
     assert!(alive(cmd_pid) && row(&rows, &key)["held"] == true, "{rows:?}");
     assert_eq!(run.wait().unwrap().code(), Some(128 + 15));
     assert_eq!(inspect(pg, &dir, &[&key])[0]["found"], "nothing", "released after the exit");
+}
+
+/// A lock lost while the command runs (an administrator terminates `run`'s sessions)
+/// is reported when `run` releases, and `run` does not exit 0 though its command did.
+/// Reachability: the row was held by `run` before the termination.
+#[test]
+fn a_lock_lost_while_the_command_runs_is_reported_and_never_exits_0() {
+    let Some(pg) = pg() else { return };
+    let (_tmp, dir) = tempdir();
+    let key = key("cli-lost");
+    let name = format!("cli-lost-{}", std::process::id());
+    let mut holder = Holder::start_at(&pg.url_named(&name), &dir, &key, "true");
+    assert_eq!(inspect(pg, &dir, &[&key])[0]["held"], true);
+    let ended = pg.psql(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = '{name}'"
+    ));
+    assert_ne!(ended, "0", "no session of `run` was found");
+    until_stale(pg, &dir, &key);
+    holder.go();
+    let status = holder.run.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "the command exited 0, the lock was lost meanwhile");
+    let said = std::fs::read_to_string(dir.join("run.err")).unwrap();
+    assert!(
+        said.contains(&format!("the lock of {key} (token {}) may have been lost", holder.token)),
+        "{said}"
+    );
 }
 
 /// Bad configuration, as a new user meets it: one line on stderr, no panic, and an exit

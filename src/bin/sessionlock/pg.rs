@@ -96,7 +96,12 @@ pub fn run(url: &str, key: &Path, timeout: Duration, command: &[OsString]) -> Re
     }
     let status = child.wait();
     if let Err(error) = guard.release_blocking() {
-        eprintln!("sessionlock: {error}");
+        // Compromised, or the connection that held the lock ended (terminated, a server
+        // restart or failover): either way the command may have run without it.
+        eprintln!(
+            "sessionlock: the lock of {key} (token {token}) may have been lost while the \
+             command ran: {error}"
+        );
         trouble = true;
     }
     let code = run::exit_code(status.map_err(CliError::supervise("wait for the command"))?);
