@@ -290,31 +290,34 @@ fn run_postgres_forwards_signals_and_holds_until_the_command_exits() {
     assert_eq!(inspect(pg, &dir, &[&key])[0]["found"], "nothing", "released after the exit");
 }
 
-/// A lock lost while the command runs (an administrator terminates `run`'s sessions)
-/// is reported when `run` releases, and `run` does not exit 0 though its command did.
-/// Reachability: the row was held by `run` before the termination.
+/// A lock lost while the command runs (an administrator terminates the session that
+/// holds it): `run`, waiting in the server for that lock on a second connection, kills
+/// the command at once (it never reaches its next step), reports the loss with the key
+/// and token, and exits with the command's death (128+9), never 0. The token is then
+/// rejected at commit. Reachability: the row was held by `run` before the termination.
+/// Checks: INV-8
 #[test]
-fn a_lock_lost_while_the_command_runs_is_reported_and_never_exits_0() {
+fn a_lock_lost_while_the_command_runs_stops_the_command() {
     let Some(pg) = pg() else { return };
     let (_tmp, dir) = tempdir();
     let key = key("cli-lost");
-    let name = format!("cli-lost-{}", std::process::id());
-    let mut holder = Holder::start_at(&pg.url_named(&name), &dir, &key, "true");
+    let mut holder = Holder::start(pg, &dir, &key, "echo after > after");
     assert_eq!(inspect(pg, &dir, &[&key])[0]["held"], true);
     let ended = pg.psql(&format!(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE application_name = '{name}'"
+        "SELECT count(pg_terminate_backend(backend)) FROM sessionlock_locks WHERE path = '{key}'"
     ));
-    assert_ne!(ended, "0", "no session of `run` was found");
-    until_stale(pg, &dir, &key);
-    holder.go();
+    assert_eq!(ended, "1", "the holding session was not found");
+    // No `go`: the command ends only if it is killed (its wait is a bounded hang guard).
     let status = holder.run.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "the command exited 0, the lock was lost meanwhile");
+    assert_eq!(status.code(), Some(128 + 9), "the command was not killed when the lock was lost");
+    assert!(!alive(holder.cmd_pid));
+    assert!(!dir.join("after").exists(), "the command went on after the loss");
     let said = std::fs::read_to_string(dir.join("run.err")).unwrap();
-    assert!(
-        said.contains(&format!("the lock of {key} (token {}) may have been lost", holder.token)),
-        "{said}"
-    );
+    let lost = format!("lost the lock of {key} (token {}) while the command ran", holder.token);
+    assert!(said.contains(&lost), "{said}");
+    let path = LockPath::from_canonical(key.as_str());
+    let rejected = pg_support::append(&pg.url, &path, FileId { dev: 0, ino: holder.token }, "late");
+    assert!(rejected.is_err(), "{rejected:?}");
 }
 
 /// Bad configuration, as a new user meets it: one line on stderr, no panic, and an exit

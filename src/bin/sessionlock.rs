@@ -33,6 +33,8 @@ mod run;
 mod signals;
 #[path = "sessionlock/targets.rs"]
 mod targets;
+#[path = "sessionlock/watch.rs"]
+mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -101,7 +103,9 @@ Warns when FILE is a symlink or has other hard links: the lock is per name.
 With --postgres URL (or $SESSIONLOCK_POSTGRES), FILE is a session key, the same on every
 host, and the lock is a row of the database held by `run`'s own connection: the command
 cannot inherit it. `run` holds it until the command has exited, and the kernel kills the
-command if `run` dies (even by SIGKILL: its connection ends, and the lock with it). The
+command if `run` dies (even by SIGKILL: its connection ends, and the lock with it); if
+the lock is lost while `run` lives (a terminated session, a server restart), `run` kills
+the command at once and exits 137. The
 command gets $SESSIONLOCK_FENCING_TOKEN (grows with every holder) and $SESSIONLOCK_KEY:
 a write checked against the token at commit (sessionlock::pg::append_fenced) is rejected
 once the lock was lost, whatever the writer.

@@ -11,11 +11,13 @@
 //! |------|----------------------------------------------------------------------|-------------|
 //! | 1    | connects (a bad configuration: one line, exit 78 or 69); acquires (the waiting line; 75 at the timeout) | |
 //! | 2    | catches INT, TERM, HUP, QUIT; starts `__bound`                       | `__bound` asks the kernel for `SIGKILL` when `run` dies, checks that `run` is still alive, and execs the command with [`TOKEN_VAR`] and [`KEY_VAR`] |
-//! | 3    | forwards signals (`signals.rs`); waits for the exit without reaping  | runs |
-//! | 4    | stops forwarding; reaps; releases: a lock lost meanwhile is reported, and `run` never exits 0 then | exited |
+//! | 3    | forwards signals (`signals.rs`); waits in the server, on a second connection, for the lock to be lost (`watch.rs`: the command is then killed); waits for the exit without reaping | runs |
+//! | 4    | stops forwarding and watching; reaps; releases: a lock lost meanwhile is reported, and `run` never exits 0 then | exited |
 //!
 //! If `run` dies, even by `SIGKILL`, its connection ends, the server drops the lock, and
-//! the kernel kills the command: the command does not outlive the lock. Processes the
+//! the kernel kills the command; if the lock is lost while `run` lives (its session
+//! terminated, a server restart or failover), the watcher kills the command: the command
+//! does not outlive the lock. Processes the
 //! command started in the background may; their writes are safe only where the store
 //! checks the token at commit (`pg::append_fenced`).
 
@@ -36,6 +38,7 @@ use crate::clean::{self, Tally};
 use crate::error::{CliError, EXIT_IO};
 use crate::run;
 use crate::signals::Caught;
+use crate::watch::Watch;
 
 /// The environment variable that tells the command its fencing token: the lock row's
 /// generation, which grows with every holder of any session.
@@ -63,6 +66,13 @@ pub fn run(url: &str, key: &Path, timeout: Duration, command: &[OsString]) -> Re
     let lock = fs.session_lock(Builder::new().timeout(timeout));
     let guard = run::acquire(&lock, Path::new(key))?;
     let token = guard.fencing_token().map_or(0, |t| t.ino);
+    let mut watch = match Watch::start(url, token) {
+        Ok(watch) => watch,
+        Err(source) => {
+            let _ = guard.release_blocking();
+            return Err(CliError::supervise("watch the lock from a second connection")(source));
+        }
+    };
     let caught = Caught::install().map_err(CliError::supervise("catch signals"))?;
     let mut bound = run::this_executable()?;
     bound
@@ -82,6 +92,7 @@ pub fn run(url: &str, key: &Path, timeout: Duration, command: &[OsString]) -> Re
         }
     };
     let pid = child.id();
+    watch.guard(pid);
     let mut trouble = false;
     let forwarder = caught.forward_to(pid).map_err(|e| {
         CliError::supervise("forward signals")(e).report();
@@ -93,6 +104,13 @@ pub fn run(url: &str, key: &Path, timeout: Duration, command: &[OsString]) -> Re
     }
     if let Ok(forwarder) = forwarder {
         forwarder.stop();
+    }
+    if let Some(why) = watch.stop() {
+        eprintln!(
+            "sessionlock: lost the lock of {key} (token {token}) while the command ran: {why}; \
+             the command was killed"
+        );
+        trouble = true;
     }
     let status = child.wait();
     if let Err(error) = guard.release_blocking() {
