@@ -11,6 +11,9 @@
 //!   caller's thread awaits the answer). `ratio` = `lock_us / select1_us`.
 //! - `select1_inline_us`: the same round trip with the connection driven on the caller's
 //!   own thread (a current-thread runtime): the bare loopback round trip.
+//! - `publish_us`, `path_id_us`, `unlink_us`: the primitives an uncontended acquire +
+//!   release runs, each called alone through `LockFs` and timed (medians over every
+//!   call), in the same batches: where `lock_us` goes.
 //!
 //! `procs` is `procs.rs` with every worker on `PgFs`; the parent adds `select1_us`, and
 //! `handoff_p50_rtt` = `handoff_p50_us / select1_us`.
@@ -19,6 +22,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 use sessionlock::Owner;
+use sessionlock::api::block_on;
+use sessionlock::fs::{LockFs, LockPath, Published};
 use sessionlock::pg::{PgFs, PgSessionLock};
 
 use crate::args::Flags;
@@ -92,6 +97,40 @@ pub fn select1_us(url: &str, n: u64) -> Result<f64, String> {
     Ok(quantile(&mut v, 0.5))
 }
 
+/// Each primitive of an uncontended acquire + release, timed alone (µs).
+#[derive(Default)]
+struct Split {
+    publish: Vec<f64>,
+    path_id: Vec<f64>,
+    unlink: Vec<f64>,
+}
+
+impl Split {
+    fn medians(&mut self) -> [f64; 3] {
+        [&mut self.publish, &mut self.path_id, &mut self.unlink].map(|v| quantile(v, 0.5))
+    }
+}
+
+/// The primitives the core runs for an uncontended acquire + release, called directly
+/// and timed one by one: `publish`, then the release's `path_id` and `unlink`, then
+/// `close` (not timed: it does not wait for the server).
+fn primitives(fs: &PgFs, path: &LockPath, split: &mut Split) -> Result<(), String> {
+    let payload = br#"{"pid":1,"sessionlock":{"flock":true}}"#;
+    let t = Instant::now();
+    let published = block_on(fs.publish(path, payload)).map_err(|e| e.to_string())?;
+    split.publish.push(t.elapsed().as_secs_f64() * 1e6);
+    let Published::Created { handle, .. } = published else {
+        return Err("the steps key was taken".to_owned());
+    };
+    let t = Instant::now();
+    block_on(fs.path_id(path)).map_err(|e| e.to_string())?;
+    split.path_id.push(t.elapsed().as_secs_f64() * 1e6);
+    let t = Instant::now();
+    block_on(fs.unlink(path, &handle)).map_err(|e| e.to_string())?;
+    split.unlink.push(t.elapsed().as_secs_f64() * 1e6);
+    block_on(fs.close(handle)).map_err(|e| e.to_string())
+}
+
 /// `uncontended --backend postgres`.
 pub fn uncontended(flags: &Flags) -> Result<String, String> {
     let iters = flags.num("iters", 5_000)?.max(BATCHES);
@@ -102,6 +141,8 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
     let probe = Probe::connect(&url, 1)?;
     let inline = Probe::connect(&url, 0)?;
     let owner = Owner::new();
+    let steps_key = LockPath::from_canonical(format!("{key}/steps"));
+    let mut split = Split::default();
     let mut steps: Vec<(&str, Step<'_>)> = vec![
         (
             "lock_us",
@@ -112,6 +153,7 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
         ),
         ("select1_us", Box::new(|| probe.round_trip())),
         ("select1_inline_us", Box::new(|| inline.round_trip_inline())),
+        ("steps_us", Box::new(|| primitives(&fs, &steps_key, &mut split))),
     ];
     let per_batch = iters / BATCHES;
     let mut means: Vec<(&str, Vec<f64>)> = steps.iter().map(|(n, _)| (*n, Vec::new())).collect();
@@ -127,6 +169,7 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
         }
     }
     drop(steps);
+    let [publish_us, path_id_us, unlink_us] = split.medians();
     let mut stat = |name: &str, p: f64| {
         means.iter_mut().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| quantile(v, p))
     };
@@ -141,6 +184,9 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
         ("select1_inline_us", round(stat("select1_inline_us", 0.5), 2)),
         ("ratio", round(lock_us / select1_us, 3)),
         ("lock_us_batch_range", range),
+        ("publish_us", round(publish_us, 2)),
+        ("path_id_us", round(path_id_us, 2)),
+        ("unlink_us", round(unlink_us, 2)),
         ("connections_opened", fs.connections_opened().into()),
     ]))
 }

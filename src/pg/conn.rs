@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
+use super::setup::{self, ConnectError};
 use super::sql;
 
 /// One open connection and its prepared statements.
@@ -75,45 +76,32 @@ impl Shared {
             match conn {
                 Some(conn) if conn.client.is_closed() => continue,
                 Some(conn) => return Ok(conn),
-                None => return self.connect(false).await,
+                None => return self.connect().await,
             }
         }
     }
 
-    /// Opens a connection on the runtime, creates the schema if `install` (and it is
-    /// missing), and prepares every statement (pipelined).
-    pub(crate) async fn connect(&self, install: bool) -> io::Result<Conn> {
-        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// Opens a connection on the runtime and prepares every statement (pipelined).
+    pub(crate) async fn connect(&self) -> io::Result<Conn> {
         let config = self.config.clone();
+        self.opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let task = self.rt.spawn(async move { prepare(open(&config).await?).await });
+        Ok(AbortOnDrop(task).await?)
+    }
+
+    /// The first two connections of a [`PgFs`](super::PgFs), set up on the runtime:
+    /// the lock tables checked (and created if missing), the pooler check passed.
+    pub(crate) async fn first(&self) -> Result<[Conn; 2], ConnectError> {
+        let config = self.config.clone();
+        self.opened.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
         let task = self.rt.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await.map_err(io_err)?;
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "postgres connection ended");
-                }
-            });
-            if install {
-                client.batch_execute(sql::SCHEMA).await.map_err(io_err)?;
-            }
-            let (publish, open, path_id, try_lock, lock, delete, unlock_all) = tokio::join!(
-                client.prepare(sql::PUBLISH),
-                client.prepare(sql::OPEN),
-                client.prepare(sql::PATH_ID),
-                client.prepare(sql::TRY_LOCK),
-                client.prepare(sql::LOCK),
-                client.prepare(sql::DELETE),
-                client.prepare(sql::UNLOCK_ALL),
-            );
-            let st = Statements {
-                publish: publish.map_err(io_err)?,
-                open: open.map_err(io_err)?,
-                path_id: path_id.map_err(io_err)?,
-                try_lock: try_lock.map_err(io_err)?,
-                lock: lock.map_err(io_err)?,
-                delete: delete.map_err(io_err)?,
-                unlock_all: unlock_all.map_err(io_err)?,
-            };
-            Ok(Conn { client, st })
+            let a = open(&config).await?;
+            setup::install(&a).await?;
+            let b = open(&config).await?;
+            // Before anything is prepared: a transaction-mode pooler would fail the
+            // prepared statements with a message that names no pooler.
+            setup::PoolProbe::run(&a, &b).await.map_err(ConnectError::setting_up)?.verdict()?;
+            Ok([prepare(a).await?, prepare(b).await?])
         });
         AbortOnDrop(task).await
     }
@@ -213,6 +201,41 @@ impl Drop for Pending {
     }
 }
 
+/// Opens a connection, driven by a task of the current runtime.
+async fn open(config: &Config) -> Result<Client, ConnectError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(ConnectError::opening)?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Prepares every statement on `client` (pipelined: one round trip in all).
+async fn prepare(client: Client) -> Result<Conn, ConnectError> {
+    let (publish, open, path_id, try_lock, lock, delete, unlock_all) = tokio::join!(
+        client.prepare(sql::PUBLISH),
+        client.prepare(sql::OPEN),
+        client.prepare(sql::PATH_ID),
+        client.prepare(sql::TRY_LOCK),
+        client.prepare(sql::LOCK),
+        client.prepare(sql::DELETE),
+        client.prepare(sql::UNLOCK_ALL),
+    );
+    let up = ConnectError::setting_up;
+    let st = Statements {
+        publish: publish.map_err(up)?,
+        open: open.map_err(up)?,
+        path_id: path_id.map_err(up)?,
+        try_lock: try_lock.map_err(up)?,
+        lock: lock.map_err(up)?,
+        delete: delete.map_err(up)?,
+        unlock_all: unlock_all.map_err(up)?,
+    };
+    Ok(Conn { client, st })
+}
+
 /// A task on the runtime, aborted if its awaiter goes away.
 pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
@@ -222,8 +245,8 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-impl<T> std::future::Future for AbortOnDrop<io::Result<T>> {
-    type Output = io::Result<T>;
+impl<T, E: From<io::Error>> std::future::Future for AbortOnDrop<Result<T, E>> {
+    type Output = Result<T, E>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -231,7 +254,7 @@ impl<T> std::future::Future for AbortOnDrop<io::Result<T>> {
     ) -> std::task::Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
             Ok(result) => result,
-            Err(e) => Err(io::Error::other(e)),
+            Err(e) => Err(io::Error::other(e).into()),
         })
     }
 }

@@ -19,6 +19,7 @@
 //! | `unlink`           | compare-and-delete: `DELETE ... WHERE path AND generation`, run on the connection that holds the lock |
 //! | `close`, drop      | `pg_advisory_unlock_all()`, then the connection is pooled again |
 //! | `pid_state`        | never judged: a pid from another host means nothing here       |
+//! | `lease`            | the trait's default, `Unavailable`: a row has no writers to probe. The judge treats it as "no writer", so the only proof of death stays the free advisory lock |
 //!
 //! ## The judge's rules, for rows
 //!
@@ -49,7 +50,8 @@
 //! - **A partitioned client** is noticed only through the server's TCP keepalive
 //!   (`tcp_keepalives_idle` and friends); until then its lock is held.
 //! - **Transaction-mode poolers** (pgbouncer) break session-level advisory locks:
-//!   connect directly, or through session pooling.
+//!   [`PgFs::connect`] refuses one it can tell ([`ConnectError::Pooler`]); connect
+//!   directly, or through session pooling.
 //!
 //! A lock cannot stop a paused or partitioned holder from writing after a takeover; the
 //! store must check the writer's token at commit: see [`append_fenced`] and
@@ -58,6 +60,7 @@
 mod conn;
 mod fence;
 mod handle;
+mod setup;
 mod sql;
 
 use std::io;
@@ -70,6 +73,8 @@ use tokio_postgres::error::SqlState;
 
 pub use fence::{FenceError, append_fenced, check_fence};
 pub use handle::PgHandle;
+pub use setup::ConnectError;
+pub use sql::SCHEMA;
 
 use self::conn::{Conn, Shared, io_err};
 use self::handle::id_of;
@@ -86,8 +91,31 @@ pub type PgSessionLock = api::SessionLock<PgFs, RealClock>;
 /// Proof of holding a session's lock over PostgreSQL.
 pub type PgSessionGuard = api::SessionGuard<PgFs, RealClock>;
 
+/// How long [`PgFs::connect`] tries to reach the server when the connection string sets
+/// no `connect_timeout`.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The longest session key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A lock row as [`PgFs::rows`] lists it, for diagnostics: nothing in it is acted on
+/// but `held`, and only by the core's own probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockRow {
+    /// The session key.
+    pub key: String,
+    /// The row's generation: its holder's fencing token.
+    pub generation: u64,
+    /// The host its holder published from.
+    pub host: String,
+    /// Its holder's pid on that host (never judged here).
+    pub pid: u32,
+    /// How long ago it was published, by the server's clock (reported, never acted on).
+    pub age: Duration,
+    /// Whether a session holds the generation's advisory lock now. `false` proves the
+    /// publishing session ended: the row is stale.
+    pub held: bool,
+}
 
 /// Lock rows and advisory locks in one PostgreSQL database.
 ///
@@ -121,32 +149,36 @@ impl Drop for RuntimeOwner {
 
 impl PgFs {
     /// Connects to the database named by `url` (a libpq connection string or URL,
-    /// without TLS), creates the schema if it is missing, and keeps that first
-    /// connection in the pool.
+    /// without TLS), checks the lock tables (creating them if missing), refuses a
+    /// transaction-mode pooler in front of the server, and keeps the first two
+    /// connections in the pool. Without a `connect_timeout` in `url`, connecting gives
+    /// up after [`CONNECT_TIMEOUT`].
     ///
     /// # Errors
-    /// The connection string is invalid, the server cannot be reached, or the schema
-    /// cannot be created.
-    pub async fn connect(url: &str) -> io::Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    /// A [`ConnectError`] saying what is wrong and what to fix: the connection string,
+    /// the server's reachability, the login, the lock tables, or a pooler.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let mut config = tokio_postgres::Config::from_str(url).map_err(ConnectError::InvalidUrl)?;
+        if config.get_application_name().is_none() {
+            config.application_name("sessionlock");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("sessionlock-pg")
             .enable_all()
             .build()?;
-        let mut config = config;
-        if config.get_application_name().is_none() {
-            config.application_name("sessionlock");
-        }
         let shared = Arc::new(Shared::new(rt.handle().clone(), config));
         let fs = Self {
             shared: Arc::clone(&shared),
             registry: Arc::default(),
             _runtime: Arc::new(RuntimeOwner(Some(rt))),
         };
-        let conn = shared.connect(true).await?;
-        shared.put(conn);
+        for conn in shared.first().await? {
+            shared.put(conn);
+        }
         Ok(fs)
     }
 
@@ -154,7 +186,7 @@ impl PgFs {
     ///
     /// # Errors
     /// As [`PgFs::connect`].
-    pub fn connect_blocking(url: &str) -> io::Result<Self> {
+    pub fn connect_blocking(url: &str) -> Result<Self, ConnectError> {
         api::block_on(Self::connect(url))
     }
 
@@ -176,6 +208,37 @@ impl PgFs {
     /// How many connections this `PgFs` has opened so far (for diagnostics and tests).
     pub fn connections_opened(&self) -> u64 {
         self.shared.opened()
+    }
+
+    /// The lock rows at `keys` (every row when `keys` is empty), sorted by key: what
+    /// `sessionlock inspect --postgres` shows. A read that takes no lock and changes
+    /// nothing; to remove dead rows, probe them through the core, as a contender does.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn rows(&self, keys: &[&str]) -> io::Result<Vec<LockRow>> {
+        let rows = self
+            .with_retry(|conn| async move {
+                match conn.client.query(sql::ROWS, &[&keys]).await {
+                    Ok(rows) => {
+                        self.shared.put(conn);
+                        Ok(rows)
+                    }
+                    Err(e) => Err((Some(conn), e)),
+                }
+            })
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| LockRow {
+                key: row.get(0),
+                generation: row.get::<_, i64>(1).unsigned_abs(),
+                host: row.get(2),
+                pid: row.get::<_, i32>(3).unsigned_abs(),
+                age: Duration::from_millis(row.get::<_, i64>(4).try_into().unwrap_or(0)),
+                held: row.get(5),
+            })
+            .collect())
     }
 
     /// A pooled connection that failed before the server could run anything is

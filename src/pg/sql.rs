@@ -6,7 +6,9 @@
 //! `bigint` advisory locks in the same database could collide with generations: give
 //! sessionlock a database (or cluster) of its own, or keep their keys apart.
 
-/// Creates the sequence and tables if they are missing. Safe to run concurrently.
+/// The SQL that creates the sequence and tables if they are missing. Safe to run
+/// concurrently. [`PgFs::connect`](super::PgFs::connect) runs it when they are missing;
+/// a role that may not create tables needs them created by one that may.
 ///
 /// The lock table is `UNLOGGED`: a publish or a release writes no WAL and waits for no
 /// flush. Nothing is lost by it: its rows mean something only while their sessions hold
@@ -14,7 +16,7 @@
 /// the server empties it; after a clean restart the rows stay, each one provably dead.
 /// The generation sequence is logged, so generations never go back. The transcript is
 /// the application's data and is logged.
-pub(crate) const SCHEMA: &str = "
+pub const SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(1936028012, 1);
 CREATE SEQUENCE IF NOT EXISTS sessionlock_generation AS bigint;
@@ -37,6 +39,17 @@ CREATE TABLE IF NOT EXISTS sessionlock_transcript (
 );
 COMMIT;
 ";
+
+/// Whether the lock tables all exist, and whether this role may use them. Creating them
+/// needs the right to create tables even when they exist (`IF NOT EXISTS` is checked
+/// after the privilege), so a role that may only use them looks first.
+pub(crate) const SCHEMA_STATE: &str = "
+SELECT to_regclass('sessionlock_locks') IS NOT NULL
+       AND to_regclass('sessionlock_transcript') IS NOT NULL
+       AND to_regclass('sessionlock_generation') IS NOT NULL,
+       coalesce(has_table_privilege(to_regclass('sessionlock_locks'), 'SELECT, INSERT, DELETE')
+                AND has_sequence_privilege(to_regclass('sessionlock_generation'), 'USAGE'),
+                false)";
 
 /// Publishes a row already locked, in one statement (so one transaction): a fresh
 /// generation, its advisory lock taken by this session, then the row. On a conflict no
@@ -68,6 +81,21 @@ SELECT pg_advisory_lock($1) FROM (SELECT set_config('lock_timeout', $2, true)) A
 
 /// Compare-and-delete: the row goes only if it still has the judged generation.
 pub(crate) const DELETE: &str = "DELETE FROM sessionlock_locks WHERE path = $1 AND generation = $2";
+
+/// Every lock row (or those at the keys in `$1`, when not empty), for diagnostics: its
+/// holder's host and pid, its age by the server's clock, and whether any session holds
+/// its generation's advisory lock now (a read of `pg_locks`: nothing is locked).
+pub(crate) const ROWS: &str = "
+SELECT l.path, l.generation, l.host, l.pid,
+       (extract(epoch FROM clock_timestamp() - l.created) * 1000)::bigint,
+       EXISTS (SELECT 1 FROM pg_locks k
+               WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
+                 AND k.database = (SELECT oid FROM pg_database
+                                   WHERE datname = current_database())
+                 AND ((k.classid::bigint << 32) | k.objid::bigint) = l.generation)
+FROM sessionlock_locks l
+WHERE cardinality($1::text[]) = 0 OR l.path = ANY($1::text[])
+ORDER BY l.path";
 
 /// Drops every advisory lock of the session, before the connection is pooled again.
 pub(crate) const UNLOCK_ALL: &str = "SELECT pg_advisory_unlock_all()";

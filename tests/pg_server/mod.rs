@@ -198,8 +198,13 @@ fn start(bin: PathBuf) -> Pg {
 impl Pg {
     /// Runs `sql` through `psql` and returns its unaligned, tuples-only output, trimmed.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_at(&self.url, sql)
+    }
+
+    /// [`Pg::psql`] through another connection string (another user or database).
+    pub fn psql_at(&self, url: &str, sql: &str) -> String {
         let out = Command::new(self.bindir.join("psql"))
-            .arg(&self.url)
+            .arg(url)
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("psql");
@@ -210,6 +215,26 @@ impl Pg {
     /// The connection string with `application_name` set, to find a client's sessions.
     pub fn url_named(&self, name: &str) -> String {
         format!("{} application_name={name}", self.url)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        let port = self.url.split(' ').find_map(|kv| kv.strip_prefix("port="));
+        port.and_then(|p| p.parse().ok()).expect("a port in the URL")
+    }
+
+    /// Puts `line` first in `pg_hba.conf` (the first matching rule wins) and reloads.
+    pub fn hba_first(&self, line: &str) {
+        let ctl = self.ctl.as_ref().expect("only the process that started the server edits it");
+        let hba = ctl.data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        std::fs::write(&hba, format!("{line}\n{old}")).expect("write pg_hba.conf");
+        assert_eq!(self.psql("SELECT pg_reload_conf()"), "t");
+    }
+
+    /// The user the server runs as (`None`: this process's user).
+    pub fn server_user(&self) -> Option<&str> {
+        self.ctl.as_ref().and_then(|c| c.user.as_deref())
     }
 
     /// `pg_ctl restart -m MODE`: every session ends, every advisory lock is gone.

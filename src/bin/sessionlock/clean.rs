@@ -11,15 +11,15 @@ use std::path::Path;
 
 use sessionlock::api::block_on;
 use sessionlock::core::Reason;
-use sessionlock::core::protocol::{self, Probe};
-use sessionlock::{AcquireError, Holder, LockPath, SessionLock};
+use sessionlock::core::protocol::{self, Ctx, Probe};
+use sessionlock::{AcquireError, Clock, Holder, LockFs, LockPath, SessionLock};
 
 use crate::error::{CliError, kind_name};
-use crate::inspect::{self, Found, RealCtx, reason_names};
+use crate::inspect::{self, Found, reason_names};
 use crate::targets;
 
 /// What cleaning one lock path did.
-enum Cleaned {
+pub enum Cleaned {
     /// Stale: removed (or, in a dry run, would be).
     Removed(Vec<Reason>),
     /// A live (or not provably dead) holder: kept.
@@ -34,7 +34,7 @@ enum Cleaned {
 
 /// The tally printed at the end.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     removed: usize,
     kept: usize,
     skipped: usize,
@@ -54,12 +54,7 @@ pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
     let mut code = 0;
     for target in &targets {
         let cleaned = if dry_run { look(&ctx, &target.lock) } else { clean(&ctx, &target.lock) };
-        let cleaned = cleaned.unwrap_or_else(|error| {
-            let error = CliError::from(error);
-            error.report();
-            code = code.max(error.exit_code());
-            Cleaned::Failed(error.detail())
-        });
+        let cleaned = cleaned.unwrap_or_else(|error| failed(error, &mut code));
         report(&mut out, &target.lock, &cleaned, dry_run, &mut tally)?;
     }
     summary(&mut out, &tally, dry_run)?;
@@ -67,8 +62,19 @@ pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
     Ok(code)
 }
 
+/// Reports a lock path that could not be examined, and raises `code` to its exit code.
+pub fn failed(error: AcquireError, code: &mut u8) -> Cleaned {
+    let error = CliError::from(error);
+    error.report();
+    *code = (*code).max(error.exit_code());
+    Cleaned::Failed(error.detail())
+}
+
 /// Probes `lock` and removes it if stale, under its kernel lock and bound to its inode.
-fn clean(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
+pub fn clean<F: LockFs, C: Clock>(
+    ctx: &Ctx<'_, F, C>,
+    lock: &LockPath,
+) -> Result<Cleaned, AcquireError> {
     match block_on(protocol::probe(ctx, lock)) {
         Ok(Probe::Broken(reasons)) => Ok(Cleaned::Removed(reasons)),
         Ok(Probe::Missing) => Ok(Cleaned::Gone),
@@ -84,7 +90,10 @@ fn clean(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
 }
 
 /// What [`clean`] would do, from a read-only look.
-fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
+pub fn look<F: LockFs, C: Clock>(
+    ctx: &Ctx<'_, F, C>,
+    lock: &LockPath,
+) -> Result<Cleaned, AcquireError> {
     Ok(match inspect::look(ctx, lock)? {
         Found::Lock(holder) if holder.is_stale() => Cleaned::Removed(holder.reasons),
         Found::Lock(holder) => Cleaned::Kept(holder),
@@ -94,7 +103,8 @@ fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Cleaned, AcquireError> {
     })
 }
 
-fn report(
+/// Prints what cleaning `lock` did, and counts it.
+pub fn report(
     out: &mut impl Write,
     lock: &LockPath,
     cleaned: &Cleaned,
@@ -123,7 +133,8 @@ fn report(
     }
 }
 
-fn summary(out: &mut impl Write, tally: &Tally, dry_run: bool) -> std::io::Result<()> {
+/// Prints the tally.
+pub fn summary(out: &mut impl Write, tally: &Tally, dry_run: bool) -> std::io::Result<()> {
     let Tally { removed, kept, skipped, failed } = tally;
     let verb = if dry_run { "dry run: would remove" } else { "removed" };
     write!(out, "{verb} {removed} stale lock(s), kept {kept} live")?;

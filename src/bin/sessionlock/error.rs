@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use sessionlock::fs::{FileKind, FsError, FsOp};
+use sessionlock::pg::ConnectError;
 use sessionlock::{AcquireError, Holder, LockPath};
 
 /// Exit code: an I/O failure.
@@ -13,6 +14,11 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the lock stayed held past the timeout, or at once with `--nonblock`
 /// (`EX_TEMPFAIL` from sysexits.h), unless `--conflict-exit-code` says otherwise.
 pub const EXIT_TIMEOUT: u8 = 75;
+/// Exit code: the PostgreSQL server could not be reached (`EX_UNAVAILABLE`).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code: the PostgreSQL store is misconfigured: the connection string, the login,
+/// the lock tables, or a transaction-mode pooler in front (`EX_CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;
 /// Exit code: the command was found but could not be run (as in POSIX shells).
 pub const EXIT_CANNOT_RUN: u8 = 126;
 /// Exit code: the command was not found (as in POSIX shells).
@@ -70,6 +76,12 @@ pub enum CliError {
         /// Why.
         source: io::Error,
     },
+    /// The PostgreSQL store could not be reached or used as configured.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A statement on the PostgreSQL store failed.
+    #[error("PostgreSQL: {0}")]
+    Db(io::Error),
     /// Writing the report to stdout failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
@@ -88,7 +100,14 @@ impl CliError {
             Self::Timeout(_) | Self::Busy { .. } => EXIT_TIMEOUT,
             Self::Fs(e) if is_bad_input(&e.source) => EXIT_USAGE,
             Self::Io { source, .. } if is_bad_input(source) => EXIT_USAGE,
-            Self::Fs(_) | Self::Io { .. } | Self::Supervise { .. } | Self::Output(_) => EXIT_IO,
+            Self::Connect(ConnectError::Unreachable(_)) => EXIT_UNAVAILABLE,
+            Self::Connect(ConnectError::Other(_)) => EXIT_IO,
+            Self::Connect(_) => EXIT_CONFIG,
+            Self::Fs(_)
+            | Self::Io { .. }
+            | Self::Supervise { .. }
+            | Self::Db(_)
+            | Self::Output(_) => EXIT_IO,
             Self::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => {
                 EXIT_NOT_FOUND
             }

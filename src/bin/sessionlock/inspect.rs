@@ -14,7 +14,7 @@ use sessionlock::core::Reason;
 use sessionlock::core::judge::Place;
 use sessionlock::core::protocol::{self, Ctx};
 use sessionlock::fs::{FileKind, PidState};
-use sessionlock::{AcquireError, Holder, LockPath, RealClock, RealFs, SessionLock};
+use sessionlock::{AcquireError, Clock, Holder, LockFs, LockPath, RealClock, RealFs, SessionLock};
 
 use crate::error::{CliError, kind_name};
 use crate::targets::{self, Target};
@@ -105,7 +105,10 @@ fn look_one(ctx: &RealCtx<'_>, target: &Target, rows: &mut Vec<Row>, fail: impl 
 ///
 /// # Errors
 /// A lock primitive's failure.
-pub fn look(ctx: &RealCtx<'_>, lock: &LockPath) -> Result<Found, AcquireError> {
+pub fn look<F: LockFs, C: Clock>(
+    ctx: &Ctx<'_, F, C>,
+    lock: &LockPath,
+) -> Result<Found, AcquireError> {
     match block_on(protocol::inspect(ctx, lock)) {
         Ok(Some(holder)) => Ok(Found::Lock(Box::new(holder))),
         Ok(None) => Ok(Found::Nothing),

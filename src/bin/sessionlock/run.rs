@@ -30,11 +30,11 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_open, waitid};
-use sessionlock::api::block_on;
+use sessionlock::api::{self, SessionFs, block_on};
 use sessionlock::core::protocol::{self, Probe};
 use sessionlock::fs::FileId;
 use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
-use sessionlock::{AcquireError, LockPath, Owner, ReleaseError, SessionGuard, SessionLock};
+use sessionlock::{AcquireError, Clock, LockPath, Owner, ReleaseError, SessionLock};
 use sessionlock::{TryAcquire, core::Found};
 
 use crate::channel::{self, Handed, Listener};
@@ -136,15 +136,8 @@ fn holder(
     channel: &str,
     command: &[OsString],
 ) -> Result<Command, CliError> {
-    // `/proc/self/exe` is this binary even if its file was replaced since it started.
-    let exe = Path::new("/proc/self/exe");
-    let exe = if exe.exists() {
-        exe.to_owned()
-    } else {
-        std::env::current_exe().map_err(CliError::supervise("find this executable"))?
-    };
-    let mut cmd = Command::new(exe);
-    cmd.arg0("sessionlock").arg(HOLD_SUBCOMMAND);
+    let mut cmd = this_executable()?;
+    cmd.arg(HOLD_SUBCOMMAND);
     match wait.timeout {
         Some(timeout) => cmd.arg("--timeout").arg(humantime::format_duration(timeout).to_string()),
         None => cmd.arg("--nonblock"),
@@ -156,6 +149,20 @@ fn holder(
         .arg(file)
         .arg("--")
         .args(command);
+    Ok(cmd)
+}
+
+/// A command that runs this very executable (for a hidden subcommand).
+pub fn this_executable() -> Result<Command, CliError> {
+    // `/proc/self/exe` is this binary even if its file was replaced since it started.
+    let exe = Path::new("/proc/self/exe");
+    let exe = if exe.exists() {
+        exe.to_owned()
+    } else {
+        std::env::current_exe().map_err(CliError::supervise("find this executable"))?
+    };
+    let mut cmd = Command::new(exe);
+    cmd.arg0("sessionlock");
     Ok(cmd)
 }
 
@@ -189,7 +196,7 @@ fn has_exited(pid: u32) -> io::Result<bool> {
 
 /// Waits until the child `pid` has exited, leaving it unreaped (a zombie still answers
 /// `kill(pid, 0)`, which the original lock's contenders rely on: see [`REAP_GRACE`]).
-fn exited(pid: u32) -> io::Result<WaitIdStatus> {
+pub fn exited(pid: u32) -> io::Result<WaitIdStatus> {
     let pid = raw_pid(pid).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
     let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
     loop {
@@ -295,11 +302,11 @@ fn warn_if_aliased(file: &Path, lock: &LockPath) {
 /// Takes the lock at once if it is free. Otherwise: with no `timeout` (`--nonblock`),
 /// fails at once naming the holder; with a timeout, says once who holds it (unless the
 /// timeout is zero: there is no wait to announce), then waits.
-pub fn acquire(
-    lock: &SessionLock,
+pub fn acquire<F: SessionFs, C: Clock>(
+    lock: &api::SessionLock<F, C>,
     file: &Path,
     timeout: Option<Duration>,
-) -> Result<SessionGuard, CliError> {
+) -> Result<api::SessionGuard<F, C>, CliError> {
     let owner = Owner::new();
     match (lock.try_acquire_blocking(file, owner)?, timeout) {
         (TryAcquire::Acquired(guard), _) => return Ok(guard),
@@ -316,7 +323,10 @@ pub fn acquire(
 
 /// A timeout names the holder seen when the wait began; look again, so the message says
 /// how long that holder has held by now (H16). Any other holder is left as it was seen.
-fn refreshed(lock: &SessionLock, error: AcquireError) -> AcquireError {
+fn refreshed<F: SessionFs, C: Clock>(
+    lock: &api::SessionLock<F, C>,
+    error: AcquireError,
+) -> AcquireError {
     let AcquireError::Timeout { path, waited, holder: Some(seen) } = error else {
         return error;
     };
@@ -329,7 +339,7 @@ fn refreshed(lock: &SessionLock, error: AcquireError) -> AcquireError {
 }
 
 /// The shell's convention: the exit code, or 128+N for death by signal N.
-fn exit_code(status: ExitStatus) -> u8 {
+pub fn exit_code(status: ExitStatus) -> u8 {
     match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(u8::MAX),
         (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(u8::MAX),
