@@ -6,16 +6,20 @@
 //! |---|---|---|---|
 //! | `H1` | the gate script (one schedule: [`crate::gate::seed_race`]) | the pre-fix release order ([`Mutant::H1ReleaseOrder`]) | T2's acquire timing out after 10 s (INV-3) |
 //! | `m1_release_before_remove` | the same script | the shipped core with that mutant compiled in (`model/mutants.sh`) | the same |
+//! | `H7`, `H8`, `H9`, `H13`, `H19` | the script that catches the mutant in [`crate::zoo::checks`] | that mutant | the first violation of its invariant the world recorded, else the script's verdict |
 //!
 //! A script has one schedule, so its counterexample is the shortest it found. The replay
 //! ([`replay`]) runs the checker again and compares the interleaving step by step: it
-//! fails at the first step that differs, or if the invariant no longer breaks.
+//! fails at the first step that differs, or if the invariant no longer breaks. The
+//! mutants that only shuttle catches are not here yet: their pinned schedules replay in
+//! `model/tests/shuttle_replay.rs`, without a printed interleaving.
 
 use crate::core_mutants;
 use crate::gate::seed_race;
 use crate::interleaving::{self, Step};
 use crate::invariant::Invariant;
 use crate::subject::{Mutant, Subject};
+use crate::zoo::{self, Run};
 
 /// A name `explain` knows, with what it is.
 pub const NAMES: &[(&str, &str)] = &[
@@ -24,6 +28,11 @@ pub const NAMES: &[(&str, &str)] = &[
         "m1_release_before_remove",
         "H1 put back into the shipped core (needs a build with that mutant compiled in)",
     ),
+    ("H7", "a reused pid trusted as the holder's: the reused-pid script"),
+    ("H8", "a process waiting on its own crashed incarnation: the own-leftover script"),
+    ("H9", "a two-step publish: the payload-less-window script"),
+    ("H13", "no re-entry: the nested-acquire script"),
+    ("H19", "a leaky turn: the cancel-points script"),
 ];
 
 /// Why `explain` has nothing to show.
@@ -61,7 +70,7 @@ pub struct Counterexample {
     /// The name it was asked by.
     pub name: &'static str,
     /// The checker that found it, with its coverage.
-    pub checker: &'static str,
+    pub checker: String,
     /// The invariant it breaks.
     pub breaks: Invariant,
     /// The steps, up to and including the one where the checker judges `breaks` broken.
@@ -74,16 +83,20 @@ pub struct Counterexample {
 /// An unknown name, a core mutant not compiled into this build, or a checker that found
 /// nothing.
 pub fn find(name: &str) -> Result<Counterexample, Refusal> {
-    let (name, subject) = match name {
-        "H1" => ("H1", Subject::Mutant(Mutant::H1ReleaseOrder)),
+    let known = NAMES.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
+    let name = known.ok_or_else(|| Refusal::Unknown(name.to_owned()))?;
+    let subject = match name {
+        "H1" => Subject::Mutant(Mutant::H1ReleaseOrder),
         "m1_release_before_remove" => {
-            let active = core_mutants::active().is_some_and(|m| m.name == name);
-            if !active {
+            if !core_mutants::active().is_some_and(|m| m.name == name) {
                 return Err(Refusal::NotCompiledIn("m1_release_before_remove"));
             }
-            ("m1_release_before_remove", Subject::Core)
+            Subject::Core
         }
-        other => return Err(Refusal::Unknown(other.to_owned())),
+        other => {
+            let mutant = Mutant::ALL.into_iter().find(|m| m.name() == other);
+            return scripted(name, mutant.ok_or_else(|| Refusal::Unknown(other.to_owned()))?);
+        }
     };
     let (outcome, mut steps) = interleaving::record(|| seed_race(subject));
     outcome.expect_seed_race().map_err(Refusal::NotReproduced)?;
@@ -93,8 +106,36 @@ pub fn find(name: &str) -> Result<Counterexample, Refusal> {
         .position(|s| matches!(s, Step::Returned { task: "T2", .. }))
         .ok_or_else(|| Refusal::NotReproduced("T2's acquire never returned".to_owned()))?;
     steps.truncate(end + 1);
-    let checker = "gate: the scripted seed race (one schedule)";
+    let checker = "gate: the scripted seed race (one schedule)".to_owned();
     Ok(Counterexample { name, checker, breaks: Invariant::NoSpuriousTimeout, steps })
+}
+
+/// The counterexample of the script that catches `mutant`: up to the first violation of
+/// its invariant the world recorded, or else the whole run and the script's verdict.
+fn scripted(name: &'static str, mutant: Mutant) -> Result<Counterexample, Refusal> {
+    let breaks = mutant.breaks();
+    let (checker, script) = zoo::checks(mutant)
+        .into_iter()
+        .find_map(|c| match c.run {
+            Run::Script(f) => Some((c.name, f)),
+            Run::Shuttle(..) => None,
+        })
+        .ok_or_else(|| Refusal::NotReproduced(format!("no script catches {name}")))?;
+    let (verdict, mut steps) =
+        interleaving::record(|| crate::failure::catch(|| script(Subject::Mutant(mutant))));
+    let message = match verdict {
+        Ok(Ok(())) => return Err(Refusal::NotReproduced(format!("{checker} passed"))),
+        Ok(Err(message)) | Err(message) => message,
+    };
+    if Invariant::named_in(&message) != Some(breaks) {
+        return Err(Refusal::NotReproduced(format!("{checker} failed otherwise: {message}")));
+    }
+    match steps.iter().position(|s| matches!(s, Step::Violation { inv, .. } if *inv == breaks)) {
+        Some(end) => steps.truncate(end + 1),
+        None => steps.push(Step::Driver(format!("the script judges: {message}"))),
+    }
+    let checker = format!("{checker} (one schedule)");
+    Ok(Counterexample { name, checker, breaks, steps })
 }
 
 impl Counterexample {

@@ -15,6 +15,7 @@ pub use world::{FlockScope, Gate, Pid, Stats, Whereabouts, World};
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod checkers;
 pub mod core_mutants;
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod counterexample;
 pub mod exec;
 pub mod failure;

@@ -40,6 +40,7 @@ fn script_stale_guard_catches_release_by_path() {
 /// Replays `explain H1`, step by step.
 /// Checks: INV-3
 #[test]
+#[cfg(feature = "shuttle")]
 fn explain_h1_replays() {
     let expected = [
         "  1. T1 (pid 100): publish /sessions/s.jsonl.lock -> Created { handle: ModelHandle(4), id: FileId { dev: 1, ino: 3 } }",
