@@ -88,7 +88,7 @@ pub fn find(name: &str) -> Result<Counterexample, Refusal> {
     let subject = match name {
         "H1" => Subject::Mutant(Mutant::H1ReleaseOrder),
         "m1_release_before_remove" => {
-            if !core_mutants::active().is_some_and(|m| m.name == name) {
+            if core_mutants::active().is_none_or(|m| m.name != name) {
                 return Err(Refusal::NotCompiledIn("m1_release_before_remove"));
             }
             Subject::Core
