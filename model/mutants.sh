@@ -9,6 +9,13 @@
 #   MUTANT_LOOM=0 model/mutants.sh   # the runner only
 #   MUTANT_RUNNER=0 model/mutants.sh # loom only
 #   MUTANT_LOOM_TESTS="loom_try_acquire loom_seed_window" model/mutants.sh  # some loom tests
+#   MUTANT_JOBS=2 MUTANT_LOOM_CATCHING=1 model/mutants.sh  # what .ci/run runs
+#
+# MUTANT_JOBS builds and runs that many mutants side by side (default 1). With
+# MUTANT_LOOM_CATCHING=1 loom runs, for each mutant, only the tests that caught it in a
+# full run (LOOM_CATCHING below), and not at all for the two that no loom scenario can
+# reach (spec/invariants.md says why); a full run (the default) runs every loom test.
+# Each mutant prints what its builds and runs took.
 #
 # Each mutant builds in its own target dir, target/mutants/NAME (and NAME-loom for loom).
 # The cfg reaches the workspace's crates only (model/mutant-rustc.sh, as
@@ -33,6 +40,22 @@ declare -A BREAKS=(
   [break_without_recheck]="INV-2" [kernel_wait_unjudged]="INV-4 INV-3"
   [abandon_drops_waiters]="INV-3" [withdraw_ignores_granted]="INV-3 INV-5"
   [leave_ignores_generation]="INV-6"
+)
+# The loom tests that caught each mutant at preemption bound 2 when every test ran
+# (`model/mutants.sh` with no MUTANT_LOOM_CATCHING; measured, see spec/invariants.md);
+# "-": no loom scenario can reach the bug.
+declare -A LOOM_CATCHING=(
+  [m1_release_before_remove]="loom_two_tasks_one_process loom_seed_window loom_three_tasks_one_process loom_drift_two_tasks loom_try_acquire loom_timeout_hand_on"
+  [m2_remove_by_path]="loom_crash_two_breakers loom_try_acquire"
+  [m3_turn_not_woken]="loom_two_tasks_one_process loom_seed_window loom_three_tasks_one_process loom_drift_two_tasks loom_try_acquire loom_timeout_hand_on"
+  [m4_reenter_any_owner]="loom_two_tasks_one_process loom_seed_window loom_three_tasks_one_process loom_drift_two_tasks loom_try_acquire loom_timeout_hand_on"
+  [m5_free_lock_no_proof]="loom_crash_takeover loom_crash_two_breakers loom_drift_crash_takeover"
+  [h17_inode_only]="loom_drift_two_tasks loom_drift_crash_takeover"
+  [break_without_recheck]="loom_two_processes loom_crash_takeover loom_age_takeover loom_drift_crash_takeover loom_crash_two_breakers loom_try_acquire loom_timeout_hand_on"
+  [kernel_wait_unjudged]="-"
+  [abandon_drops_waiters]="loom_try_acquire loom_timeout_hand_on"
+  [withdraw_ignores_granted]="loom_timeout_hand_on"
+  [leave_ignores_generation]="-"
 )
 mutants=("$@")
 [ ${#mutants[@]} -eq 0 ] && mutants=("${ALL[@]}")
@@ -78,59 +101,94 @@ build() {
   fi
 }
 
-caught=0; summary=()
-for m in "${mutants[@]}"; do
-  [ -n "${BREAKS[$m]:-}" ] || { echo "unknown mutant $m" >&2; exit 2; }
-  t=$SECONDS
+# One mutant: builds and runs the runner, then loom; writes its summary line to
+# $logs/$m.summary and its verdict (caught or MISSED) to $logs/$m.verdict.
+one() {
+  local m=$1 t=$SECONDS line="not run" runner_hit="" by_shuttle="" by_proptest=""
+  local built ran took loom_hit="" loom_note="not run" tests failed test
+  local timing=""
   echo "== mutant $m (expects ${BREAKS[$m]}) $(date -u +%H:%M:%S)"
-  line="not run"
   if [ "${MUTANT_RUNNER:-1}" = 1 ]; then
     seed target "target/mutants/$m"
-    CARGO_TARGET_DIR="target/mutants/$m" build "" run --release -q -p sessionlock-model \
+    built=$SECONDS
+    CARGO_TARGET_DIR="target/mutants/$m" build "" build --release -q -p sessionlock-model \
       >"$logs/$m.runner" 2>"$logs/$m.runner.err"
+    ran=$SECONDS
+    "target/mutants/$m/release/sessionlock-model" >>"$logs/$m.runner" 2>>"$logs/$m.runner.err"
+    timing="runner build $((ran - built))s run $((SECONDS - ran))s"
     line=$(grep '^real-core mutant ' "$logs/$m.runner" || true)
     [ -n "$line" ] || line="runner printed no verdict; see $logs/$m.runner.err"
-    echo "  runner: $line"
+    echo "  $m runner: $line"
   fi
-  runner_hit=""; grep -q ': caught by' <<<"$line" && runner_hit=yes
+  grep -q ': caught by' <<<"$line" && runner_hit=yes
   by_shuttle=$(grep -o 'shuttle [a-z]* [^·]*' <<<"$line" | head -1)
   by_proptest=$(grep -o 'proptest [a-z]* [^·]*' <<<"$line" | head -1)
-  loom_hit=""; loom_note="not run"
-  if [ "$loom" = 1 ]; then
+  local with_loom=$loom
+  [ "${MUTANT_LOOM_CATCHING:-0}" = 1 ] && [ "${LOOM_CATCHING[$m]:-}" = - ] && with_loom=0
+  if [ "$with_loom" = 1 ]; then
     seed target/loom "target/mutants/$m-loom"
     # One process per test: a deadlock in loom can abort its whole test binary.
     : >"$logs/$m.loom"
+    built=$SECONDS
     CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
-      test --release -q -p sessionlock-model --test loom_core --no-run >>"$logs/$m.loom" 2>&1
+      test --release -q -p sessionlock-model --test loom_core --no-run \
+      >>"$logs/$m.loom" 2>&1
+    ran=$SECONDS
     tests=$(CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
       test --release -q -p sessionlock-model --test loom_core -- --list 2>/dev/null |
       sed -n 's/: test$//p' | grep -v '^loom_catches_')
-    [ -n "${MUTANT_LOOM_TESTS:-}" ] && tests=$MUTANT_LOOM_TESTS
+    if [ -n "${MUTANT_LOOM_TESTS:-}" ]; then
+      tests=$MUTANT_LOOM_TESTS
+    elif [ "${MUTANT_LOOM_CATCHING:-0}" = 1 ] && [ -n "${LOOM_CATCHING[$m]:-}" ]; then
+      tests=${LOOM_CATCHING[$m]}
+    fi
     for test in $tests; do
       CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
         test --release -q -p sessionlock-model --test loom_core -- --exact "$test" \
         >>"$logs/$m.loom" 2>&1
     done
+    timing="$timing; loom build $((ran - built))s run $((SECONDS - ran))s"
     # The invariant each failed loom test reports first (`FAILED: INV-n Name: …`).
     failed=$(grep -oE '^loom .* FAILED: INV-[0-9]+' "$logs/$m.loom" | grep -oE 'INV-[0-9]+$' || true)
     loom_hit=$(named "$failed" "${BREAKS[$m]}")
     loom_note="${loom_hit:-found nothing}"
     [ -n "$loom_hit" ] && loom_note="$loom_hit; scenarios failed: $(grep -oE '^loom [a-z0-9-]+ FAILED' "$logs/$m.loom" | sort -u | awk '{print $2}' | tr '\n' ' ')"
     grep -q 'SIGABRT\|non-unwinding panic' "$logs/$m.loom" && loom_note="$loom_note; loom ABORTED (see $logs/$m.loom)"
-    echo "  loom:   $loom_note"
+    echo "  $m loom:   $loom_note"
   fi
-  verdict=MISSED
-  if [ -n "$runner_hit" ] || [ -n "$loom_hit" ]; then verdict=caught; caught=$((caught + 1)); fi
+  local verdict=MISSED
+  if [ -n "$runner_hit" ] || [ -n "$loom_hit" ]; then verdict=caught; fi
   took=$((SECONDS - t))
-  ran_runner=${MUTANT_RUNNER:-1}
   yes_no() { if [ "$2" != 1 ]; then echo -; elif [ -n "$1" ]; then echo yes; else echo no; fi; }
-  summary+=("$(printf '%-26s %-7s shuttle: %-3s proptest: %-3s loom: %-3s %4ss' "$m" "$verdict" \
-    "$(yes_no "$by_shuttle" "$ran_runner")" "$(yes_no "$by_proptest" "$ran_runner")" \
-    "$(yes_no "$loom_hit" "$loom")" "$took")")
-  echo "  $verdict in ${took}s"
+  printf '%-26s %-7s shuttle: %-3s proptest: %-3s loom: %-3s %4ss (%s)\n' "$m" "$verdict" \
+    "$(yes_no "$by_shuttle" "${MUTANT_RUNNER:-1}")" "$(yes_no "$by_proptest" "${MUTANT_RUNNER:-1}")" \
+    "$(yes_no "$loom_hit" "$with_loom")" "$took" "$timing" >"$logs/$m.summary"
+  echo "$verdict" >"$logs/$m.verdict"
+  echo "  $m: $verdict in ${took}s ($timing)"
+}
+
+for m in "${mutants[@]}"; do
+  [ -n "${BREAKS[$m]:-}" ] || { echo "unknown mutant $m" >&2; exit 2; }
+  rm -f "$logs/$m.summary" "$logs/$m.verdict"
 done
+# MUTANT_JOBS mutants at a time (default 1): each build is mostly a chain of three
+# crates, so two builds side by side use two cores better than one.
+jobs=${MUTANT_JOBS:-1}
+for m in "${mutants[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  one "$m" &
+done
+wait
 
 echo
-printf '%s\n' "${summary[@]}"
-echo "real-core mutants caught: $caught/${#mutants[@]}"
+caught=0; missed=()
+for m in "${mutants[@]}"; do
+  cat "$logs/$m.summary" 2>/dev/null || echo "$m: no verdict (the script failed; see $logs/$m.*)"
+  if [ "$(cat "$logs/$m.verdict" 2>/dev/null)" = caught ]; then
+    caught=$((caught + 1))
+  else
+    missed+=("$m")
+  fi
+done
+echo "real-core mutants caught: $caught/${#mutants[@]}${missed[*]:+; MISSED: ${missed[*]}}"
 [ "$caught" -eq "${#mutants[@]}" ]

@@ -29,7 +29,10 @@
 //! interleaving, a second task inside (INV-1), a count that does not match (INV-7), or
 //! the stranger's release refused as stale so the hold never ends (INV-5).
 
+use proptest::test_runner::{FailurePersistence, FileFailurePersistence, PersistedSeed};
+
 use crate::invariant::Invariant::{self, *};
+use crate::subject::Subject;
 
 /// One mutant of the shipped core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,5 +83,48 @@ impl CoreMutant {
     /// breaks.
     pub fn caught_by(&self, message: &str) -> bool {
         Invariant::in_message(message).is_some_and(|inv| self.breaks.contains(&inv))
+    }
+}
+
+/// The failing seeds proptest replays and saves for a run against `subject`, kept in
+/// `file`: a run against the core replays and saves them; a build with a mutant in the
+/// core replays them (each is a case that once broke something) and saves none, since its
+/// failures are not the core's; a run against a parallel mutant neither.
+pub fn seeds(subject: Subject, file: &'static str) -> Option<Box<dyn FailurePersistence>> {
+    let file = FileFailurePersistence::Direct(file);
+    match subject {
+        Subject::Core if active().is_none() => Some(Box::new(file)),
+        Subject::Core => Some(Box::new(ReplayOnly(file))),
+        Subject::Mutant(_) => None,
+    }
+}
+
+/// Seeds read from a file and never written to it.
+#[derive(Clone, Debug, PartialEq)]
+struct ReplayOnly(FileFailurePersistence);
+
+impl FailurePersistence for ReplayOnly {
+    fn load_persisted_failures2(&self, source_file: Option<&'static str>) -> Vec<PersistedSeed> {
+        self.0.load_persisted_failures2(source_file)
+    }
+
+    fn save_persisted_failure2(
+        &mut self,
+        _source_file: Option<&'static str>,
+        _seed: PersistedSeed,
+        _shrunken_value: &dyn std::fmt::Debug,
+    ) {
+    }
+
+    fn box_clone(&self) -> Box<dyn FailurePersistence> {
+        Box::new(self.clone())
+    }
+
+    fn eq(&self, other: &dyn FailurePersistence) -> bool {
+        other.as_any().downcast_ref::<Self>().is_some_and(|o| o == self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -9,6 +9,7 @@ use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 use sessionlock::sync::Arc;
 
 use crate::fault::CrashWhen;
+use crate::interleaving;
 use crate::invariant::Invariant;
 use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
 
@@ -223,12 +224,13 @@ impl LockFs for ModelFs {
                 Ok(Some((id, ino)))
             })
             .await?;
-        Ok(match created {
+        let published = match created {
             Some((id, ino)) => {
                 Published::Created { handle: self.handle_at(id, path), id: file_id(ino) }
             }
             None => Published::Exists,
-        })
+        };
+        interleaving::fs(self.pid, FsOp::Publish, path, Ok(published))
     }
 
     async fn open(&self, path: &LockPath) -> FsResult<Opened<ModelHandle>> {
@@ -243,22 +245,24 @@ impl LockFs for ModelFs {
                 Ok(Ok(self.open_handle(st, ino)))
             })
             .await?;
-        Ok(match opened {
+        let opened = match opened {
             Ok(id) => Opened::File(self.handle_at(id, path)),
             Err(None) => Opened::Missing,
             Err(Some(kind)) => Opened::NotALockFile(kind),
-        })
+        };
+        interleaving::fs(self.pid, FsOp::Open, path, Ok(opened))
     }
 
     async fn try_lock(&self, handle: &ModelHandle) -> FsResult<bool> {
-        self.step(FsOp::TryLock, &handle.path, |st| take_lock(st, handle.id)).await
+        let taken = self.step(FsOp::TryLock, &handle.path, |st| take_lock(st, handle.id)).await;
+        interleaving::fs(self.pid, FsOp::TryLock, &handle.path, taken)
     }
 
     async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
         let path = &handle.path;
         self.step(FsOp::LockUntil, path, |_| Ok(())).await?;
         let mut reported = false;
-        poll_fn(|cx| {
+        let taken = poll_fn(|cx| {
             let mut st = self.world.enter();
             let free = st
                 .handles
@@ -266,9 +270,20 @@ impl LockFs for ModelFs {
                 .and_then(|h| st.inodes.get(&h.ino))
                 .is_some_and(|i| i.lock.is_none());
             if free || !reported {
+                let first = !reported;
                 reported = true;
                 match take_lock(&mut st, handle.id) {
                     Ok(true) => return Poll::Ready(Ok(true)),
+                    Ok(false) if first => {
+                        let until = format!("taken; waits until {:?}", deadline.as_duration());
+                        drop(interleaving::fs_shown(
+                            self.pid,
+                            FsOp::LockUntil,
+                            path,
+                            Ok(()),
+                            |()| until,
+                        ));
+                    }
                     Ok(false) => {}
                     Err(e) => return Poll::Ready(Err(FsError::new(FsOp::LockUntil, path, e))),
                 }
@@ -281,7 +296,8 @@ impl LockFs for ModelFs {
             st.timers.push((deadline.as_duration(), cx.waker().clone()));
             Poll::Pending
         })
-        .await
+        .await;
+        interleaving::fs(self.pid, FsOp::LockUntil, path, taken)
     }
 
     fn kernel_proof(&self, _handle: &ModelHandle) -> bool {
@@ -289,33 +305,41 @@ impl LockFs for ModelFs {
     }
 
     async fn meta(&self, handle: &ModelHandle) -> FsResult<FileMeta> {
-        self.step(FsOp::Meta, &handle.path, |st| {
-            let ino = ino_of(st, handle.id)?;
-            Ok(FileMeta { id: file_id(ino), mtime_ms: st.inodes[&ino].mtime_ms })
-        })
-        .await
+        let result = self
+            .step(FsOp::Meta, &handle.path, |st| {
+                let ino = ino_of(st, handle.id)?;
+                Ok(FileMeta { id: file_id(ino), mtime_ms: st.inodes[&ino].mtime_ms })
+            })
+            .await;
+        interleaving::fs(self.pid, FsOp::Meta, &handle.path, result)
     }
 
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
-        self.step_or(FsOp::PathId, path, Some(None), |st| {
-            Ok(st
-                .paths
-                .get(path.as_path())
-                .map(|&i| file_id(if st.id_drift { i + DRIFT } else { i })))
-        })
-        .await
+        let result = self
+            .step_or(FsOp::PathId, path, Some(None), |st| {
+                Ok(st
+                    .paths
+                    .get(path.as_path())
+                    .map(|&i| file_id(if st.id_drift { i + DRIFT } else { i })))
+            })
+            .await;
+        interleaving::fs(self.pid, FsOp::PathId, path, result)
     }
 
     async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {
-        self.step(FsOp::Read, &handle.path, |st| {
-            let data = &st.inodes[&ino_of(st, handle.id)?].data;
-            Ok(data[..data.len().min(limit)].to_vec())
+        let result = self
+            .step(FsOp::Read, &handle.path, |st| {
+                let data = &st.inodes[&ino_of(st, handle.id)?].data;
+                Ok(data[..data.len().min(limit)].to_vec())
+            })
+            .await;
+        interleaving::fs_shown(self.pid, FsOp::Read, &handle.path, result, |d| {
+            interleaving::payload(d)
         })
-        .await
     }
 
     async fn unlink(&self, path: &LockPath, held: &ModelHandle) -> FsResult<()> {
-        self.step(FsOp::Unlink, path, |st| {
+        let result = self.step(FsOp::Unlink, path, |st| {
             let ino = ino_of(st, held.id)?;
             let named = st.paths.get(path.as_path()).copied();
             let locked = st.inodes[&ino].lock == Some(held.id);
@@ -334,36 +358,39 @@ impl LockFs for ModelFs {
             }
             st.paths.remove(path.as_path()).map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
         })
-        .await
+        .await;
+        interleaving::fs(self.pid, FsOp::Unlink, path, result)
     }
 
     async fn close(&self, handle: ModelHandle) -> FsResult<()> {
         let path = handle.path.clone();
         self.step(FsOp::Close, &path, |_| Ok(())).await?;
         drop(handle);
-        Ok(())
+        interleaving::fs(self.pid, FsOp::Close, &path, Ok(()))
     }
 
     async fn lease(&self, handle: &ModelHandle) -> FsResult<Lease> {
-        self.step(FsOp::Lease, &handle.path, |st| {
-            let ino = ino_of(st, handle.id)?;
-            Ok(if st.no_kernel_proof || st.leases_ignored {
-                Lease::Unavailable
-            } else if st.has_writer(ino) {
-                st.stats.lease_writer += 1;
-                Lease::Writer
-            } else {
-                st.stats.lease_no_writer += 1;
-                Lease::NoWriter
+        let result = self
+            .step(FsOp::Lease, &handle.path, |st| {
+                let ino = ino_of(st, handle.id)?;
+                Ok(if st.no_kernel_proof || st.leases_ignored {
+                    Lease::Unavailable
+                } else if st.has_writer(ino) {
+                    st.stats.lease_writer += 1;
+                    Lease::Writer
+                } else {
+                    st.stats.lease_no_writer += 1;
+                    Lease::NoWriter
+                })
             })
-        })
-        .await
+            .await;
+        interleaving::fs(self.pid, FsOp::Lease, &handle.path, result)
     }
 
     async fn writers_closed_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
         let path = &handle.path;
         self.step(FsOp::WriterWait, path, |_| Ok(())).await?;
-        poll_fn(|cx| {
+        let closed = poll_fn(|cx| {
             let mut st = self.world.enter();
             let Some(ino) = st.handles.get(&handle.id).map(|h| h.ino) else {
                 let e = io::Error::from_raw_os_error(9);
@@ -379,7 +406,8 @@ impl LockFs for ModelFs {
             st.timers.push((deadline.as_duration(), cx.waker().clone()));
             Poll::Pending
         })
-        .await
+        .await;
+        interleaving::fs(self.pid, FsOp::WriterWait, path, closed)
     }
 
     fn process(&self) -> ProcessId {

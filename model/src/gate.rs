@@ -9,6 +9,7 @@ use sessionlock::fs::FsOp;
 use crate::exec::Stepper;
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
+use crate::interleaving;
 use crate::invariant::Invariant;
 use crate::subject::Subject;
 use crate::world::{Gate, World};
@@ -72,15 +73,17 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let path = lock_path();
     let gate = Gate { pid: 100, op: FsOp::Unlink };
     let mut ex = Stepper::new();
-    let guard =
-        ex.block_on(subject.acquire(&locker, &path, Owner::from_raw(1))).expect("T1 acquires");
+    let t1_acquires = subject.acquire(&locker, &path, Owner::from_raw(1));
+    let guard = ex.block_on(interleaving::task("T1", acquired, t1_acquires)).expect("T1 acquires");
+    interleaving::driver(|| "closes the gate before pid 100's unlink".to_owned());
     world.close_gate(gate);
-    let (t1, _) = ex.spawn(subject.release(guard));
+    let (t1, _) = ex.spawn(interleaving::task("T1", released, subject.release(guard)));
     ex.run_until_stalled();
     assert_eq!(world.parked_at(gate), 1, "T1 must be frozen inside its removal");
     let before = ops(&world);
     let started = world.now();
-    let (t2, out) = ex.spawn(subject.acquire(&locker, &path, Owner::from_raw(2)));
+    let t2_acquires = subject.acquire(&locker, &path, Owner::from_raw(2));
+    let (t2, out) = ex.spawn(interleaving::task("T2", acquired, t2_acquires));
     ex.run_until_stalled();
     let mut polls_while_frozen = ops(&world) - before;
     if !ex.is_done(t2) && polls_while_frozen > 0 {
@@ -94,6 +97,7 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
         polls_while_frozen = ops(&world) - before;
     }
     let elapsed = world.now().saturating_since(started);
+    interleaving::driver(|| "opens the gate".to_owned());
     world.open_gate(gate);
     ex.run_until_stalled();
     // A task still unfinished with the gate open and nothing else to wait for was never
@@ -114,6 +118,22 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let violations = world.violations().into_iter().map(|(inv, _)| inv).collect();
     let leftovers = world.file_count() + locker.registry().len();
     GateOutcome { polls_while_frozen, elapsed, result, timed_out, violations, leftovers }
+}
+
+/// An acquire's result, as [`interleaving::task`] notes it.
+pub fn acquired<G>(result: &Result<G, AcquireError>) -> String {
+    match result {
+        Ok(_) => "acquire returned a guard".to_owned(),
+        Err(e) => format!("acquire failed: {e}"),
+    }
+}
+
+/// A release's result, as [`interleaving::task`] notes it.
+pub fn released<E: std::fmt::Display>(result: &Result<sessionlock::Released, E>) -> String {
+    match result {
+        Ok(r) => format!("release returned {r:?}"),
+        Err(e) => format!("release failed: {e}"),
+    }
 }
 
 fn ops(world: &World) -> u64 {

@@ -15,12 +15,15 @@ pub use world::{FlockScope, Gate, Pid, Stats, Whereabouts, World};
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod checkers;
 pub mod core_mutants;
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+pub mod counterexample;
 pub mod exec;
 pub mod failure;
 pub mod fault;
 pub mod fuzz;
 pub mod gate;
 pub mod harness;
+pub mod interleaving;
 pub mod machine;
 pub mod mixed;
 pub mod mutants;

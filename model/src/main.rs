@@ -4,6 +4,9 @@
 //! every mutant in one process, shows progress on stderr, prints one table row per run,
 //! one line per invariant and one line per mutant, and exits non-zero if an invariant
 //! breaks on the real core or a mutant is missed.
+//!
+//! `-- explain NAME` prints the counterexample a checker found for `NAME` instead
+//! ([`sessionlock_model::counterexample`]); `-- explain` lists the names.
 
 use std::process::ExitCode;
 
@@ -22,6 +25,16 @@ fn main() -> ExitCode {
     use sessionlock_model::runner::{catch_or_failure, row_or_failure, rows_or_failure};
     use sessionlock_model::{Invariant, Mutant, Subject, core_mutants, gate, scenarios, zoo};
 
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => {}
+        ["explain"] => return explain(None),
+        ["explain", name] => return explain(Some(name)),
+        _ => {
+            eprintln!("usage: sessionlock-model [explain [NAME]]");
+            return ExitCode::from(2);
+        }
+    }
     // Every failure is caught and reported in the table; the default hook would only
     // interleave backtraces with the progress lines.
     std::panic::set_hook(Box::new(|_| {}));
@@ -206,4 +219,30 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if broken == 0 && missed == 0 && hits_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `explain NAME`: prints the counterexample; without a name, lists the names. An unknown
+/// name, or one with nothing to show in this build, exits 2.
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+fn explain(name: Option<&str>) -> ExitCode {
+    use sessionlock_model::counterexample::{self, NAMES, Refusal};
+    let Some(name) = name else {
+        println!("explain NAME prints a checker's counterexample; the names:");
+        NAMES.iter().for_each(|(n, what)| println!("  {n:<26} {what}"));
+        return ExitCode::SUCCESS;
+    };
+    match counterexample::find(name) {
+        Ok(found) => {
+            print!("{}", found.report());
+            ExitCode::SUCCESS
+        }
+        Err(refusal @ Refusal::NotReproduced(_)) => {
+            eprintln!("{refusal}");
+            ExitCode::FAILURE
+        }
+        Err(refusal) => {
+            eprintln!("{refusal}");
+            ExitCode::from(2)
+        }
+    }
 }

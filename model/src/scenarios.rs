@@ -20,7 +20,8 @@ pub const TWO_TASKS: Scenario = Scenario {
 };
 
 /// The seed race's window exactly: T1 already holds; it releases while T2 acquires.
-/// Small enough for exhaustive DFS.
+/// Loom explores it up to its preemption bound; shuttle's depth-first search only up to
+/// `SHUTTLE_DFS_MAX` schedules, far fewer than the window has.
 pub const SEED_WINDOW: Scenario = Scenario {
     name: "seed-window",
     processes: &[&[&[Release], &[Acquire, Release]]],

@@ -288,6 +288,7 @@ impl World {
             let mut st = self.state.lock();
             st.now += by;
             let now = st.now;
+            crate::interleaving::note(|| crate::interleaving::Step::Clock { by, now });
             let (due, rest) =
                 std::mem::take(&mut st.timers).into_iter().partition(|(at, _)| *at <= now);
             st.timers = rest;
@@ -426,6 +427,14 @@ impl World {
         }
         match st.gates.iter_mut().find(|g| g.closed && g.gate == Gate { pid, op }) {
             Some(g) => {
+                if g.parked == 0 {
+                    let task = crate::interleaving::current();
+                    crate::interleaving::note(|| crate::interleaving::Step::Parked {
+                        task,
+                        pid,
+                        op,
+                    });
+                }
                 g.parked = 1;
                 g.wakers.push(waker.clone());
                 false
@@ -483,6 +492,8 @@ impl State {
     /// Records a violation of `inv`. When strict, the primitive panics with it as soon as
     /// it has let go of the world (panicking under the lock would poison it).
     pub(crate) fn violation(&mut self, inv: Invariant, detail: String) {
+        let step = || crate::interleaving::Step::Violation { inv, detail: detail.clone() };
+        crate::interleaving::note(step);
         if self.strict && self.pending_panic.is_none() {
             self.pending_panic = Some((inv, detail.clone()));
         }

@@ -2,8 +2,9 @@
 //!
 //! Run with `RUSTFLAGS="--cfg sessionlock_loom" cargo test --release -p sessionlock-model
 //! --test loom_core`. `LOOM_MAX_PREEMPTIONS` sets the bound (default 2: the seed race
-//! needs two; CI runs 3). Every interleaving up to that bound is explored: exhaustive
-//! for the bound, not beyond it.
+//! needs two; CI runs 3, and 2 on the four scenarios too slow at 3: see `.ci/run`).
+//! Every interleaving up to that bound is explored: exhaustive for the bound, not beyond
+//! it.
 #![cfg(sessionlock_loom)]
 
 use std::sync::{Arc, Mutex};

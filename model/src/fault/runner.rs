@@ -7,7 +7,7 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 use super::machine::{Driver, Move, PROCESSES, TASKS};
 use sessionlock::fs::FsOp;
@@ -48,10 +48,7 @@ pub fn check_faults(cases: u32) -> FaultReport {
 /// As [`check_faults`], against `subject`; a mutant's failing seeds are not saved.
 pub fn check_faults_on(subject: Subject, cases: u32) -> FaultReport {
     let tally = Mutex::new(FaultReport::default());
-    let failure_persistence = match subject {
-        Subject::Core => Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS)) as _),
-        Subject::Mutant(_) => None,
-    };
+    let failure_persistence = crate::core_mutants::seeds(subject, REGRESSIONS);
     let config =
         Config { cases, failure_persistence, max_shrink_iters: 10_000, ..Config::default() };
     let mut runner = TestRunner::new(config);

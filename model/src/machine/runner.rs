@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 
 use super::{MAX_TRANSITIONS, MachineReport, REGRESSIONS, Reference, Sut, Transition};
@@ -56,10 +56,7 @@ pub fn replay(subject: Subject, transitions: &[Transition]) -> Result<Reach, Str
 }
 
 fn config(subject: Subject, cases: u32) -> Config {
-    let failure_persistence = match subject {
-        Subject::Core => Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS)) as _),
-        Subject::Mutant(_) => None,
-    };
+    let failure_persistence = crate::core_mutants::seeds(subject, REGRESSIONS);
     Config { cases, failure_persistence, max_shrink_iters: 20_000, ..Config::default() }
 }
 
