@@ -19,10 +19,18 @@
 //! * Publication (`O_TMPFILE` + `flock` + `write`, then `linkat`) is one step: everything
 //!   before `linkat` happens on an unnamed inode that no other process can reach, and a
 //!   crash before `linkat` leaves nothing behind.
-//! * A step that fails (`flock` refused, the check finds `L` naming another inode, a
-//!   payload judged alive) closes its handle in the same step. This is sound: a handle
-//!   without a lock affects nobody, and a refused check means the inode has no name any
-//!   more, so its flock can only be taken by other tasks that will fail the same check.
+//! * A refused `flock` does not close: as the code does, the task keeps its handle and
+//!   waits in the kernel (`lock_until`, [`Pc::Waiting`](crate::state::Pc::Waiting)) until
+//!   the flock is free, takes it ([`Op::LockWait`]) and judges the inode under the lock it
+//!   then holds, exactly as after a granted `flock(LOCK_NB)`. A path check that finds `L`
+//!   naming another inode keeps the flock until a separate `close`
+//!   ([`Pc::Unbound`](crate::state::Pc::Unbound)), as the code does. (The historic
+//!   mutants close and retry on a refused flock, and a payload judged alive closes in the
+//!   same step: a handle without a lock affects nobody.)
+//! * Deadlines and cancellation ([`Action::Abandon`], with [`ProtocolModel::deadlines`]):
+//!   a task may stop acquiring at any step before it holds; its handle closes and its
+//!   registry entry becomes idle in that one step. Time itself is not modelled: a
+//!   deadline is a nondeterministic choice, so the spec allows a timeout at any moment.
 //! * A registry update and the in-memory wake-up are atomic (a mutex in the real code).
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
 //!   files stay.
@@ -48,6 +56,8 @@ pub enum Op {
     Open,
     /// `flock(LOCK_EX|LOCK_NB)` on the opened inode (H7: skipped if the pid looks alive).
     FlockNb,
+    /// The kernel wait (`lock_until`) ends: the inode's flock was freed and is now ours.
+    LockWait,
     /// Mutants H1/H2/H4: judge the opened inode from its payload, then close it.
     ReadPayload,
     /// Compare the inode of the handle (or the judged inode) with what `L` names.
@@ -84,6 +94,16 @@ pub enum Action {
         /// The pid.
         pid: u8,
     },
+    /// Task `task` of process `pid` stops acquiring: its deadline passed or its caller
+    /// dropped the acquire (cancellation). Its handle, if any, closes (dropping its flock),
+    /// and its registry entry, if it owned it, becomes idle. Only with
+    /// [`ProtocolModel::deadlines`].
+    Abandon {
+        /// The process.
+        pid: u8,
+        /// The task (global index).
+        task: TaskId,
+    },
 }
 
 impl ProtocolModel {
@@ -108,11 +128,13 @@ impl ProtocolModel {
                     Op::FlockNb
                 }
             }
+            Pc::Waiting(j) if s.inodes[usize::from(j)].flock.is_some() => return None,
+            Pc::Waiting(_) => Op::LockWait,
             Pc::Proved(_) | Pc::RelCheck(_) => Op::CheckPath,
             Pc::Stale(_) if self.is(Mutant::H4CompareThenUnlink) => Op::CheckPath,
             Pc::Checked(_) | Pc::Stale(_) | Pc::Compared(_) | Pc::Orphan => Op::Unlink,
             Pc::RelUnlink(_) | Pc::RelUnlinkByPath(_) => Op::Unlink,
-            Pc::Broke(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
+            Pc::Broke(_) | Pc::Unbound(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
             Pc::Held(_) => Op::BeginRelease,
             Pc::RelDone => Op::EndRelease,
         })
@@ -141,6 +163,40 @@ impl ProtocolModel {
 
     fn close(s: &mut State, i: InodeId) {
         s.inodes[usize::from(i)].flock = None;
+    }
+
+    /// Whether task `t` may abandon its acquire now ([`Action::Abandon`]): it is queued in
+    /// memory or runs the filesystem acquire protocol.
+    pub(crate) fn may_abandon(&self, s: &State, t: TaskId) -> bool {
+        self.deadlines
+            && matches!(
+                s.tasks[usize::from(t)].pc,
+                Pc::Parked
+                    | Pc::Publish
+                    | Pc::Contended
+                    | Pc::Opened(_)
+                    | Pc::Waiting(_)
+                    | Pc::Proved(_)
+                    | Pc::Checked(_)
+                    | Pc::Unbound(_)
+                    | Pc::Broke(_)
+            )
+    }
+
+    /// Task `t` abandons its acquire (deadline or cancellation): its handle closes, its
+    /// registry entry (if it owns it) becomes idle, and it is back outside the lock.
+    pub(crate) fn abandon(&self, s: &mut State, t: TaskId) {
+        let ti = usize::from(t);
+        let pi = usize::from(self.owner[ti]);
+        if let Some(j) = s.tasks[ti].pc.handle()
+            && s.inodes[usize::from(j)].flock == Some(t)
+        {
+            Self::close(s, j);
+        }
+        if s.procs[pi].entry == Entry::Acquiring(t) {
+            s.procs[pi].entry = Entry::Idle;
+        }
+        s.tasks[ti].pc = Pc::Want;
     }
 
     /// Performs task `t`'s next step (its `Pc` decides which).
@@ -183,10 +239,18 @@ impl ProtocolModel {
                     s.inodes[usize::from(j)].flock = Some(t);
                     Pc::Proved(j)
                 }
+                // The real protocol waits in the kernel on the refused flock; the historic
+                // mutants close and retry, as they did.
+                _ if self.mutant.is_none() => Pc::Waiting(j),
                 _ => Pc::Publish,
             },
+            Pc::Waiting(j) => {
+                s.inodes[usize::from(j)].flock = Some(t);
+                Pc::Proved(j)
+            }
             Pc::Proved(j) if s.path == Some(j) => Pc::Checked(j),
-            Pc::Proved(j) => {
+            Pc::Proved(j) => Pc::Unbound(j),
+            Pc::Unbound(j) => {
                 Self::close(s, j);
                 Pc::Publish
             }

@@ -64,6 +64,9 @@ pub struct SpecConfig {
     pub crashes: u8,
     /// How many times a dead pid may be reused by a new process. Default 1.
     pub pid_reuses: u8,
+    /// Whether tasks may abandon an acquire before they hold (deadlines, cancellation).
+    /// Default `false`.
+    pub deadlines: bool,
     /// Step budget of the progress check ([`progress`], reported as
     /// [`progress::INV4_PROGRESS`]); `None` skips it. Default `Some(64)`.
     pub progress_budget: Option<usize>,
@@ -80,6 +83,7 @@ impl Default for SpecConfig {
             tasks_in_first_process: 2,
             crashes: 1,
             pid_reuses: 1,
+            deadlines: false,
             progress_budget: Some(64),
             threads: 1,
         }
@@ -118,6 +122,7 @@ impl SpecConfig {
             mutant: self.mutant,
             crashes: self.crashes,
             respawns: self.pid_reuses,
+            deadlines: self.deadlines,
         }
     }
 

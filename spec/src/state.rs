@@ -83,11 +83,18 @@ pub enum Pc {
     Contended,
     /// Has a handle on the inode `L` named at open; next: judge it (`flock(LOCK_NB)`).
     Opened(InodeId),
+    /// `flock(LOCK_NB)` was refused: the handle stays open and the task waits in the kernel
+    /// (`lock_until`) until the inode's flock is free; next: take it, then judge the inode
+    /// under the lock it then holds (as [`Pc::Proved`]).
+    Waiting(InodeId),
     /// Holds the flock of a named-at-open inode (its holder is dead); next: check `L`
     /// still names it.
     Proved(InodeId),
     /// Holds the flock and saw `L` name the inode; next: `unlink(L)`.
     Checked(InodeId),
+    /// Holds the flock but saw `L` name another inode or nothing; next: close the handle
+    /// (drop the flock), then publish again.
+    Unbound(InodeId),
     /// Unlinked `L`; next: close the handle (drop the flock), then publish again.
     Broke(InodeId),
     /// Mutants H2/H4: judged the inode stale from its payload, handle closed.
@@ -117,8 +124,10 @@ impl Pc {
     pub fn inode(self) -> Option<InodeId> {
         match self {
             Pc::Opened(i)
+            | Pc::Waiting(i)
             | Pc::Proved(i)
             | Pc::Checked(i)
+            | Pc::Unbound(i)
             | Pc::Broke(i)
             | Pc::Stale(i)
             | Pc::Compared(i)
@@ -144,6 +153,8 @@ impl Pc {
         let m = |i: InodeId| map[usize::from(i)].expect("referenced inode is kept");
         match self {
             Pc::Opened(i) => Pc::Opened(m(i)),
+            Pc::Waiting(i) => Pc::Waiting(m(i)),
+            Pc::Unbound(i) => Pc::Unbound(m(i)),
             Pc::Proved(i) => Pc::Proved(m(i)),
             Pc::Checked(i) => Pc::Checked(m(i)),
             Pc::Broke(i) => Pc::Broke(m(i)),
