@@ -1,0 +1,111 @@
+//! The drivers whose traces the refinement check replays: the proptest machine and the
+//! scripts (the zoo's scripts, the seed-race gate, the crash points).
+
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest_state_machine::ReferenceStateMachine;
+
+use super::record::{Step, collect};
+use super::replay::{Replayed, replay};
+use crate::machine::{MAX_TRANSITIONS, Reference};
+use crate::subject::Subject;
+
+/// Tasks per process in the spec a trace replays in: the machine's processes run two.
+pub const TASKS: usize = 2;
+
+/// What replaying one driver's traces found.
+#[derive(Clone, Debug, Default)]
+pub struct Coverage {
+    /// Traces replayed.
+    pub traces: u64,
+    /// Traces skipped (a step outside the spec).
+    pub skipped: u64,
+    /// Steps matched, over all replayed traces.
+    pub steps: u64,
+    /// Publishes that found the path taken.
+    pub contention: u64,
+    /// Kernel waits that ended with the lock.
+    pub kernel_waits: u64,
+    /// Crashed holders' files broken.
+    pub takeovers: u64,
+    /// Releases' unlinks.
+    pub releases: u64,
+    /// The most spec states tracked at once.
+    pub frontier: usize,
+}
+
+impl Coverage {
+    fn add(&mut self, r: &Replayed) {
+        if r.skipped.is_some() {
+            self.skipped += 1;
+            return;
+        }
+        self.traces += 1;
+        self.steps += r.steps as u64;
+        self.contention += r.contention;
+        self.kernel_waits += r.kernel_waits;
+        self.takeovers += r.takeovers;
+        self.releases += r.releases;
+        self.frontier = self.frontier.max(r.frontier);
+    }
+
+    /// Adds another driver's coverage.
+    pub fn merge(&mut self, o: &Coverage) {
+        self.traces += o.traces;
+        self.skipped += o.skipped;
+        self.steps += o.steps;
+        self.contention += o.contention;
+        self.kernel_waits += o.kernel_waits;
+        self.takeovers += o.takeovers;
+        self.releases += o.releases;
+        self.frontier = self.frontier.max(o.frontier);
+    }
+
+    /// Replays `traces`, adding what they reached; the first rejection, rendered.
+    ///
+    /// # Errors
+    /// `"refinement: step N (process P …) is not enabled …"`, prefixed by `what`.
+    pub fn replay_all(&mut self, what: &str, traces: &[Vec<Step>]) -> Result<(), String> {
+        for trace in traces {
+            let replayed = replay(trace, TASKS).map_err(|r| format!("{what}: {r}"))?;
+            self.add(&replayed);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `cases` random proptest-machine cases against the core, replaying the trace of
+/// each; proptest shrinks a case whose trace the spec rejects.
+///
+/// # Errors
+/// The rejection, for the shrunk case, with its transitions.
+pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
+    let coverage = std::sync::Mutex::new(Coverage::default());
+    let config =
+        Config { cases, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let strategy = Reference::sequential_strategy(1..=MAX_TRANSITIONS);
+    let result = runner.run(&strategy, |(_, transitions, _)| {
+        // The machine's own verdict is the proptest row's business; here only the trace counts.
+        let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
+        let mut c = Coverage::default();
+        let outcome = c.replay_all("proptest machine", &traces);
+        coverage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).merge(&c);
+        outcome.map_err(TestCaseError::fail)
+    });
+    let coverage = coverage.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let result = match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, (_, transitions, _))) => {
+            // The rejection of the minimal case itself (proptest keeps the first reason).
+            let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
+            let again = Coverage::default().replay_all("proptest machine", &traces).err();
+            Err(format!(
+                "{}\nminimal case ({} transitions): {transitions:?}",
+                again.as_deref().unwrap_or(reason.message()),
+                transitions.len()
+            ))
+        }
+        Err(TestError::Abort(reason)) => Err(format!("aborted: {}", reason.message())),
+    };
+    (coverage, result)
+}

@@ -1,0 +1,385 @@
+//! Replaying a recorded trace in the spec (see [`super`] for the abstraction and the
+//! step mapping).
+
+use std::collections::{BTreeSet, HashSet};
+
+use sessionlock_spec::actions::Op;
+use sessionlock_spec::state::{Pc, State as SpecState, TaskId, UnlinkKind};
+use sessionlock_spec::{Action, ProtocolModel};
+use stateright::Model;
+
+use super::record::{InodeView, Prim, Step, View};
+use crate::world::Pid;
+
+/// Spec states the replay may track at once before it gives up (it never passes then).
+const FRONTIER_LIMIT: usize = 50_000;
+
+/// What a replayed trace reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Recorded steps matched.
+    pub steps: usize,
+    /// Publishes that found the path taken.
+    pub contention: u64,
+    /// Kernel waits that ended with the lock (`LockWait`).
+    pub kernel_waits: u64,
+    /// Unlinks of a crashed holder's file by a breaker (`Unlink` of kind `Break`, victim dead).
+    pub takeovers: u64,
+    /// Unlinks by a holder's release.
+    pub releases: u64,
+    /// The most spec states the replay tracked at once.
+    pub frontier: usize,
+    /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
+    /// replayed.
+    pub skipped: Option<&'static str>,
+}
+
+/// A step the spec does not allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Its index in the trace (0-based).
+    pub index: usize,
+    /// The step.
+    pub step: Step,
+    /// Why, naming what the spec enables instead.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refinement: step {} (process {} {:?}) {}",
+            self.index + 1,
+            self.step.pid,
+            self.step.prim,
+            self.reason
+        )
+    }
+}
+
+/// Replays `trace` in the spec with `tasks` tasks per process, deadlines enabled.
+///
+/// # Errors
+/// The first step the spec does not enable, or after which no spec state's projection
+/// equals the world's abstraction.
+pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
+    let mut done = Replayed::default();
+    if let Some(why) = outside(trace) {
+        done.skipped = Some(why);
+        return Ok(done);
+    }
+    let mut pids: Vec<Pid> = Vec::new();
+    for step in trace {
+        if matches!(step.prim, Prim::Spawn { .. }) && !pids.contains(&step.pid) {
+            pids.push(step.pid);
+        }
+    }
+    let processes = pids.len().max(1);
+    let owner = (0..processes)
+        .flat_map(|p| std::iter::repeat_n(u8::try_from(p).expect("few processes"), tasks))
+        .collect();
+    let model = ProtocolModel {
+        owner,
+        processes,
+        mutant: None,
+        crashes: u8::MAX,
+        respawns: u8::MAX,
+        deadlines: true,
+    };
+    let mut frontier: HashSet<Tracked> =
+        model.init_states().into_iter().map(|s| (s, Vec::new())).collect();
+    let mut started = BTreeSet::new();
+    for (index, step) in trace.iter().enumerate() {
+        let reject = |reason: String| Rejection { index, step: step.clone(), reason };
+        let Some(p) = pids.iter().position(|&q| q == step.pid) else {
+            return Err(reject("comes from a process that never started".into()));
+        };
+        let p = u8::try_from(p).expect("few processes");
+        if matches!(step.prim, Prim::Spawn { .. }) {
+            started.insert(step.pid);
+        }
+        let before = hidden_closure(&model, frontier, p);
+        let mut next = HashSet::new();
+        let mut enabled_any = false;
+        let mut reached = Replayed::default();
+        for (s, looks) in &before {
+            let mut moves: Vec<(Action, SpecState, Vec<Look>)> = candidates(&model, s, step, p)
+                .into_iter()
+                .map(|(a, t)| (a, t, looks.clone()))
+                .collect();
+            moves.extend(look_moves(s, looks, step, p, &pids));
+            for (action, t, looks) in moves {
+                enabled_any = true;
+                if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
+                    tally(&mut reached, step, &action, &t);
+                    next.insert((t, looks));
+                }
+            }
+        }
+        if next.is_empty() {
+            let why = if enabled_any {
+                "is enabled in the spec, but no spec state after it matches the world".to_owned()
+            } else {
+                "is not enabled in the spec in any state consistent with the trace".to_owned()
+            };
+            let states: HashSet<SpecState> = before.into_iter().map(|(s, _)| s).collect();
+            let allowed = allowed_here(&model, &states, p);
+            return Err(reject(format!(
+                "{why}; process {} may do here: {allowed}; world after it: {:?}",
+                step.pid, step.after
+            )));
+        }
+        if next.len() > FRONTIER_LIMIT {
+            return Err(reject(format!("leaves {} spec states to track", next.len())));
+        }
+        // A step counts once, as whatever some matching spec step shows it to be.
+        done.contention += reached.contention.min(1);
+        done.kernel_waits += reached.kernel_waits.min(1);
+        done.takeovers += reached.takeovers.min(1);
+        done.releases += reached.releases.min(1);
+        done.frontier = done.frontier.max(next.len());
+        done.steps += 1;
+        frontier = next;
+    }
+    Ok(done)
+}
+
+/// Why a trace is outside the spec, if it is.
+fn outside(trace: &[Step]) -> Option<&'static str> {
+    if trace.iter().any(|s| s.prim == Prim::Foreign) {
+        return Some("a foreign file, a fault or a degraded filesystem");
+    }
+    let foreign_inode = |v: &InodeView| v.publisher.is_none();
+    trace
+        .iter()
+        .any(|s| s.after.named.iter().chain(&s.after.unnamed).any(foreign_inode))
+        .then_some("a file the protocol did not publish")
+}
+
+/// Counts what a matched step reached.
+fn tally(done: &mut Replayed, step: &Step, action: &Action, after: &SpecState) {
+    match step.prim {
+        Prim::Publish { created: false } => done.contention += 1,
+        Prim::LockGranted => done.kernel_waits += 1,
+        Prim::Unlink => match &after.unlinked {
+            Some(e) if e.kind == UnlinkKind::Break && e.victim_dead => done.takeovers += 1,
+            Some(e) if e.kind == UnlinkKind::Release => done.releases += 1,
+            _ => {}
+        },
+        _ => {}
+    }
+    let _ = action;
+}
+
+/// A handle that only looks: opened to read the payload of whatever the path names
+/// after a path check found another inode there (the nonce comparison that tells one
+/// file from another where inode numbers drift, H17), then closed. It takes no lock and
+/// decides nothing the spec models; the replay tracks it beside the spec state as the
+/// process and the inode it refers to.
+type Look = (Pid, InodeView);
+
+/// A spec state and the looks open in it.
+type Tracked = (SpecState, Vec<Look>);
+
+/// The looks `step` may open or close: an `open` by process `p` while one of its tasks
+/// has just found the path naming another inode (`Unbound`, or `RelClose` of a release),
+/// and a `close` of a look `p` has open.
+fn look_moves(
+    s: &SpecState,
+    looks: &[Look],
+    step: &Step,
+    p: u8,
+    pids: &[Pid],
+) -> Vec<(Action, SpecState, Vec<Look>)> {
+    let me = pids[usize::from(p)];
+    let stutter = Action::Crash { pid: p };
+    match step.prim {
+        Prim::Open { found } => {
+            let checking = s.tasks.iter().any(|t| matches!(t.pc, Pc::Unbound(_) | Pc::RelClose(_)));
+            let mut looks = looks.to_vec();
+            match (checking, found, step.after.named) {
+                (false, _, _) => return Vec::new(),
+                (true, true, Some(named)) => looks.push((me, named)),
+                (true, true, None) => return Vec::new(),
+                (true, false, _) => {}
+            }
+            looks.sort();
+            vec![(stutter, s.clone(), looks)]
+        }
+        Prim::Close => (0..looks.len())
+            .filter(|&i| looks[i].0 == me)
+            .map(|i| {
+                let mut rest = looks.to_vec();
+                rest.remove(i);
+                (stutter.clone(), s.clone(), rest)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the world's abstraction `world` equals the spec's projection `spec`, up to the
+/// unnamed inodes that only looks refer to.
+fn matches(spec: &View, world: &View, looks: &[Look]) -> bool {
+    if spec.named != world.named || spec.procs != world.procs {
+        return false;
+    }
+    spec.unnamed.iter().all(|i| world.unnamed.contains(i))
+        && world
+            .unnamed
+            .iter()
+            .all(|i| spec.unnamed.contains(i) || looks.iter().any(|(_, l)| l == i))
+}
+
+/// Every state reachable from `frontier` by registry steps of process `p` and by its
+/// tasks abandoning without a handle: steps that touch no file.
+fn hidden_closure(model: &ProtocolModel, frontier: HashSet<Tracked>, p: u8) -> HashSet<Tracked> {
+    let mut seen = frontier.clone();
+    let mut todo: Vec<Tracked> = frontier.into_iter().collect();
+    let mut actions = Vec::new();
+    while let Some((s, looks)) = todo.pop() {
+        actions.clear();
+        model.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            let hidden = match &a {
+                Action::Step { pid, op, .. } => {
+                    *pid == p
+                        && matches!(op, Op::Request | Op::Wake | Op::BeginRelease | Op::EndRelease)
+                }
+                Action::Abandon { pid, task } => *pid == p && handle(&s, *task).is_none(),
+                _ => false,
+            };
+            if hidden
+                && let Some(t) = model.next_state(&s, a)
+                && seen.insert((t.clone(), looks.clone()))
+            {
+                todo.push((t, looks.clone()));
+            }
+        }
+    }
+    seen
+}
+
+fn handle(s: &SpecState, task: TaskId) -> Option<u8> {
+    s.tasks[usize::from(task)].pc.handle()
+}
+
+/// The spec actions by process `p` enabled in `s` that `step` may be, with their results;
+/// a stutter is `(step, s)` itself.
+fn candidates(
+    model: &ProtocolModel,
+    s: &SpecState,
+    step: &Step,
+    p: u8,
+) -> Vec<(Action, SpecState)> {
+    let stutter = || vec![(Action::Crash { pid: p }, s.clone())];
+    let op_is = |want: Op| move |a: &Action| matches!(a, Action::Step { pid, op, .. } if *pid == p && *op == want);
+    let pc_after = |t: &SpecState, a: &Action| match a {
+        Action::Step { task, .. } => t.tasks[usize::from(*task)].pc,
+        _ => Pc::Dead,
+    };
+    let (filter, then): (Box<dyn Fn(&Action) -> bool>, Box<dyn Fn(Pc) -> bool>) = match step.prim {
+        Prim::Publish { created } => {
+            (Box::new(op_is(Op::Linkat)), Box::new(move |pc| matches!(pc, Pc::Held(_)) == created))
+        }
+        Prim::Open { found } => {
+            (Box::new(op_is(Op::Open)), Box::new(move |pc| matches!(pc, Pc::Opened(_)) == found))
+        }
+        Prim::TryLock { got } => {
+            (Box::new(op_is(Op::FlockNb)), Box::new(move |pc| matches!(pc, Pc::Proved(_)) == got))
+        }
+        Prim::LockGranted => (Box::new(op_is(Op::LockWait)), Box::new(|_| true)),
+        Prim::Unlink => (Box::new(op_is(Op::Unlink)), Box::new(|_| true)),
+        Prim::PathId => {
+            let mut out = stutter();
+            out.extend(matching(model, s, op_is(Op::CheckPath), |_| true, pc_after));
+            return out;
+        }
+        Prim::Close => (
+            Box::new(move |a: &Action| match a {
+                Action::Step { pid, op: Op::Close, .. } => *pid == p,
+                Action::Abandon { pid, task } => *pid == p && handle(s, *task).is_some(),
+                _ => false,
+            }),
+            Box::new(|_| true),
+        ),
+        Prim::Crash => (
+            Box::new(move |a: &Action| matches!(a, Action::Crash { pid } if *pid == p)),
+            Box::new(|_| true),
+        ),
+        Prim::Spawn { reused: true } => (
+            Box::new(move |a: &Action| matches!(a, Action::ReusePid { pid } if *pid == p)),
+            Box::new(|_| true),
+        ),
+        Prim::Spawn { reused: false } | Prim::LockWait | Prim::LockExpired | Prim::Look => {
+            return stutter();
+        }
+        Prim::Foreign => return Vec::new(),
+    };
+    matching(model, s, filter, then, pc_after)
+}
+
+fn matching(
+    model: &ProtocolModel,
+    s: &SpecState,
+    filter: impl Fn(&Action) -> bool,
+    then: impl Fn(Pc) -> bool,
+    pc_after: impl Fn(&SpecState, &Action) -> Pc,
+) -> Vec<(Action, SpecState)> {
+    let mut actions = Vec::new();
+    model.actions(s, &mut actions);
+    actions
+        .into_iter()
+        .filter(|a| filter(a))
+        .filter_map(|a| {
+            let t = model.next_state(s, a.clone())?;
+            then(pc_after(&t, &a)).then_some((a, t))
+        })
+        .collect()
+}
+
+/// What process `p` may do in the spec from `states`, for a rejection message.
+fn allowed_here(model: &ProtocolModel, states: &HashSet<SpecState>, p: u8) -> String {
+    let mut ops = BTreeSet::new();
+    let mut actions = Vec::new();
+    for s in states {
+        actions.clear();
+        model.actions(s, &mut actions);
+        for a in &actions {
+            match a {
+                Action::Step { pid, op, .. } if *pid == p => _ = ops.insert(format!("{op:?}")),
+                Action::Abandon { pid, .. } if *pid == p => _ = ops.insert("Abandon".to_owned()),
+                _ => {}
+            }
+        }
+    }
+    if ops.is_empty() {
+        "nothing".to_owned()
+    } else {
+        ops.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The projection of spec state `s`, in the world's terms (see [`super`]).
+fn view(model: &ProtocolModel, s: &SpecState, pids: &[Pid], started: &BTreeSet<Pid>) -> View {
+    let pid = |p: u8| pids[usize::from(p)];
+    let inode = |i: u8| {
+        let inode = &s.inodes[usize::from(i)];
+        InodeView {
+            publisher: Some((pid(inode.pid), u32::from(inode.incarnation) + 1)),
+            flock: inode.flock.map(|t| pid(model.owner[usize::from(t)])),
+        }
+    };
+    let referenced: BTreeSet<u8> = s.tasks.iter().filter_map(|t| t.pc.handle()).collect();
+    let mut unnamed: Vec<InodeView> =
+        referenced.into_iter().filter(|&i| Some(i) != s.path).map(inode).collect();
+    unnamed.sort();
+    let procs = pids
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| started.contains(q))
+        .map(|(i, &q)| (q, (s.procs[i].alive, u32::from(s.procs[i].incarnation) + 1)))
+        .collect();
+    View { named: s.path.map(inode), unnamed, procs }
+}
