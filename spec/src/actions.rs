@@ -29,7 +29,10 @@
 //!   same step: a handle without a lock affects nobody.)
 //! * Deadlines and cancellation ([`Action::Abandon`], with [`ProtocolModel::deadlines`]):
 //!   a task may stop acquiring at any step before it holds; its handle closes and its
-//!   registry entry becomes idle in that one step. Time itself is not modelled: a
+//!   registry entry becomes idle in that one step. A guard dropped where its release
+//!   cannot complete (the fallback release, before its unlink) is the same step from
+//!   `Held`, `RelCheck` or `RelUnlink`: the file stays, kernel-unlocked, for the next
+//!   contender to break. Time itself is not modelled: a
 //!   deadline is a nondeterministic choice, so the spec allows a timeout at any moment.
 //! * A registry update and the in-memory wake-up are atomic (a mutex in the real code).
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
@@ -94,8 +97,9 @@ pub enum Action {
         /// The pid.
         pid: u8,
     },
-    /// Task `task` of process `pid` stops acquiring: its deadline passed or its caller
-    /// dropped the acquire (cancellation). Its handle, if any, closes (dropping its flock),
+    /// Task `task` of process `pid` stops acquiring (its deadline passed, or its caller
+    /// dropped the acquire), or drops its guard where the release cannot complete (before
+    /// its unlink). Its handle, if any, closes (dropping its flock; a holder's file stays),
     /// and its registry entry, if it owned it, becomes idle. Only with
     /// [`ProtocolModel::deadlines`].
     Abandon {
@@ -165,8 +169,9 @@ impl ProtocolModel {
         s.inodes[usize::from(i)].flock = None;
     }
 
-    /// Whether task `t` may abandon its acquire now ([`Action::Abandon`]): it is queued in
-    /// memory or runs the filesystem acquire protocol.
+    /// Whether task `t` may abandon what it does now ([`Action::Abandon`]): it is queued in
+    /// memory, runs the filesystem acquire protocol, or holds or releases the lock with a
+    /// guard dropped where its release cannot complete (before its unlink).
     pub(crate) fn may_abandon(&self, s: &State, t: TaskId) -> bool {
         self.deadlines
             && matches!(
@@ -180,11 +185,16 @@ impl ProtocolModel {
                     | Pc::Checked(_)
                     | Pc::Unbound(_)
                     | Pc::Broke(_)
+                    | Pc::Held(_)
+                    | Pc::RelCheck(_)
+                    | Pc::RelUnlink(_)
             )
     }
 
-    /// Task `t` abandons its acquire (deadline or cancellation): its handle closes, its
-    /// registry entry (if it owns it) becomes idle, and it is back outside the lock.
+    /// Task `t` abandons (deadline, cancellation, a dropped guard's fallback): its handle
+    /// closes (dropping its flock; a holder's file stays, kernel-unlocked, for the next
+    /// contender to break), its registry entry (if it owns it) becomes idle, and it is back
+    /// outside the lock.
     pub(crate) fn abandon(&self, s: &mut State, t: TaskId) {
         let ti = usize::from(t);
         let pi = usize::from(self.owner[ti]);
@@ -193,10 +203,12 @@ impl ProtocolModel {
         {
             Self::close(s, j);
         }
-        if s.procs[pi].entry == Entry::Acquiring(t) {
+        if matches!(s.procs[pi].entry, Entry::Acquiring(o) | Entry::Held(o) | Entry::Releasing(o) if o == t)
+        {
             s.procs[pi].entry = Entry::Idle;
         }
         s.tasks[ti].pc = Pc::Want;
+        s.tasks[ti].took_over = false;
     }
 
     /// Performs task `t`'s next step (its `Pc` decides which).

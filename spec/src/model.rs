@@ -20,7 +20,8 @@ pub struct ProtocolModel {
     /// Pid-reuse budget.
     pub respawns: u8,
     /// Whether tasks may abandon an acquire at any point before they hold (a deadline
-    /// passing, a cancelled future): [`Action::Abandon`].
+    /// passing, a cancelled future), or a hold before its unlink (a dropped guard whose
+    /// release cannot complete): [`Action::Abandon`].
     pub deadlines: bool,
 }
 

@@ -84,7 +84,11 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
         Config { cases, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() };
     let mut runner = TestRunner::new(config);
     let strategy = Reference::sequential_strategy(1..=MAX_TRANSITIONS);
-    let result = runner.run(&strategy, |(_, transitions, _)| {
+    let result = runner.run(&strategy, |(_, transitions, seen)| {
+        // Every transition runs, and its steps are in the trace: the shrinker may drop any.
+        if let Some(seen) = seen {
+            seen.fetch_add(transitions.len(), std::sync::atomic::Ordering::SeqCst);
+        }
         // The machine's own verdict is the proptest row's business; here only the trace counts.
         let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
         let mut c = Coverage::default();
@@ -107,5 +111,54 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
         }
         Err(TestError::Abort(reason)) => Err(format!("aborted: {}", reason.message())),
     };
+    (coverage, result)
+}
+
+/// Runs the scripts against the core, replaying every world each creates: the zoo's
+/// scripts, the seed-race gate, and a crash before and after every primitive of the
+/// crash-point scripts.
+///
+/// # Errors
+/// The first rejection, naming the script.
+pub fn scripts() -> (Coverage, Result<(), String>) {
+    use crate::fault::CrashWhen;
+    use crate::fault::points::{Script, Strike, enumerate};
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
+    for check in crate::runner::core_scripts() {
+        let (_, traces) =
+            collect(|| crate::runner::guarded(|| crate::zoo::run(&check, Subject::Core)));
+        result = result.and(coverage.replay_all(check.name, &traces));
+    }
+    let (_, traces) = collect(|| crate::runner::guarded(|| crate::gate::seed_race(Subject::Core)));
+    result = result.and(coverage.replay_all("gate seed race", &traces));
+    for script in Script::ALL {
+        for when in [CrashWhen::Before, CrashWhen::After] {
+            let (_, traces) = collect(|| enumerate(script, Strike::Crash(when)));
+            let what = format!("crash points {script:?} {when:?}");
+            result = result.and(coverage.replay_all(&what, &traces));
+        }
+    }
+    (coverage, result)
+}
+
+/// Runs every shuttle scenario against the core under the random scheduler for
+/// `iterations` schedules each, replaying the world of every schedule.
+///
+/// # Errors
+/// The first rejection, naming the scenario.
+pub fn shuttle(iterations: usize) -> (Coverage, Result<(), String>) {
+    use crate::checkers::{Strategy, explore};
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
+    for scenario in crate::scenarios::ALL.iter() {
+        let body = move || {
+            sessionlock::sync::shuttle_scope(|| crate::harness::run(scenario, Subject::Core));
+        };
+        let (_, traces) =
+            collect(|| crate::runner::guarded(|| explore(body, Strategy::Random, iterations)));
+        let what = format!("shuttle random {}", scenario.name);
+        result = result.and(coverage.replay_all(&what, &traces));
+    }
     (coverage, result)
 }

@@ -226,10 +226,9 @@ fn matches(spec: &View, world: &View, looks: &[Look]) -> bool {
         return false;
     }
     spec.unnamed.iter().all(|i| world.unnamed.contains(i))
-        && world
-            .unnamed
-            .iter()
-            .all(|i| spec.unnamed.contains(i) || looks.iter().any(|(_, l)| l == i))
+        && world.unnamed.iter().all(|i| {
+            spec.unnamed.contains(i) || looks.iter().any(|(_, l)| l.publisher == i.publisher)
+        })
 }
 
 /// Every state reachable from `frontier` by registry steps of process `p` and by its
