@@ -80,7 +80,7 @@ fn main() -> ExitCode {
     let what = "proptest machine against the core";
     rows.push(progress.step(what, || row_or_failure(what, || runner::proptest_row(cases))));
     let what = "refinement: recorded traces replayed in the spec";
-    let refine_schedules = checkers::env_count("REFINE_SHUTTLE_ITERATIONS", 100);
+    let refine_schedules = checkers::env_count("REFINE_SHUTTLE_ITERATIONS", 400);
     rows.push(
         progress.step(what, || {
             row_or_failure(what, || runner::refinement_row(cases, refine_schedules))
