@@ -104,15 +104,16 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         let mut enabled_any = false;
         let mut reached = Replayed::default();
         for (s, looks) in &before {
-            let mut moves: Vec<(Action, SpecState, Vec<Look>)> = candidates(&model, s, step, p)
-                .into_iter()
-                .map(|(a, t)| (a, t, looks.clone()))
-                .collect();
+            let mut moves: Vec<(Option<Action>, SpecState, Vec<Look>)> =
+                candidates(&model, s, step, p)
+                    .into_iter()
+                    .map(|(a, t)| (a, t, looks.clone()))
+                    .collect();
             moves.extend(look_moves(s, looks, step, p, &pids));
-            for (action, t, looks) in moves {
+            for (_, t, looks) in moves {
                 enabled_any = true;
                 if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
-                    tally(&mut reached, step, &action, &t);
+                    tally(&mut reached, step, &t);
                     next.insert((t, looks));
                 }
             }
@@ -158,7 +159,7 @@ fn outside(trace: &[Step]) -> Option<&'static str> {
 }
 
 /// Counts what a matched step reached.
-fn tally(done: &mut Replayed, step: &Step, action: &Action, after: &SpecState) {
+fn tally(done: &mut Replayed, step: &Step, after: &SpecState) {
     match step.prim {
         Prim::Publish { created: false } => done.contention += 1,
         Prim::LockGranted => done.kernel_waits += 1,
@@ -169,7 +170,6 @@ fn tally(done: &mut Replayed, step: &Step, action: &Action, after: &SpecState) {
         },
         _ => {}
     }
-    let _ = action;
 }
 
 /// A handle that only looks: opened to read the payload of whatever the path names
@@ -191,9 +191,8 @@ fn look_moves(
     step: &Step,
     p: u8,
     pids: &[Pid],
-) -> Vec<(Action, SpecState, Vec<Look>)> {
+) -> Vec<(Option<Action>, SpecState, Vec<Look>)> {
     let me = pids[usize::from(p)];
-    let stutter = Action::Crash { pid: p };
     match step.prim {
         Prim::Open { found } => {
             let checking = s.tasks.iter().any(|t| matches!(t.pc, Pc::Unbound(_) | Pc::RelClose(_)));
@@ -205,14 +204,14 @@ fn look_moves(
                 (true, false, _) => {}
             }
             looks.sort();
-            vec![(stutter, s.clone(), looks)]
+            vec![(None, s.clone(), looks)]
         }
         Prim::Close => (0..looks.len())
             .filter(|&i| looks[i].0 == me)
             .map(|i| {
                 let mut rest = looks.to_vec();
                 rest.remove(i);
-                (stutter.clone(), s.clone(), rest)
+                (None, s.clone(), rest)
             })
             .collect(),
         _ => Vec::new(),
@@ -265,77 +264,59 @@ fn handle(s: &SpecState, task: TaskId) -> Option<u8> {
 }
 
 /// The spec actions by process `p` enabled in `s` that `step` may be, with their results;
-/// a stutter is `(step, s)` itself.
+/// `None` is a stutter (the spec stays in `s`), for a step that only looks.
 fn candidates(
     model: &ProtocolModel,
     s: &SpecState,
     step: &Step,
     p: u8,
-) -> Vec<(Action, SpecState)> {
-    let stutter = || vec![(Action::Crash { pid: p }, s.clone())];
-    let op_is = |want: Op| move |a: &Action| matches!(a, Action::Step { pid, op, .. } if *pid == p && *op == want);
-    let pc_after = |t: &SpecState, a: &Action| match a {
-        Action::Step { task, .. } => t.tasks[usize::from(*task)].pc,
-        _ => Pc::Dead,
-    };
-    let (filter, then): (Box<dyn Fn(&Action) -> bool>, Box<dyn Fn(Pc) -> bool>) = match step.prim {
-        Prim::Publish { created } => {
-            (Box::new(op_is(Op::Linkat)), Box::new(move |pc| matches!(pc, Pc::Held(_)) == created))
-        }
-        Prim::Open { found } => {
-            (Box::new(op_is(Op::Open)), Box::new(move |pc| matches!(pc, Pc::Opened(_)) == found))
-        }
-        Prim::TryLock { got } => {
-            (Box::new(op_is(Op::FlockNb)), Box::new(move |pc| matches!(pc, Pc::Proved(_)) == got))
-        }
-        Prim::LockGranted => (Box::new(op_is(Op::LockWait)), Box::new(|_| true)),
-        Prim::Unlink => (Box::new(op_is(Op::Unlink)), Box::new(|_| true)),
-        Prim::PathId => {
-            let mut out = stutter();
-            out.extend(matching(model, s, op_is(Op::CheckPath), |_| true, pc_after));
-            return out;
-        }
-        Prim::Close => (
-            Box::new(move |a: &Action| match a {
-                Action::Step { pid, op: Op::Close, .. } => *pid == p,
-                Action::Abandon { pid, task } => *pid == p && handle(s, *task).is_some(),
-                _ => false,
-            }),
-            Box::new(|_| true),
-        ),
-        Prim::Crash => (
-            Box::new(move |a: &Action| matches!(a, Action::Crash { pid } if *pid == p)),
-            Box::new(|_| true),
-        ),
-        Prim::Spawn { reused: true } => (
-            Box::new(move |a: &Action| matches!(a, Action::ReusePid { pid } if *pid == p)),
-            Box::new(|_| true),
-        ),
-        Prim::Spawn { reused: false } | Prim::LockWait | Prim::LockExpired | Prim::Look => {
-            return stutter();
-        }
-        Prim::Foreign => return Vec::new(),
-    };
-    matching(model, s, filter, then, pc_after)
-}
-
-fn matching(
-    model: &ProtocolModel,
-    s: &SpecState,
-    filter: impl Fn(&Action) -> bool,
-    then: impl Fn(Pc) -> bool,
-    pc_after: impl Fn(&SpecState, &Action) -> Pc,
-) -> Vec<(Action, SpecState)> {
+) -> Vec<(Option<Action>, SpecState)> {
+    let looks_only = matches!(
+        step.prim,
+        Prim::PathId
+            | Prim::Spawn { reused: false }
+            | Prim::LockWait
+            | Prim::LockExpired
+            | Prim::Look
+    );
+    let mut out = Vec::new();
+    if looks_only {
+        out.push((None, s.clone()));
+    }
     let mut actions = Vec::new();
     model.actions(s, &mut actions);
-    actions
-        .into_iter()
-        .filter(|a| filter(a))
-        .filter_map(|a| {
-            let t = model.next_state(s, a.clone())?;
-            then(pc_after(&t, &a)).then_some((a, t))
-        })
-        .collect()
+    for a in actions {
+        if let Some(t) = model.next_state(s, a.clone())
+            && fits(&a, s, &t, step.prim, p)
+        {
+            out.push((Some(a), t));
+        }
+    }
+    out
+}
+
+/// Whether spec action `a`, taking `s` to `t`, is the recorded step `prim` of process `p`,
+/// result included (see the step mapping in [`super`]).
+fn fits(a: &Action, s: &SpecState, t: &SpecState, prim: Prim, p: u8) -> bool {
+    let pc = |task: TaskId| t.tasks[usize::from(task)].pc;
+    match a {
+        Action::Step { pid, task, op } if *pid == p => match (op, prim) {
+            (Op::Linkat, Prim::Publish { created }) => matches!(pc(*task), Pc::Held(_)) == created,
+            (Op::Open, Prim::Open { found }) => matches!(pc(*task), Pc::Opened(_)) == found,
+            (Op::FlockNb, Prim::TryLock { got }) => matches!(pc(*task), Pc::Proved(_)) == got,
+            (Op::LockWait, Prim::LockGranted)
+            | (Op::CheckPath, Prim::PathId)
+            | (Op::Unlink, Prim::Unlink)
+            | (Op::Close, Prim::Close) => true,
+            _ => false,
+        },
+        Action::Abandon { pid, task } => {
+            *pid == p && prim == Prim::Close && handle(s, *task).is_some()
+        }
+        Action::Crash { pid } => *pid == p && prim == Prim::Crash,
+        Action::ReusePid { pid } => *pid == p && prim == Prim::Spawn { reused: true },
+        Action::Step { .. } => false,
+    }
 }
 
 /// What process `p` may do in the spec from `states`, for a rejection message.
