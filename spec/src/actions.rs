@@ -20,11 +20,11 @@
 //!   before `linkat` happens on an unnamed inode that no other process can reach, and a
 //!   crash before `linkat` leaves nothing behind.
 //! * A refused `flock` does not close: as the code does, the task keeps its handle and
-//!   waits in the kernel (`lock_until`, [`Pc::Waiting`](crate::state::Pc::Waiting)) until
+//!   waits in the kernel (`lock_until`, [`Pc::Waiting`]) until
 //!   the flock is free, takes it ([`Op::LockWait`]) and judges the inode under the lock it
 //!   then holds, exactly as after a granted `flock(LOCK_NB)`. A path check that finds `L`
 //!   naming another inode keeps the flock until a separate `close`
-//!   ([`Pc::Unbound`](crate::state::Pc::Unbound)), as the code does. (The historic
+//!   ([`Pc::Unbound`]), as the code does. (The historic
 //!   mutants close and retry on a refused flock, and a payload judged alive closes in the
 //!   same step: a handle without a lock affects nobody.)
 //! * Deadlines and cancellation ([`Action::Abandon`], with [`ProtocolModel::deadlines`]):

@@ -2,7 +2,7 @@
 //!
 //! Every step the core takes in the model world is **recorded** ([`record`]): the process,
 //! the filesystem primitive with its result, and the world's abstraction right after it.
-//! Each trace is then **replayed** in the spec ([`replay`]): every recorded step must be
+//! Each trace is then **replayed** in the spec ([`replay()`]): every recorded step must be
 //! an action the spec enables in its current state, and after it the abstraction of the
 //! world must equal the projection of the spec's state. A change to the code that the
 //! spec does not allow fails here even when no invariant breaks.

@@ -7,7 +7,7 @@
 //! machine's stepper, shuttle's threads, the scripts' gates). It needs nothing from the
 //! core: the core only calls [`LockFs`](sessionlock::fs::LockFs) primitives, and those are
 //! what is recorded. Registry transitions are in-process and never touch the world; the
-//! replay infers them (see [`super::replay`]).
+//! replay infers them (see [`super::replay()`]).
 
 use std::collections::BTreeMap;
 
