@@ -321,11 +321,7 @@ impl World {
     /// Makes `path_id` (`lstat`) report other inode numbers than `meta` (`fstat`), as
     /// some virtual filesystems do (H17).
     pub fn set_id_drift(&self, on: bool) {
-        let mut st = self.state.lock();
-        st.id_drift = on;
-        if on {
-            st.log(0, Prim::Foreign);
-        }
+        self.state.lock().id_drift = on;
     }
 
     /// Makes every handle's kernel lock prove nothing (`LockFs::kernel_proof` is false),

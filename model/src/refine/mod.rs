@@ -50,9 +50,13 @@
 //!   So FIFO hand-off and re-entry are checked only in what they do to the files.
 //! * Time: a deadline is the spec's nondeterministic `Abandon`, because the spec has no
 //!   clock; the timeout itself (`lock_until` expiring) is a stutter.
-//! * Foreign payloads, special files, operator removals, inode drift and the degraded
-//!   mode: a trace with such a step is skipped and counted, because the spec models the
-//!   protocol's own files on a filesystem whose kernel lock proves death.
+//! * Foreign payloads, special files, operator removals, injected faults and the
+//!   degraded mode: a trace with such a step is skipped and counted, because the spec
+//!   models the protocol's own files on a filesystem whose kernel lock proves death.
+//! * Inode numbers: the spec has none, so inode drift (H17) is replayed as it is; the
+//!   nonce comparison it forces (open, read, close of what the path names, right after
+//!   a path check) is a *look*, tracked beside the spec state: it takes no lock and
+//!   decides nothing the spec models.
 //! * One lock path per world.
 
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]

@@ -109,7 +109,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
                     .into_iter()
                     .map(|(a, t)| (a, t, looks.clone()))
                     .collect();
-            moves.extend(look_moves(s, looks, step, p, &pids));
+            moves.extend(look_moves(&model, s, looks, step, p, &pids));
             for (_, t, looks) in moves {
                 enabled_any = true;
                 if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
@@ -183,9 +183,11 @@ type Look = (Pid, InodeView);
 type Tracked = (SpecState, Vec<Look>);
 
 /// The looks `step` may open or close: an `open` by process `p` while one of its tasks
-/// has just found the path naming another inode (`Unbound`, or `RelClose` of a release),
-/// and a `close` of a look `p` has open.
+/// has just checked the path (`Checked`, `Unbound`, or `RelUnlink`, `RelClose` of a
+/// release: where inode numbers drift, the check compares nonces even when the path
+/// names the judged inode), and a `close` of a look `p` has open.
 fn look_moves(
+    model: &ProtocolModel,
     s: &SpecState,
     looks: &[Look],
     step: &Step,
@@ -195,7 +197,13 @@ fn look_moves(
     let me = pids[usize::from(p)];
     match step.prim {
         Prim::Open { found } => {
-            let checking = s.tasks.iter().any(|t| matches!(t.pc, Pc::Unbound(_) | Pc::RelClose(_)));
+            let checking = s.tasks.iter().enumerate().any(|(t, task)| {
+                model.owner[t] == p
+                    && matches!(
+                        task.pc,
+                        Pc::Unbound(_) | Pc::RelClose(_) | Pc::Checked(_) | Pc::RelUnlink(_)
+                    )
+            });
             let mut looks = looks.to_vec();
             match (checking, found, step.after.named) {
                 (false, _, _) => return Vec::new(),
