@@ -14,6 +14,7 @@ fn machine_traces_replay_in_the_spec() {
     result.unwrap();
     assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
     assert!(coverage.contention > 0 && coverage.releases > 0, "{coverage:?}");
+    assert!(coverage.registry > 0, "registry transitions replayed: {coverage:?}");
     eprintln!("{coverage:?}");
 }
 

@@ -29,6 +29,8 @@ pub struct Coverage {
     pub takeovers: u64,
     /// Releases' unlinks.
     pub releases: u64,
+    /// Registry transitions the core reported (the machine's processes record them).
+    pub registry: u64,
     /// The most spec states tracked at once.
     pub frontier: usize,
 }
@@ -45,6 +47,7 @@ impl Coverage {
         self.kernel_waits += r.kernel_waits;
         self.takeovers += r.takeovers;
         self.releases += r.releases;
+        self.registry += r.registry;
         self.frontier = self.frontier.max(r.frontier);
     }
 
@@ -57,6 +60,7 @@ impl Coverage {
         self.kernel_waits += o.kernel_waits;
         self.takeovers += o.takeovers;
         self.releases += o.releases;
+        self.registry += o.registry;
         self.frontier = self.frontier.max(o.frontier);
     }
 

@@ -37,6 +37,12 @@
 //! | `meta`, `read`, `lease`, a wait begins or expires | a stutter                             |
 //! | crash, exit                   | `Crash`                                                  |
 //! | a pid started again           | `ReusePid` (a first start is a stutter)                  |
+//! | the core's `Queued` event     | a task of the process `Parked` on a busy entry, `Releasing` exactly when the event says so |
+//! | `Acquired`, `Reentered`       | a task of the process `Held`, the entry held by it       |
+//! | `Released`                    | a task of the process at `RelDone`, the entry releasing  |
+//!
+//! The registry transitions come from the core's observe hook ([`record::Recording`]),
+//! installed by the proptest machine; the other drivers record primitives only.
 //!
 //! Before each recorded step of a process, the replay may take any number of that
 //! process's registry steps (`Request`, `Wake`, `BeginRelease`, `EndRelease`) and
@@ -47,7 +53,9 @@
 //!
 //! * Registry entries and program counters: hidden, inferred (see above), because the
 //!   core's observe hook carries no task identity and the world sees only primitives.
-//!   So FIFO hand-off and re-entry are checked only in what they do to the files.
+//!   The hook's events (in the machine) pin the entry's phase at each queueing, grant,
+//!   re-entry and release; the FIFO order of hand-off is not checked (the spec lets any
+//!   parked task take an idle entry).
 //! * Time: a deadline is the spec's nondeterministic `Abandon`, because the spec has no
 //!   clock; the timeout itself (`lock_until` expiring) is a stutter.
 //! * Foreign payloads, special files, operator removals, injected faults and the

@@ -11,6 +11,9 @@
 
 use std::collections::BTreeMap;
 
+use sessionlock::core::registry::PhaseKind;
+use sessionlock::core::{Event, Observer, SharedObserver};
+
 use crate::world::{Pid, State, World};
 
 /// What a recorded step did, with its result.
@@ -55,6 +58,55 @@ pub enum Prim {
     /// Something outside the protocol: a foreign or special file at the path, a file
     /// removed by an operator. Traces with such a step are not replayed.
     Foreign,
+    /// A registry transition the core reported through its observe hook (drivers that
+    /// install [`Recording`]).
+    Registry(Registry),
+}
+
+/// A registry transition, from the core's [`Event`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registry {
+    /// A task queued in memory (`Queued`); `behind_releasing` when the entry was releasing.
+    Queued {
+        /// The entry was releasing.
+        behind_releasing: bool,
+    },
+    /// A task was granted the lock after publishing (`Acquired`).
+    Acquired,
+    /// The holder's owner re-entered (`Reentered`).
+    Reentered,
+    /// The last guard removed its file and closed it (`Released`).
+    Released,
+}
+
+/// An [`Observer`] that logs the core's registry transitions into the world's trace (as
+/// steps of process `pid`), then passes every event on. Called right after the core's
+/// step, before its next primitive, so the log keeps the order of the run.
+pub struct Recording {
+    /// The world whose trace gets the steps.
+    pub world: sessionlock::sync::Arc<World>,
+    /// The process whose locker this observes.
+    pub pid: Pid,
+    /// The observer every event is passed on to.
+    pub inner: SharedObserver,
+}
+
+impl Observer for Recording {
+    fn event(&self, event: &Event<'_>) {
+        let registry = match event {
+            Event::Queued { behind, .. } => {
+                Some(Registry::Queued { behind_releasing: *behind == PhaseKind::Releasing })
+            }
+            Event::Acquired { .. } => Some(Registry::Acquired),
+            Event::Reentered { .. } => Some(Registry::Reentered),
+            Event::Released { .. } => Some(Registry::Released),
+            _ => None,
+        };
+        if let Some(r) = registry {
+            self.world.state.lock().log(self.pid, Prim::Registry(r));
+        }
+        self.inner.event(event);
+    }
 }
 
 /// One inode, as the abstraction sees it.

@@ -4,11 +4,11 @@
 use std::collections::{BTreeSet, HashSet};
 
 use sessionlock_spec::actions::Op;
-use sessionlock_spec::state::{Pc, State as SpecState, TaskId, UnlinkKind};
+use sessionlock_spec::state::{Entry, Pc, State as SpecState, TaskId, UnlinkKind};
 use sessionlock_spec::{Action, ProtocolModel};
 use stateright::Model;
 
-use super::record::{InodeView, Prim, Step, View};
+use super::record::{InodeView, Prim, Registry, Step, View};
 use crate::world::Pid;
 
 /// Spec states the replay may track at once before it gives up (it never passes then).
@@ -27,6 +27,8 @@ pub struct Replayed {
     pub takeovers: u64,
     /// Unlinks by a holder's release.
     pub releases: u64,
+    /// Registry transitions the core reported (drivers that record them).
+    pub registry: u64,
     /// The most spec states the replay tracked at once.
     pub frontier: usize,
     /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
@@ -100,6 +102,21 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
             started.insert(step.pid);
         }
         let before = hidden_closure(&model, frontier, p);
+        if let Prim::Registry(event) = step.prim {
+            let next: HashSet<Tracked> =
+                before.into_iter().filter(|(s, _)| registry_allows(&model, s, p, event)).collect();
+            if next.is_empty() {
+                return Err(reject(format!(
+                    "is a registry transition no spec state consistent with the trace has for process {}",
+                    step.pid
+                )));
+            }
+            done.frontier = done.frontier.max(next.len());
+            done.steps += 1;
+            done.registry += 1;
+            frontier = next;
+            continue;
+        }
         let mut next = HashSet::new();
         let mut enabled_any = false;
         let mut reached = Replayed::default();
@@ -144,6 +161,31 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         frontier = next;
     }
     Ok(done)
+}
+
+/// Whether spec state `s` shows the registry transition `event` of process `p`: a task of
+/// `p` queued on a busy entry (releasing exactly when the core says so), holding with the
+/// entry held by it, or done with a release whose entry is still releasing.
+fn registry_allows(model: &ProtocolModel, s: &SpecState, p: u8, event: Registry) -> bool {
+    let entry = s.procs[usize::from(p)].entry;
+    let mine = |t: usize| model.owner[t] == p;
+    let any = |f: &dyn Fn(TaskId, Pc) -> bool| {
+        s.tasks
+            .iter()
+            .enumerate()
+            .any(|(t, task)| mine(t) && f(TaskId::try_from(t).expect("few tasks"), task.pc))
+    };
+    match event {
+        Registry::Queued { behind_releasing } => {
+            any(&|_, pc| pc == Pc::Parked)
+                && matches!(entry, Entry::Releasing(_)) == behind_releasing
+                && entry != Entry::Idle
+        }
+        Registry::Acquired | Registry::Reentered => {
+            any(&|t, pc| matches!(pc, Pc::Held(_)) && entry == Entry::Held(t))
+        }
+        Registry::Released => any(&|t, pc| pc == Pc::RelDone && entry == Entry::Releasing(t)),
+    }
 }
 
 /// Why a trace is outside the spec, if it is.

@@ -356,7 +356,8 @@ pub fn places_catch(
 /// (zoo scripts, the seed-race gate, the crash points) and shuttle's random scheduler,
 /// replayed in the spec (see [`crate::refine`]). Fails on the first step the spec does
 /// not enable, or that leaves the world unlike every spec state; and if the replayed
-/// traces reached no contention, no kernel wait, no takeover after a crash or no release.
+/// traces reached no contention, no kernel wait, no takeover after a crash, no release or
+/// no registry transition.
 pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
     use crate::refine::drivers;
     let (mut coverage, mut result) = drivers::machine(cases);
@@ -365,7 +366,11 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         result = result.and(r);
     }
     let c = &coverage;
-    let reached = c.contention > 0 && c.kernel_waits > 0 && c.takeovers > 0 && c.releases > 0;
+    let reached = c.contention > 0
+        && c.kernel_waits > 0
+        && c.takeovers > 0
+        && c.releases > 0
+        && c.registry > 0;
     if result.is_ok() && !reached {
         result = Err(format!("the replayed traces missed a reachability target: {c:?}"));
     }
@@ -376,8 +381,8 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         explored: format!("{} traces, {} steps ({} skipped)", c.traces, c.steps, c.skipped),
         hits: c.contention + c.kernel_waits + c.takeovers + c.releases,
         reached: format!(
-            "contention {}, kernel waits {}, takeovers after crash {}, releases {}",
-            c.contention, c.kernel_waits, c.takeovers, c.releases
+            "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {}",
+            c.contention, c.kernel_waits, c.takeovers, c.releases, c.registry
         ),
         result,
     }
