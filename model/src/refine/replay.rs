@@ -121,13 +121,10 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         let mut enabled_any = false;
         let mut reached = Replayed::default();
         for (s, looks) in &before {
-            let mut moves: Vec<(Option<Action>, SpecState, Vec<Look>)> =
-                candidates(&model, s, step, p)
-                    .into_iter()
-                    .map(|(a, t)| (a, t, looks.clone()))
-                    .collect();
+            let mut moves: Vec<Tracked> =
+                candidates(&model, s, step, p).into_iter().map(|t| (t, looks.clone())).collect();
             moves.extend(look_moves(&model, s, looks, step, p, &pids));
-            for (_, t, looks) in moves {
+            for (t, looks) in moves {
                 enabled_any = true;
                 if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
                     tally(&mut reached, step, &t);
@@ -235,7 +232,7 @@ fn look_moves(
     step: &Step,
     p: u8,
     pids: &[Pid],
-) -> Vec<(Option<Action>, SpecState, Vec<Look>)> {
+) -> Vec<Tracked> {
     let me = pids[usize::from(p)];
     match step.prim {
         Prim::Open { found } => {
@@ -254,14 +251,14 @@ fn look_moves(
                 (true, false, _) => {}
             }
             looks.sort();
-            vec![(None, s.clone(), looks)]
+            vec![(s.clone(), looks)]
         }
         Prim::Close => (0..looks.len())
             .filter(|&i| looks[i].0 == me)
             .map(|i| {
                 let mut rest = looks.to_vec();
                 rest.remove(i);
-                (None, s.clone(), rest)
+                (s.clone(), rest)
             })
             .collect(),
         _ => Vec::new(),
@@ -313,14 +310,9 @@ fn handle(s: &SpecState, task: TaskId) -> Option<u8> {
     s.tasks[usize::from(task)].pc.handle()
 }
 
-/// The spec actions by process `p` enabled in `s` that `step` may be, with their results;
-/// `None` is a stutter (the spec stays in `s`), for a step that only looks.
-fn candidates(
-    model: &ProtocolModel,
-    s: &SpecState,
-    step: &Step,
-    p: u8,
-) -> Vec<(Option<Action>, SpecState)> {
+/// The results of the spec actions by process `p` enabled in `s` that `step` may be, and
+/// `s` itself (a stutter) for a step that only looks.
+fn candidates(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> Vec<SpecState> {
     let looks_only = matches!(
         step.prim,
         Prim::PathId
@@ -331,7 +323,7 @@ fn candidates(
     );
     let mut out = Vec::new();
     if looks_only {
-        out.push((None, s.clone()));
+        out.push(s.clone());
     }
     let mut actions = Vec::new();
     model.actions(s, &mut actions);
@@ -339,7 +331,7 @@ fn candidates(
         if let Some(t) = model.next_state(s, a.clone())
             && fits(&a, s, &t, step.prim, p)
         {
-            out.push((Some(a), t));
+            out.push(t);
         }
     }
     out
