@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use sessionlock_model::refine::drivers::{TASKS, machine};
+use sessionlock_model::refine::record::Registry;
 use sessionlock_model::refine::{InodeView, Prim, Step, View, replay};
 
 /// Checks: INV-2 (refinement): the recorded traces of a small proptest-machine run
@@ -117,4 +118,40 @@ fn shuttle_traces_replay_in_the_spec() {
     result.unwrap();
     assert!(coverage.traces > 0 && coverage.contention > 0, "{coverage:?}");
     eprintln!("{coverage:?}");
+}
+
+/// Checks: INV-3 (refinement), H1: a second task of a process publishing while the
+/// process's first task is still releasing (the entry handed on before the file is
+/// removed, mutant `m1_release_before_remove`) is rejected at that publish; the order
+/// the protocol keeps (remove, close, then hand on) replays, with the core's registry
+/// transitions.
+#[test]
+fn a_publish_while_the_own_process_releases_is_rejected() {
+    let x = inode(100, Some(100));
+    let trace = |handed_on_first: bool| {
+        let mut t = Trace::default();
+        t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .step(100, Prim::Registry(Registry::Acquired), |_| {})
+            .step(100, Prim::Registry(Registry::Queued { behind_releasing: false }), |_| {});
+        if handed_on_first {
+            // The waiter runs before the holder's file is gone: it meets that file.
+            t.step(100, Prim::Publish { created: false }, |_| {});
+        }
+        t.step(100, Prim::PathId, |_| {})
+            .step(100, Prim::Unlink, |v| {
+                v.named = None;
+                v.unnamed = vec![x];
+            })
+            .step(100, Prim::Close, |v| v.unnamed = vec![])
+            .step(100, Prim::Registry(Registry::Released), |_| {})
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .step(100, Prim::Registry(Registry::Acquired), |_| {});
+        t.steps
+    };
+    let good = replay(&trace(false), TASKS).expect("remove, close, then hand on");
+    assert_eq!((good.releases, good.registry), (1, 4), "{good:?}");
+    let rejection = replay(&trace(true), TASKS).expect_err("a publish while releasing");
+    assert_eq!((rejection.index, rejection.step.prim), (4, Prim::Publish { created: false }));
+    assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
 }
