@@ -128,7 +128,9 @@ impl ModelFs {
         }
         let result = match hook.fault {
             Some(kind) => {
-                st.log(self.pid, Prim::Foreign);
+                // An error changes nothing; a race's made-up answer is outside the spec.
+                let prim = if kind.error().is_some() { Prim::Failed } else { Prim::Foreign };
+                st.log(self.pid, prim);
                 kind.inject(raced)
             }
             None => f(&mut st),

@@ -155,3 +155,13 @@ fn a_publish_while_the_own_process_releases_is_rejected() {
     assert_eq!((rejection.index, rejection.step.prim), (4, Prim::Publish { created: false }));
     assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
 }
+
+/// Checks: INV-2 (refinement): the traces of the fault-plan machine replay in the spec
+/// (an injected error is a failed primitive without effect; race faults are skipped).
+#[test]
+fn fault_plan_traces_replay_in_the_spec() {
+    let (coverage, result) = sessionlock_model::refine::drivers::fault_plans(32);
+    result.unwrap();
+    assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
+    eprintln!("{coverage:?}");
+}

@@ -118,6 +118,19 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
     (coverage, result)
 }
 
+/// Runs `cases` random fault plans against the core (the fault-plan machine), replaying
+/// the trace of every case; a primitive failed by an injected error is a stutter, and a
+/// case with a race fault is skipped.
+///
+/// # Errors
+/// The first rejection.
+pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
+    let mut coverage = Coverage::default();
+    let (_, traces) = collect(|| crate::runner::guarded(|| crate::fault::check_faults(cases)));
+    let result = coverage.replay_all("proptest fault plans", &traces);
+    (coverage, result)
+}
+
 /// Runs the scripts against the core, replaying every world each creates: the zoo's
 /// scripts, the seed-race gate, and a crash before and after every primitive of the
 /// crash-point scripts.

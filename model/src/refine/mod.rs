@@ -34,7 +34,7 @@
 //! | `path_id`                     | `CheckPath`, or a stutter (a look that decides nothing)  |
 //! | `unlink`                      | `Unlink`                                                 |
 //! | a handle closed               | `Close`, or `Abandon` of a task that has a handle        |
-//! | `meta`, `read`, `lease`, a wait begins or expires | a stutter                             |
+//! | `meta`, `read`, `lease`, a wait begins or expires, a primitive failed with an injected error | a stutter |
 //! | crash, exit                   | `Crash`                                                  |
 //! | a pid started again           | `ReusePid` (a first start is a stutter)                  |
 //! | the core's `Queued` event     | a task of the process `Parked` on a busy entry, `Releasing` exactly when the event says so |
@@ -58,8 +58,8 @@
 //!   parked task take an idle entry).
 //! * Time: a deadline is the spec's nondeterministic `Abandon`, because the spec has no
 //!   clock; the timeout itself (`lock_until` expiring) is a stutter.
-//! * Foreign payloads, special files, operator removals, injected faults and the
-//!   degraded mode: a trace with such a step is skipped and counted, because the spec
+//! * Foreign payloads, special files, operator removals, injected race faults (a
+//!   made-up answer) and the degraded mode: a trace with such a step is skipped and counted, because the spec
 //!   models the protocol's own files on a filesystem whose kernel lock proves death.
 //! * Inode numbers: the spec has none, so inode drift (H17) is replayed as it is; the
 //!   nonce comparison it forces (open, read, close of what the path names, right after

@@ -55,8 +55,11 @@ pub enum Prim {
         /// A new incarnation of a dead pid.
         reused: bool,
     },
+    /// A primitive that failed with an injected I/O error, without effect.
+    Failed,
     /// Something outside the protocol: a foreign or special file at the path, a file
-    /// removed by an operator. Traces with such a step are not replayed.
+    /// removed by an operator, a race fault's made-up answer. Traces with such a step
+    /// are not replayed.
     Foreign,
     /// A registry transition the core reported through its observe hook (drivers that
     /// install [`Recording`]).

@@ -320,6 +320,7 @@ fn candidates(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> Vec<S
             | Prim::LockWait
             | Prim::LockExpired
             | Prim::Look
+            | Prim::Failed
     );
     let mut out = Vec::new();
     if looks_only {

@@ -352,8 +352,9 @@ pub fn places_catch(
     }
 }
 
-/// The refinement row: every step the core took under the proptest machine, the scripts
-/// (zoo scripts, the seed-race gate, the crash points) and shuttle's random scheduler,
+/// The refinement row: every step the core took under the proptest machine, the fault-plan
+/// machine, the scripts (zoo scripts, the seed-race gate, the crash points) and shuttle's
+/// random scheduler,
 /// replayed in the spec (see [`crate::refine`]). Fails on the first step the spec does
 /// not enable, or that leaves the world unlike every spec state; and if the replayed
 /// traces reached no contention, no kernel wait, no takeover after a crash, no release or
@@ -361,7 +362,9 @@ pub fn places_catch(
 pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
     use crate::refine::drivers;
     let (mut coverage, mut result) = drivers::machine(cases);
-    for (c, r) in [drivers::scripts(), drivers::shuttle(shuttle_iterations)] {
+    let more =
+        [drivers::fault_plans(cases), drivers::scripts(), drivers::shuttle(shuttle_iterations)];
+    for (c, r) in more {
         coverage.merge(&c);
         result = result.and(r);
     }
@@ -375,7 +378,7 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         result = Err(format!("the replayed traces missed a reachability target: {c:?}"));
     }
     Row {
-        scenario: "traces of machine, scripts, crash points, shuttle".to_owned(),
+        scenario: "traces of machines, scripts, crash points, shuttle".to_owned(),
         checker: "refinement (trace replay)".to_owned(),
         checks: vec![Invariant::NoLiveRemoval],
         explored: format!("{} traces, {} steps ({} skipped)", c.traces, c.steps, c.skipped),
