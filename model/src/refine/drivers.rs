@@ -1,5 +1,7 @@
-//! The drivers whose traces the refinement check replays: the proptest machine and the
-//! scripts (the zoo's scripts, the seed-race gate, the crash points).
+//! The drivers whose traces the refinement check replays: the proptest machine (with and
+//! without fault plans), the scripts (the zoo's scripts, the seed-race gate, the crash
+//! points) and shuttle's random scheduler over every scenario. Loom's runs are not
+//! replayed: under its cfg the runner does not run, and its suite runs under `cargo test`.
 
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
