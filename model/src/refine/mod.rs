@@ -54,8 +54,15 @@
 //! * Registry entries and program counters: hidden, inferred (see above), because the
 //!   core's observe hook carries no task identity and the world sees only primitives.
 //!   The hook's events (in the machine) pin the entry's phase at each queueing, grant,
-//!   re-entry and release; the FIFO order of hand-off is not checked (the spec lets any
-//!   parked task take an idle entry).
+//!   re-entry and release. The spec hands the turn on in FIFO order (`Proc::queue`), so
+//!   the replay only takes FIFO hand-offs; but the FIFO *order* of the code's hand-off is
+//!   not checked: the events name no task (the spec's tasks of a process are
+//!   interchangeable to the replay), and a waiter's deadline or cancellation is a hidden
+//!   `Abandon` (it touches no file and the hook reports no withdrawal), so a hand-off to
+//!   a later waiter replays as the earlier ones abandoning. Checking it needs the events
+//!   to name their task and a recorded withdrawal, with the replay tracking which spec
+//!   task each code task is. (FIFO is checked on the spec by the fair-cycle monitor
+//!   "INV-3 FifoWithinProcess" and on the code by the registry's own tests.)
 //! * Time: a deadline is the spec's nondeterministic `Abandon`, because the spec has no
 //!   clock; the timeout itself (`lock_until` expiring) is a stutter.
 //! * Foreign payloads, special files, operator removals, injected race faults (a
