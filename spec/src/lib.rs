@@ -11,7 +11,8 @@
 //! * **break**: holding the probed inode's flock, check that `L` still names it, `unlink(L)`,
 //!   `close` (if `L` names something else: `close`, as its own step);
 //! * with [`SpecConfig::deadlines`], **abandon**: a task gives up before it holds (deadline,
-//!   cancellation) or drops its guard before the release's unlink;
+//!   cancellation) or drops its guard before the release's unlink; a queued waiter leaves
+//!   the queue, a task with the turn hands it on;
 //! * **release**: mark the registry entry releasing, check that `L` names the own inode,
 //!   `unlink(L)`, `close`, hand the turn to the first queued in-process waiter (FIFO) or
 //!   mark the entry idle;
@@ -20,7 +21,11 @@
 //! The first process runs several tasks (default 2) that share its in-process registry
 //! entry, enough for the seed race H1; the others run one task each. Pids appear only in
 //! payloads, which the real protocol never uses as proof, so INV-1/2/4 hold regardless of
-//! pid reuse. [`Mutant`]s re-introduce the historic failures; each must be caught.
+//! pid reuse. In-process waiters queue in FIFO order ([`state::Proc::queue`]), as the
+//! code's registry does. [`Mutant`]s re-introduce the historic failures (which close and
+//! retry on a refused flock, as the historic code did) and three liveness bugs: `M3` (the
+//! turn handed on, the waiter never woken), `lifo-hand-off`, and `breaker-livelock`, the
+//! kernel wait above closing what it returned with unjudged; each must be caught.
 //!
 //! The refinement check in `sessionlock-model` (`model/src/refine/`) replays the real
 //! core's recorded steps in this model, one action per primitive.
@@ -35,7 +40,8 @@
 //! Liveness ([`liveness`]) is checked on the same model's explicit state graph, as fair-cycle
 //! detection under weak fairness: INV-3 (a queued waiter is handed the turn, FIFO within a
 //! process) and INV-4 (while someone wants the lock, someone gets it); cross-process
-//! starvation is shown to be possible, as expected.
+//! starvation is shown to be possible, as expected. It is checked without
+//! [`SpecConfig::deadlines`] (an abandon may come at any step, so it would lie on cycles).
 //!
 //! The fenced store over PostgreSQL (INV-8 FencedWrites) is a model of its own, in
 //! [`fence`]: a holder that lost its lock without knowing it keeps writing, and the

@@ -254,7 +254,8 @@ fn progress_bounds_are_pinned() {
     // flock, check, unlink, close, linkat) interleave with the others' steps under the
     // rotation.
     assert_eq!(progress::check_progress(&config(2, None).model(), 64), Ok(16));
-    // 24 steps (3 processes; 22 before the kernel wait): a third process in the rotation.
+    // 24 steps (3 processes; 23 before the kernel wait, 22 before the FIFO hand-off too): a
+    // third process in the rotation.
     assert_eq!(progress::check_progress(&config(3, None).model(), 64), Ok(24));
     let h7 = progress::check_progress(&config(2, Some(Mutant::H7PidReuseTrust)).model(), 64);
     assert!(h7.unwrap_err().contains("ReusePid"), "stuck only after a pid reuse");
