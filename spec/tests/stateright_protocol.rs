@@ -9,7 +9,7 @@ use sessionlock_spec::actions::Action;
 use sessionlock_spec::actions::Op::{self, *};
 use sessionlock_spec::progress::{self, INV4_PROGRESS};
 use sessionlock_spec::properties::{self, INV1, INV2, INV4, INV6};
-use sessionlock_spec::state::Pc;
+use sessionlock_spec::state::{Entry, Pc};
 use sessionlock_spec::{Mutant, ProtocolModel, SpecConfig, SpecReport, State, check, trace};
 use stateright::Model;
 
@@ -306,4 +306,31 @@ fn real_protocol_with_deadlines() {
     // its file kernel-unlocked from every step before its unlink. 20455 before the FIFO
     // queue.
     assert_eq!(report.unique_states, 21_361);
+}
+
+/// Checks: INV-3, INV-5 with deadlines: whoever gives up the turn hands it on. In every
+/// reachable state of the 2-process model with `Abandon`, a process whose queue holds a
+/// waiter has a non-idle entry (a waiter behind an idle entry is never woken), and a task
+/// that abandons is in no queue. Reachability: waiters queue, and abandons are taken from
+/// states with a waiter queued.
+#[test]
+fn an_abandon_hands_the_turn_on() {
+    let model = SpecConfig { deadlines: true, ..SpecConfig::default() }.model();
+    let (nodes, _) = trace::search(&model, |_| false);
+    let mut abandons_with_waiters = 0;
+    let mut actions = Vec::new();
+    for (s, _) in &nodes {
+        for (p, proc) in s.procs.iter().enumerate() {
+            let stranded = !proc.queue.is_empty() && proc.entry == Entry::Idle;
+            assert!(!stranded, "process {p}'s waiters behind an idle entry: {s:#?}");
+        }
+        model.actions(s, &mut actions);
+        for action in actions.drain(..) {
+            let Action::Abandon { task, .. } = action else { continue };
+            abandons_with_waiters += usize::from(s.procs.iter().any(|p| !p.queue.is_empty()));
+            let after = model.next_state(s, action).expect("an abandon always applies");
+            assert!(after.procs.iter().all(|p| !p.queue.contains(&task)), "{after:#?}");
+        }
+    }
+    assert!(abandons_with_waiters > 0, "no abandon with a waiter queued was explored");
 }
