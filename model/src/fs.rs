@@ -11,6 +11,7 @@ use sessionlock::sync::Arc;
 use crate::fault::CrashWhen;
 use crate::interleaving;
 use crate::invariant::Invariant;
+use crate::refine::record::Prim;
 use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
 
 /// How far `lstat` inode numbers are off under [`World::set_id_drift`].
@@ -46,7 +47,15 @@ impl ModelHandle {
 
 impl Drop for ModelHandle {
     fn drop(&mut self) {
-        let wakers = self.world.state.lock().close(self.id);
+        let wakers = {
+            let mut st = self.world.state.lock();
+            let owner = st.handles.get(&self.id).map(|h| h.pid);
+            let wakers = st.close(self.id);
+            if let Some(pid) = owner {
+                st.log(pid, Prim::Close);
+            }
+            wakers
+        };
         wakers.into_iter().for_each(std::task::Waker::wake);
     }
 }
@@ -119,7 +128,12 @@ impl ModelFs {
             return Err(self.die(st, op, path));
         }
         let result = match hook.fault {
-            Some(kind) => kind.inject(raced),
+            Some(kind) => {
+                // An error changes nothing; a race's made-up answer is outside the spec.
+                let prim = if kind.error().is_some() { Prim::Failed } else { Prim::Foreign };
+                st.log(self.pid, prim);
+                kind.inject(raced)
+            }
             None => f(&mut st),
         };
         if hook.crash.is_some() {
@@ -211,6 +225,7 @@ impl LockFs for ModelFs {
             .step_or(FsOp::Publish, path, Some(None), |st| {
                 if st.paths.contains_key(path.as_path()) {
                     st.stats.contended += 1;
+                    st.log(self.pid, Prim::Publish { created: false });
                     return Ok(None);
                 }
                 let ino = st.fresh_id();
@@ -221,6 +236,8 @@ impl LockFs for ModelFs {
                     Inode { special: None, data: payload.to_vec(), mtime_ms, lock: Some(id) };
                 st.inodes.insert(ino, inode);
                 st.paths.insert(path.as_path().to_owned(), ino);
+                st.log_publisher(ino, self.pid);
+                st.log(self.pid, Prim::Publish { created: true });
                 Ok(Some((id, ino)))
             })
             .await?;
@@ -237,12 +254,16 @@ impl LockFs for ModelFs {
         let opened = self
             .step_or(FsOp::Open, path, Some(Err(None)), |st| {
                 let Some(&ino) = st.paths.get(path.as_path()) else {
+                    st.log(self.pid, Prim::Open { found: false });
                     return Ok(Err(None));
                 };
                 if let Some(kind) = st.inodes[&ino].special {
+                    st.log(self.pid, Prim::Foreign);
                     return Ok(Err(Some(kind)));
                 }
-                Ok(Ok(self.open_handle(st, ino)))
+                let id = self.open_handle(st, ino);
+                st.log(self.pid, Prim::Open { found: true });
+                Ok(Ok(id))
             })
             .await?;
         let opened = match opened {
@@ -254,13 +275,23 @@ impl LockFs for ModelFs {
     }
 
     async fn try_lock(&self, handle: &ModelHandle) -> FsResult<bool> {
-        let taken = self.step(FsOp::TryLock, &handle.path, |st| take_lock(st, handle.id)).await;
+        let taken = self
+            .step(FsOp::TryLock, &handle.path, |st| {
+                let got = take_lock(st, handle.id)?;
+                st.log(self.pid, Prim::TryLock { got });
+                Ok(got)
+            })
+            .await;
         interleaving::fs(self.pid, FsOp::TryLock, &handle.path, taken)
     }
 
     async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
         let path = &handle.path;
-        self.step(FsOp::LockUntil, path, |_| Ok(())).await?;
+        self.step(FsOp::LockUntil, path, |st| {
+            st.log(self.pid, Prim::LockWait);
+            Ok(())
+        })
+        .await?;
         let mut reported = false;
         let taken = poll_fn(|cx| {
             let mut st = self.world.enter();
@@ -273,7 +304,10 @@ impl LockFs for ModelFs {
                 let first = !reported;
                 reported = true;
                 match take_lock(&mut st, handle.id) {
-                    Ok(true) => return Poll::Ready(Ok(true)),
+                    Ok(true) => {
+                        st.log(self.pid, Prim::LockGranted);
+                        return Poll::Ready(Ok(true));
+                    }
                     Ok(false) if first => {
                         let until = format!("taken; waits until {:?}", deadline.as_duration());
                         drop(interleaving::fs_shown(
@@ -289,6 +323,7 @@ impl LockFs for ModelFs {
                 }
             }
             if st.now >= deadline.as_duration() {
+                st.log(self.pid, Prim::LockExpired);
                 return Poll::Ready(Ok(false));
             }
             let ino = st.handles[&handle.id].ino;
@@ -308,6 +343,7 @@ impl LockFs for ModelFs {
         let result = self
             .step(FsOp::Meta, &handle.path, |st| {
                 let ino = ino_of(st, handle.id)?;
+                st.log(self.pid, Prim::Look);
                 Ok(FileMeta { id: file_id(ino), mtime_ms: st.inodes[&ino].mtime_ms })
             })
             .await;
@@ -317,6 +353,7 @@ impl LockFs for ModelFs {
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
         let result = self
             .step_or(FsOp::PathId, path, Some(None), |st| {
+                st.log(self.pid, Prim::PathId);
                 Ok(st
                     .paths
                     .get(path.as_path())
@@ -329,7 +366,8 @@ impl LockFs for ModelFs {
     async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {
         let result = self
             .step(FsOp::Read, &handle.path, |st| {
-                let data = &st.inodes[&ino_of(st, handle.id)?].data;
+                let data = st.inodes[&ino_of(st, handle.id)?].data.clone();
+                st.log(self.pid, Prim::Look);
                 Ok(data[..data.len().min(limit)].to_vec())
             })
             .await;
@@ -356,7 +394,9 @@ impl LockFs for ModelFs {
                 );
                 st.violation(Invariant::NoLiveRemoval, detail);
             }
-            st.paths.remove(path.as_path()).map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
+            let removed = st.paths.remove(path.as_path());
+            st.log(self.pid, Prim::Unlink);
+            removed.map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
         })
         .await;
         interleaving::fs(self.pid, FsOp::Unlink, path, result)
@@ -373,6 +413,7 @@ impl LockFs for ModelFs {
         let result = self
             .step(FsOp::Lease, &handle.path, |st| {
                 let ino = ino_of(st, handle.id)?;
+                st.log(self.pid, Prim::Look);
                 Ok(if st.no_kernel_proof || st.leases_ignored {
                     Lease::Unavailable
                 } else if st.has_writer(ino) {
@@ -397,6 +438,7 @@ impl LockFs for ModelFs {
                 return Poll::Ready(Err(FsError::new(FsOp::WriterWait, path, e)));
             };
             if !st.has_writer(ino) {
+                st.log(self.pid, Prim::Look);
                 return Poll::Ready(Ok(true));
             }
             if st.now >= deadline.as_duration() {

@@ -31,6 +31,7 @@ pub mod observe;
 pub mod op;
 pub mod original;
 pub mod places;
+pub mod refine;
 pub mod rt;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod runner;

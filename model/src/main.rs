@@ -62,10 +62,10 @@ fn main() -> ExitCode {
     };
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
     let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
-    // Fourteen core rows besides shuttle's, the scripts' and the places'; the zoo adds
+    // Fifteen core rows besides shuttle's, the scripts' and the places'; the zoo adds
     // five catches (the seed race's gate, two proptest runs, two original contenders).
     let total = shuttle_runs.len()
-        + 14
+        + 15
         + runner::core_scripts().len()
         + Check::ALL.len()
         + zoo_checks
@@ -100,6 +100,13 @@ fn main() -> ExitCode {
     rows.push(progress.step(what, || row_or_failure(what, || runner::fence_row(2))));
     let what = "proptest machine against the core";
     rows.push(progress.step(what, || row_or_failure(what, || runner::proptest_row(cases))));
+    let what = "refinement: recorded traces replayed in the spec";
+    let refine_schedules = checkers::env_count("REFINE_SHUTTLE_ITERATIONS", 400);
+    rows.push(
+        progress.step(what, || {
+            row_or_failure(what, || runner::refinement_row(cases, refine_schedules))
+        }),
+    );
     let what = "proptest fault plans against the core";
     rows.push(progress.step(what, || row_or_failure(what, || runner::fault_row(cases))));
     let what = "crash at every point of three scripts";

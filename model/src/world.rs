@@ -19,6 +19,7 @@ use sessionlock::fs::{FileId, FileKind, FsOp, Moment};
 use sessionlock::sync::{Arc, Mutex};
 
 use crate::invariant::Invariant;
+use crate::refine::record::Prim;
 
 /// A process id in the model.
 pub type Pid = u32;
@@ -155,6 +156,8 @@ pub(crate) struct State {
     pub stats: Stats,
     /// Faults and crash points to inject (see [`crate::fault`]).
     pub faults: crate::fault::FaultPlan,
+    /// The trace of every step, when recording ([`World::record_trace`]).
+    pub(crate) recorder: Option<crate::refine::record::Recorder>,
     next_id: u64,
 }
 
@@ -198,6 +201,7 @@ impl World {
                 pending_panic: None,
                 stats: Stats::default(),
                 faults: crate::fault::FaultPlan::default(),
+                recorder: crate::refine::record::collecting(),
                 next_id: 1,
             }),
         })
@@ -224,6 +228,7 @@ impl World {
         let incarnation = reused.unwrap_or(1);
         let at = st.placed.get(&pid).copied().unwrap_or(Whereabouts::home(pid));
         st.procs.insert(pid, Proc { starttime, incarnation, alive: true, at });
+        st.log(pid, Prim::Spawn { reused: reused.is_some() });
         (incarnation, starttime, at, st.locations_unrecorded)
     }
 
@@ -239,7 +244,11 @@ impl World {
 
     /// Sets whose kernel locks an attempt can see (NFS: only its own host's).
     pub fn set_flock_scope(&self, scope: FlockScope) {
-        self.state.lock().flock_scope = scope;
+        let mut st = self.state.lock();
+        st.flock_scope = scope;
+        if scope != FlockScope::Global {
+            st.log(0, Prim::Foreign);
+        }
     }
 
     /// Mutant switch: every lease probe answers `Unavailable` (the lease is ignored).
@@ -265,6 +274,7 @@ impl World {
         st.paths.insert(path.to_owned(), ino);
         let id = st.fresh_id();
         st.handles.insert(id, Open { ino, pid: holder, write: true });
+        st.log(holder, Prim::Foreign);
     }
 
     /// Kills `pid` at once: its handles close (their kernel locks drop), its files stay,
@@ -318,7 +328,11 @@ impl World {
     /// Makes every handle's kernel lock prove nothing (`LockFs::kernel_proof` is false),
     /// as on NFS: the core must then judge by heuristics.
     pub fn set_no_kernel_proof(&self, on: bool) {
-        self.state.lock().no_kernel_proof = on;
+        let mut st = self.state.lock();
+        st.no_kernel_proof = on;
+        if on {
+            st.log(0, Prim::Foreign);
+        }
     }
 
     /// Strict (the default): a violation panics at once with `"INV-n Name: …"`. Otherwise
@@ -395,6 +409,7 @@ impl World {
         let inode = Inode { special: None, data: data.to_vec(), mtime_ms, lock: None };
         st.inodes.insert(ino, inode);
         st.paths.insert(path.to_owned(), ino);
+        st.log(0, Prim::Foreign);
     }
 
     /// Puts something that is not a regular file at `path`.
@@ -404,11 +419,14 @@ impl World {
         st.inodes
             .insert(ino, Inode { special: Some(kind), data: Vec::new(), mtime_ms: 0, lock: None });
         st.paths.insert(path.to_owned(), ino);
+        st.log(0, Prim::Foreign);
     }
 
     /// Removes `path` from outside the protocol (a cleanup script, an operator).
     pub fn remove_externally(&self, path: &std::path::Path) {
-        self.state.lock().paths.remove(path);
+        let mut st = self.state.lock();
+        st.paths.remove(path);
+        st.log(0, Prim::Foreign);
     }
 
     /// Locks the world for one primitive; on drop, raises any violation it recorded.
@@ -508,12 +526,17 @@ impl State {
 
     /// Ends `pid` (see [`World::exit`]); returns whom to wake.
     pub(crate) fn exit(&mut self, pid: Pid) -> Vec<Waker> {
+        let was_alive = self.procs.get(&pid).is_some_and(|p| p.alive);
         if let Some(p) = self.procs.get_mut(&pid) {
             p.alive = false;
         }
         let doomed: Vec<u64> =
             self.handles.iter().filter(|(_, h)| h.pid == pid).map(|(&id, _)| id).collect();
-        doomed.into_iter().flat_map(|id| self.close(id)).collect()
+        let woken = doomed.into_iter().flat_map(|id| self.close(id)).collect();
+        if was_alive {
+            self.log(pid, Prim::Crash);
+        }
+        woken
     }
 
     /// Closes handle `id`, dropping its kernel lock; returns whom to wake.

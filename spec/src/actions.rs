@@ -19,10 +19,21 @@
 //! * Publication (`O_TMPFILE` + `flock` + `write`, then `linkat`) is one step: everything
 //!   before `linkat` happens on an unnamed inode that no other process can reach, and a
 //!   crash before `linkat` leaves nothing behind.
-//! * A step that fails (`flock` refused, the check finds `L` naming another inode, a
-//!   payload judged alive) closes its handle in the same step. This is sound: a handle
-//!   without a lock affects nobody, and a refused check means the inode has no name any
-//!   more, so its flock can only be taken by other tasks that will fail the same check.
+//! * A refused `flock` does not close: as the code does, the task keeps its handle and
+//!   waits in the kernel (`lock_until`, [`Pc::Waiting`]) until the flock is free, takes it
+//!   ([`Op::LockWait`]) and judges the inode under the lock it then holds, exactly as after
+//!   a granted `flock(LOCK_NB)`. A path check that finds `L` naming another inode keeps the
+//!   flock until a separate `close` ([`Pc::Unbound`]), as the code does. (The historic
+//!   mutants close and retry on a refused flock, and a payload judged alive closes in the
+//!   same step: a handle without a lock affects nobody. The breaker-livelock mutant waits
+//!   in the kernel too, but closes what the wait returned with unjudged.)
+//! * Deadlines and cancellation ([`Action::Abandon`], with [`ProtocolModel::deadlines`]):
+//!   a task may stop acquiring at any step before it holds; its handle closes, and it
+//!   leaves the queue, or hands its process's turn on if it had it, in that one step. A
+//!   guard dropped where its release cannot complete (the fallback release, before its
+//!   unlink) is the same step from `Held`, `RelCheck` or `RelUnlink`: the file stays,
+//!   kernel-unlocked, for the next contender to break. Time itself is not modelled: a
+//!   deadline is a nondeterministic choice, so the spec allows a timeout at any moment.
 //! * A registry update and the in-memory hand-off are atomic (a mutex in the real code): the
 //!   turn goes to the first queued waiter, whose next step is its wake-up.
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
@@ -49,7 +60,7 @@ pub enum Op {
     Open,
     /// `flock(LOCK_EX|LOCK_NB)` on the opened inode (H7: skipped if the pid looks alive).
     FlockNb,
-    /// Mutant `kernel_wait_unjudged`: the kernel wait (`lock_until`) returns with the flock.
+    /// The kernel wait (`lock_until`) ends: the inode's flock was freed and is now ours.
     LockWait,
     /// Mutants H1/H2/H4: judge the opened inode from its payload, then close it.
     ReadPayload,
@@ -87,6 +98,17 @@ pub enum Action {
         /// The pid.
         pid: u8,
     },
+    /// Task `task` of process `pid` stops acquiring (its deadline passed, or its caller
+    /// dropped the acquire), or drops its guard where the release cannot complete (before
+    /// its unlink). Its handle, if any, closes (dropping its flock; a holder's file stays),
+    /// and its registry entry, if it owned it, becomes idle. Only with
+    /// [`ProtocolModel::deadlines`].
+    Abandon {
+        /// The process.
+        pid: u8,
+        /// The task (global index).
+        task: TaskId,
+    },
 }
 
 impl ProtocolModel {
@@ -97,8 +119,6 @@ impl ProtocolModel {
         Some(match s.tasks[usize::from(t)].pc {
             Pc::Dead => return None,
             Pc::Parked if !granted || self.is(Mutant::M3TurnNotWoken) => return None,
-            Pc::KernelWait(j) if s.inodes[usize::from(j)].flock.is_some() => return None,
-            Pc::KernelWait(_) => Op::LockWait,
             Pc::Want => Op::Request,
             Pc::Parked => Op::Wake,
             Pc::Publish if self.is(Mutant::H3RenameOverwrite) => Op::RenameOver,
@@ -113,11 +133,13 @@ impl ProtocolModel {
                     Op::FlockNb
                 }
             }
+            Pc::Waiting(j) if s.inodes[usize::from(j)].flock.is_some() => return None,
+            Pc::Waiting(_) => Op::LockWait,
             Pc::Proved(_) | Pc::RelCheck(_) => Op::CheckPath,
             Pc::Stale(_) if self.is(Mutant::H4CompareThenUnlink) => Op::CheckPath,
             Pc::Checked(_) | Pc::Stale(_) | Pc::Compared(_) | Pc::Orphan => Op::Unlink,
             Pc::RelUnlink(_) | Pc::RelUnlinkByPath(_) => Op::Unlink,
-            Pc::Broke(_) | Pc::Waited(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
+            Pc::Broke(_) | Pc::Unbound(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
             Pc::Held(_) => Op::BeginRelease,
             Pc::RelDone => Op::EndRelease,
         })
@@ -161,6 +183,50 @@ impl ProtocolModel {
 
     fn close(s: &mut State, i: InodeId) {
         s.inodes[usize::from(i)].flock = None;
+    }
+
+    /// Whether task `t` may abandon what it does now ([`Action::Abandon`]): it is queued in
+    /// memory, runs the filesystem acquire protocol, or holds or releases the lock with a
+    /// guard dropped where its release cannot complete (before its unlink).
+    pub(crate) fn may_abandon(&self, s: &State, t: TaskId) -> bool {
+        self.deadlines
+            && matches!(
+                s.tasks[usize::from(t)].pc,
+                Pc::Parked
+                    | Pc::Publish
+                    | Pc::Contended
+                    | Pc::Opened(_)
+                    | Pc::Waiting(_)
+                    | Pc::Proved(_)
+                    | Pc::Checked(_)
+                    | Pc::Unbound(_)
+                    | Pc::Broke(_)
+                    | Pc::Held(_)
+                    | Pc::RelCheck(_)
+                    | Pc::RelUnlink(_)
+            )
+    }
+
+    /// Task `t` abandons (deadline, cancellation, a dropped guard's fallback): its handle
+    /// closes (dropping its flock; a holder's file stays, kernel-unlocked, for the next
+    /// contender to break); a queued waiter leaves the queue (the registry's `withdraw`),
+    /// and a task that has its process's turn hands it on as a release does (`abandon`,
+    /// `finish_release`); it is back outside the lock.
+    pub(crate) fn abandon(&self, s: &mut State, t: TaskId) {
+        let ti = usize::from(t);
+        let pi = usize::from(self.owner[ti]);
+        if let Some(j) = s.tasks[ti].pc.handle()
+            && s.inodes[usize::from(j)].flock == Some(t)
+        {
+            Self::close(s, j);
+        }
+        s.procs[pi].queue.retain(|&q| q != t);
+        if matches!(s.procs[pi].entry, Entry::Acquiring(o) | Entry::Held(o) | Entry::Releasing(o) if o == t)
+        {
+            self.hand_on(s, pi);
+        }
+        s.tasks[ti].pc = Pc::Want;
+        s.tasks[ti].took_over = false;
     }
 
     /// Performs task `t`'s next step (its `Pc` decides which).
@@ -207,19 +273,19 @@ impl ProtocolModel {
                     s.inodes[usize::from(j)].flock = Some(t);
                     Pc::Proved(j)
                 }
-                _ if self.is(Mutant::KernelWaitUnjudged) => Pc::KernelWait(j),
-                _ => Pc::Publish,
+                // The real protocol waits in the kernel on the refused flock; the historic
+                // mutants close and retry, as they did.
+                _ if self.mutant.is_some_and(Mutant::retries_refused_flock) => Pc::Publish,
+                _ => Pc::Waiting(j),
             },
-            Pc::KernelWait(j) => {
+            Pc::Waiting(j) => {
                 s.inodes[usize::from(j)].flock = Some(t);
-                Pc::Waited(j)
-            }
-            Pc::Waited(j) => {
-                Self::close(s, j);
-                Pc::Publish
+                // Breaker livelock: the file the wait returned with is closed unjudged.
+                if self.is(Mutant::KernelWaitUnjudged) { Pc::Unbound(j) } else { Pc::Proved(j) }
             }
             Pc::Proved(j) if s.path == Some(j) => Pc::Checked(j),
-            Pc::Proved(j) => {
+            Pc::Proved(j) => Pc::Unbound(j),
+            Pc::Unbound(j) => {
                 Self::close(s, j);
                 Pc::Publish
             }

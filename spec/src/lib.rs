@@ -6,9 +6,13 @@
 //!
 //! * **publish**: `O_TMPFILE` + `flock` + `write`, then `linkat(L)`; EEXIST is contention;
 //! * **probe**: `open(L)`, then, as a *separate* step, `flock(LOCK_EX|LOCK_NB)`; success
-//!   proves the holder dead;
+//!   proves the holder dead; refused, the task keeps its handle and waits in the kernel
+//!   until the flock is free, then holds it and judges the inode as after a success;
 //! * **break**: holding the probed inode's flock, check that `L` still names it, `unlink(L)`,
-//!   `close`;
+//!   `close` (if `L` names something else: `close`, as its own step);
+//! * with [`SpecConfig::deadlines`], **abandon**: a task gives up before it holds (deadline,
+//!   cancellation) or drops its guard before the release's unlink; a queued waiter leaves
+//!   the queue, a task with the turn hands it on;
 //! * **release**: mark the registry entry releasing, check that `L` names the own inode,
 //!   `unlink(L)`, `close`, hand the turn to the first queued in-process waiter (FIFO) or
 //!   mark the entry idle;
@@ -17,7 +21,14 @@
 //! The first process runs several tasks (default 2) that share its in-process registry
 //! entry, enough for the seed race H1; the others run one task each. Pids appear only in
 //! payloads, which the real protocol never uses as proof, so INV-1/2/4 hold regardless of
-//! pid reuse. [`Mutant`]s re-introduce the historic failures; each must be caught.
+//! pid reuse. In-process waiters queue in FIFO order ([`state::Proc::queue`]), as the
+//! code's registry does. [`Mutant`]s re-introduce the historic failures (which close and
+//! retry on a refused flock, as the historic code did) and three liveness bugs: `M3` (the
+//! turn handed on, the waiter never woken), `lifo-hand-off`, and `breaker-livelock`, the
+//! kernel wait above closing what it returned with unjudged; each must be caught.
+//!
+//! The refinement check in `sessionlock-model` (`model/src/refine/`) replays the real
+//! core's recorded steps in this model, one action per primitive.
 //!
 //! Properties ([`properties`], [`progress`]): always INV-1 MutualExclusion, INV-2
 //! NoLiveRemoval, INV-4 Recovery and INV-6 StaleGuardHarmless; the progress check
@@ -29,7 +40,8 @@
 //! Liveness ([`liveness`]) is checked on the same model's explicit state graph, as fair-cycle
 //! detection under weak fairness: INV-3 (a queued waiter is handed the turn, FIFO within a
 //! process) and INV-4 (while someone wants the lock, someone gets it); cross-process
-//! starvation is shown to be possible, as expected.
+//! starvation is shown to be possible, as expected. It is checked without
+//! [`SpecConfig::deadlines`] (an abandon may come at any step, so it would lie on cycles).
 //!
 //! The fenced store over PostgreSQL (INV-8 FencedWrites) is a model of its own, in
 //! [`fence`]: a holder that lost its lock without knowing it keeps writing, and the
@@ -71,6 +83,9 @@ pub struct SpecConfig {
     pub crashes: u8,
     /// How many times a dead pid may be reused by a new process. Default 1.
     pub pid_reuses: u8,
+    /// Whether tasks may abandon an acquire before they hold (deadlines, cancellation).
+    /// Default `false`.
+    pub deadlines: bool,
     /// Step budget of the progress check ([`progress`], reported as
     /// [`progress::INV4_PROGRESS`]); `None` skips it. Default `Some(64)`.
     pub progress_budget: Option<usize>,
@@ -87,6 +102,7 @@ impl Default for SpecConfig {
             tasks_in_first_process: 2,
             crashes: 1,
             pid_reuses: 1,
+            deadlines: false,
             progress_budget: Some(64),
             threads: 1,
         }
@@ -125,6 +141,7 @@ impl SpecConfig {
             mutant: self.mutant,
             crashes: self.crashes,
             respawns: self.pid_reuses,
+            deadlines: self.deadlines,
         }
     }
 

@@ -19,6 +19,10 @@ pub struct ProtocolModel {
     pub crashes: u8,
     /// Pid-reuse budget.
     pub respawns: u8,
+    /// Whether tasks may abandon an acquire at any point before they hold (a deadline
+    /// passing, a cancelled future), or a hold before its unlink (a dropped guard whose
+    /// release cannot complete): [`Action::Abandon`].
+    pub deadlines: bool,
 }
 
 impl ProtocolModel {
@@ -64,6 +68,9 @@ impl Model for ProtocolModel {
             if let Some(op) = self.op(s, task) {
                 actions.push(Action::Step { pid: self.owner[t], task, op });
             }
+            if self.may_abandon(s, task) {
+                actions.push(Action::Abandon { pid: self.owner[t], task });
+            }
         }
         for (p, proc) in s.procs.iter().enumerate() {
             let pid = u8::try_from(p).expect("few processes");
@@ -81,6 +88,7 @@ impl Model for ProtocolModel {
         s.unlinked = None;
         match action {
             Action::Step { task, .. } => self.step(&mut s, task),
+            Action::Abandon { task, .. } => self.abandon(&mut s, task),
             Action::Crash { pid } => {
                 s.crashes_left -= 1;
                 s.procs[usize::from(pid)].alive = false;

@@ -55,9 +55,11 @@ pub enum Mutant {
     /// the kernel, and when the wait returns with the flock it closes the file *unjudged*
     /// and publishes again. Two contenders of a dead holder's file then hand its flock back
     /// and forth forever (each probe finds it held by the other, which is about to close it),
-    /// and nobody breaks it. (The real protocol's contender, in this model, closes and
-    /// retries at once; the code waits in the kernel and judges under the flock it got,
-    /// which the fix made so.) Safety holds; only the fair-cycle check sees it (INV-4).
+    /// and nobody breaks it. In the model it is one step of the real kernel wait changed:
+    /// [`Op::LockWait`](crate::actions::Op::LockWait) leads to the close
+    /// ([`Pc::Unbound`](crate::state::Pc::Unbound)) instead of the judgement under the flock
+    /// ([`Pc::Proved`](crate::state::Pc::Proved)). Safety holds; only the fair-cycle check
+    /// sees it (INV-4).
     KernelWaitUnjudged,
     /// The registry hands the turn to the *last* queued waiter instead of the first: every
     /// waiter is still handed a turn eventually with two tasks, but a later waiter overtakes
@@ -127,6 +129,12 @@ impl Mutant {
     /// Whether a contender judges liveness from the payload instead of the kernel lock.
     pub(crate) fn judges_by_payload(self) -> bool {
         matches!(self, Mutant::H2StaleTocttou | Mutant::H4CompareThenUnlink)
+    }
+
+    /// Whether a contender whose `flock(LOCK_NB)` is refused closes and publishes again at
+    /// once, as the historic implementations did, instead of waiting in the kernel.
+    pub(crate) fn retries_refused_flock(self) -> bool {
+        !matches!(self, Mutant::M3TurnNotWoken | Mutant::KernelWaitUnjudged | Mutant::LifoHandOff)
     }
 
     /// Whether release drops the kernel lock before its (path-based) unlink.

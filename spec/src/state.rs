@@ -88,11 +88,19 @@ pub enum Pc {
     Contended,
     /// Has a handle on the inode `L` named at open; next: judge it (`flock(LOCK_NB)`).
     Opened(InodeId),
+    /// `flock(LOCK_NB)` was refused: the handle stays open and the task waits in the kernel
+    /// (`lock_until`) until the inode's flock is free; next: take it, then judge the inode
+    /// under the lock it then holds (as [`Pc::Proved`]).
+    Waiting(InodeId),
     /// Holds the flock of a named-at-open inode (its holder is dead); next: check `L`
     /// still names it.
     Proved(InodeId),
     /// Holds the flock and saw `L` name the inode; next: `unlink(L)`.
     Checked(InodeId),
+    /// Holds the flock but saw `L` name another inode or nothing (mutant breaker-livelock:
+    /// its kernel wait just returned with the flock, unjudged); next: close the handle (drop
+    /// the flock), then publish again.
+    Unbound(InodeId),
     /// Unlinked `L`; next: close the handle (drop the flock), then publish again.
     Broke(InodeId),
     /// Mutants H2/H4: judged the inode stale from its payload, handle closed.
@@ -101,12 +109,6 @@ pub enum Pc {
     Compared(InodeId),
     /// Mutant H1: judged `L` an orphan of its own pid; next: unlink by path.
     Orphan,
-    /// Mutant `kernel_wait_unjudged`: the flock was refused; waits in the kernel
-    /// (`lock_until`) on the inode of its handle until the flock is free, then takes it.
-    KernelWait(InodeId),
-    /// Mutant `kernel_wait_unjudged`: holds the flock its kernel wait returned with; next:
-    /// close it unjudged, then publish again.
-    Waited(InodeId),
     /// In the critical section, holding the flock of its published inode.
     Held(InodeId),
     /// Releasing, registry entry already `Releasing`; next: check `L` names own inode.
@@ -129,13 +131,13 @@ impl Pc {
     pub fn inode(self) -> Option<InodeId> {
         match self {
             Pc::Opened(i)
+            | Pc::Waiting(i)
             | Pc::Proved(i)
             | Pc::Checked(i)
+            | Pc::Unbound(i)
             | Pc::Broke(i)
             | Pc::Stale(i)
             | Pc::Compared(i)
-            | Pc::KernelWait(i)
-            | Pc::Waited(i)
             | Pc::Held(i)
             | Pc::RelCheck(i)
             | Pc::RelUnlink(i)
@@ -158,13 +160,13 @@ impl Pc {
         let m = |i: InodeId| map[usize::from(i)].expect("referenced inode is kept");
         match self {
             Pc::Opened(i) => Pc::Opened(m(i)),
+            Pc::Waiting(i) => Pc::Waiting(m(i)),
+            Pc::Unbound(i) => Pc::Unbound(m(i)),
             Pc::Proved(i) => Pc::Proved(m(i)),
             Pc::Checked(i) => Pc::Checked(m(i)),
             Pc::Broke(i) => Pc::Broke(m(i)),
             Pc::Stale(i) => Pc::Stale(m(i)),
             Pc::Compared(i) => Pc::Compared(m(i)),
-            Pc::KernelWait(i) => Pc::KernelWait(m(i)),
-            Pc::Waited(i) => Pc::Waited(m(i)),
             Pc::Held(i) => Pc::Held(m(i)),
             Pc::RelCheck(i) => Pc::RelCheck(m(i)),
             Pc::RelUnlink(i) => Pc::RelUnlink(m(i)),

@@ -36,11 +36,11 @@ fn assert_live(report: &LivenessReport) {
 fn real_protocol_is_live_with_two_processes() {
     let report = liveness::check_liveness(&SpecConfig::default());
     assert_live(&report);
-    // The same 3982 states stateright counts; 10885 transitions (its state count minus the
+    // The same 6080 states stateright counts; 16263 transitions (its state count minus the
     // initial state). 1198 components, 124 of them with a cycle: the crash and the pid
     // reuse split the graph into the budget's layers, each with its own cycles.
-    assert_eq!((report.states, report.transitions), (3982, 10885));
-    assert_eq!((report.components, report.cyclic), (1198, 124));
+    assert_eq!((report.states, report.transitions), (6080, 16263));
+    assert_eq!((report.components, report.cyclic), (1954, 90));
 }
 
 /// Checks: INV-3, INV-4 (3 processes, the first with 2 tasks, 1 crash, 1 pid reuse).
@@ -48,7 +48,7 @@ fn real_protocol_is_live_with_two_processes() {
 fn real_protocol_is_live_with_three_processes() {
     let report = liveness::check_liveness(&config(3, 2, None));
     assert_live(&report);
-    assert_eq!(report.states, 140_551);
+    assert_eq!(report.states, 362_323);
 }
 
 /// Checks: INV-3 FIFO (three tasks in one process, so two waiters can queue at once).

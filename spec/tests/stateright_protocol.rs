@@ -9,7 +9,7 @@ use sessionlock_spec::actions::Action;
 use sessionlock_spec::actions::Op::{self, *};
 use sessionlock_spec::progress::{self, INV4_PROGRESS};
 use sessionlock_spec::properties::{self, INV1, INV2, INV4, INV6};
-use sessionlock_spec::state::Pc;
+use sessionlock_spec::state::{Entry, Pc};
 use sessionlock_spec::{Mutant, ProtocolModel, SpecConfig, SpecReport, State, check, trace};
 use stateright::Model;
 
@@ -38,14 +38,15 @@ fn assert_passes(report: &SpecReport) {
 fn real_protocol_two_processes() {
     let report = check(&SpecConfig::default());
     assert_passes(&report);
-    // 3982 states: P0 runs two tasks sharing one registry entry (FIFO queue included), P1 one task, each looping
-    // acquire/hold/release forever. Without faults that is only 485 states (one task per
-    // process in the filesystem protocol, at most one holder); one crash adds its
-    // aftermath (626 total), and one pid reuse lets a fresh incarnation run against the
-    // leftovers of the dead one (stale file, the survivor mid-break), a ~6x blow-up.
-    // 10886 = transitions explored + 1 initial state.
-    assert_eq!(report.unique_states, 3982);
-    assert_eq!(report.state_count, 10886);
+    // 6080 states: P0 runs two tasks sharing one registry entry (FIFO queue included), P1
+    // one task, each looping acquire/hold/release forever. One crash adds its aftermath, and one pid reuse lets a
+    // fresh incarnation run against the leftovers of the dead one (stale file, the
+    // survivor mid-break or waiting in the kernel on the dead holder's inode). The kernel
+    // wait on a refused flock (`Pc::Waiting`) and the separate close after a failed path
+    // check (`Pc::Unbound`) took the space from 3982 to 6080 states (3840 to 5886 before
+    // the FIFO queue). 16264 = transitions explored + 1 initial state.
+    assert_eq!(report.unique_states, 6080);
+    assert_eq!(report.state_count, 16264);
 }
 
 /// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 (3 processes, 4 tasks, 1 crash, 1 pid reuse).
@@ -53,10 +54,11 @@ fn real_protocol_two_processes() {
 fn real_protocol_three_processes() {
     let report = check(&SpecConfig { threads: 2, ..config(3, None) });
     assert_passes(&report);
-    // 140551 states: the 2-process space plus a third single-task process; without faults
-    // 9677 states, 14656 with one crash, and the pid reuse again multiplies the post-crash
-    // part, since the reborn process and two survivors race over the dead holder's file.
-    assert_eq!(report.unique_states, 140_551);
+    // 362323 states: the 2-process space plus a third single-task process; the pid reuse
+    // multiplies the post-crash part, since the reborn process and two survivors race over
+    // (or wait in the kernel on) the dead holder's file. 140551 before the kernel wait
+    // (351643 before the FIFO queue).
+    assert_eq!(report.unique_states, 362_323);
 }
 
 /// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 under a harsher environment: 3 processes, two
@@ -71,10 +73,11 @@ fn real_protocol_survives_repeated_crashes_and_pid_reuse() {
         ..SpecConfig::default()
     });
     assert_passes(&report);
-    // 821639 states (~6x the 1-crash/1-reuse space): a reborn process may die again, and
+    // 2185637 states (~6x the 1-crash/1-reuse space): a reborn process may die again, and
     // the second reuse may hit another pid, so stale files and half-done breaks of two dead
-    // incarnations meet live contenders.
-    assert_eq!(report.unique_states, 821_639);
+    // incarnations meet live contenders. 821639 before the kernel wait (2135277 before
+    // the FIFO queue).
+    assert_eq!(report.unique_states, 2_185_637);
 }
 
 /// The violated always-properties the checker finds for each mutant (same with 2 and 3
@@ -246,14 +249,14 @@ fn crashed_holder_is_taken_over_without_timer() {
 /// tasks put one of them in the critical section within a fixed number of steps.
 #[test]
 fn progress_bounds_are_pinned() {
-    // 17 steps (2 processes). Worst case: P0 crashed right after publishing, the reborn
-    // P0's tasks are idle and P1 is still finishing an earlier release; a breaker's 8 steps
-    // (request, linkat/EEXIST, open, flock, check, unlink, close, linkat) interleave with
-    // the others' steps under the rotation.
-    assert_eq!(progress::check_progress(&config(2, None).model(), 64), Ok(17));
-    // 23 steps (3 processes): the same state plus an idle third process in the rotation
-    // (22 before the registry handed the turn on in FIFO order).
-    assert_eq!(progress::check_progress(&config(3, None).model(), 64), Ok(23));
+    // 16 steps (2 processes; 17 before the kernel wait, when a refused flock meant a
+    // close and a fresh publish). A breaker's 8 steps (request, linkat/EEXIST, open,
+    // flock, check, unlink, close, linkat) interleave with the others' steps under the
+    // rotation.
+    assert_eq!(progress::check_progress(&config(2, None).model(), 64), Ok(16));
+    // 24 steps (3 processes; 23 before the kernel wait, 22 before the FIFO hand-off too): a
+    // third process in the rotation.
+    assert_eq!(progress::check_progress(&config(3, None).model(), 64), Ok(24));
     let h7 = progress::check_progress(&config(2, Some(Mutant::H7PidReuseTrust)).model(), 64);
     assert!(h7.unwrap_err().contains("ReusePid"), "stuck only after a pid reuse");
 }
@@ -288,4 +291,46 @@ fn liveness_mutants_keep_safety() {
     }
     let livelock = check(&config(2, Some(Mutant::KernelWaitUnjudged)));
     assert!(livelock.violated.is_empty(), "{:?}", livelock.violated);
+}
+
+/// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6 with deadlines and cancellation: any
+/// task may abandon its acquire at any step before it holds, or its hold before its
+/// release's unlink (closing its handle, leaving the queue or handing the turn on). The
+/// refinement check replays the code's timeouts and cancellations as these steps, so the model it replays in must keep every property.
+#[test]
+fn real_protocol_with_deadlines() {
+    let report = check(&SpecConfig { deadlines: true, ..SpecConfig::default() });
+    assert_passes(&report);
+    // 21361 states (6080 without): a task abandons from every acquiring step (a queued
+    // waiter leaves the queue, one with the turn hands it on), and a dropped guard leaves
+    // its file kernel-unlocked from every step before its unlink. 20455 before the FIFO
+    // queue.
+    assert_eq!(report.unique_states, 21_361);
+}
+
+/// Checks: INV-3, INV-5 with deadlines: whoever gives up the turn hands it on. In every
+/// reachable state of the 2-process model with `Abandon`, a process whose queue holds a
+/// waiter has a non-idle entry (a waiter behind an idle entry is never woken), and a task
+/// that abandons is in no queue. Reachability: waiters queue, and abandons are taken from
+/// states with a waiter queued.
+#[test]
+fn an_abandon_hands_the_turn_on() {
+    let model = SpecConfig { deadlines: true, ..SpecConfig::default() }.model();
+    let (nodes, _) = trace::search(&model, |_| false);
+    let mut abandons_with_waiters = 0;
+    let mut actions = Vec::new();
+    for (s, _) in &nodes {
+        for (p, proc) in s.procs.iter().enumerate() {
+            let stranded = !proc.queue.is_empty() && proc.entry == Entry::Idle;
+            assert!(!stranded, "process {p}'s waiters behind an idle entry: {s:#?}");
+        }
+        model.actions(s, &mut actions);
+        for action in actions.drain(..) {
+            let Action::Abandon { task, .. } = action else { continue };
+            abandons_with_waiters += usize::from(s.procs.iter().any(|p| !p.queue.is_empty()));
+            let after = model.next_state(s, action).expect("an abandon always applies");
+            assert!(after.procs.iter().all(|p| !p.queue.contains(&task)), "{after:#?}");
+        }
+    }
+    assert!(abandons_with_waiters > 0, "no abandon with a waiter queued was explored");
 }

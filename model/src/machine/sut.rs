@@ -135,7 +135,13 @@ impl Sut {
     fn spawn(&mut self, p: usize) {
         let fs = ModelFs::spawn(&self.world, self.procs[p].pid);
         let clock = ModelClock::new(&self.world);
-        let locker = Locker::new(fs, clock, Options::default()).observed(self.counter.clone());
+        let recording = crate::refine::record::Recording {
+            world: Arc::clone(&self.world),
+            pid: self.procs[p].pid,
+            inner: self.counter.clone(),
+        };
+        let locker =
+            Locker::new(fs, clock, Options::default()).observed(std::sync::Arc::new(recording));
         self.procs[p].locker = Some(locker);
         for task in self.tasks.iter_mut().filter(|t| t.process == p) {
             task.owner = Owner::from_raw(self.next_owner);

@@ -193,11 +193,13 @@ pub fn render_reach(r: &Reach) -> String {
 /// | shuttle dfs | capped: the first `SHUTTLE_DFS_MAX` schedules depth-first, not all of them |
 /// | script, gate script | one schedule, arranged |
 /// | crash points | every point of one script |
+/// | refinement | sampled: the recorded traces of sampled and scripted runs |
 pub fn coverage_of(checker: &str) -> &'static str {
     match checker {
         c if c.starts_with("stateright") || c == "fair cycles" => "exhaustive",
         c if c.starts_with("shuttle dfs") => "capped",
         c if c.starts_with("shuttle") || c.starts_with("proptest") => "sampled",
+        c if c.starts_with("refinement") => "sampled",
         "crash points" => "every point",
         c if c.ends_with("script") => "one schedule",
         _ => "-",

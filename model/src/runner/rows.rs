@@ -400,3 +400,42 @@ pub fn places_catch(
         reported: outcome.err().map(|e| reported_id(&e).unwrap_or(e)),
     }
 }
+
+/// The refinement row: every step the core took under the proptest machine, the fault-plan
+/// machine, the scripts (zoo scripts, the seed-race gate, the crash points) and shuttle's
+/// random scheduler,
+/// replayed in the spec (see [`crate::refine`]). Fails on the first step the spec does
+/// not enable, or that leaves the world unlike every spec state; and if the replayed
+/// traces reached no contention, no kernel wait, no takeover after a crash, no release or
+/// no registry transition.
+pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
+    use crate::refine::drivers;
+    let (mut coverage, mut result) = drivers::machine(cases);
+    let more =
+        [drivers::fault_plans(cases), drivers::scripts(), drivers::shuttle(shuttle_iterations)];
+    for (c, r) in more {
+        coverage.merge(&c);
+        result = result.and(r);
+    }
+    let c = &coverage;
+    let reached = c.contention > 0
+        && c.kernel_waits > 0
+        && c.takeovers > 0
+        && c.releases > 0
+        && c.registry > 0;
+    if result.is_ok() && !reached {
+        result = Err(format!("the replayed traces missed a reachability target: {c:?}"));
+    }
+    Row {
+        scenario: "traces of machines, scripts, crash points, shuttle".to_owned(),
+        checker: "refinement (trace replay)".to_owned(),
+        checks: vec![Invariant::NoLiveRemoval],
+        explored: format!("{} traces, {} steps ({} skipped)", c.traces, c.steps, c.skipped),
+        hits: c.contention + c.kernel_waits + c.takeovers + c.releases,
+        reached: format!(
+            "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {}",
+            c.contention, c.kernel_waits, c.takeovers, c.releases, c.registry
+        ),
+        result,
+    }
+}

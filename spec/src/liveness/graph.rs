@@ -28,11 +28,12 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// The task that moves, or `None` for an environment action (crash, pid reuse).
+    /// The task that moves, or `None` for an environment action (crash, pid reuse, and a
+    /// deadline's [`Action::Abandon`], which fairness does not demand).
     pub fn task(&self) -> Option<TaskId> {
         match self.action {
             Action::Step { task, .. } => Some(task),
-            Action::Crash { .. } | Action::ReusePid { .. } => None,
+            Action::Crash { .. } | Action::ReusePid { .. } | Action::Abandon { .. } => None,
         }
     }
 }

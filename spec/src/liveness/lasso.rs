@@ -2,7 +2,7 @@
 
 use super::graph::{Edge, Graph, NodeId};
 use crate::actions::Action;
-use crate::state::State;
+use crate::state::{State, TaskId};
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
@@ -44,7 +44,7 @@ impl Lasso {
             if !cyclic || !fair || !members.iter().any(|&v| witness(st(v))) {
                 continue;
             }
-            let lasso = Self::tour(g, members, always, &inside, &|v| witness(st(v)));
+            let lasso = Self::tour(g, members, taken, &inside, &|v| witness(st(v)));
             if best.as_ref().is_none_or(|b| lasso.entry < b.entry) {
                 best = Some(lasso);
             }
@@ -53,12 +53,14 @@ impl Lasso {
     }
 
     /// A cycle through a fair component: stutter in a witness state where no task can move,
-    /// if there is one; else from the component's first state, take a step of every task in
-    /// `required`, visit a witness state, and come back.
+    /// if there is one; else from the component's first state, for every task enabled
+    /// somewhere in it take a step of it (if one is `taken` inside) or visit a state where it
+    /// cannot move, visit a witness state, and come back. The cycle itself is then fair: a
+    /// task enabled in all of its states takes a step in it.
     fn tour(
         g: &Graph,
         members: &[NodeId],
-        required: u32,
+        taken: u32,
         inside: &dyn Fn(NodeId, &Edge) -> bool,
         witness: &dyn Fn(NodeId) -> bool,
     ) -> Lasso {
@@ -69,8 +71,14 @@ impl Lasso {
         let entry = *members.iter().min().expect("components are not empty");
         let mut cycle: Vec<&Edge> = Vec::new();
         let last = |cycle: &[&Edge]| cycle.last().map_or(entry, |e| e.to);
-        for t in (0..32).filter(|t| required & (1 << t) != 0) {
-            cycle.extend(path(g, last(&cycle), inside, &|_, e| e.task() == Some(t)));
+        let somewhere = members.iter().fold(0, |m, &v| m | g.enabled[v as usize]);
+        let disabled = |v: NodeId, t: TaskId| g.enabled[v as usize] & (1 << t) == 0;
+        for t in (0..32).filter(|t| somewhere & (1 << t) != 0) {
+            if taken & (1 << t) != 0 {
+                cycle.extend(path(g, last(&cycle), inside, &|_, e| e.task() == Some(t)));
+            } else if !disabled(entry, t) && !cycle.iter().any(|e| disabled(e.to, t)) {
+                cycle.extend(path(g, last(&cycle), inside, &|_, e| disabled(e.to, t)));
+            }
         }
         if !witness(entry) && !cycle.iter().any(|e| witness(e.to)) {
             cycle.extend(path(g, last(&cycle), inside, &|_, e| witness(e.to)));

@@ -34,8 +34,9 @@
 //! | [`INV4_SOMEONE_PROGRESSES`] | some live task wants the lock | any task enters the critical section | no deadlock and no livelock: in every fair run, while someone wants the lock, someone gets it |
 //! | [`STARVATION`] | the first task of the last process wants the lock | that task enters | **expected to fail**: cross-process starvation-freedom is not a property of the protocol; the lasso shows how |
 //!
-//! Deadlines are not modelled (the spec has no timers), so "eventually holds, or reaches its
-//! deadline" is checked in its stronger form without deadlines, within a process.
+//! Liveness is checked without the deadlines setting ([`ProtocolModel::deadlines`]): an
+//! abandon is unbudgeted, so with it on it would lie on cycles ([`ENV_ON_CYCLE`]). "Eventually
+//! holds, or reaches its deadline" is thus checked in its stronger form without deadlines.
 
 mod fifo;
 pub mod graph;
@@ -168,17 +169,29 @@ fn pc(s: &State, t: TaskId) -> Pc {
 /// Whether a task at `pc` is in the acquire, in memory or on the filesystem (it wants the
 /// lock): neither dead, nor holding, nor releasing.
 pub fn wants(pc: Pc) -> bool {
-    !matches!(
-        pc,
+    match pc {
+        Pc::Want
+        | Pc::Parked
+        | Pc::Publish
+        | Pc::Contended
+        | Pc::Opened(_)
+        | Pc::Waiting(_)
+        | Pc::Proved(_)
+        | Pc::Checked(_)
+        | Pc::Unbound(_)
+        | Pc::Broke(_)
+        | Pc::Stale(_)
+        | Pc::Compared(_)
+        | Pc::Orphan => true,
         Pc::Dead
-            | Pc::Held(_)
-            | Pc::RelCheck(_)
-            | Pc::RelUnlink(_)
-            | Pc::RelClose(_)
-            | Pc::RelDone
-            | Pc::RelCloseFirst(_)
-            | Pc::RelUnlinkByPath(_)
-    )
+        | Pc::Held(_)
+        | Pc::RelCheck(_)
+        | Pc::RelUnlink(_)
+        | Pc::RelClose(_)
+        | Pc::RelDone
+        | Pc::RelCloseFirst(_)
+        | Pc::RelUnlinkByPath(_) => false,
+    }
 }
 
 /// The live tasks parked in memory in `s`.

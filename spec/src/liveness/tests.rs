@@ -54,6 +54,21 @@ fn a_cycle_where_the_other_task_is_sometimes_disabled_is_fair() {
     assert_eq!(text.matches("task: 0").count(), 2, "{text}");
 }
 
+/// The printed cycle is itself fair: task 1 is enabled in states 0 and 1 (not in 2) and
+/// steps inside the component, so a cycle 0 → 1 → 0 of task 0's steps alone, which a tour
+/// of only the tasks enabled everywhere prints, would keep task 1 enabled and idle.
+#[test]
+fn the_printed_cycle_is_fair() {
+    let g = Graph::from_edges(
+        states(3),
+        vec![vec![step(1, 0), step(2, 1)], vec![step(0, 0), step(2, 1)], vec![step(0, 0)]],
+    );
+    let lasso = Lasso::find(&g, |_| true, no_good, |_| true).expect("a fair cycle");
+    let text = lasso.render(&g, "fair");
+    let cycle = text.split("then, forever:").nth(1).expect("a cycle");
+    assert!(cycle.contains("task: 1"), "task 1 steps in the printed cycle: {text}");
+}
+
 /// The cycle must pass a witness state, and a state where no task can move is a fair
 /// (stuttering) end of the run.
 #[test]

@@ -1,0 +1,183 @@
+//! The drivers whose traces the refinement check replays: the proptest machine (with and
+//! without fault plans), the scripts (the zoo's scripts, the seed-race gate, the crash
+//! points) and shuttle's random scheduler over every scenario. Loom's runs are not
+//! replayed: under its cfg the runner does not run, and its suite runs under `cargo test`.
+
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest_state_machine::ReferenceStateMachine;
+
+use super::record::{Step, collect};
+use super::replay::{Replayed, replay};
+use crate::machine::{MAX_TRANSITIONS, Reference};
+use crate::subject::Subject;
+
+/// Tasks per process in the spec a trace replays in: the machine's processes run two.
+pub const TASKS: usize = 2;
+
+/// What replaying one driver's traces found.
+#[derive(Clone, Debug, Default)]
+pub struct Coverage {
+    /// Traces replayed.
+    pub traces: u64,
+    /// Traces skipped (a step outside the spec).
+    pub skipped: u64,
+    /// Steps matched, over all replayed traces.
+    pub steps: u64,
+    /// Publishes that found the path taken.
+    pub contention: u64,
+    /// Kernel waits that ended with the lock.
+    pub kernel_waits: u64,
+    /// Crashed holders' files broken.
+    pub takeovers: u64,
+    /// Releases' unlinks.
+    pub releases: u64,
+    /// Registry transitions the core reported (the machine's processes record them).
+    pub registry: u64,
+    /// The most spec states tracked at once.
+    pub frontier: usize,
+}
+
+impl Coverage {
+    fn add(&mut self, r: &Replayed) {
+        if r.skipped.is_some() {
+            self.skipped += 1;
+            return;
+        }
+        self.traces += 1;
+        self.steps += r.steps as u64;
+        self.contention += r.contention;
+        self.kernel_waits += r.kernel_waits;
+        self.takeovers += r.takeovers;
+        self.releases += r.releases;
+        self.registry += r.registry;
+        self.frontier = self.frontier.max(r.frontier);
+    }
+
+    /// Adds another driver's coverage.
+    pub fn merge(&mut self, o: &Coverage) {
+        self.traces += o.traces;
+        self.skipped += o.skipped;
+        self.steps += o.steps;
+        self.contention += o.contention;
+        self.kernel_waits += o.kernel_waits;
+        self.takeovers += o.takeovers;
+        self.releases += o.releases;
+        self.registry += o.registry;
+        self.frontier = self.frontier.max(o.frontier);
+    }
+
+    /// Replays `traces`, adding what they reached; the first rejection, rendered.
+    ///
+    /// # Errors
+    /// `"refinement: step N (process P …) is not enabled …"`, prefixed by `what`.
+    pub fn replay_all(&mut self, what: &str, traces: &[Vec<Step>]) -> Result<(), String> {
+        for trace in traces {
+            let replayed = replay(trace, TASKS).map_err(|r| format!("{what}: {r}"))?;
+            self.add(&replayed);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `cases` random proptest-machine cases against the core, replaying the trace of
+/// each; proptest shrinks a case whose trace the spec rejects.
+///
+/// # Errors
+/// The rejection, for the shrunk case, with its transitions.
+pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
+    let coverage = std::sync::Mutex::new(Coverage::default());
+    let config =
+        Config { cases, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let strategy = Reference::sequential_strategy(1..=MAX_TRANSITIONS);
+    let result = runner.run(&strategy, |(_, transitions, seen)| {
+        // Every transition runs, and its steps are in the trace: the shrinker may drop any.
+        if let Some(seen) = seen {
+            seen.fetch_add(transitions.len(), std::sync::atomic::Ordering::SeqCst);
+        }
+        // The machine's own verdict is the proptest row's business; here only the trace counts.
+        let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
+        let mut c = Coverage::default();
+        let outcome = c.replay_all("proptest machine", &traces);
+        coverage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).merge(&c);
+        outcome.map_err(TestCaseError::fail)
+    });
+    let coverage = coverage.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let result = match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, (_, transitions, _))) => {
+            // The rejection of the minimal case itself (proptest keeps the first reason).
+            let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
+            let again = Coverage::default().replay_all("proptest machine", &traces).err();
+            Err(format!(
+                "{}\nminimal case ({} transitions): {transitions:?}",
+                again.as_deref().unwrap_or(reason.message()),
+                transitions.len()
+            ))
+        }
+        Err(TestError::Abort(reason)) => Err(format!("aborted: {}", reason.message())),
+    };
+    (coverage, result)
+}
+
+/// Runs `cases` random fault plans against the core (the fault-plan machine), replaying
+/// the trace of every case; a primitive failed by an injected error is a stutter, and a
+/// case with a race fault is skipped.
+///
+/// # Errors
+/// The first rejection.
+pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
+    let mut coverage = Coverage::default();
+    let (_, traces) = collect(|| crate::runner::guarded(|| crate::fault::check_faults(cases)));
+    let result = coverage.replay_all("proptest fault plans", &traces);
+    (coverage, result)
+}
+
+/// Runs the scripts against the core, replaying every world each creates: the zoo's
+/// scripts, the seed-race gate, and a crash before and after every primitive of the
+/// crash-point scripts.
+///
+/// # Errors
+/// The first rejection, naming the script.
+pub fn scripts() -> (Coverage, Result<(), String>) {
+    use crate::fault::CrashWhen;
+    use crate::fault::points::{Script, Strike, enumerate};
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
+    for check in crate::runner::core_scripts() {
+        let (_, traces) =
+            collect(|| crate::runner::guarded(|| crate::zoo::run(&check, Subject::Core)));
+        result = result.and(coverage.replay_all(check.name, &traces));
+    }
+    let (_, traces) = collect(|| crate::runner::guarded(|| crate::gate::seed_race(Subject::Core)));
+    result = result.and(coverage.replay_all("gate seed race", &traces));
+    for script in Script::ALL {
+        for when in [CrashWhen::Before, CrashWhen::After] {
+            let (_, traces) = collect(|| enumerate(script, Strike::Crash(when)));
+            let what = format!("crash points {script:?} {when:?}");
+            result = result.and(coverage.replay_all(&what, &traces));
+        }
+    }
+    (coverage, result)
+}
+
+/// Runs every shuttle scenario against the core under the random scheduler for
+/// `iterations` schedules each, replaying the world of every schedule.
+///
+/// # Errors
+/// The first rejection, naming the scenario.
+pub fn shuttle(iterations: usize) -> (Coverage, Result<(), String>) {
+    use crate::checkers::{Strategy, explore};
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
+    for scenario in crate::scenarios::ALL.iter() {
+        let body = move || {
+            sessionlock::sync::shuttle_scope(|| crate::harness::run(scenario, Subject::Core));
+        };
+        let (_, traces) =
+            collect(|| crate::runner::guarded(|| explore(body, Strategy::Random, iterations)));
+        let what = format!("shuttle random {}", scenario.name);
+        result = result.and(coverage.replay_all(&what, &traces));
+    }
+    (coverage, result)
+}

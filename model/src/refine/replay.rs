@@ -1,0 +1,408 @@
+//! Replaying a recorded trace in the spec (see [`super`] for the abstraction and the
+//! step mapping).
+
+use std::collections::{BTreeSet, HashSet};
+
+use sessionlock_spec::actions::Op;
+use sessionlock_spec::state::{Entry, Pc, State as SpecState, TaskId, UnlinkKind};
+use sessionlock_spec::{Action, ProtocolModel};
+use stateright::Model;
+
+use super::record::{InodeView, Prim, Registry, Step, View};
+use crate::world::Pid;
+
+/// Spec states the replay may track at once before it gives up (it never passes then).
+const FRONTIER_LIMIT: usize = 50_000;
+
+/// What a replayed trace reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Recorded steps matched.
+    pub steps: usize,
+    /// Publishes that found the path taken.
+    pub contention: u64,
+    /// Kernel waits that ended with the lock (`LockWait`).
+    pub kernel_waits: u64,
+    /// Unlinks of a crashed holder's file by a breaker (`Unlink` of kind `Break`, victim dead).
+    pub takeovers: u64,
+    /// Unlinks by a holder's release.
+    pub releases: u64,
+    /// Registry transitions the core reported (drivers that record them).
+    pub registry: u64,
+    /// The most spec states the replay tracked at once.
+    pub frontier: usize,
+    /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
+    /// replayed.
+    pub skipped: Option<&'static str>,
+}
+
+/// A step the spec does not allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// Its index in the trace (0-based).
+    pub index: usize,
+    /// The step.
+    pub step: Step,
+    /// Why, naming what the spec enables instead.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refinement: step {} (process {} {:?}) {}",
+            self.index + 1,
+            self.step.pid,
+            self.step.prim,
+            self.reason
+        )
+    }
+}
+
+/// Replays `trace` in the spec with `tasks` tasks per process, deadlines enabled.
+///
+/// # Errors
+/// The first step the spec does not enable, or after which no spec state's projection
+/// equals the world's abstraction.
+pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
+    let mut done = Replayed::default();
+    if let Some(why) = outside(trace) {
+        done.skipped = Some(why);
+        return Ok(done);
+    }
+    let mut pids: Vec<Pid> = Vec::new();
+    for step in trace {
+        if matches!(step.prim, Prim::Spawn { .. }) && !pids.contains(&step.pid) {
+            pids.push(step.pid);
+        }
+    }
+    let processes = pids.len().max(1);
+    let owner = (0..processes)
+        .flat_map(|p| std::iter::repeat_n(u8::try_from(p).expect("few processes"), tasks))
+        .collect();
+    let model = ProtocolModel {
+        owner,
+        processes,
+        mutant: None,
+        crashes: u8::MAX,
+        respawns: u8::MAX,
+        deadlines: true,
+    };
+    let mut frontier: HashSet<Tracked> =
+        model.init_states().into_iter().map(|s| (s, Vec::new())).collect();
+    let mut started = BTreeSet::new();
+    for (index, step) in trace.iter().enumerate() {
+        let reject = |reason: String| Rejection { index, step: step.clone(), reason };
+        let Some(p) = pids.iter().position(|&q| q == step.pid) else {
+            return Err(reject("comes from a process that never started".into()));
+        };
+        let p = u8::try_from(p).expect("few processes");
+        if matches!(step.prim, Prim::Spawn { .. }) {
+            started.insert(step.pid);
+        }
+        let before = hidden_closure(&model, frontier, p);
+        if let Prim::Registry(event) = step.prim {
+            let next: HashSet<Tracked> =
+                before.into_iter().filter(|(s, _)| registry_allows(&model, s, p, event)).collect();
+            if next.is_empty() {
+                return Err(reject(format!(
+                    "is a registry transition no spec state consistent with the trace has for process {}",
+                    step.pid
+                )));
+            }
+            done.frontier = done.frontier.max(next.len());
+            done.steps += 1;
+            done.registry += 1;
+            frontier = next;
+            continue;
+        }
+        let mut next = HashSet::new();
+        let mut enabled_any = false;
+        let mut reached = Replayed::default();
+        for (s, looks) in &before {
+            let mut moves: Vec<Tracked> =
+                candidates(&model, s, step, p).into_iter().map(|t| (t, looks.clone())).collect();
+            moves.extend(look_moves(&model, s, looks, step, p, &pids));
+            for (t, looks) in moves {
+                enabled_any = true;
+                if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
+                    tally(&mut reached, step, &t);
+                    next.insert((t, looks));
+                }
+            }
+        }
+        if next.is_empty() {
+            let why = if enabled_any {
+                "is enabled in the spec, but no spec state after it matches the world".to_owned()
+            } else {
+                "is not enabled in the spec in any state consistent with the trace".to_owned()
+            };
+            let states: HashSet<SpecState> = before.into_iter().map(|(s, _)| s).collect();
+            let allowed = allowed_here(&model, &states, p);
+            return Err(reject(format!(
+                "{why}; process {} may do here: {allowed}; world after it: {:?}",
+                step.pid, step.after
+            )));
+        }
+        if next.len() > FRONTIER_LIMIT {
+            return Err(reject(format!("leaves {} spec states to track", next.len())));
+        }
+        // A step counts once, as whatever some matching spec step shows it to be.
+        done.contention += reached.contention.min(1);
+        done.kernel_waits += reached.kernel_waits.min(1);
+        done.takeovers += reached.takeovers.min(1);
+        done.releases += reached.releases.min(1);
+        done.frontier = done.frontier.max(next.len());
+        done.steps += 1;
+        frontier = next;
+    }
+    Ok(done)
+}
+
+/// Whether spec state `s` shows the registry transition `event` of process `p`: a task of
+/// `p` queued on a busy entry (releasing exactly when the core says so), holding with the
+/// entry held by it, or done with a release whose entry is still releasing.
+fn registry_allows(model: &ProtocolModel, s: &SpecState, p: u8, event: Registry) -> bool {
+    let entry = s.procs[usize::from(p)].entry;
+    let mine = |t: usize| model.owner[t] == p;
+    let any = |f: &dyn Fn(TaskId, Pc) -> bool| {
+        s.tasks
+            .iter()
+            .enumerate()
+            .any(|(t, task)| mine(t) && f(TaskId::try_from(t).expect("few tasks"), task.pc))
+    };
+    match event {
+        Registry::Queued { behind_releasing } => {
+            any(&|_, pc| pc == Pc::Parked)
+                && matches!(entry, Entry::Releasing(_)) == behind_releasing
+                && entry != Entry::Idle
+        }
+        Registry::Acquired | Registry::Reentered => {
+            any(&|t, pc| matches!(pc, Pc::Held(_)) && entry == Entry::Held(t))
+        }
+        Registry::Released => any(&|t, pc| pc == Pc::RelDone && entry == Entry::Releasing(t)),
+    }
+}
+
+/// Why a trace is outside the spec, if it is.
+fn outside(trace: &[Step]) -> Option<&'static str> {
+    if trace.iter().any(|s| s.prim == Prim::Foreign) {
+        return Some("a foreign file, a fault or a degraded filesystem");
+    }
+    let foreign_inode = |v: &InodeView| v.publisher.is_none();
+    trace
+        .iter()
+        .any(|s| s.after.named.iter().chain(&s.after.unnamed).any(foreign_inode))
+        .then_some("a file the protocol did not publish")
+}
+
+/// Counts what a matched step reached.
+fn tally(done: &mut Replayed, step: &Step, after: &SpecState) {
+    match step.prim {
+        Prim::Publish { created: false } => done.contention += 1,
+        Prim::LockGranted => done.kernel_waits += 1,
+        Prim::Unlink => match &after.unlinked {
+            Some(e) if e.kind == UnlinkKind::Break && e.victim_dead => done.takeovers += 1,
+            Some(e) if e.kind == UnlinkKind::Release => done.releases += 1,
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+/// A handle that only looks: opened to read the payload of whatever the path names
+/// after a path check found another inode there (the nonce comparison that tells one
+/// file from another where inode numbers drift, H17), then closed. It takes no lock and
+/// decides nothing the spec models; the replay tracks it beside the spec state as the
+/// process and the inode it refers to.
+type Look = (Pid, InodeView);
+
+/// A spec state and the looks open in it.
+type Tracked = (SpecState, Vec<Look>);
+
+/// The looks `step` may open or close: an `open` by process `p` while one of its tasks
+/// has just checked the path (`Checked`, `Unbound`, or `RelUnlink`, `RelClose` of a
+/// release: where inode numbers drift, the check compares nonces even when the path
+/// names the judged inode), and a `close` of a look `p` has open.
+fn look_moves(
+    model: &ProtocolModel,
+    s: &SpecState,
+    looks: &[Look],
+    step: &Step,
+    p: u8,
+    pids: &[Pid],
+) -> Vec<Tracked> {
+    let me = pids[usize::from(p)];
+    match step.prim {
+        Prim::Open { found } => {
+            let checking = s.tasks.iter().enumerate().any(|(t, task)| {
+                model.owner[t] == p
+                    && matches!(
+                        task.pc,
+                        Pc::Unbound(_) | Pc::RelClose(_) | Pc::Checked(_) | Pc::RelUnlink(_)
+                    )
+            });
+            let mut looks = looks.to_vec();
+            match (checking, found, step.after.named) {
+                (false, _, _) => return Vec::new(),
+                (true, true, Some(named)) => looks.push((me, named)),
+                (true, true, None) => return Vec::new(),
+                (true, false, _) => {}
+            }
+            looks.sort();
+            vec![(s.clone(), looks)]
+        }
+        Prim::Close => (0..looks.len())
+            .filter(|&i| looks[i].0 == me)
+            .map(|i| {
+                let mut rest = looks.to_vec();
+                rest.remove(i);
+                (s.clone(), rest)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the world's abstraction `world` equals the spec's projection `spec`, up to the
+/// unnamed inodes that only looks refer to.
+fn matches(spec: &View, world: &View, looks: &[Look]) -> bool {
+    if spec.named != world.named || spec.procs != world.procs {
+        return false;
+    }
+    spec.unnamed.iter().all(|i| world.unnamed.contains(i))
+        && world.unnamed.iter().all(|i| {
+            spec.unnamed.contains(i) || looks.iter().any(|(_, l)| l.publisher == i.publisher)
+        })
+}
+
+/// Every state reachable from `frontier` by registry steps of process `p` and by its
+/// tasks abandoning without a handle: steps that touch no file.
+fn hidden_closure(model: &ProtocolModel, frontier: HashSet<Tracked>, p: u8) -> HashSet<Tracked> {
+    let mut seen = frontier.clone();
+    let mut todo: Vec<Tracked> = frontier.into_iter().collect();
+    let mut actions = Vec::new();
+    while let Some((s, looks)) = todo.pop() {
+        actions.clear();
+        model.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            let hidden = match &a {
+                Action::Step { pid, op, .. } => {
+                    *pid == p
+                        && matches!(op, Op::Request | Op::Wake | Op::BeginRelease | Op::EndRelease)
+                }
+                Action::Abandon { pid, task } => *pid == p && handle(&s, *task).is_none(),
+                _ => false,
+            };
+            if hidden
+                && let Some(t) = model.next_state(&s, a)
+                && seen.insert((t.clone(), looks.clone()))
+            {
+                todo.push((t, looks.clone()));
+            }
+        }
+    }
+    seen
+}
+
+fn handle(s: &SpecState, task: TaskId) -> Option<u8> {
+    s.tasks[usize::from(task)].pc.handle()
+}
+
+/// The results of the spec actions by process `p` enabled in `s` that `step` may be, and
+/// `s` itself (a stutter) for a step that only looks.
+fn candidates(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> Vec<SpecState> {
+    let looks_only = matches!(
+        step.prim,
+        Prim::PathId
+            | Prim::Spawn { reused: false }
+            | Prim::LockWait
+            | Prim::LockExpired
+            | Prim::Look
+            | Prim::Failed
+    );
+    let mut out = Vec::new();
+    if looks_only {
+        out.push(s.clone());
+    }
+    let mut actions = Vec::new();
+    model.actions(s, &mut actions);
+    for a in actions {
+        if let Some(t) = model.next_state(s, a.clone())
+            && fits(&a, s, &t, step.prim, p)
+        {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Whether spec action `a`, taking `s` to `t`, is the recorded step `prim` of process `p`,
+/// result included (see the step mapping in [`super`]).
+fn fits(a: &Action, s: &SpecState, t: &SpecState, prim: Prim, p: u8) -> bool {
+    let pc = |task: TaskId| t.tasks[usize::from(task)].pc;
+    match a {
+        Action::Step { pid, task, op } if *pid == p => match (op, prim) {
+            (Op::Linkat, Prim::Publish { created }) => matches!(pc(*task), Pc::Held(_)) == created,
+            (Op::Open, Prim::Open { found }) => matches!(pc(*task), Pc::Opened(_)) == found,
+            (Op::FlockNb, Prim::TryLock { got }) => matches!(pc(*task), Pc::Proved(_)) == got,
+            (Op::LockWait, Prim::LockGranted)
+            | (Op::CheckPath, Prim::PathId)
+            | (Op::Unlink, Prim::Unlink)
+            | (Op::Close, Prim::Close) => true,
+            _ => false,
+        },
+        Action::Abandon { pid, task } => {
+            *pid == p && prim == Prim::Close && handle(s, *task).is_some()
+        }
+        Action::Crash { pid } => *pid == p && prim == Prim::Crash,
+        Action::ReusePid { pid } => *pid == p && prim == Prim::Spawn { reused: true },
+        Action::Step { .. } => false,
+    }
+}
+
+/// What process `p` may do in the spec from `states`, for a rejection message.
+fn allowed_here(model: &ProtocolModel, states: &HashSet<SpecState>, p: u8) -> String {
+    let mut ops = BTreeSet::new();
+    let mut actions = Vec::new();
+    for s in states {
+        actions.clear();
+        model.actions(s, &mut actions);
+        for a in &actions {
+            match a {
+                Action::Step { pid, op, .. } if *pid == p => _ = ops.insert(format!("{op:?}")),
+                Action::Abandon { pid, .. } if *pid == p => _ = ops.insert("Abandon".to_owned()),
+                _ => {}
+            }
+        }
+    }
+    if ops.is_empty() {
+        "nothing".to_owned()
+    } else {
+        ops.into_iter().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The projection of spec state `s`, in the world's terms (see [`super`]).
+fn view(model: &ProtocolModel, s: &SpecState, pids: &[Pid], started: &BTreeSet<Pid>) -> View {
+    let pid = |p: u8| pids[usize::from(p)];
+    let inode = |i: u8| {
+        let inode = &s.inodes[usize::from(i)];
+        InodeView {
+            publisher: Some((pid(inode.pid), u32::from(inode.incarnation) + 1)),
+            flock: inode.flock.map(|t| pid(model.owner[usize::from(t)])),
+        }
+    };
+    let referenced: BTreeSet<u8> = s.tasks.iter().filter_map(|t| t.pc.handle()).collect();
+    let mut unnamed: Vec<InodeView> =
+        referenced.into_iter().filter(|&i| Some(i) != s.path).map(inode).collect();
+    unnamed.sort();
+    let procs = pids
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| started.contains(q))
+        .map(|(i, &q)| (q, (s.procs[i].alive, u32::from(s.procs[i].incarnation) + 1)))
+        .collect();
+    View { named: s.path.map(inode), unnamed, procs }
+}
