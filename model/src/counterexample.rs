@@ -8,6 +8,8 @@
 //! | `m1_release_before_remove` | the same script | the shipped core with that mutant compiled in (`model/mutants.sh`) | the same |
 //! | `H7`, `H8`, `H9`, `H13`, `H19` | the script that catches the mutant in [`crate::zoo::checks`] | that mutant | the first violation of its invariant the world recorded, else the script's verdict |
 //!
+//! | `H2` … `H5`, `M3`, `breaker-livelock`, `lifo-hand-off`, `F1-skip-check`, `F2-no-share-lock` | the stateright spec ([`spec`]): the shortest path to a broken always-property, or the lasso of a fair cycle (M3, the breaker livelock, the LIFO hand-off), or the fence model's path (F1, F2) | that protocol mutant | the state that breaks the property, or the cycle that never ends |
+//!
 //! A script has one schedule, so its counterexample is the shortest it found. The replay
 //! ([`replay`]) runs the checker again and compares the interleaving step by step: it
 //! fails at the first step that differs, or if the invariant no longer breaks. The
@@ -46,12 +48,20 @@ pub enum Refusal {
     NotReproduced(String),
 }
 
+/// Every name `explain` knows: [`NAMES`], then the protocol mutants of [`spec`].
+pub fn all_names() -> Vec<(&'static str, String)> {
+    let mut names: Vec<(&'static str, String)> =
+        NAMES.iter().map(|(n, what)| (*n, (*what).to_owned())).collect();
+    names.extend(spec::NAMES.iter().map(|(n, what)| (*n, what.clone())));
+    names
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unknown(name) => {
                 write!(f, "no counterexample is known by the name {name:?}; known names:")?;
-                NAMES.iter().try_for_each(|(n, what)| write!(f, "\n  {n:<26} {what}"))
+                all_names().iter().try_for_each(|(n, what)| write!(f, "\n  {n:<26} {what}"))
             }
             Self::NotCompiledIn(name) => write!(
                 f,
@@ -207,6 +217,81 @@ pub fn replay(name: &str, expected: &[&str]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The protocol mutants' counterexamples, from the stateright spec (`sessionlock-spec`):
+/// numbered protocol actions, not core steps, since these bugs live in the protocol.
+pub mod spec {
+    use std::sync::LazyLock;
+
+    use sessionlock_spec::fence::{FenceModel, FenceMutant, check_fence};
+    use sessionlock_spec::liveness::{check_liveness, mutant_config};
+    use sessionlock_spec::{Mutant, SpecConfig, check};
+
+    /// The spec's mutants that no script of the core explains (H1 and H7 have scripts), with
+    /// the checker that catches each.
+    pub static NAMES: LazyLock<Vec<(&'static str, String)>> = LazyLock::new(|| {
+        let protocol = Mutant::ALL.iter().filter(|m| !matches!(m.name(), "H1" | "H7")).map(|m| {
+            let checker = if m.breaks_safety() { "stateright" } else { "fair cycles" };
+            (m.name(), format!("a protocol mutant ({}): {checker}", m.invariant()))
+        });
+        let fence = FenceMutant::ALL
+            .iter()
+            .map(|m| (m.name(), format!("a fence mutant ({}): stateright", m.invariant())));
+        protocol.chain(fence).collect()
+    });
+
+    /// The counterexample the spec's checker finds for `name`, as printed text; `None` if
+    /// `name` is none of [`NAMES`].
+    ///
+    /// # Errors
+    /// The checker found no counterexample (the mutant is not caught).
+    pub fn find(name: &str) -> Option<Result<String, String>> {
+        if !NAMES.iter().any(|(n, _)| *n == name) {
+            return None;
+        }
+        if let Some(&m) = FenceMutant::ALL.iter().find(|m| m.name() == name) {
+            let report = check_fence(&FenceModel { mutant: Some(m), ..FenceModel::default() });
+            return Some(found(
+                name,
+                "stateright: the fence model",
+                &report.violated,
+                report.counterexample,
+            ));
+        }
+        let m = *Mutant::ALL.iter().find(|m| m.name() == name)?;
+        Some(if m.breaks_safety() {
+            let report = check(&SpecConfig { mutant: Some(m), ..SpecConfig::default() });
+            found(
+                name,
+                "stateright: the shortest path (breadth-first)",
+                &report.violated,
+                report.counterexample,
+            )
+        } else {
+            let report = check_liveness(&mutant_config(m));
+            found(
+                name,
+                "fair cycles: a stem, then a cycle every weakly fair run may repeat forever",
+                &report.violated,
+                report.counterexample,
+            )
+        })
+    }
+
+    fn found(
+        name: &str,
+        checker: &str,
+        violated: &[String],
+        counterexample: Option<String>,
+    ) -> Result<String, String> {
+        match counterexample {
+            Some(text) if !violated.is_empty() => {
+                Ok(format!("{name}: breaks {}; found by {checker}\n\n{text}", violated.join(", ")))
+            }
+            _ => Err(format!("the spec's checker found no counterexample for {name}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -232,12 +232,23 @@ fn main() -> ExitCode {
 /// name, or one with nothing to show in this build, exits 2.
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 fn explain(name: Option<&str>) -> ExitCode {
-    use sessionlock_model::counterexample::{self, NAMES, Refusal};
+    use sessionlock_model::counterexample::{self, Refusal};
     let Some(name) = name else {
         println!("explain NAME prints a checker's counterexample; the names:");
-        NAMES.iter().for_each(|(n, what)| println!("  {n:<26} {what}"));
+        counterexample::all_names().iter().for_each(|(n, what)| println!("  {n:<26} {what}"));
         return ExitCode::SUCCESS;
     };
+    match counterexample::spec::find(name) {
+        Some(Ok(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Some(Err(why)) => {
+            eprintln!("{why}");
+            return ExitCode::FAILURE;
+        }
+        None => {}
+    }
     match counterexample::find(name) {
         Ok(found) => {
             print!("{}", found.report());

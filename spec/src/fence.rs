@@ -280,7 +280,7 @@ pub struct FenceReport {
     pub violated: Vec<String>,
     /// Each sometimes-property, and whether an example was reached.
     pub reached: Vec<(String, bool)>,
-    /// The actions of a path to a violation, if any.
+    /// The actions of a path to a violation, if any, one numbered line each.
     pub counterexample: Option<String>,
 }
 
@@ -301,7 +301,10 @@ pub fn check_fence(model: &FenceModel) -> FenceReport {
             _ => {
                 if let Some(path) = found {
                     violated.push(p.name.to_owned());
-                    counterexample.get_or_insert_with(|| format!("{:?}", path.into_actions()));
+                    counterexample.get_or_insert_with(|| {
+                        let actions = path.into_actions().into_iter().enumerate();
+                        actions.map(|(i, a)| format!("{:>3}. {a:?}\n", i + 1)).collect::<String>()
+                    });
                 }
             }
         }
