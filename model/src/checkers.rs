@@ -68,9 +68,7 @@ pub fn explore(body: impl Fn() + Send + Sync + 'static, strategy: Strategy, iter
             shuttle::Runner::new(DfsScheduler::new(max, false), config).run(body);
         }
     };
-    if let Err(message) = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run)) {
-        std::panic::resume_unwind(Box::new(message));
-    }
+    guarded(run);
 }
 
 /// Replays one pinned shuttle schedule of `scenario` against `subject`.
@@ -78,7 +76,20 @@ pub fn replay(scenario: &'static Scenario, subject: Subject, schedule: &str) {
     let body = move || {
         sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
     };
-    let run = || shuttle::replay(body, schedule);
+    guarded(|| shuttle::replay(body, schedule));
+}
+
+/// Runs `run`, one call of a shuttle runner: the only place the model enters shuttle
+/// ([`explore`] and [`replay`] are its callers; a test keeps it so). The thread leaves
+/// shuttle's scope as it found it, even when a schedule fails, and a failure is re-raised
+/// named ([`crate::failure::named`]).
+///
+/// A failed execution does not unwind the tasks it stopped: shuttle leaks their stacks,
+/// so the scope guards on them never run, and the scope flag is whatever the last task
+/// to run left it (set, after a deadlock or a step-budget overrun). Without this guard
+/// every later facade mutex of the thread would be a shuttle one, and would panic
+/// (`ExecutionState NotSet`) outside shuttle.
+fn guarded(run: impl FnOnce()) {
     if let Err(message) = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run)) {
         std::panic::resume_unwind(Box::new(message));
     }

@@ -57,3 +57,56 @@ fn a_shuttle_step_budget_overrun_is_reported_as_inv4_and_leaves_the_scope() {
     assert!(failure.starts_with("INV-4 Recovery:"), "{failure}");
     assert!(failure.contains("max_steps"), "{failure}");
 }
+
+/// Every shuttle runner call of the model goes through the one guarded function in
+/// `checkers` (`explore`, `replay`), which leaves shuttle's scope and names a failure: a
+/// runner called anywhere else would leave the scope flag set after a failed schedule,
+/// and every later check of the thread would crash (`ExecutionState NotSet`).
+/// Checks: INV-3, INV-4 (a checker's deadlock or budget overrun is reported, never a crash)
+#[test]
+fn every_shuttle_runner_call_goes_through_the_guard() {
+    const RUNNERS: [&str; 8] = [
+        "check_random",
+        "check_pct",
+        "check_dfs",
+        "check_urw",
+        "shuttle::Runner",
+        "PortfolioRunner",
+        "shuttle::replay",
+        "replay_from_file",
+    ];
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("model/src is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let guarded = src.join("checkers.rs");
+    assert!(files.contains(&guarded), "the scan reached checkers.rs: {files:?}");
+    let in_guard = std::fs::read_to_string(&guarded).expect("checkers.rs is readable");
+    assert!(
+        RUNNERS.iter().any(|r| in_guard.contains(r)),
+        "the scan recognises the runner calls of checkers.rs"
+    );
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|f| **f != guarded)
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("a model source is readable");
+            let name = f.strip_prefix(&src).unwrap_or(f).display().to_string();
+            RUNNERS
+                .iter()
+                .filter(move |r| text.contains(**r))
+                .map(move |r| format!("{name}: {r}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(outside.is_empty(), "shuttle runners called outside checkers::guarded: {outside:?}");
+}
