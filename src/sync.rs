@@ -116,10 +116,11 @@ mod imp {
     /// flag as it found it, even when `f` unwinds.
     ///
     /// Shuttle runs every task of an execution on this thread's stack switcher. When an
-    /// execution fails (a deadlock, the step bound), the failing task unwinds, but the
-    /// other tasks are torn down afterwards, each restoring the flag it saw on entry
-    /// (`true`): without this guard the flag stays set, every later facade mutex of the
-    /// thread is a shuttle one, and it panics (`ExecutionState NotSet`) outside shuttle.
+    /// execution fails (a deadlock, the step bound, a panic), the tasks it stopped are not
+    /// unwound: their stacks are leaked, so the scopes open on them never close, and the
+    /// flag is whatever the last task to run left it (set, after a deadlock). Without this
+    /// guard every later facade mutex of the thread is a shuttle one, and it panics
+    /// (`ExecutionState NotSet`) outside shuttle.
     pub fn outside_shuttle<R>(f: impl FnOnce() -> R) -> R {
         struct Restore(bool);
         impl Drop for Restore {

@@ -68,9 +68,7 @@ pub fn explore(body: impl Fn() + Send + Sync + 'static, strategy: Strategy, iter
             shuttle::Runner::new(DfsScheduler::new(max, false), config).run(body);
         }
     };
-    if let Err(message) = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run)) {
-        std::panic::resume_unwind(Box::new(message));
-    }
+    guarded(run);
 }
 
 /// Replays one pinned shuttle schedule of `scenario` against `subject`.
@@ -78,8 +76,62 @@ pub fn replay(scenario: &'static Scenario, subject: Subject, schedule: &str) {
     let body = move || {
         sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
     };
-    let run = || shuttle::replay(body, schedule);
-    if let Err(message) = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run)) {
+    guarded(|| shuttle::replay(body, schedule));
+}
+
+/// Runs `run`, one call of a shuttle runner: the only place the model enters shuttle
+/// ([`explore`] and [`replay`] are its callers; a test keeps it so). The thread leaves
+/// shuttle's scope as it found it, even when a schedule fails, and a failure is re-raised
+/// named ([`crate::failure::named`]).
+///
+/// A failed execution does not unwind the tasks it stopped: shuttle leaks their stacks,
+/// so the scope guards on them never run, and the scope flag is whatever the last task
+/// to run left it (set, after a deadlock or a step-budget overrun). Without this guard
+/// every later facade mutex of the thread would be a shuttle one, and would panic
+/// (`ExecutionState NotSet`) outside shuttle.
+///
+/// Shuttle's panic hook speaks only for panics of a thread inside this function: see
+/// [`hook_for_runners_only`].
+fn guarded(run: impl FnOnce()) {
+    /// Puts the thread's "inside a runner" flag back, even on unwind.
+    struct Leave(bool);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_RUNNER.with(|r| r.set(self.0));
+        }
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(hook_for_runners_only);
+    let leave = Leave(IN_RUNNER.with(|r| r.replace(true)));
+    let outcome = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run));
+    drop(leave);
+    if let Err(message) = outcome {
         std::panic::resume_unwind(Box::new(message));
     }
+}
+
+std::thread_local! {
+    /// Whether this thread is inside [`guarded`], running a shuttle runner.
+    static IN_RUNNER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Shuttle installs a process-wide panic hook at its first run, and keeps it: for every
+/// later panic of any thread it prints `Task failed, serializing schedule`, the task
+/// (`Tried to get ExecutionState, but got the following error: NotSet` outside shuttle)
+/// and the last schedule the thread ran, as if it had failed. A check that fails outside
+/// shuttle after a shuttle run (a proptest case, a reachability check) then reads like a
+/// crash of shuttle. This lets shuttle install its hook, then puts a hook in front of it
+/// that hands a panic to it only on a thread inside [`guarded`], and to the hook that was
+/// there before otherwise.
+fn hook_for_runners_only() {
+    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+    let before: std::sync::Arc<Hook> = std::sync::Arc::new(std::panic::take_hook());
+    let inner = std::sync::Arc::clone(&before);
+    std::panic::set_hook(Box::new(move |info| inner(info)));
+    // Shuttle's hook wraps the one it finds: `before`, through `inner`.
+    shuttle::check_random(|| {}, 1);
+    let shuttle_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if IN_RUNNER.with(std::cell::Cell::get) { shuttle_hook(info) } else { before(info) }
+    }));
 }

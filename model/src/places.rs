@@ -290,7 +290,8 @@ fn take_turns(world: &Arc<World>, held_elsewhere: &std::sync::Arc<AtomicU64>) {
     threads.into_iter().for_each(rt::Join::join);
 }
 
-/// Runs `check` under shuttle's random scheduler, `iterations` times, summing the reach.
+/// Runs `check` under shuttle's random scheduler, `iterations` times, summing the reach;
+/// panics on a violation, as [`crate::checkers::explore`] does (whose step budget applies).
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub fn shuttle(check: Check, mutation: Mutation, iterations: usize) -> PlaceReach {
     use std::sync::Mutex;
@@ -300,6 +301,6 @@ pub fn shuttle(check: Check, mutation: Mutation, iterations: usize) -> PlaceReac
         let reach = sessionlock::sync::shuttle_scope(|| run(check, mutation));
         sink.lock().unwrap_or_else(|e| e.into_inner()).add(&reach);
     };
-    shuttle::check_random(body, iterations);
+    crate::checkers::explore(body, crate::checkers::Strategy::Random, iterations);
     *total.lock().unwrap_or_else(|e| e.into_inner())
 }

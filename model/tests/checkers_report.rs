@@ -57,3 +57,93 @@ fn a_shuttle_step_budget_overrun_is_reported_as_inv4_and_leaves_the_scope() {
     assert!(failure.starts_with("INV-4 Recovery:"), "{failure}");
     assert!(failure.contains("max_steps"), "{failure}");
 }
+
+/// Every shuttle runner call of the model goes through the one guarded function in
+/// `checkers` (`explore`, `replay`), which leaves shuttle's scope and names a failure: a
+/// runner called anywhere else would leave the scope flag set after a failed schedule,
+/// and every later check of the thread would crash (`ExecutionState NotSet`).
+/// Checks: INV-3, INV-4 (a checker's deadlock or budget overrun is reported, never a crash)
+#[test]
+fn every_shuttle_runner_call_goes_through_the_guard() {
+    const RUNNERS: [&str; 8] = [
+        "check_random",
+        "check_pct",
+        "check_dfs",
+        "check_urw",
+        "shuttle::Runner",
+        "PortfolioRunner",
+        "shuttle::replay",
+        "replay_from_file",
+    ];
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("model/src is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let guarded = src.join("checkers.rs");
+    assert!(files.contains(&guarded), "the scan reached checkers.rs: {files:?}");
+    let in_guard = std::fs::read_to_string(&guarded).expect("checkers.rs is readable");
+    assert!(
+        RUNNERS.iter().any(|r| in_guard.contains(r)),
+        "the scan recognises the runner calls of checkers.rs"
+    );
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|f| **f != guarded)
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("a model source is readable");
+            let name = f.strip_prefix(&src).unwrap_or(f).display().to_string();
+            RUNNERS
+                .iter()
+                .filter(move |r| text.contains(**r))
+                .map(move |r| format!("{name}: {r}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(outside.is_empty(), "shuttle runners called outside checkers::guarded: {outside:?}");
+}
+
+/// What separates the child's failed shuttle run from its panic outside shuttle.
+const OUTSIDE: &str = "-- a panic outside shuttle follows --";
+
+/// The child of `a_panic_outside_shuttle_is_not_reported_as_a_shuttle_failure`: a shuttle
+/// run that fails, then a panic outside shuttle, both on stderr.
+#[test]
+#[ignore = "run by a_panic_outside_shuttle_is_not_reported_as_a_shuttle_failure"]
+fn child_a_failed_run_then_a_panic_outside() {
+    let row = runner::shuttle_row(&DEADLOCK, Strategy::Random);
+    assert!(row.result.is_err(), "the scenario deadlocks");
+    eprintln!("{OUTSIDE}");
+    let outside = std::panic::catch_unwind(|| panic!("a check failed outside shuttle"));
+    assert!(outside.is_err());
+}
+
+/// Shuttle's panic hook speaks for panics inside a shuttle run only: after a failed run,
+/// a check that fails outside shuttle is not printed as a shuttle task that failed with
+/// `ExecutionState NotSet` and a stale schedule (which reads like a crash of the checker).
+/// Checks: INV-3 (the deadlock is reported, and nothing after it reads as a crash)
+#[test]
+fn a_panic_outside_shuttle_is_not_reported_as_a_shuttle_failure() {
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--ignored", "--exact", "child_a_failed_run_then_a_panic_outside", "--nocapture"])
+        .output()
+        .expect("the test binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the child passed: {stderr}");
+    let (inside, outside) = stderr.split_once(OUTSIDE).expect("the child reached its panic");
+    // Reachability: shuttle's hook did report the failed run.
+    assert!(inside.contains("failing schedule"), "shuttle reported its failure: {inside}");
+    assert!(outside.contains("a check failed outside shuttle"), "the panic is reported: {outside}");
+    assert!(
+        !outside.contains("Task failed") && !outside.contains("NotSet"),
+        "a panic outside shuttle reported as a shuttle failure: {outside}"
+    );
+}

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use sessionlock_model::refine::drivers::{TASKS, machine};
 use sessionlock_model::refine::record::Registry;
-use sessionlock_model::refine::{InodeView, Prim, Step, View, replay};
+use sessionlock_model::refine::{InodeView, Prim, Step, View, collect, replay};
+use sessionlock_model::{ModelFs, World, runner};
 
 /// Checks: INV-2 (refinement): the recorded traces of a small proptest-machine run
 /// replay in the spec step by step, and the run reached contention and releases.
@@ -164,4 +165,27 @@ fn fault_plan_traces_replay_in_the_spec() {
     result.unwrap();
     assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
     eprintln!("{coverage:?}");
+}
+
+/// A driver that panics inside `collect` leaves the thread as it found it: a world made
+/// afterwards, outside any `collect`, records nothing (before, it recorded every step into
+/// a sink nobody read, for the rest of the thread's life).
+#[test]
+fn a_panic_inside_collect_stops_the_collecting() {
+    // The same steps inside a collect are recorded: the check below is not vacuous.
+    let (_, traces) = collect(|| {
+        let world = World::new();
+        ModelFs::spawn(&world, 100);
+    });
+    assert!(traces.iter().any(|t| !t.is_empty()), "a spawn inside collect is recorded");
+    let failed = runner::guarded(|| {
+        collect(|| {
+            let _world = World::new();
+            panic!("a driver failed");
+        })
+    });
+    assert!(failed.is_err(), "the driver's panic came through");
+    let world = World::new();
+    ModelFs::spawn(&world, 100);
+    assert!(world.trace().is_empty(), "a world outside collect recorded: {:?}", world.trace());
 }

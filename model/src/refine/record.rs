@@ -167,10 +167,29 @@ std::thread_local! {
 /// shuttle execution, which runs on the caller's thread); returns `f`'s result and the
 /// worlds' traces, in order of creation. This is how a driver that builds its own worlds
 /// (a script, a gate, a crash-point run) is recorded without changing it.
+///
+/// If `f` panics, the thread's collecting is restored all the same (the traces so far are
+/// dropped): otherwise every later world of the thread would record into a sink that
+/// nobody reads.
 pub fn collect<T>(f: impl FnOnce() -> T) -> (T, Vec<Vec<Step>>) {
-    let outer = COLLECTING.with(|c| c.borrow_mut().replace(Vec::new()));
+    /// Puts the enclosing collect's sinks (or none) back, even on unwind.
+    struct Restore(Option<Option<Vec<Sink>>>);
+    impl Restore {
+        fn finish(mut self) -> Option<Vec<Sink>> {
+            let outer = self.0.take().unwrap_or_default();
+            COLLECTING.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
+        }
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                COLLECTING.with(|c| *c.borrow_mut() = outer);
+            }
+        }
+    }
+    let restore = Restore(Some(COLLECTING.with(|c| c.borrow_mut().replace(Vec::new()))));
     let result = f();
-    let sinks = COLLECTING.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    let sinks = restore.finish();
     let traces = sinks
         .unwrap_or_default()
         .into_iter()
