@@ -35,7 +35,16 @@ impl Trace {
     fn step(&mut self, pid: u32, prim: Prim, change: impl FnOnce(&mut View)) -> &mut Self {
         change(&mut self.view);
         self.view.unnamed.sort();
-        self.steps.push(Step { pid, prim, after: self.view.clone() });
+        self.steps.push(Step { pid, task: None, prim, after: self.view.clone() });
+        self
+    }
+
+    /// The core's registry transition `event` of process `pid`, by the driver's task `task`.
+    fn event(&mut self, pid: u32, task: usize, event: Registry) -> &mut Self {
+        self.step(pid, Prim::Registry(event), |_| {});
+        if let Some(last) = self.steps.last_mut() {
+            last.task = Some(task);
+        }
         self
     }
 }
@@ -164,4 +173,95 @@ fn fault_plan_traces_replay_in_the_spec() {
     result.unwrap();
     assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
     eprintln!("{coverage:?}");
+}
+
+/// One process (pid 100) of two tasks: task 0 holds its file X, task 1 queues behind it,
+/// task 0 releases (removes X, closes it, hands the turn on), then `next` happens. The
+/// events name the driver's task, as the proptest machine records them.
+fn hand_off(next: impl FnOnce(&mut Trace)) -> Vec<Step> {
+    let x = inode(100, Some(100));
+    let mut t = Trace::default();
+    t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+        .event(100, 0, Registry::Begun)
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+        .event(100, 0, Registry::Acquired)
+        .event(100, 1, Registry::Begun)
+        .event(100, 1, Registry::Queued { behind_releasing: false })
+        .step(100, Prim::PathId, |_| {})
+        .step(100, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![x];
+        })
+        .step(100, Prim::Close, |v| v.unnamed = vec![])
+        .event(100, 0, Registry::Released);
+    next(&mut t);
+    t.steps
+}
+
+/// Erases the task names of `trace`'s events (as a driver that does not name them records).
+fn unnamed(mut trace: Vec<Step>) -> Vec<Step> {
+    for step in &mut trace {
+        step.task = None;
+    }
+    trace
+}
+
+/// Checks: INV-3 (refinement, FIFO within a process): after a release, the turn goes to
+/// the waiter queued behind it; a newcomer (the releasing task acquiring again) that
+/// wins the turn over that waiter is rejected at its grant, naming it. It is the task
+/// names that catch it: the same trace with the names erased replays (the waiter may
+/// then be the one granted). A waiter that gave up (its recorded end) lets the newcomer
+/// in, and the FIFO order replays.
+#[test]
+fn a_newcomer_winning_the_turn_over_a_waiter_is_rejected() {
+    let x = inode(100, Some(100));
+    let republish =
+        |t: &mut Trace| _ = t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x));
+    let fifo = hand_off(|t| {
+        republish(t);
+        t.event(100, 1, Registry::Acquired);
+    });
+    let good = replay(&fifo, TASKS).expect("the waiter gets the turn");
+    assert_eq!((good.releases, good.registry), (1, 6), "{good:?}");
+    let newcomer = hand_off(|t| {
+        t.event(100, 0, Registry::Begun);
+        republish(t);
+        t.event(100, 0, Registry::Acquired);
+    });
+    let rejection = replay(&newcomer, TASKS).expect_err("a newcomer wins the turn");
+    assert_eq!(rejection.index, newcomer.len() - 1, "{rejection}");
+    assert_eq!(
+        (rejection.step.task, rejection.step.prim),
+        (Some(0), Prim::Registry(Registry::Acquired))
+    );
+    assert!(rejection.to_string().contains("registry transition no spec state"), "{rejection}");
+    replay(&unnamed(newcomer), TASKS).expect("without names, the grant may be the waiter's");
+    let gave_up = hand_off(|t| {
+        t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun);
+        republish(t);
+        t.event(100, 0, Registry::Acquired);
+    });
+    let good = replay(&gave_up, TASKS).expect("the waiter gave up first");
+    assert_eq!(good.registry, 8, "{good:?}");
+}
+
+/// Checks: INV-3 (refinement), mutant `withdraw_ignores_granted`: a waiter handed the
+/// turn that then gives up must hand it on; a turn it keeps (the next acquire of the
+/// process queues behind it) is rejected at that queueing. Without the recorded end, the
+/// trace replays (the spec may keep the waiter parked), so the end is what catches it.
+#[test]
+fn a_turn_kept_by_a_waiter_that_gave_up_is_rejected() {
+    let kept = hand_off(|t| {
+        t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun).event(
+            100,
+            0,
+            Registry::Queued { behind_releasing: false },
+        );
+    });
+    let rejection = replay(&kept, TASKS).expect_err("a turn kept by a waiter that gave up");
+    assert_eq!(rejection.index, kept.len() - 1, "{rejection}");
+    assert_eq!(rejection.step.prim, Prim::Registry(Registry::Queued { behind_releasing: false }));
+    let no_end: Vec<Step> =
+        kept.iter().filter(|s| s.prim != Prim::Registry(Registry::Ended)).cloned().collect();
+    replay(&no_end, TASKS).expect("without the end, the waiter may still be parked");
 }
