@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use sessionlock_model::machine::Transition;
 use sessionlock_model::refine::drivers::{TASKS, machine};
 use sessionlock_model::refine::record::Registry;
+use sessionlock_model::refine::record::collect;
 use sessionlock_model::refine::{InodeView, Prim, Step, View, replay};
+use sessionlock_model::{Command, Op, Subject};
 
 /// Checks: INV-2 (refinement): the recorded traces of a small proptest-machine run
 /// replay in the spec step by step, and the run reached contention and releases.
@@ -264,4 +267,44 @@ fn a_turn_kept_by_a_waiter_that_gave_up_is_rejected() {
     let no_end: Vec<Step> =
         kept.iter().filter(|s| s.prim != Prim::Registry(Registry::Ended)).cloned().collect();
     replay(&no_end, TASKS).expect("without the end, the waiter may still be parked");
+}
+
+/// Checks: INV-3 (refinement, FIFO within a process): the proptest machine's run where
+/// task 1 of pid 100 queues behind task 0 and times out, then task 0 releases and
+/// acquires again, replays, and it reached that order (task 1's recorded end, task 0's
+/// release, task 0's grant). The same trace without task 1's end is rejected at task 0's
+/// grant: the turn was task 1's, so it is the recorded end that lets task 0 in.
+#[test]
+fn a_waiter_that_timed_out_lets_the_next_acquire_in() {
+    let begin = |task, op| Transition::Begin(Command { task, op });
+    let transitions = [
+        begin(0, Op::Acquire),
+        Transition::Settle,
+        begin(1, Op::Acquire),
+        Transition::Step(1),
+        Transition::Advance(10_001),
+        Transition::Step(1),
+        begin(0, Op::Release),
+        Transition::Settle,
+        begin(0, Op::Acquire),
+        Transition::Settle,
+    ];
+    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+    let trace = &traces[0];
+    // The first step of `task` showing `event` after step `from`.
+    let at = |from: usize, task, event| {
+        let found = trace[from..]
+            .iter()
+            .position(|s| s.task == Some(task) && s.prim == Prim::Registry(event));
+        found.map(|i| from + i)
+    };
+    let ended = at(0, 1, Registry::Ended).expect("task 1 gave up");
+    let released = at(ended, 0, Registry::Released).expect("then task 0 released");
+    let granted = at(released, 0, Registry::Acquired).expect("then task 0 acquired again");
+    let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(replayed.releases, 3, "two by task 0, one at teardown: {replayed:?}");
+    let mut no_end = trace.clone();
+    no_end.remove(ended);
+    let rejection = replay(&no_end, TASKS).expect_err("the turn was task 1's");
+    assert_eq!(rejection.index, granted - 1, "{rejection}");
 }
