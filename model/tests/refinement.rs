@@ -43,7 +43,7 @@ impl Trace {
     }
 
     /// The core's registry transition `event` of process `pid`, by the driver's task `task`.
-    fn event(&mut self, pid: u32, task: usize, event: Registry) -> &mut Self {
+    fn event(&mut self, pid: u32, task: u8, event: Registry) -> &mut Self {
         self.step(pid, Prim::Registry(event), |_| {});
         if let Some(last) = self.steps.last_mut() {
             last.task = Some(task);

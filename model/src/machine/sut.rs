@@ -281,7 +281,7 @@ impl Sut {
     /// Records that task `t`'s acquire began or ended (for the refinement check).
     pub(super) fn recorded(&self, t: usize, event: Registry) {
         let pid = self.procs[self.tasks[t].process].pid;
-        self.world.state.lock().log_by(pid, Some(t), Prim::Registry(event));
+        self.world.state.lock().log_by(pid, u8::try_from(t).ok(), Prim::Registry(event));
     }
 
     /// Names task `t` in reports.

@@ -117,9 +117,10 @@ impl Polled {
         self.0.store(task + 1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// The task being polled, if the driver said.
-    pub fn get(&self) -> Option<usize> {
-        self.0.load(std::sync::atomic::Ordering::SeqCst).checked_sub(1)
+    /// The task being polled, if the driver said (and it has a small index).
+    pub fn get(&self) -> Option<u8> {
+        let task = self.0.load(std::sync::atomic::Ordering::SeqCst).checked_sub(1)?;
+        u8::try_from(task).ok()
     }
 }
 
@@ -169,7 +170,7 @@ pub struct Step {
     pub pid: Pid,
     /// The driver's task it came from, where the driver names it: registry transitions
     /// and ends of acquires in the proptest machine (its task index); `None` otherwise.
-    pub task: Option<usize>,
+    pub task: Option<u8>,
     /// What it did.
     pub prim: Prim,
     /// The world's abstraction right after it.
@@ -244,7 +245,7 @@ impl State {
     }
 
     /// Logs step `prim` of `pid`, taken by the driver's task `task`, if recording.
-    pub(crate) fn log_by(&mut self, pid: Pid, task: Option<usize>, prim: Prim) {
+    pub(crate) fn log_by(&mut self, pid: Pid, task: Option<u8>, prim: Prim) {
         if self.recorder.is_none() {
             return;
         }

@@ -186,7 +186,7 @@ fn registry_moves(
     model: &ProtocolModel,
     (s, looks, ids): Tracked,
     p: u8,
-    by: Option<usize>,
+    by: Option<u8>,
     event: Registry,
 ) -> Vec<Tracked> {
     let named = by.and_then(|k| ids.names.iter().find(|(c, _)| *c == k).map(|&(_, t)| t));
@@ -283,7 +283,7 @@ type Look = (Pid, InodeView);
 struct Ids {
     /// Which spec task each of the driver's tasks is, fixed at its first event:
     /// `(driver's task, spec task)`, sorted.
-    names: Vec<(usize, TaskId)>,
+    names: Vec<(u8, TaskId)>,
     /// The spec tasks whose acquire began (`Begun`) and that have not requested the
     /// registry entry since, sorted.
     may_request: Vec<TaskId>,
