@@ -19,6 +19,7 @@ fn machine_traces_replay_in_the_spec() {
     assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
     assert!(coverage.contention > 0 && coverage.releases > 0, "{coverage:?}");
     assert!(coverage.registry > 0, "registry transitions replayed: {coverage:?}");
+    assert!(coverage.hand_offs > 0 && coverage.ends > 0, "FIFO hand-offs and ends: {coverage:?}");
     eprintln!("{coverage:?}");
 }
 

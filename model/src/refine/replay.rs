@@ -29,6 +29,10 @@ pub struct Replayed {
     pub releases: u64,
     /// Registry transitions the core reported (drivers that record them).
     pub registry: u64,
+    /// Grants, by a named task, of a turn that task had queued for: FIFO hand-offs checked.
+    pub hand_offs: u64,
+    /// Recorded ends of acquires without the lock, by a named task.
+    pub ends: u64,
     /// The most spec states the replay tracked at once.
     pub frontier: usize,
     /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
@@ -96,6 +100,8 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
     let mut frontier: HashSet<Tracked> =
         model.init_states().into_iter().map(|s| (s, Vec::new(), Ids::default())).collect();
     let mut started = BTreeSet::new();
+    // The driver's tasks that queued and have not been granted or given up since.
+    let mut waiting: BTreeSet<(Pid, u8)> = BTreeSet::new();
     for (index, step) in trace.iter().enumerate() {
         let reject = |reason: String| Rejection { index, step: step.clone(), reason };
         let Some(p) = pids.iter().position(|&q| q == step.pid) else {
@@ -120,6 +126,15 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
             done.frontier = done.frontier.max(next.len());
             done.steps += 1;
             done.registry += 1;
+            if let Some(k) = step.task {
+                let was_waiting = waiting.remove(&(step.pid, k));
+                match event {
+                    Registry::Queued { .. } => _ = waiting.insert((step.pid, k)),
+                    Registry::Acquired if was_waiting => done.hand_offs += 1,
+                    Registry::Ended => done.ends += 1,
+                    _ => {}
+                }
+            }
             frontier = next;
             continue;
         }
