@@ -309,3 +309,39 @@ fn a_waiter_that_timed_out_lets_the_next_acquire_in() {
     let rejection = replay(&no_end, TASKS).expect_err("the turn was task 1's");
     assert_eq!(rejection.index, granted - 1, "{rejection}");
 }
+
+/// Checks: INV-3 (refinement, FIFO within a process), the spec mutant `lifo-hand-off`'s
+/// order in the code: with three tasks in pid 100, task 0 holds, tasks 1 then 2 queue,
+/// and task 0 releases; the turn must go to task 1. A grant to task 2 (the last queued)
+/// is rejected at that grant; the grant to task 1 replays.
+#[test]
+fn a_hand_off_to_the_last_waiter_is_rejected() {
+    let x = inode(100, Some(100));
+    let trace = |granted: u8| {
+        let mut t = Trace::default();
+        t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+            .event(100, 0, Registry::Begun)
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .event(100, 0, Registry::Acquired)
+            .event(100, 1, Registry::Begun)
+            .event(100, 1, Registry::Queued { behind_releasing: false })
+            .event(100, 2, Registry::Begun)
+            .event(100, 2, Registry::Queued { behind_releasing: false })
+            .step(100, Prim::PathId, |_| {})
+            .step(100, Prim::Unlink, |v| {
+                v.named = None;
+                v.unnamed = vec![x];
+            })
+            .step(100, Prim::Close, |v| v.unnamed = vec![])
+            .event(100, 0, Registry::Released)
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .event(100, granted, Registry::Acquired);
+        t.steps
+    };
+    let fifo = replay(&trace(1), 3).expect("the first waiter gets the turn");
+    assert_eq!((fifo.registry, fifo.hand_offs), (8, 1), "{fifo:?}");
+    let lifo = trace(2);
+    let rejection = replay(&lifo, 3).expect_err("the last waiter gets the turn");
+    assert_eq!(rejection.index, lifo.len() - 1, "{rejection}");
+    assert_eq!(rejection.step.task, Some(2), "{rejection}");
+}

@@ -68,8 +68,8 @@
 //!   FIFO hand-off is checked** on the machine's traces: a grant to a newcomer, or to a
 //!   later waiter, while an earlier waiter of the process still waits is rejected at that
 //!   grant, and so is a turn kept by a waiter that gave up. (The machine's processes run
-//!   two tasks, so at most one waits at a time: the order among waiters, a LIFO
-//!   hand-off, would be rejected but no machine trace has two.) Primitives still name no
+//!   two tasks, so at most one waits at a time: a LIFO hand-off among waiters is rejected,
+//!   but only hand-made traces have two waiters.) Primitives still name no
 //!   task, so a close that is a give-up with a handle may be any task's of the process
 //!   (its recorded end then pins which); and the other drivers (scripts, shuttle, fault
 //!   plans) record no events, so their traces check files only.
