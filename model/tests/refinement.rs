@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use sessionlock_model::machine::Transition;
 use sessionlock_model::refine::drivers::{TASKS, machine};
 use sessionlock_model::refine::record::Registry;
 use sessionlock_model::refine::{InodeView, Prim, Step, View, collect, replay};
-use sessionlock_model::{ModelFs, World, runner};
+use sessionlock_model::{Command, ModelFs, Op, Subject, World, runner};
 
 /// Checks: INV-2 (refinement): the recorded traces of a small proptest-machine run
 /// replay in the spec step by step, and the run reached contention and releases.
@@ -17,6 +18,7 @@ fn machine_traces_replay_in_the_spec() {
     assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
     assert!(coverage.contention > 0 && coverage.releases > 0, "{coverage:?}");
     assert!(coverage.registry > 0, "registry transitions replayed: {coverage:?}");
+    assert!(coverage.hand_offs > 0 && coverage.ends > 0, "FIFO hand-offs and ends: {coverage:?}");
     eprintln!("{coverage:?}");
 }
 
@@ -36,7 +38,16 @@ impl Trace {
     fn step(&mut self, pid: u32, prim: Prim, change: impl FnOnce(&mut View)) -> &mut Self {
         change(&mut self.view);
         self.view.unnamed.sort();
-        self.steps.push(Step { pid, prim, after: self.view.clone() });
+        self.steps.push(Step { pid, task: None, prim, after: self.view.clone() });
+        self
+    }
+
+    /// The core's registry transition `event` of process `pid`, by the driver's task `task`.
+    fn event(&mut self, pid: u32, task: u8, event: Registry) -> &mut Self {
+        self.step(pid, Prim::Registry(event), |_| {});
+        if let Some(last) = self.steps.last_mut() {
+            last.task = Some(task);
+        }
         self
     }
 }
@@ -188,4 +199,171 @@ fn a_panic_inside_collect_stops_the_collecting() {
     let world = World::new();
     ModelFs::spawn(&world, 100);
     assert!(world.trace().is_empty(), "a world outside collect recorded: {:?}", world.trace());
+}
+
+/// One process (pid 100) of two tasks: task 0 holds its file X, task 1 queues behind it,
+/// task 0 releases (removes X, closes it, hands the turn on), then `next` happens. The
+/// events name the driver's task, as the proptest machine records them.
+fn hand_off(next: impl FnOnce(&mut Trace)) -> Vec<Step> {
+    let x = inode(100, Some(100));
+    let mut t = Trace::default();
+    t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+        .event(100, 0, Registry::Begun)
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+        .event(100, 0, Registry::Acquired)
+        .event(100, 1, Registry::Begun)
+        .event(100, 1, Registry::Queued { behind_releasing: false })
+        .step(100, Prim::PathId, |_| {})
+        .step(100, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![x];
+        })
+        .step(100, Prim::Close, |v| v.unnamed = vec![])
+        .event(100, 0, Registry::Released);
+    next(&mut t);
+    t.steps
+}
+
+/// Erases the task names of `trace`'s events (as a driver that does not name them records).
+fn unnamed(mut trace: Vec<Step>) -> Vec<Step> {
+    for step in &mut trace {
+        step.task = None;
+    }
+    trace
+}
+
+/// Checks: INV-3 (refinement, FIFO within a process): after a release, the turn goes to
+/// the waiter queued behind it; a newcomer (the releasing task acquiring again) that
+/// wins the turn over that waiter is rejected at its grant, naming it. It is the task
+/// names that catch it: the same trace with the names erased replays (the waiter may
+/// then be the one granted). A waiter that gave up (its recorded end) lets the newcomer
+/// in, and the FIFO order replays.
+#[test]
+fn a_newcomer_winning_the_turn_over_a_waiter_is_rejected() {
+    let x = inode(100, Some(100));
+    let republish =
+        |t: &mut Trace| _ = t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x));
+    let fifo = hand_off(|t| {
+        republish(t);
+        t.event(100, 1, Registry::Acquired);
+    });
+    let good = replay(&fifo, TASKS).expect("the waiter gets the turn");
+    assert_eq!((good.releases, good.registry), (1, 6), "{good:?}");
+    let newcomer = hand_off(|t| {
+        t.event(100, 0, Registry::Begun);
+        republish(t);
+        t.event(100, 0, Registry::Acquired);
+    });
+    let rejection = replay(&newcomer, TASKS).expect_err("a newcomer wins the turn");
+    assert_eq!(rejection.index, newcomer.len() - 1, "{rejection}");
+    assert_eq!(
+        (rejection.step.task, rejection.step.prim),
+        (Some(0), Prim::Registry(Registry::Acquired))
+    );
+    assert!(rejection.to_string().contains("registry transition no spec state"), "{rejection}");
+    replay(&unnamed(newcomer), TASKS).expect("without names, the grant may be the waiter's");
+    let gave_up = hand_off(|t| {
+        t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun);
+        republish(t);
+        t.event(100, 0, Registry::Acquired);
+    });
+    let good = replay(&gave_up, TASKS).expect("the waiter gave up first");
+    assert_eq!(good.registry, 8, "{good:?}");
+}
+
+/// Checks: INV-3 (refinement), mutant `withdraw_ignores_granted`: a waiter handed the
+/// turn that then gives up must hand it on; a turn it keeps (the next acquire of the
+/// process queues behind it) is rejected at that queueing. Without the recorded end, the
+/// trace replays (the spec may keep the waiter parked), so the end is what catches it.
+#[test]
+fn a_turn_kept_by_a_waiter_that_gave_up_is_rejected() {
+    let kept = hand_off(|t| {
+        t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun).event(
+            100,
+            0,
+            Registry::Queued { behind_releasing: false },
+        );
+    });
+    let rejection = replay(&kept, TASKS).expect_err("a turn kept by a waiter that gave up");
+    assert_eq!(rejection.index, kept.len() - 1, "{rejection}");
+    assert_eq!(rejection.step.prim, Prim::Registry(Registry::Queued { behind_releasing: false }));
+    let no_end: Vec<Step> =
+        kept.iter().filter(|s| s.prim != Prim::Registry(Registry::Ended)).cloned().collect();
+    replay(&no_end, TASKS).expect("without the end, the waiter may still be parked");
+}
+
+/// Checks: INV-3 (refinement, FIFO within a process): the proptest machine's run where
+/// task 1 of pid 100 queues behind task 0 and times out, then task 0 releases and
+/// acquires again, replays, and it reached that order (task 1's recorded end, task 0's
+/// release, task 0's grant). The same trace without task 1's end is rejected at task 0's
+/// grant: the turn was task 1's, so it is the recorded end that lets task 0 in.
+#[test]
+fn a_waiter_that_timed_out_lets_the_next_acquire_in() {
+    let begin = |task, op| Transition::Begin(Command { task, op });
+    let transitions = [
+        begin(0, Op::Acquire),
+        Transition::Settle,
+        begin(1, Op::Acquire),
+        Transition::Step(1),
+        Transition::Advance(10_001),
+        Transition::Step(1),
+        begin(0, Op::Release),
+        Transition::Settle,
+        begin(0, Op::Acquire),
+        Transition::Settle,
+    ];
+    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+    let trace = &traces[0];
+    // The first step of `task` showing `event` after step `from`.
+    let at = |from: usize, task, event| {
+        let found = trace[from..]
+            .iter()
+            .position(|s| s.task == Some(task) && s.prim == Prim::Registry(event));
+        found.map(|i| from + i)
+    };
+    let ended = at(0, 1, Registry::Ended).expect("task 1 gave up");
+    let released = at(ended, 0, Registry::Released).expect("then task 0 released");
+    let granted = at(released, 0, Registry::Acquired).expect("then task 0 acquired again");
+    let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(replayed.releases, 3, "two by task 0, one at teardown: {replayed:?}");
+    let mut no_end = trace.clone();
+    no_end.remove(ended);
+    let rejection = replay(&no_end, TASKS).expect_err("the turn was task 1's");
+    assert_eq!(rejection.index, granted - 1, "{rejection}");
+}
+
+/// Checks: INV-3 (refinement, FIFO within a process), the spec mutant `lifo-hand-off`'s
+/// order in the code: with three tasks in pid 100, task 0 holds, tasks 1 then 2 queue,
+/// and task 0 releases; the turn must go to task 1. A grant to task 2 (the last queued)
+/// is rejected at that grant; the grant to task 1 replays.
+#[test]
+fn a_hand_off_to_the_last_waiter_is_rejected() {
+    let x = inode(100, Some(100));
+    let trace = |granted: u8| {
+        let mut t = Trace::default();
+        t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+            .event(100, 0, Registry::Begun)
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .event(100, 0, Registry::Acquired)
+            .event(100, 1, Registry::Begun)
+            .event(100, 1, Registry::Queued { behind_releasing: false })
+            .event(100, 2, Registry::Begun)
+            .event(100, 2, Registry::Queued { behind_releasing: false })
+            .step(100, Prim::PathId, |_| {})
+            .step(100, Prim::Unlink, |v| {
+                v.named = None;
+                v.unnamed = vec![x];
+            })
+            .step(100, Prim::Close, |v| v.unnamed = vec![])
+            .event(100, 0, Registry::Released)
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .event(100, granted, Registry::Acquired);
+        t.steps
+    };
+    let fifo = replay(&trace(1), 3).expect("the first waiter gets the turn");
+    assert_eq!((fifo.registry, fifo.hand_offs), (8, 1), "{fifo:?}");
+    let lifo = trace(2);
+    let rejection = replay(&lifo, 3).expect_err("the last waiter gets the turn");
+    assert_eq!(rejection.index, lifo.len() - 1, "{rejection}");
+    assert_eq!(rejection.step.task, Some(2), "{rejection}");
 }

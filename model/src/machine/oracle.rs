@@ -9,6 +9,7 @@ use super::sut::{Pending, Running, Sut, Verdict};
 use crate::exec::Output;
 use crate::harness::check_release;
 use crate::invariant::Invariant;
+use crate::refine::record::Registry;
 use crate::subject::ModelGuard;
 
 impl Sut {
@@ -20,12 +21,21 @@ impl Sut {
         match pending {
             Pending::Acquire(out) => match take(&out) {
                 Ok(guard) => self.entered(t, guard),
-                Err(error) => self.acquire_failed(t, excused, &error),
+                Err(error) => {
+                    self.recorded(t, Registry::Ended);
+                    self.acquire_failed(t, excused, &error)
+                }
             },
             Pending::TryAcquire(out) => match take(&out) {
                 Ok(TryAcquire::Acquired(guard)) => self.entered(t, guard),
-                Ok(TryAcquire::Held(holder)) => self.try_held(t, solo, &holder),
-                Err(error) => self.acquire_failed(t, None, &error),
+                Ok(TryAcquire::Held(holder)) => {
+                    self.recorded(t, Registry::Ended);
+                    self.try_held(t, solo, &holder)
+                }
+                Err(error) => {
+                    self.recorded(t, Registry::Ended);
+                    self.acquire_failed(t, None, &error)
+                }
             },
             Pending::Release { out, remaining } => check_release(take(&out), remaining)
                 .map_err(|(inv, detail)| (inv, format!("{}: {detail}", self.who(t)))),

@@ -13,6 +13,7 @@ use crate::harness::lock_path;
 use crate::invariant::Invariant;
 use crate::observe::{Counter, Reach};
 use crate::op::{Command, Op};
+use crate::refine::record::{Polled, Prim, Recording, Registry};
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
 
@@ -62,6 +63,8 @@ pub struct Sut {
     pub(super) world: Arc<World>,
     counter: std::sync::Arc<Counter>,
     pub(super) ex: Stepper<'static>,
+    /// The task being polled, for the observers that record the core's events.
+    polled: Polled,
     pub(super) procs: Vec<Proc>,
     pub(super) tasks: Vec<Task>,
     /// A crash may have left a lock file nobody holds.
@@ -80,6 +83,7 @@ impl Sut {
             world,
             counter: std::sync::Arc::new(Counter::default()),
             ex: Stepper::new(),
+            polled: Polled::default(),
             procs: Vec::new(),
             tasks: Vec::new(),
             stale_possible: false,
@@ -135,9 +139,10 @@ impl Sut {
     fn spawn(&mut self, p: usize) {
         let fs = ModelFs::spawn(&self.world, self.procs[p].pid);
         let clock = ModelClock::new(&self.world);
-        let recording = crate::refine::record::Recording {
+        let recording = Recording {
             world: Arc::clone(&self.world),
             pid: self.procs[p].pid,
+            polled: self.polled.clone(),
             inner: self.counter.clone(),
         };
         let locker =
@@ -188,6 +193,9 @@ impl Sut {
         }
         self.tasks[t].running =
             Some(Running { slot, pending, solo, deadline: None, excused: None });
+        if matches!(op, Op::Acquire | Op::TryAcquire) {
+            self.recorded(t, Registry::Begun);
+        }
         Ok(())
     }
 
@@ -204,6 +212,7 @@ impl Sut {
         if matches!(running.pending, Pending::Acquire(_)) && running.deadline.is_none() {
             running.deadline = Some(self.world.now().saturating_add(Options::default().timeout));
         }
+        self.polled.set(t);
         self.ex.poll(slot);
         self.check_world()?;
         if self.ex.is_done(slot) {
@@ -267,6 +276,12 @@ impl Sut {
             Some(violation) => Err(violation),
             None => Ok(()),
         }
+    }
+
+    /// Records that task `t`'s acquire began or ended (for the refinement check).
+    pub(super) fn recorded(&self, t: usize, event: Registry) {
+        let pid = self.procs[self.tasks[t].process].pid;
+        self.world.state.lock().log_by(pid, u8::try_from(t).ok(), Prim::Registry(event));
     }
 
     /// Names task `t` in reports.

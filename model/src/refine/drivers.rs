@@ -33,6 +33,10 @@ pub struct Coverage {
     pub releases: u64,
     /// Registry transitions the core reported (the machine's processes record them).
     pub registry: u64,
+    /// Grants of a turn a task had queued for, each checked to be the spec's FIFO hand-off.
+    pub hand_offs: u64,
+    /// Recorded ends of acquires without the lock.
+    pub ends: u64,
     /// The most spec states tracked at once.
     pub frontier: usize,
 }
@@ -50,6 +54,8 @@ impl Coverage {
         self.takeovers += r.takeovers;
         self.releases += r.releases;
         self.registry += r.registry;
+        self.hand_offs += r.hand_offs;
+        self.ends += r.ends;
         self.frontier = self.frontier.max(r.frontier);
     }
 
@@ -63,6 +69,8 @@ impl Coverage {
         self.takeovers += o.takeovers;
         self.releases += o.releases;
         self.registry += o.registry;
+        self.hand_offs += o.hand_offs;
+        self.ends += o.ends;
         self.frontier = self.frontier.max(o.frontier);
     }
 

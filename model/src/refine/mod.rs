@@ -20,8 +20,10 @@
 //! Pids map to spec process indices in the order the trace starts them. Program counters
 //! and registry entries are **hidden**: the world cannot see them, and the replay keeps
 //! the set of every spec state consistent with the trace so far (trace validation
-//! against a nondeterministic spec), so which task of a process took a step need not be
-//! known.
+//! against a nondeterministic spec), so which task of a process took a primitive need not
+//! be known. Where the driver names the task of each registry event (the proptest
+//! machine), the replay also tracks which spec task each of the driver's tasks is: a
+//! mapping fixed at the task's first event, kept beside each spec state.
 //!
 //! # Step mapping
 //!
@@ -40,29 +42,37 @@
 //! | the core's `Queued` event     | a task of the process `Parked` on a busy entry, `Releasing` exactly when the event says so |
 //! | `Acquired`, `Reentered`       | a task of the process `Held`, the entry held by it       |
 //! | `Released`                    | a task of the process at `RelDone`, the entry releasing  |
+//! | an acquire `Begun` (driver)   | a task of the process outside (`Want`) or holding (re-entry); it may now `Request` once |
+//! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
 //!
 //! The registry transitions come from the core's observe hook ([`record::Recording`]),
-//! installed by the proptest machine; the other drivers record primitives only.
+//! installed by the proptest machine, which names the task it polls
+//! ([`record::Polled`]) and records where each acquire begins and ends; the other
+//! drivers record primitives only. A named event must be by the spec task its driver's
+//! task is mapped to (`Queued`: that task, last in the queue).
 //!
 //! Before each recorded step of a process, the replay may take any number of that
 //! process's registry steps (`Request`, `Wake`, `BeginRelease`, `EndRelease`) and
 //! abandons of its tasks that have no handle: they touch no file, so the world shows
-//! nothing of them.
+//! nothing of them. In a trace whose events name their task, a task requests only once
+//! per recorded start of its acquire, and abandons without a handle only at its recorded
+//! end: so a waiter cannot silently give up, nor a task silently join the queue.
 //!
 //! # Abstracted
 //!
 //! * Registry entries and program counters: hidden, inferred (see above), because the
-//!   core's observe hook carries no task identity and the world sees only primitives.
-//!   The hook's events (in the machine) pin the entry's phase at each queueing, grant,
-//!   re-entry and release. The spec hands the turn on in FIFO order (`Proc::queue`), so
-//!   the replay only takes FIFO hand-offs; but the FIFO *order* of the code's hand-off is
-//!   not checked: the events name no task (the spec's tasks of a process are
-//!   interchangeable to the replay), and a waiter's deadline or cancellation is a hidden
-//!   `Abandon` (it touches no file and the hook reports no withdrawal), so a hand-off to
-//!   a later waiter replays as the earlier ones abandoning. Checking it needs the events
-//!   to name their task and a recorded withdrawal, with the replay tracking which spec
-//!   task each code task is. (FIFO is checked on the spec by the fair-cycle monitor
-//!   "INV-3 FifoWithinProcess" and on the code by the registry's own tests.)
+//!   world sees only primitives. In the machine, the hook's events, each by a named task,
+//!   pin the entry and that task at each queueing, grant, re-entry and release, and the
+//!   recorded starts and ends of acquires pin every request and every give-up without a
+//!   handle. The spec hands the turn on in FIFO order (`Proc::queue`), so the **code's
+//!   FIFO hand-off is checked** on the machine's traces: a grant to a newcomer, or to a
+//!   later waiter, while an earlier waiter of the process still waits is rejected at that
+//!   grant, and so is a turn kept by a waiter that gave up. (The machine's processes run
+//!   two tasks, so at most one waits at a time: a LIFO hand-off among waiters is rejected,
+//!   but only hand-made traces have two waiters.) Primitives still name no
+//!   task, so a close that is a give-up with a handle may be any task's of the process
+//!   (its recorded end then pins which); and the other drivers (scripts, shuttle, fault
+//!   plans) record no events, so their traces check files only.
 //! * Time: a deadline is the spec's nondeterministic `Abandon`, because the spec has no
 //!   clock; the timeout itself (`lock_until` expiring) is a stutter.
 //! * Foreign payloads, special files, operator removals, injected race faults (a

@@ -80,18 +80,48 @@ pub enum Registry {
     Reentered,
     /// The last guard removed its file and closed it (`Released`).
     Released,
+    /// An acquire (or `try_acquire`) began. Recorded by the driver when it starts the
+    /// acquire, before its first poll.
+    Begun,
+    /// An acquire ended without the lock: timed out, withdrawn, refused (a `try_acquire`
+    /// that found the lock held) or failed with an error. Recorded by the driver when the
+    /// acquire returns, in the poll that ended it; where a trace has registry events, only
+    /// here may a task without a handle abandon in the replay.
+    Ended,
 }
 
 /// An [`Observer`] that logs the core's registry transitions into the world's trace (as
-/// steps of process `pid`), then passes every event on. Called right after the core's
-/// step, before its next primitive, so the log keeps the order of the run.
+/// steps of process `pid`, by the task the driver is polling), then passes every event
+/// on. Called right after the core's step, before its next primitive, so the log keeps
+/// the order of the run.
 pub struct Recording {
     /// The world whose trace gets the steps.
     pub world: sessionlock::sync::Arc<World>,
     /// The process whose locker this observes.
     pub pid: Pid,
+    /// The task the driver polls now (see [`Polled`]).
+    pub polled: Polled,
     /// The observer every event is passed on to.
     pub inner: SharedObserver,
+}
+
+/// The task a driver is polling, which every event the core reports during that poll
+/// comes from: the driver sets it before each poll. Ghost state (a std atomic, invisible
+/// to loom and shuttle), shared by a driver and the observers of its processes.
+#[derive(Clone, Debug, Default)]
+pub struct Polled(std::sync::Arc<std::sync::atomic::AtomicUsize>); // purity: ghost state
+
+impl Polled {
+    /// Task `task` is polled next.
+    pub fn set(&self, task: usize) {
+        self.0.store(task + 1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The task being polled, if the driver said (and it has a small index).
+    pub fn get(&self) -> Option<u8> {
+        let task = self.0.load(std::sync::atomic::Ordering::SeqCst).checked_sub(1)?;
+        u8::try_from(task).ok()
+    }
 }
 
 impl Observer for Recording {
@@ -106,7 +136,7 @@ impl Observer for Recording {
             _ => None,
         };
         if let Some(r) = registry {
-            self.world.state.lock().log(self.pid, Prim::Registry(r));
+            self.world.state.lock().log_by(self.pid, self.polled.get(), Prim::Registry(r));
         }
         self.inner.event(event);
     }
@@ -138,6 +168,9 @@ pub struct View {
 pub struct Step {
     /// The process that took it.
     pub pid: Pid,
+    /// The driver's task it came from, where the driver names it: registry transitions
+    /// and ends of acquires in the proptest machine (its task index); `None` otherwise.
+    pub task: Option<u8>,
     /// What it did.
     pub prim: Prim,
     /// The world's abstraction right after it.
@@ -227,13 +260,18 @@ impl World {
 impl State {
     /// Logs step `prim` of `pid`, if recording; called inside the step's critical section.
     pub(crate) fn log(&mut self, pid: Pid, prim: Prim) {
+        self.log_by(pid, None, prim);
+    }
+
+    /// Logs step `prim` of `pid`, taken by the driver's task `task`, if recording.
+    pub(crate) fn log_by(&mut self, pid: Pid, task: Option<u8>, prim: Prim) {
         if self.recorder.is_none() {
             return;
         }
         let after = self.view();
         if let Some(r) = self.recorder.as_ref() {
             let mut steps = r.sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            steps.push(Step { pid, prim, after });
+            steps.push(Step { pid, task, prim, after });
         }
     }
 

@@ -29,6 +29,10 @@ pub struct Replayed {
     pub releases: u64,
     /// Registry transitions the core reported (drivers that record them).
     pub registry: u64,
+    /// Grants, by a named task, of a turn that task had queued for: FIFO hand-offs checked.
+    pub hand_offs: u64,
+    /// Recorded ends of acquires without the lock, by a named task.
+    pub ends: u64,
     /// The most spec states the replay tracked at once.
     pub frontier: usize,
     /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
@@ -89,9 +93,15 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         respawns: u8::MAX,
         deadlines: true,
     };
+    // Where the driver names the task of each registry event, it records where each
+    // acquire begins and ends: a task requests the registry entry only once its acquire
+    // began, and abandons without a handle only where its acquire ended.
+    let anchored = trace.iter().any(|s| s.task.is_some());
     let mut frontier: HashSet<Tracked> =
-        model.init_states().into_iter().map(|s| (s, Vec::new())).collect();
+        model.init_states().into_iter().map(|s| (s, Vec::new(), Ids::default())).collect();
     let mut started = BTreeSet::new();
+    // The driver's tasks that queued and have not been granted or given up since.
+    let mut waiting: BTreeSet<(Pid, u8)> = BTreeSet::new();
     for (index, step) in trace.iter().enumerate() {
         let reject = |reason: String| Rejection { index, step: step.clone(), reason };
         let Some(p) = pids.iter().position(|&q| q == step.pid) else {
@@ -101,10 +111,12 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         if matches!(step.prim, Prim::Spawn { .. }) {
             started.insert(step.pid);
         }
-        let before = hidden_closure(&model, frontier, p);
+        let before = hidden_closure(&model, frontier, p, anchored);
         if let Prim::Registry(event) = step.prim {
-            let next: HashSet<Tracked> =
-                before.into_iter().filter(|(s, _)| registry_allows(&model, s, p, event)).collect();
+            let next: HashSet<Tracked> = before
+                .into_iter()
+                .flat_map(|tracked| registry_moves(&model, tracked, p, step.task, event))
+                .collect();
             if next.is_empty() {
                 return Err(reject(format!(
                     "is a registry transition no spec state consistent with the trace has for process {}",
@@ -114,21 +126,34 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
             done.frontier = done.frontier.max(next.len());
             done.steps += 1;
             done.registry += 1;
+            if let Some(k) = step.task {
+                let was_waiting = waiting.remove(&(step.pid, k));
+                match event {
+                    Registry::Queued { .. } => _ = waiting.insert((step.pid, k)),
+                    Registry::Acquired if was_waiting => done.hand_offs += 1,
+                    Registry::Ended => done.ends += 1,
+                    _ => {}
+                }
+            }
             frontier = next;
             continue;
         }
         let mut next = HashSet::new();
         let mut enabled_any = false;
         let mut reached = Replayed::default();
-        for (s, looks) in &before {
-            let mut moves: Vec<Tracked> =
+        for (s, looks, ids) in &before {
+            let mut moves: Vec<(SpecState, Vec<Look>)> =
                 candidates(&model, s, step, p).into_iter().map(|t| (t, looks.clone())).collect();
             moves.extend(look_moves(&model, s, looks, step, p, &pids));
             for (t, looks) in moves {
                 enabled_any = true;
                 if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
                     tally(&mut reached, step, &t);
-                    next.insert((t, looks));
+                    let mut ids = ids.clone();
+                    if step.prim == Prim::Crash {
+                        ids.may_request.retain(|&t| model.owner[usize::from(t)] != p);
+                    }
+                    next.insert((t, looks, ids));
                 }
             }
         }
@@ -138,7 +163,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
             } else {
                 "is not enabled in the spec in any state consistent with the trace".to_owned()
             };
-            let states: HashSet<SpecState> = before.into_iter().map(|(s, _)| s).collect();
+            let states: HashSet<SpecState> = before.into_iter().map(|(s, ..)| s).collect();
             let allowed = allowed_here(&model, &states, p);
             return Err(reject(format!(
                 "{why}; process {} may do here: {allowed}; world after it: {:?}",
@@ -160,29 +185,78 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
     Ok(done)
 }
 
-/// Whether spec state `s` shows the registry transition `event` of process `p`: a task of
-/// `p` queued on a busy entry (releasing exactly when the core says so), holding with the
-/// entry held by it, or done with a release whose entry is still releasing.
-fn registry_allows(model: &ProtocolModel, s: &SpecState, p: u8, event: Registry) -> bool {
-    let entry = s.procs[usize::from(p)].entry;
-    let mine = |t: usize| model.owner[t] == p;
-    let any = |f: &dyn Fn(TaskId, Pc) -> bool| {
-        s.tasks
-            .iter()
-            .enumerate()
-            .any(|(t, task)| mine(t) && f(TaskId::try_from(t).expect("few tasks"), task.pc))
-    };
-    match event {
-        Registry::Queued { behind_releasing } => {
-            any(&|_, pc| pc == Pc::Parked)
-                && matches!(entry, Entry::Releasing(_)) == behind_releasing
+/// The tracked states after the registry transition `event` of process `p`, by the
+/// driver's task `by` if it is named: for each spec task of `p` that may be `by` (the one
+/// `by` is named to, or, at its first sight, any of `p`'s tasks not yet named to another),
+/// the state if it shows `event` by that task, `by` then named to it.
+///
+/// | event | the spec task, in the state |
+/// |---|---|
+/// | `Queued` | `Parked`, last in the queue (it just queued) of a busy entry, releasing exactly when the core says so |
+/// | `Acquired`, `Reentered` | `Held`, the entry held by it |
+/// | `Released` | `RelDone`, the entry still releasing for it |
+/// | `Begun` | outside (`Want`), or holding (a re-entry); it may now request the entry once |
+/// | `Ended` | back outside (`Want`: it abandoned at a recorded close), or it abandons now without a handle |
+fn registry_moves(
+    model: &ProtocolModel,
+    (s, looks, ids): Tracked,
+    p: u8,
+    by: Option<u8>,
+    event: Registry,
+) -> Vec<Tracked> {
+    let named = by.and_then(|k| ids.names.iter().find(|(c, _)| *c == k).map(|&(_, t)| t));
+    let proc = &s.procs[usize::from(p)];
+    let entry = proc.entry;
+    let mut out = Vec::new();
+    for (ti, task) in s.tasks.iter().enumerate() {
+        let t = TaskId::try_from(ti).expect("few tasks");
+        let fits_name = match (by, named) {
+            (_, Some(n)) => n == t,
+            (Some(_), None) => !ids.names.iter().any(|&(_, n)| n == t),
+            (None, None) => true,
+        };
+        if model.owner[ti] != p || !fits_name {
+            continue;
+        }
+        let after = match event {
+            Registry::Queued { behind_releasing } => (task.pc == Pc::Parked
+                && proc.queue.last() == Some(&t)
                 && entry != Entry::Idle
+                && matches!(entry, Entry::Releasing(_)) == behind_releasing)
+                .then(|| s.clone()),
+            Registry::Acquired | Registry::Reentered => {
+                (matches!(task.pc, Pc::Held(_)) && entry == Entry::Held(t)).then(|| s.clone())
+            }
+            Registry::Released => {
+                (task.pc == Pc::RelDone && entry == Entry::Releasing(t)).then(|| s.clone())
+            }
+            Registry::Begun => matches!(task.pc, Pc::Want | Pc::Held(_)).then(|| s.clone()),
+            Registry::Ended if task.pc == Pc::Want => Some(s.clone()),
+            Registry::Ended => {
+                let abandon = Action::Abandon { pid: p, task: t };
+                let mut enabled = Vec::new();
+                model.actions(&s, &mut enabled);
+                (handle(&s, t).is_none() && enabled.contains(&abandon))
+                    .then(|| model.next_state(&s, abandon))
+                    .flatten()
+            }
+        };
+        if let Some(after) = after {
+            let mut ids = ids.clone();
+            if let (Some(k), None) = (by, named) {
+                ids.names.push((k, t));
+                ids.names.sort_unstable();
+            }
+            // An acquire's start lets its task request once; its end takes that back.
+            ids.may_request.retain(|&r| r != t);
+            if event == Registry::Begun {
+                ids.may_request.push(t);
+                ids.may_request.sort_unstable();
+            }
+            out.push((after, looks.clone(), ids));
         }
-        Registry::Acquired | Registry::Reentered => {
-            any(&|t, pc| matches!(pc, Pc::Held(_)) && entry == Entry::Held(t))
-        }
-        Registry::Released => any(&|t, pc| pc == Pc::RelDone && entry == Entry::Releasing(t)),
     }
+    out
 }
 
 /// Why a trace is outside the spec, if it is.
@@ -218,8 +292,20 @@ fn tally(done: &mut Replayed, step: &Step, after: &SpecState) {
 /// process and the inode it refers to.
 type Look = (Pid, InodeView);
 
-/// A spec state and the looks open in it.
-type Tracked = (SpecState, Vec<Look>);
+/// What the replay tracks of the driver's tasks, beside a spec state (for traces whose
+/// events name their task).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Ids {
+    /// Which spec task each of the driver's tasks is, fixed at its first event:
+    /// `(driver's task, spec task)`, sorted.
+    names: Vec<(u8, TaskId)>,
+    /// The spec tasks whose acquire began (`Begun`) and that have not requested the
+    /// registry entry since, sorted.
+    may_request: Vec<TaskId>,
+}
+
+/// A spec state, the looks open in it, and what is known of the driver's tasks.
+type Tracked = (SpecState, Vec<Look>, Ids);
 
 /// The looks `step` may open or close: an `open` by process `p` while one of its tasks
 /// has just checked the path (`Checked`, `Unbound`, or `RelUnlink`, `RelClose` of a
@@ -232,7 +318,7 @@ fn look_moves(
     step: &Step,
     p: u8,
     pids: &[Pid],
-) -> Vec<Tracked> {
+) -> Vec<(SpecState, Vec<Look>)> {
     let me = pids[usize::from(p)];
     match step.prim {
         Prim::Open { found } => {
@@ -278,28 +364,43 @@ fn matches(spec: &View, world: &View, looks: &[Look]) -> bool {
 }
 
 /// Every state reachable from `frontier` by registry steps of process `p` and by its
-/// tasks abandoning without a handle: steps that touch no file.
-fn hidden_closure(model: &ProtocolModel, frontier: HashSet<Tracked>, p: u8) -> HashSet<Tracked> {
+/// tasks abandoning without a handle: steps that touch no file. In an `anchored` trace
+/// (its events name their task), a task requests the entry only once per recorded start
+/// of its acquire, and abandons without a handle only at a recorded end (not here).
+fn hidden_closure(
+    model: &ProtocolModel,
+    frontier: HashSet<Tracked>,
+    p: u8,
+    anchored: bool,
+) -> HashSet<Tracked> {
     let mut seen = frontier.clone();
     let mut todo: Vec<Tracked> = frontier.into_iter().collect();
     let mut actions = Vec::new();
-    while let Some((s, looks)) = todo.pop() {
+    while let Some((s, looks, ids)) = todo.pop() {
         actions.clear();
         model.actions(&s, &mut actions);
         for a in actions.drain(..) {
+            let mut ids = ids.clone();
             let hidden = match &a {
+                Action::Step { pid, task, op: Op::Request } if anchored => {
+                    let began = ids.may_request.contains(task);
+                    ids.may_request.retain(|t| t != task);
+                    *pid == p && began
+                }
                 Action::Step { pid, op, .. } => {
                     *pid == p
                         && matches!(op, Op::Request | Op::Wake | Op::BeginRelease | Op::EndRelease)
                 }
-                Action::Abandon { pid, task } => *pid == p && handle(&s, *task).is_none(),
+                Action::Abandon { pid, task } => {
+                    !anchored && *pid == p && handle(&s, *task).is_none()
+                }
                 _ => false,
             };
             if hidden
                 && let Some(t) = model.next_state(&s, a)
-                && seen.insert((t.clone(), looks.clone()))
+                && seen.insert((t.clone(), looks.clone(), ids.clone()))
             {
-                todo.push((t, looks.clone()));
+                todo.push((t, looks.clone(), ids));
             }
         }
     }

@@ -422,19 +422,22 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         && c.kernel_waits > 0
         && c.takeovers > 0
         && c.releases > 0
-        && c.registry > 0;
+        && c.registry > 0
+        && c.hand_offs > 0
+        && c.ends > 0;
     if result.is_ok() && !reached {
         result = Err(format!("the replayed traces missed a reachability target: {c:?}"));
     }
     Row {
         scenario: "traces of machines, scripts, crash points, shuttle".to_owned(),
         checker: "refinement (trace replay)".to_owned(),
-        checks: vec![Invariant::NoLiveRemoval],
+        checks: vec![Invariant::NoLiveRemoval, Invariant::NoSpuriousTimeout],
         explored: format!("{} traces, {} steps ({} skipped)", c.traces, c.steps, c.skipped),
         hits: c.contention + c.kernel_waits + c.takeovers + c.releases,
         reached: format!(
-            "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {}",
-            c.contention, c.kernel_waits, c.takeovers, c.releases, c.registry
+            "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {} \
+             (FIFO hand-offs {}, ends {})",
+            c.contention, c.kernel_waits, c.takeovers, c.releases, c.registry, c.hand_offs, c.ends
         ),
         result,
     }
