@@ -91,6 +91,21 @@ fn run_takes_the_command_without_a_double_dash() {
     assert!(!dir.join("s.jsonl.lock").exists());
 }
 
+/// `-n` and `--timeout` ask for two different waits: the CLI refuses the pair as bad
+/// usage (exit 2, naming both) instead of letting one silently win, and runs nothing.
+#[test]
+fn nonblock_with_a_timeout_is_bad_usage() {
+    let (_tmp, dir) = tempdir();
+    let out =
+        sessionlock(&dir, &["run", "-n", "--timeout", "5s", "s.jsonl", "sh", "-c", "touch ran"]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("--nonblock") && said.contains("--timeout"), "{said}");
+    assert!(!dir.join("ran").exists(), "the command ran");
+    let alone = sessionlock(&dir, &["run", "-n", "s.jsonl", "sh", "-c", "touch ran"]);
+    assert_eq!(alone.status.code(), Some(0), "-n alone is fine: {}", stderr(&alone));
+}
+
 /// `-n` fails at once when the lock is held, with one line naming the holder, the busy
 /// exit code (75, or `-E`'s) and no waiting line; the command never runs.
 /// Checks: INV-1

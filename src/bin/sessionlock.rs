@@ -220,7 +220,7 @@ struct Wait {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     timeout: Duration,
     /// Do not wait: fail at once if the lock is held.
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, conflicts_with = "timeout")]
     nonblock: bool,
     /// The exit code when the lock is held (at once with `-n`, else at the timeout).
     #[arg(short = 'E', long, value_name = "CODE", default_value_t = error::EXIT_TIMEOUT)]
