@@ -87,7 +87,7 @@ fn measure(dir: &Path, iters: u64) -> Result<String, String> {
     Ok(json_line(&[
         ("scenario", "uncontended".into()),
         ("fs", fs_name(dir).into()),
-        ("dir", dir.display().to_string().into()),
+        ("dir", shown(dir).into()),
         ("iters", iters.into()),
         ("lock_us", med("lock_us")),
         ("floor_publish_us", med("floor_publish_us")),
@@ -186,5 +186,15 @@ fn fs_name(dir: &Path) -> String {
         0x9123_683E => "btrfs".into(),
         0x794C_7630 => "overlayfs".into(),
         other => format!("0x{other:x}"),
+    }
+}
+
+/// `dir` as the figures show it: relative to the working directory when it is inside it
+/// (`./bench…`), so a recorded line names no machine's checkout; else as given.
+fn shown(dir: &Path) -> String {
+    let here = std::env::current_dir().ok();
+    match here.as_deref().and_then(|h| dir.strip_prefix(h).ok()) {
+        Some(rel) => format!("./{}", rel.display()),
+        None => dir.display().to_string(),
     }
 }
