@@ -282,7 +282,9 @@ impl LockFs for ModelFs {
                 Ok(got)
             })
             .await;
-        interleaving::fs(self.pid, FsOp::TryLock, &handle.path, taken)
+        interleaving::fs_shown(self.pid, FsOp::TryLock, &handle.path, taken, |&got| {
+            (if got { "got it" } else { "refused: held" }).to_owned()
+        })
     }
 
     async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
@@ -332,7 +334,9 @@ impl LockFs for ModelFs {
             Poll::Pending
         })
         .await;
-        interleaving::fs(self.pid, FsOp::LockUntil, path, taken)
+        interleaving::fs_shown(self.pid, FsOp::LockUntil, path, taken, |&got| {
+            (if got { "got it" } else { "the deadline passed" }).to_owned()
+        })
     }
 
     fn kernel_proof(&self, _handle: &ModelHandle) -> bool {
@@ -449,7 +453,9 @@ impl LockFs for ModelFs {
             Poll::Pending
         })
         .await;
-        interleaving::fs(self.pid, FsOp::WriterWait, path, closed)
+        interleaving::fs_shown(self.pid, FsOp::WriterWait, path, closed, |&closed| {
+            (if closed { "the writers closed" } else { "the deadline passed" }).to_owned()
+        })
     }
 
     fn process(&self) -> ProcessId {

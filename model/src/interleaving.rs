@@ -9,12 +9,12 @@
 //! [`Stepper`]: crate::exec::Stepper
 
 use std::cell::RefCell;
-use std::fmt::Debug;
 use std::future::{Future, poll_fn};
 use std::time::Duration;
 
-use sessionlock::fs::{FsOp, FsResult, LockPath};
+use sessionlock::fs::{FileId, FileMeta, FsOp, FsResult, Lease, LockPath, Opened, Published};
 
+use crate::fs::ModelHandle;
 use crate::invariant::Invariant;
 use crate::world::Pid;
 
@@ -128,14 +128,73 @@ pub(crate) fn current() -> Option<&'static str> {
     CURRENT.with(|c| *c.borrow())
 }
 
+/// A primitive's result in words, as an interleaving shows it.
+pub(crate) trait Shown {
+    /// The result, e.g. `created inode 3` or `names nothing`.
+    fn shown(&self) -> String;
+}
+
+impl Shown for Published<ModelHandle> {
+    fn shown(&self) -> String {
+        match self {
+            Published::Created { handle, id } => {
+                format!("created inode {} (handle {}), kernel-locked", id.ino, handle.id())
+            }
+            Published::Exists => "exists: the path is taken".to_owned(),
+        }
+    }
+}
+
+impl Shown for Opened<ModelHandle> {
+    fn shown(&self) -> String {
+        match self {
+            Opened::File(handle) => format!("opened (handle {})", handle.id()),
+            Opened::Missing => "nothing there".to_owned(),
+            Opened::NotALockFile(kind) => format!("not a lock file: a {kind}"),
+        }
+    }
+}
+
+impl Shown for FileMeta {
+    fn shown(&self) -> String {
+        format!("inode {}, modified at {} ms", self.id.ino, self.mtime_ms)
+    }
+}
+
+impl Shown for Option<FileId> {
+    fn shown(&self) -> String {
+        match self {
+            Some(id) => format!("names inode {}", id.ino),
+            None => "names nothing".to_owned(),
+        }
+    }
+}
+
+impl Shown for () {
+    fn shown(&self) -> String {
+        "done".to_owned()
+    }
+}
+
+impl Shown for Lease {
+    fn shown(&self) -> String {
+        match self {
+            Lease::NoWriter => "no writer has it open",
+            Lease::Writer => "a writer has it open",
+            Lease::Unavailable => "no answer (no lease here)",
+        }
+        .to_owned()
+    }
+}
+
 /// Notes a primitive's result and hands it back.
-pub(crate) fn fs<T: Debug>(
+pub(crate) fn fs<T: Shown>(
     pid: Pid,
     op: FsOp,
     path: &LockPath,
     result: FsResult<T>,
 ) -> FsResult<T> {
-    fs_shown(pid, op, path, result, |v| format!("{v:?}"))
+    fs_shown(pid, op, path, result, T::shown)
 }
 
 /// As [`fs`], with the result shown by `show`.
@@ -264,12 +323,12 @@ pub fn render(steps: &[Step]) -> Vec<String> {
     out
 }
 
-/// `line` with the number of every `ModelHandle(N)` left out.
+/// `line` with the number of every `handle N` left out.
 fn handles_unnumbered(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
-    while let Some(at) = rest.find("ModelHandle(") {
-        let (head, tail) = rest.split_at(at + "ModelHandle(".len());
+    while let Some(at) = rest.find("handle ") {
+        let (head, tail) = rest.split_at(at + "handle ".len());
         out.push_str(head);
         rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
     }

@@ -43,23 +43,23 @@ fn script_stale_guard_catches_release_by_path() {
 #[cfg(feature = "shuttle")]
 fn explain_h1_replays() {
     let expected = [
-        "  1. T1 (pid 100): publish /sessions/s.jsonl.lock -> Created { handle: ModelHandle(4), id: FileId { dev: 1, ino: 3 } }",
+        "  1. T1 (pid 100): publish /sessions/s.jsonl.lock -> created inode 3 (handle 4), kernel-locked",
         "  2. T1: acquire returned a guard",
         "  3. driver: closes the gate before pid 100's unlink",
-        "  4. T1 (pid 100): stat path /sessions/s.jsonl.lock -> Some(FileId { dev: 1, ino: 3 })",
+        "  4. T1 (pid 100): stat path /sessions/s.jsonl.lock -> names inode 3",
         "  5. T1 (pid 100): frozen at a closed gate before unlink",
-        "  6. T2 (pid 100): publish /sessions/s.jsonl.lock -> Exists",
-        "  7. T2 (pid 100): open /sessions/s.jsonl.lock -> File(ModelHandle(5))",
-        "  8. T2 (pid 100): try-lock /sessions/s.jsonl.lock -> false",
+        "  6. T2 (pid 100): publish /sessions/s.jsonl.lock -> exists: the path is taken",
+        "  7. T2 (pid 100): open /sessions/s.jsonl.lock -> opened (handle 5)",
+        "  8. T2 (pid 100): try-lock /sessions/s.jsonl.lock -> refused: held",
         "  9. ** INV-3 NoSpuriousTimeout broken: process 100 met its own kernel lock on inode 3: in-process contention reached the filesystem instead of waiting in memory",
-        " 10. T2 (pid 100): stat /sessions/s.jsonl.lock -> FileMeta { id: FileId { dev: 1, ino: 3 }, mtime_ms: 1770976800000 }",
+        " 10. T2 (pid 100): stat /sessions/s.jsonl.lock -> inode 3, modified at 1770976800000 ms",
         " 11. T2 (pid 100): read /sessions/s.jsonl.lock -> 180 bytes: {\"pid\":100,\"createdAt\":\"2026-02-13T10:00:00.000Z\",\"starttime\":1001,\"sessionlock\":{\"version\":1,\"flock\":true,\"nonce\":\"100.1001.*\",\"host\":\"host-0\",\"boot\":\"boot-0\",\"pidns\":4026531836}}",
         " 12. T2 (pid 100): wait for kernel lock /sessions/s.jsonl.lock -> taken; waits until 10s",
         " 13. ** INV-3 NoSpuriousTimeout broken: process 100 met its own kernel lock on inode 3: in-process contention reached the filesystem instead of waiting in memory",
         " 14. clock +50ms (now 50ms)",
         "     ... steps 14-14 repeated 199 more times, until: clock +50ms (now 10s)",
-        " 15. T2 (pid 100): wait for kernel lock /sessions/s.jsonl.lock -> false",
-        " 16. T2 (pid 100): close /sessions/s.jsonl.lock -> ()",
+        " 15. T2 (pid 100): wait for kernel lock /sessions/s.jsonl.lock -> the deadline passed",
+        " 16. T2 (pid 100): close /sessions/s.jsonl.lock -> done",
         " 17. T2: acquire failed: timed out after 10.0s waiting for /sessions/s.jsonl.lock, held by pid 100 (alive, held 0.0s)  <- INV-3 NoSpuriousTimeout broken",
     ];
     assert_eq!(sessionlock_model::counterexample::replay("H1", &expected), Ok(()));
