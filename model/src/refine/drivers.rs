@@ -14,31 +14,24 @@ use crate::subject::Subject;
 /// Tasks per process in the spec a trace replays in: the machine's processes run two.
 pub const TASKS: usize = 2;
 
-/// What replaying one driver's traces found.
+/// What replaying one driver's traces found: how many traces were replayed or skipped,
+/// and what the replayed ones reached, summed ([`Replayed::absorb`]; read through `Deref`).
 #[derive(Clone, Debug, Default)]
 pub struct Coverage {
     /// Traces replayed.
     pub traces: u64,
     /// Traces skipped (a step outside the spec).
     pub skipped: u64,
-    /// Steps matched, over all replayed traces.
-    pub steps: u64,
-    /// Publishes that found the path taken.
-    pub contention: u64,
-    /// Kernel waits that ended with the lock.
-    pub kernel_waits: u64,
-    /// Crashed holders' files broken.
-    pub takeovers: u64,
-    /// Releases' unlinks.
-    pub releases: u64,
-    /// Registry transitions the core reported (the machine's processes record them).
-    pub registry: u64,
-    /// Grants of a turn a task had queued for, each checked to be the spec's FIFO hand-off.
-    pub hand_offs: u64,
-    /// Recorded ends of acquires without the lock.
-    pub ends: u64,
-    /// The most spec states tracked at once.
-    pub frontier: usize,
+    /// What the replayed traces reached, summed; the frontier is the largest.
+    pub reached: Replayed,
+}
+
+impl std::ops::Deref for Coverage {
+    type Target = Replayed;
+
+    fn deref(&self) -> &Replayed {
+        &self.reached
+    }
 }
 
 impl Coverage {
@@ -48,30 +41,14 @@ impl Coverage {
             return;
         }
         self.traces += 1;
-        self.steps += r.steps as u64;
-        self.contention += r.contention;
-        self.kernel_waits += r.kernel_waits;
-        self.takeovers += r.takeovers;
-        self.releases += r.releases;
-        self.registry += r.registry;
-        self.hand_offs += r.hand_offs;
-        self.ends += r.ends;
-        self.frontier = self.frontier.max(r.frontier);
+        self.reached.absorb(r);
     }
 
     /// Adds another driver's coverage.
     pub fn merge(&mut self, o: &Coverage) {
         self.traces += o.traces;
         self.skipped += o.skipped;
-        self.steps += o.steps;
-        self.contention += o.contention;
-        self.kernel_waits += o.kernel_waits;
-        self.takeovers += o.takeovers;
-        self.releases += o.releases;
-        self.registry += o.registry;
-        self.hand_offs += o.hand_offs;
-        self.ends += o.ends;
-        self.frontier = self.frontier.max(o.frontier);
+        self.reached.absorb(&o.reached);
     }
 
     /// Replays `traces`, adding what they reached; the first rejection, rendered.

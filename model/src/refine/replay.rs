@@ -40,6 +40,21 @@ pub struct Replayed {
     pub skipped: Option<&'static str>,
 }
 
+impl Replayed {
+    /// Adds `o`'s counts to these (the frontier: the larger); `skipped` is left alone.
+    pub fn absorb(&mut self, o: &Replayed) {
+        self.steps += o.steps;
+        self.contention += o.contention;
+        self.kernel_waits += o.kernel_waits;
+        self.takeovers += o.takeovers;
+        self.releases += o.releases;
+        self.registry += o.registry;
+        self.hand_offs += o.hand_offs;
+        self.ends += o.ends;
+        self.frontier = self.frontier.max(o.frontier);
+    }
+}
+
 /// A step the spec does not allow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
