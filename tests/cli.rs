@@ -5,104 +5,21 @@
 //! bad input. Waits are bounded by counts (hang guards), never asserted on wall time.
 #![cfg(not(sessionlock_loom))]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod cli_support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
+use cli_support::{Holder, alive, sessionlock, stderr, stdout, tempdir};
 use serde_json::Value;
 use sessionlock::payload::{Payload, format_iso_ms};
-
-/// The holder's command: note its pid in `started`, then wait while `hold` exists (at
-/// most 3000 naps, a hang guard should the test die without cleaning up).
-const HOLD: &str = "echo $$ > started; i=0; \
-    while [ -e hold ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done";
-
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionlock"));
-    cmd.current_dir(dir).stdin(Stdio::null());
-    cmd
-}
-
-fn sessionlock(dir: &Path, args: &[&str]) -> Output {
-    let out = bin(dir).args(args).output().unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn inspect_json(dir: &Path, paths: &[&str]) -> Vec<Value> {
     let out = sessionlock(dir, &[&["inspect", "--json"], paths].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
-}
-
-/// A fresh directory, canonical (lock paths are reported canonical).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    (tmp, dir)
-}
-
-/// Polls for `path` (up to 3000 naps: a hang guard only).
-fn wait_for(path: &Path) {
-    for _ in 0..3000 {
-        if path.exists() {
-            return;
-        }
-        sleep(Duration::from_millis(10));
-    }
-    panic!("{} never appeared", path.display());
-}
-
-/// A `sessionlock run s.jsonl -- sh -c HOLD` in `dir`, holding until dropped.
-struct Holder {
-    run: Child,
-    dir: PathBuf,
-    /// The pid of the command run under the lock.
-    cmd_pid: u32,
-}
-
-impl Holder {
-    fn start(dir: &Path) -> Self {
-        std::fs::write(dir.join("hold"), "").unwrap();
-        let run = bin(dir).args(["run", "s.jsonl", "--", "sh", "-c", HOLD]).spawn().unwrap();
-        wait_for(&dir.join("started"));
-        let mut text = String::new();
-        for _ in 0..3000 {
-            text = std::fs::read_to_string(dir.join("started")).unwrap();
-            if text.ends_with('\n') {
-                break;
-            }
-            sleep(Duration::from_millis(10));
-        }
-        Self { run, dir: dir.to_owned(), cmd_pid: text.trim().parse().unwrap() }
-    }
-
-    /// Lets the command finish; returns `sessionlock run`'s exit code.
-    fn finish(mut self) -> Option<i32> {
-        let _ = std::fs::remove_file(self.dir.join("hold"));
-        self.run.wait().unwrap().code()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join("hold"));
-        let _ = self.run.kill();
-        let _ = self.run.wait();
-    }
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
 /// A pid that was just used and is now dead (reaped).

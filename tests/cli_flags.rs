@@ -4,78 +4,10 @@
 //! saying when a lock file with no usable payload becomes stale.
 #![cfg(not(sessionlock_loom))]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread::sleep;
-use std::time::Duration;
+mod cli_support;
 
+use cli_support::{Holder, sessionlock, stderr, tempdir};
 use serde_json::Value;
-
-/// The holder's command: note its pid in `started`, then wait while `hold` exists (at
-/// most 3000 naps, a hang guard should the test die without cleaning up).
-const HOLD: &str = "echo $$ > started; i=0; \
-    while [ -e hold ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done";
-
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionlock"));
-    cmd.current_dir(dir).stdin(Stdio::null());
-    cmd
-}
-
-fn sessionlock(dir: &Path, args: &[&str]) -> Output {
-    let out = bin(dir).args(args).output().unwrap();
-    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A fresh directory, canonical (lock paths are reported canonical).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    (tmp, dir)
-}
-
-/// A `sessionlock run s.jsonl -- sh -c HOLD` in `dir`, holding until dropped.
-struct Holder {
-    run: Child,
-    dir: PathBuf,
-    /// The pid of the command run under the lock.
-    cmd_pid: u32,
-}
-
-impl Holder {
-    fn start(dir: &Path) -> Self {
-        std::fs::write(dir.join("hold"), "").unwrap();
-        let run = bin(dir).args(["run", "s.jsonl", "--", "sh", "-c", HOLD]).spawn().unwrap();
-        let mut text = String::new();
-        for _ in 0..3000 {
-            text = std::fs::read_to_string(dir.join("started")).unwrap_or_default();
-            if text.ends_with('\n') {
-                break;
-            }
-            sleep(Duration::from_millis(10));
-        }
-        Self { run, dir: dir.to_owned(), cmd_pid: text.trim().parse().unwrap() }
-    }
-
-    /// Lets the command finish; returns `sessionlock run`'s exit code.
-    fn finish(mut self) -> Option<i32> {
-        let _ = std::fs::remove_file(self.dir.join("hold"));
-        self.run.wait().unwrap().code()
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join("hold"));
-        let _ = self.run.kill();
-        let _ = self.run.wait();
-    }
-}
 
 /// `run FILE CMD...` needs no `--`, as in flock(1); options of the command stay its own,
 /// and `--` is still accepted.

@@ -10,57 +10,21 @@
 mod pg_server;
 mod pg_support;
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::Duration;
 
+use cli_support::{
+    UNTIL_GO, URL_VAR, alive, bin, read_line_of, send, stderr as stderr_of, tempdir,
+};
 use pg_server::{Pg, key, pg};
 use serde_json::Value;
 use sessionlock::LockPath;
 use sessionlock::fs::FileId;
 use sessionlock::pg::FenceError;
-
-const URL_VAR: &str = "SESSIONLOCK_POSTGRES";
-
-/// The CLI, run in `dir`, with no store chosen by the environment.
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionlock"));
-    cmd.current_dir(dir).stdin(Stdio::null()).env_remove(URL_VAR);
-    cmd
-}
-
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    (tmp, dir)
-}
-
-/// Polls until `path` holds a complete line (3000 naps: a hang guard only).
-fn read_line_of(path: &Path) -> String {
-    for _ in 0..3000 {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && text.ends_with('\n')
-        {
-            return text.trim().to_owned();
-        }
-        sleep(Duration::from_millis(10));
-    }
-    panic!("{} never got a line", path.display());
-}
-
-/// Whether `pid` runs (a zombie does not).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
-fn send(signal: &str, pid: u32) {
-    let status = Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
-    assert!(status.success(), "kill -s {signal} {pid}");
-}
-
-/// The shell snippet that waits (a bounded number of naps) until the file `go` exists.
-const UNTIL_GO: &str = "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done";
 
 /// A `run --postgres` whose command notes its pid, token and key, then waits for `go`.
 struct Holder {
@@ -110,10 +74,6 @@ impl Drop for Holder {
             let _ = Command::new("kill").args(["-9", &self.cmd_pid.to_string()]).status();
         }
     }
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `inspect --postgres --json` on `keys`: key → object.

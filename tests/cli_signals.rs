@@ -10,53 +10,16 @@
 #[path = "common/original.rs"]
 mod original;
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
+use cli_support::{UNTIL_GO, alive, bin, read_line_of, send, tempdir};
 use serde_json::Value;
-
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionlock"));
-    cmd.current_dir(dir).stdin(Stdio::null());
-    cmd
-}
-
-/// A fresh directory, canonical (lock paths are reported canonical).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    (tmp, dir)
-}
-
-/// Polls until `path` holds a complete line (up to 3000 naps: a hang guard only), and
-/// returns it.
-fn read_line_of(path: &Path) -> String {
-    for _ in 0..3000 {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && text.ends_with('\n')
-        {
-            return text.trim().to_owned();
-        }
-        sleep(Duration::from_millis(10));
-    }
-    panic!("{} never got a line", path.display());
-}
-
-/// Whether `pid` runs (a zombie does not).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-}
-
-fn send(signal: &str, pid: u32) {
-    let status = Command::new("kill").args(["-s", signal, &pid.to_string()]).status().unwrap();
-    assert!(status.success(), "kill -s {signal} {pid}");
-}
-
-/// The shell snippet that waits (a bounded number of naps) until the file `go` exists.
-const UNTIL_GO: &str = "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.02; i=$((i+1)); done";
 
 /// A first `run` whose command notes its pid in `started`, then runs `body`.
 struct First {
