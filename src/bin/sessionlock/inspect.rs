@@ -255,12 +255,22 @@ fn print_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "no lock files");
     }
-    let mut cells = vec![HEADER.map(str::to_owned)];
-    cells.extend(rows.iter().map(row_cells));
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for [padded @ .., last] in &cells {
+    print_columns(out, HEADER, rows.iter().map(row_cells))
+}
+
+/// Prints `header` and then `rows` as left-aligned columns, each as wide as its widest
+/// cell; the last column is not padded. `inspect` of files and of PostgreSQL rows share it.
+pub fn print_columns<const N: usize>(
+    out: &mut impl Write,
+    header: [&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+) -> std::io::Result<()> {
+    let mut cells = vec![header.map(str::to_owned)];
+    cells.extend(rows);
+    let widths: Vec<usize> =
+        (0..N).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in &cells {
+        let Some((last, padded)) = row.split_last() else { continue };
         for (cell, width) in padded.iter().zip(&widths) {
             write!(out, "{cell:<width$}  ")?;
         }
@@ -299,4 +309,19 @@ fn row_cells(row: &Row) -> [String; 8] {
         },
         path,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::print_columns;
+
+    /// Each column is as wide as its widest cell plus two spaces; the last is not padded.
+    #[test]
+    fn columns_line_up_and_the_last_is_not_padded() {
+        let mut out = Vec::new();
+        let rows = [["held".to_owned(), "12345".to_owned(), "a".to_owned()]];
+        print_columns(&mut out, ["STATUS", "PID", "PATH"], rows.into_iter()).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "STATUS  PID    PATH\nheld    12345  a\n");
+    }
 }

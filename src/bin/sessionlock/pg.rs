@@ -36,6 +36,7 @@ use sessionlock::{Builder, LockPath};
 
 use crate::clean::{self, Tally};
 use crate::error::{CliError, EXIT_IO};
+use crate::inspect;
 use crate::run;
 use crate::signals::Caught;
 use crate::watch::Watch;
@@ -216,8 +217,7 @@ fn print_table(out: &mut impl Write, lines: &[(String, Option<&LockRow>)]) -> io
         return writeln!(out, "no lock rows");
     }
     let dash = || "-".to_owned();
-    let mut cells = vec![HEADER.map(str::to_owned)];
-    cells.extend(lines.iter().map(|(key, row)| match row {
+    let cells = lines.iter().map(|(key, row)| match row {
         Some(r) => [
             if r.held { "held" } else { "stale" }.to_owned(),
             r.generation.to_string(),
@@ -227,17 +227,8 @@ fn print_table(out: &mut impl Write, lines: &[(String, Option<&LockRow>)]) -> io
             key.clone(),
         ],
         None => ["no lock".to_owned(), dash(), dash(), dash(), dash(), key.clone()],
-    }));
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for [padded @ .., last] in &cells {
-        for (cell, width) in padded.iter().zip(&widths) {
-            write!(out, "{cell:<width$}  ")?;
-        }
-        writeln!(out, "{last}")?;
-    }
-    Ok(())
+    });
+    inspect::print_columns(out, HEADER, cells)
 }
 
 /// `clean --postgres`: removes the rows whose advisory lock is free, each through the
