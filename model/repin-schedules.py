@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Re-pins the shuttle schedules in model/tests/shuttle_replay.rs.
+"""Re-pins the shuttle schedules in model/src/schedules.rs.
 
-Each replay test names, in its doc comment, the test that found its schedule, as
-(`FILE::FUNCTION`). This reruns each of those with --nocapture, takes the first
-"failing schedule" shuttle prints, and rewrites the test's `let schedule = ...;`.
+Each pinned entry names the test that found its schedule, as
+`found_by: "FILE::FUNCTION"`. This reruns each of those with --nocapture, takes the first
+"failing schedule" shuttle prints, and rewrites the entry's `schedule: ...,`.
 Run it from anywhere after a change to the core's or the harness's scheduling points
 breaks a replay; then run the replay tests and commit.
 """
@@ -13,10 +13,10 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-REPLAYS = ROOT / "model/tests/shuttle_replay.rs"
+REPLAYS = ROOT / "model/src/schedules.rs"
 TEST = re.compile(
-    r"\(`(?P<file>\w+)::(?P<source>\w+)`\).*?fn (?P<replay>shuttle_replay_\w+)\(\) \{\s*"
-    r"let schedule = (?P<literal>concat!\(.*?\)|\"[0-9a-f]+\");",
+    r'found_by: "(?P<file>\w+)::(?P<source>\w+)",\s*'
+    r"schedule: (?P<literal>concat!\(.*?\)|\"[0-9a-f]+\"),",
     re.S,
 )
 
@@ -37,8 +37,8 @@ def literal(schedule: str) -> str:
     parts = [schedule[i:i + 76] for i in range(0, len(schedule), 76)]
     if len(parts) == 1:
         return f'"{parts[0]}"'
-    lines = "".join(f'        "{p}",\n' for p in parts)
-    return f"concat!(\n{lines}    )"
+    lines = "".join(f'            "{p}",\n' for p in parts)
+    return f"concat!(\n{lines}        )"
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
     for m in list(TEST.finditer(text)):
         schedule = fresh_schedule(m["file"], m["source"])
         text = text.replace(m.group(0), m.group(0).replace(m["literal"], literal(schedule)))
-        print(f"{m['replay']}: {len(schedule)} characters from {m['file']}::{m['source']}")
+        print(f"{m['source']}: {len(schedule)} characters from {m['file']}::{m['source']}")
     REPLAYS.write_text(text)
 
 

@@ -8,18 +8,19 @@
 //! | `m1_release_before_remove` | the same script | the shipped core with that mutant compiled in (`model/mutants.sh`) | the same |
 //! | `H7`, `H8`, `H9`, `H13`, `H19` | the script that catches the mutant in [`crate::zoo::checks`] | that mutant | the first violation of its invariant the world recorded, else the script's verdict |
 //!
+//! | `H1-variant`, `H2-core`, `H4-core`, `H5-core`, `H6`, `H14`, `H17` | shuttle: the schedule it first failed on, pinned in [`crate::schedules`] | that mutant, in the model of the core (`-core`: the protocol mutant of the same name is the spec's) | the first violation of its invariant the world recorded, else shuttle's verdict |
 //! | `H2` … `H5`, `M3`, `breaker-livelock`, `lifo-hand-off`, `F1-skip-check`, `F2-no-share-lock` | the stateright spec ([`spec`]): the shortest path to a broken always-property, or the lasso of a fair cycle (M3, the breaker livelock, the LIFO hand-off), or the fence model's path (F1, F2) | that protocol mutant | the state that breaks the property, or the cycle that never ends |
 //!
 //! A script has one schedule, so its counterexample is the shortest it found. The replay
 //! ([`replay`]) runs the checker again and compares the interleaving step by step: it
-//! fails at the first step that differs, or if the invariant no longer breaks. The
-//! mutants that only shuttle catches are not here yet: their pinned schedules replay in
-//! `model/tests/shuttle_replay.rs`, without a printed interleaving.
+//! fails at the first step that differs, or if the invariant no longer breaks. A pinned
+//! shuttle schedule is one schedule too, though not necessarily the shortest one.
 
 use crate::core_mutants;
 use crate::gate::seed_race;
 use crate::interleaving::{self, Step};
 use crate::invariant::Invariant;
+use crate::schedules::{self, Pinned};
 use crate::subject::{Mutant, Subject};
 use crate::zoo::{self, Run};
 
@@ -48,10 +49,13 @@ pub enum Refusal {
     NotReproduced(String),
 }
 
-/// Every name `explain` knows: [`NAMES`], then the protocol mutants of [`spec`].
+/// Every name `explain` knows: [`NAMES`], the pinned shuttle schedules, then the protocol
+/// mutants of [`spec`].
 pub fn all_names() -> Vec<(&'static str, String)> {
     let mut names: Vec<(&'static str, String)> =
         NAMES.iter().map(|(n, what)| (*n, (*what).to_owned())).collect();
+    names
+        .extend(pinned_names().map(|(n, p)| (n, format!("{}: shuttle's pinned schedule", p.what))));
     names.extend(spec::NAMES.iter().map(|(n, what)| (*n, what.clone())));
     names
 }
@@ -93,6 +97,9 @@ pub struct Counterexample {
 /// An unknown name, a core mutant not compiled into this build, or a checker that found
 /// nothing.
 pub fn find(name: &str) -> Result<Counterexample, Refusal> {
+    if let Some((name, pinned)) = pinned_names().find(|(n, _)| *n == name) {
+        return shuttled(name, pinned);
+    }
     let known = NAMES.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
     let name = known.ok_or_else(|| Refusal::Unknown(name.to_owned()))?;
     let subject = match name {
@@ -131,21 +138,48 @@ fn scripted(name: &'static str, mutant: Mutant) -> Result<Counterexample, Refusa
             Run::Shuttle(..) => None,
         })
         .ok_or_else(|| Refusal::NotReproduced(format!("no script catches {name}")))?;
-    let (verdict, mut steps) =
+    let (verdict, steps) =
         interleaving::record(|| crate::failure::catch(|| script(Subject::Mutant(mutant))));
-    let message = match verdict {
-        Ok(Ok(())) => return Err(Refusal::NotReproduced(format!("{checker} passed"))),
-        Ok(Err(message)) | Err(message) => message,
+    let verdict = match verdict {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) | Err(message) => Err(message),
+    };
+    cut(name, format!("{checker} (one schedule)"), breaks, verdict, steps, "the script")
+}
+
+/// The counterexample of a pinned shuttle schedule, replayed with recording on.
+fn shuttled(name: &'static str, pinned: &'static Pinned) -> Result<Counterexample, Refusal> {
+    let (verdict, steps) = interleaving::record(|| crate::failure::catch(|| pinned.replay()));
+    let checker = format!("shuttle, the schedule {} failed on (pinned)", pinned.found_by);
+    cut(name, checker, pinned.breaks, verdict, steps, "shuttle")
+}
+
+/// `steps` up to the first violation of `breaks` the world recorded, or else all of them
+/// and the checker's verdict; refused if the checker passed or broke something else.
+fn cut(
+    name: &'static str,
+    checker: String,
+    breaks: Invariant,
+    verdict: Result<(), String>,
+    mut steps: Vec<Step>,
+    judge: &str,
+) -> Result<Counterexample, Refusal> {
+    let Err(message) = verdict else {
+        return Err(Refusal::NotReproduced(format!("{checker} passed")));
     };
     if Invariant::named_in(&message) != Some(breaks) {
         return Err(Refusal::NotReproduced(format!("{checker} failed otherwise: {message}")));
     }
     match steps.iter().position(|s| matches!(s, Step::Violation { inv, .. } if *inv == breaks)) {
         Some(end) => steps.truncate(end + 1),
-        None => steps.push(Step::Driver(format!("the script judges: {message}"))),
+        None => steps.push(Step::Driver(format!("{judge} judges: {message}"))),
     }
-    let checker = format!("{checker} (one schedule)");
     Ok(Counterexample { name, checker, breaks, steps })
+}
+
+/// The pinned shuttle schedules `explain` prints, by name.
+fn pinned_names() -> impl Iterator<Item = (&'static str, &'static Pinned)> {
+    schedules::PINNED.iter().filter_map(|p| Some((p.explain?, p)))
 }
 
 impl Counterexample {

@@ -36,6 +36,8 @@ pub mod rt;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod runner;
 pub mod scenarios;
+#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+pub mod schedules;
 pub mod scripts;
 pub mod subject;
 

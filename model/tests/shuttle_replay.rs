@@ -1,15 +1,26 @@
-//! Pinned shuttle schedules: every failure shuttle found, replayed on every run.
-//!
-//! A schedule is a path through the program's scheduling points, so a change to the
-//! core's or the harness's steps can invalidate one (the replay then fails with "schedule
-//! ended early" or "task is not runnable" instead of the expected invariant). Each test
-//! names the test that found its schedule; `python3 model/repin-schedules.py` reruns
-//! those and pins the fresh schedules here.
+//! Pinned shuttle schedules (`sessionlock_model::schedules`): every failure shuttle found,
+//! replayed on every run. Each test expects its mutant's invariant to break.
 #![cfg(not(sessionlock_loom))]
 
-use sessionlock_model::checkers::replay;
-use sessionlock_model::scenarios::{AGE_TAKEOVER, CRASH_TWO_BREAKERS, DRIFT_TWO_TASKS, TWO_TASKS};
-use sessionlock_model::{Mutant, Subject};
+use sessionlock_model::counterexample;
+use sessionlock_model::failure::catch;
+use sessionlock_model::schedules::{PINNED, Pinned, of};
+use sessionlock_model::{Invariant, Mutant};
+
+fn pinned(mutant: Mutant) -> &'static Pinned {
+    of(mutant).unwrap_or_else(|| panic!("no pinned schedule for {mutant:?}"))
+}
+
+/// Every pinned schedule, the ones `explain` prints included, still breaks the invariant
+/// it names.
+/// Checks: INV-2, INV-3, INV-5, INV-7
+#[test]
+fn every_pinned_schedule_breaks_its_invariant() {
+    for p in PINNED {
+        let failure = catch(|| p.replay()).expect_err(p.found_by);
+        assert_eq!(Invariant::named_in(&failure), Some(p.breaks), "{}: {failure}", p.found_by);
+    }
+}
 
 /// Reproduces H1 from the schedule on which shuttle first caught it
 /// (`shuttle_core::shuttle_catches_h1_release_order`): T2 is handed the turn by the
@@ -18,11 +29,7 @@ use sessionlock_model::{Mutant, Subject};
 #[test]
 #[should_panic(expected = "INV-3 NoSpuriousTimeout")]
 fn shuttle_replay_h1_release_order() {
-    let schedule = concat!(
-        "91028301f6b7a7b5aaa080b8bc0100004024499224494a942449924492244992922449922449",
-        "922449124992a424499224499224499224499224499200000000",
-    );
-    replay(&TWO_TASKS, Subject::Mutant(Mutant::H1ReleaseOrder), schedule);
+    pinned(Mutant::H1ReleaseOrder).replay();
 }
 
 /// Reproduces H1's own-pid-orphan variant from the schedule on which shuttle first caught it (`history_zoo::zoo_h1_own_pid_orphan`).
@@ -30,11 +37,7 @@ fn shuttle_replay_h1_release_order() {
 #[test]
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_replay_h1_own_pid_orphan() {
-    let schedule = concat!(
-        "910251ee939a80dadbd2c8f40100000894449192488a144951924491122992a42451224952a4",
-        "409224000000",
-    );
-    replay(&TWO_TASKS, Subject::Mutant(Mutant::H1OwnPidOrphan), schedule);
+    pinned(Mutant::H1OwnPidOrphan).replay();
 }
 
 /// Reproduces H2 from the schedule on which shuttle first caught it (`history_zoo::zoo_h2_unlocked_break`).
@@ -42,11 +45,7 @@ fn shuttle_replay_h1_own_pid_orphan() {
 #[test]
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_replay_h2_unlocked_break() {
-    let schedule = concat!(
-        "9102a001c5aaad9590f5f594a50100004000490a222411126459b22c5b16494b344d8a962451",
-        "024dd3244992244992344d9b344d93364ddbb66ddbb449dab4699b266cdbb66ddbb60100",
-    );
-    replay(&CRASH_TWO_BREAKERS, Subject::Mutant(Mutant::H2UnlockedBreak), schedule);
+    pinned(Mutant::H2UnlockedBreak).replay();
 }
 
 /// Reproduces H4 from the schedule on which shuttle first caught it (`history_zoo::zoo_h4_compare_then_unlink`).
@@ -54,12 +53,7 @@ fn shuttle_replay_h2_unlocked_break() {
 #[test]
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_replay_h4_compare_then_unlink() {
-    let schedule = concat!(
-        "9102ab0196ffcf8fc1d28ffa760000409024091008dba22dd2b229db146dca262d5ba64992a4",
-        "4849a429dbb244ca8669db266dd3a4499b366d93b66dd2b6699a244992244992244992244900",
-        "0000",
-    );
-    replay(&CRASH_TWO_BREAKERS, Subject::Mutant(Mutant::H4CompareThenUnlink), schedule);
+    pinned(Mutant::H4CompareThenUnlink).replay();
 }
 
 /// Reproduces H5 from the schedule on which shuttle first caught it (`history_zoo::zoo_h5_old_holder_deletes_successor`).
@@ -67,11 +61,7 @@ fn shuttle_replay_h4_compare_then_unlink() {
 #[test]
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_replay_h5_old_holder_deletes_successor() {
-    let schedule = concat!(
-        "910257ef9eacb090ee93c852000000204551a42849144591a4489114299224494a2225512445",
-        "51144892000000",
-    );
-    replay(&AGE_TAKEOVER, Subject::Mutant(Mutant::H5OldHolderDeletesSuccessor), schedule);
+    pinned(Mutant::H5OldHolderDeletesSuccessor).replay();
 }
 
 /// Reproduces H6 from the schedule on which shuttle first caught it (`history_zoo::zoo_h6_age_is_death`).
@@ -79,11 +69,7 @@ fn shuttle_replay_h5_old_holder_deletes_successor() {
 #[test]
 #[should_panic(expected = "INV-2 NoLiveRemoval")]
 fn shuttle_replay_h6_age_is_death() {
-    let schedule = concat!(
-        "9102658fa8f8a59ae1b191cd01000048100441944489242991124552a42891244992244952a4",
-        "48499224822449922449020000",
-    );
-    replay(&AGE_TAKEOVER, Subject::Mutant(Mutant::H6AgeIsDeath), schedule);
+    pinned(Mutant::H6AgeIsDeath).replay();
 }
 
 /// Reproduces H14 from the schedule on which shuttle first caught it (`history_zoo::zoo_h14_process_reentry`).
@@ -91,8 +77,7 @@ fn shuttle_replay_h6_age_is_death() {
 #[test]
 #[should_panic(expected = "INV-7 Reentrancy")]
 fn shuttle_replay_h14_process_reentry() {
-    let schedule = "91023fb49c9d9499fef6fd36000008924451142549122952924890244992244992000000";
-    replay(&TWO_TASKS, Subject::Mutant(Mutant::H14ProcessReentry), schedule);
+    pinned(Mutant::H14ProcessReentry).replay();
 }
 
 /// Reproduces H17 from the schedule on which shuttle first caught it (`history_zoo::zoo_h17_inode_only`).
@@ -100,9 +85,37 @@ fn shuttle_replay_h14_process_reentry() {
 #[test]
 #[should_panic(expected = "INV-5 NoLeak")]
 fn shuttle_replay_h17_inode_only() {
-    let schedule = concat!(
-        "91028501cfc5a5e8f8bcbcafdb0100000010494aa4488a144989122952144991244992222549",
-        "9224499224499224499224499224499224499224499224000000",
-    );
-    replay(&DRIFT_TWO_TASKS, Subject::Mutant(Mutant::H17InodeOnly), schedule);
+    pinned(Mutant::H17InodeOnly).replay();
+}
+
+/// `explain` prints every pinned schedule it names as numbered steps that end where the
+/// mutant's invariant breaks.
+/// Checks: INV-2, INV-5, INV-7
+#[test]
+fn every_pinned_schedule_explains_itself() {
+    let names: Vec<_> = PINNED.iter().filter_map(|p| Some((p.explain?, p.breaks))).collect();
+    assert!(names.len() >= 7, "H1's variant, H2, H4, H5 (core), H6, H14, H17: {names:?}");
+    for (name, breaks) in names {
+        let found = counterexample::find(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(found.breaks, breaks, "{name}");
+        let lines = found.lines();
+        assert!(lines.len() >= 3, "{name}: {lines:?}");
+        let last = lines.last().unwrap();
+        assert!(last.contains(&format!("{} broken", breaks)), "{name} ends elsewhere: {last}");
+    }
+}
+
+/// Replays `explain H17`, step by step: the drifted path's inode, the release that judges
+/// the lock compromised, and the leak.
+/// Checks: INV-5
+#[test]
+fn explain_h17_replays() {
+    let expected = [
+        "  1. pid 100: publish /sessions/s.jsonl.lock -> created inode 3 (handle 4), kernel-locked",
+        "  2. pid 100: stat path /sessions/s.jsonl.lock -> names inode 1099511627779",
+        "  3. pid 100: close /sessions/s.jsonl.lock -> done",
+        "  4. pid 100: publish /sessions/s.jsonl.lock -> exists: the path is taken",
+        "  5. ** INV-5 NoLeak broken: release failed: lock on /sessions/s.jsonl.lock was compromised while held: found another file (device 1, inode 1099511627779) at the path  <- INV-5 NoLeak broken",
+    ];
+    assert_eq!(counterexample::replay("H17", &expected), Ok(()));
 }
