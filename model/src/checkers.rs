@@ -38,13 +38,24 @@ pub fn env_count(name: &str, default: usize) -> usize {
 /// per schedule) panics too, named as an invariant by [`crate::failure::named`]; shuttle
 /// prints the failing schedule on stderr.
 pub fn shuttle(scenario: &'static Scenario, subject: Subject, strategy: Strategy) -> Reach {
+    shuttle_from(scenario, subject, strategy, None)
+}
+
+/// [`shuttle`], with the scheduler's random choices drawn from `seed` when one is given
+/// (else from the OS), so that a run can be repeated exactly.
+pub fn shuttle_from(
+    scenario: &'static Scenario,
+    subject: Subject,
+    strategy: Strategy,
+    seed: Option<u64>,
+) -> Reach {
     let total = Arc::new(Mutex::new(Reach::default()));
     let sink = Arc::clone(&total);
     let body = move || {
         let reach = sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
         sink.lock().unwrap_or_else(|e| e.into_inner()).add(&reach);
     };
-    explore(body, strategy, env_count("SHUTTLE_ITERATIONS", 2000));
+    explore_from(body, strategy, env_count("SHUTTLE_ITERATIONS", 2000), seed);
     *total.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -53,15 +64,34 @@ pub fn shuttle(scenario: &'static Scenario, subject: Subject, strategy: Strategy
 /// shuttle's scope even if a schedule fails, and a failure is re-raised named
 /// ([`crate::failure::named`]).
 pub fn explore(body: impl Fn() + Send + Sync + 'static, strategy: Strategy, iterations: usize) {
+    explore_from(body, strategy, iterations, None);
+}
+
+/// [`explore`], with the random choices of PCT and the random scheduler drawn from
+/// `seed` when one is given (shuttle's `SHUTTLE_RANDOM_SEED` overrides it).
+pub fn explore_from(
+    body: impl Fn() + Send + Sync + 'static,
+    strategy: Strategy,
+    iterations: usize,
+    seed: Option<u64>,
+) {
     use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler};
     let mut config = shuttle::Config::new();
     config.max_steps = shuttle::MaxSteps::FailAfter(env_count("SHUTTLE_MAX_STEPS", 200_000));
     let run = || match strategy {
         Strategy::Pct { depth } => {
-            shuttle::Runner::new(PctScheduler::new(depth, iterations), config).run(body);
+            let scheduler = match seed {
+                Some(seed) => PctScheduler::new_from_seed(seed, depth, iterations),
+                None => PctScheduler::new(depth, iterations),
+            };
+            shuttle::Runner::new(scheduler, config).run(body);
         }
         Strategy::Random => {
-            shuttle::Runner::new(RandomScheduler::new(iterations), config).run(body);
+            let scheduler = match seed {
+                Some(seed) => RandomScheduler::new_from_seed(seed, iterations),
+                None => RandomScheduler::new(iterations),
+            };
+            shuttle::Runner::new(scheduler, config).run(body);
         }
         Strategy::Dfs => {
             let max = Some(env_count("SHUTTLE_DFS_MAX", 100_000));

@@ -8,6 +8,7 @@
 //! | `m1_release_before_remove` | the same script | the shipped core with that mutant compiled in (`model/mutants.sh`) | the same |
 //! | `H7`, `H8`, `H9`, `H13`, `H19` | the script that catches the mutant in [`crate::zoo::checks`] | that mutant | the first violation of its invariant the world recorded, else the script's verdict |
 //!
+//! | the other mutants of the shipped core ([`core_mutants::ALL`]) | shuttle, PCT then random over every scenario, in a build with that mutant compiled in | the shipped core | the first violation of one of its invariants, else shuttle's verdict |
 //! | `H1-variant`, `H2-core`, `H4-core`, `H5-core`, `H6`, `H14`, `H17` | shuttle: the schedule it first failed on, pinned in [`crate::schedules`] | that mutant, in the model of the core (`-core`: the protocol mutant of the same name is the spec's) | the first violation of its invariant the world recorded, else shuttle's verdict |
 //! | `H2` … `H5`, `M3`, `breaker-livelock`, `lifo-hand-off`, `F1-skip-check`, `F2-no-share-lock` | the stateright spec ([`spec`]): the shortest path to a broken always-property, or the lasso of a fair cycle (M3, the breaker livelock, the LIFO hand-off), or the fence model's path (F1, F2) | that protocol mutant | the state that breaks the property, or the cycle that never ends |
 //!
@@ -16,10 +17,12 @@
 //! fails at the first step that differs, or if the invariant no longer breaks. A pinned
 //! shuttle schedule is one schedule too, though not necessarily the shortest one.
 
+use crate::checkers::{self, Strategy};
 use crate::core_mutants;
 use crate::gate::seed_race;
 use crate::interleaving::{self, Step};
 use crate::invariant::Invariant;
+use crate::scenarios;
 use crate::schedules::{self, Pinned};
 use crate::subject::{Mutant, Subject};
 use crate::zoo::{self, Run};
@@ -56,6 +59,12 @@ pub fn all_names() -> Vec<(&'static str, String)> {
         NAMES.iter().map(|(n, what)| (*n, (*what).to_owned())).collect();
     names
         .extend(pinned_names().map(|(n, p)| (n, format!("{}: shuttle's pinned schedule", p.what))));
+    names.extend(core_mutants::ALL.iter().filter(|m| m.name != "m1_release_before_remove").map(
+        |m| {
+            let built = if m.active { "compiled into this build" } else { "needs a build with it" };
+            (m.name, format!("a mutant of the shipped core ({built}): shuttle over every scenario"))
+        },
+    ));
     names.extend(spec::NAMES.iter().map(|(n, what)| (*n, what.clone())));
     names
 }
@@ -100,7 +109,11 @@ pub fn find(name: &str) -> Result<Counterexample, Refusal> {
     if let Some((name, pinned)) = pinned_names().find(|(n, _)| *n == name) {
         return shuttled(name, pinned);
     }
-    let known = NAMES.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
+    let known = NAMES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(core_mutants::ALL.iter().map(|m| m.name))
+        .find(|n| *n == name);
     let name = known.ok_or_else(|| Refusal::Unknown(name.to_owned()))?;
     let subject = match name {
         "H1" => Subject::Mutant(Mutant::H1ReleaseOrder),
@@ -110,6 +123,7 @@ pub fn find(name: &str) -> Result<Counterexample, Refusal> {
             }
             Subject::Core
         }
+        other if core_mutants::ALL.iter().any(|m| m.name == other) => return core_mutant(name),
         other => {
             let mutant = Mutant::ALL.into_iter().find(|m| m.name() == other);
             return scripted(name, mutant.ok_or_else(|| Refusal::Unknown(other.to_owned()))?);
@@ -175,6 +189,43 @@ fn cut(
         None => steps.push(Step::Driver(format!("{judge} judges: {message}"))),
     }
     Ok(Counterexample { name, checker, breaks, steps })
+}
+
+/// The seed of the schedulers that search for a core mutant's counterexample: fixed, so
+/// that the same build finds the same schedule, and its replay test holds.
+const SEED: u64 = 1;
+
+/// A mutant of the shipped core, compiled into this build: the first schedule shuttle
+/// finds (PCT, then random, over every scenario, `SHUTTLE_ITERATIONS` each, from a fixed
+/// seed) that names one of the invariants the mutant breaks. Each schedule starts a fresh
+/// recording ([`interleaving::begin_run`]), so the steps are the failing schedule's alone.
+fn core_mutant(name: &'static str) -> Result<Counterexample, Refusal> {
+    let mutant =
+        core_mutants::active().filter(|m| m.name == name).ok_or(Refusal::NotCompiledIn(name))?;
+    let mut others = Vec::new();
+    for scenario in scenarios::ALL.iter() {
+        for strategy in [Strategy::Pct { depth: 3 }, Strategy::Random] {
+            let (verdict, steps) = interleaving::record(|| {
+                crate::failure::catch(|| {
+                    checkers::shuttle_from(scenario, Subject::Core, strategy, Some(SEED))
+                })
+            });
+            let Err(message) = verdict else { continue };
+            match Invariant::named_in(&message).filter(|inv| mutant.breaks.contains(inv)) {
+                Some(breaks) => {
+                    let checker =
+                        format!("shuttle {strategy:?} on {} (one schedule)", scenario.name);
+                    return cut(name, checker, breaks, Err(message), steps, "shuttle");
+                }
+                None => others.push(format!("{}: {message}", scenario.name)),
+            }
+        }
+    }
+    Err(Refusal::NotReproduced(format!(
+        "shuttle found no schedule that breaks {:?} (other failures: {others:?}); see the \
+         runner's row for the checker that catches it",
+        mutant.breaks
+    )))
 }
 
 /// The pinned shuttle schedules `explain` prints, by name.

@@ -118,6 +118,7 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
     // Loom and shuttle report a deadlock by panicking out of a join here; the world and
     // the lockers hold checker-owned `Arc`s whose drop needs the (now stopped) scheduler,
     // and a panic in that drop would abort the whole test binary. Leak them instead.
+    crate::interleaving::begin_run();
     let world = LeakOnUnwind::new(World::new());
     world.set_strict(false);
     (scenario.setup)(&world);

@@ -94,6 +94,17 @@ pub fn record<R>(f: impl FnOnce() -> R) -> (R, Vec<Step>) {
     (result, steps)
 }
 
+/// Starts a new run inside a recording: drops the steps recorded so far, so that when a
+/// checker runs many schedules, the steps are those of the last one (the failing one).
+pub fn begin_run() {
+    SINK.with(|s| {
+        if let Some(steps) = s.borrow_mut().as_mut() {
+            steps.clear();
+        }
+    });
+    PENDING.with(|p| p.borrow_mut().clear());
+}
+
 /// Appends the step `make` builds, if recording is on. A violation waits for the step
 /// in progress (the primitive that records it) and follows it.
 pub(crate) fn note(make: impl FnOnce() -> Step) {
