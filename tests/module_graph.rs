@@ -70,6 +70,29 @@ fn uses(code: &str) -> Vec<String> {
     out
 }
 
+/// Every path written inline in `code` that starts at `crate::` or `super::`
+/// (`super::conn::io_err(e)`), outside comments: an import as real as a `use`.
+fn inline_paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let line = line.split("//").next().unwrap_or_default();
+        for start in ["crate::", "super::"] {
+            for (at, _) in line.match_indices(start) {
+                let before = line[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                    continue; // `$crate::`, or the middle of a longer path
+                }
+                let path: String = line[at..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                out.push(path.trim_end_matches(':').to_owned());
+            }
+        }
+    }
+    out
+}
+
 /// The modules `decl`, a `use` of module `at`, imports from.
 fn targets(at: &Module, decl: &str, all: &BTreeMap<Module, String>) -> BTreeSet<Module> {
     let (head, items) = match decl.split_once("::{") {
@@ -118,7 +141,10 @@ fn circles(root: &Path, dir: &Path) -> Vec<String> {
     let all = modules(root, dir);
     let edges: BTreeMap<&Module, BTreeSet<Module>> = all
         .iter()
-        .map(|(m, code)| (m, uses(code).iter().flat_map(|u| targets(m, u, &all)).collect()))
+        .map(|(m, code)| {
+            let paths = uses(code).into_iter().chain(inline_paths(code));
+            (m, paths.flat_map(|u| targets(m, &u, &all)).collect())
+        })
         .collect();
     let reaches = |from: &Module, to: &Module| -> bool {
         let mut seen = BTreeSet::new();
@@ -177,5 +203,21 @@ fn a_parent_child_circle_is_found() {
     let found = circles(&src.join("lib.rs"), src);
     assert!(found.contains(&"crate::a -> crate::a::b (and back)".to_owned()), "{found:?}");
     std::fs::write(src.join("a/b.rs"), "use crate::c::Ctx;\npub struct Thing;\n").unwrap();
+    assert_eq!(circles(&src.join("lib.rs"), src), Vec::<String>::new());
+}
+
+/// A path written inline, without a `use`, is an import too: two sibling modules that
+/// each call into the other form a circle.
+#[test]
+fn an_inline_path_is_an_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path();
+    std::fs::write(src.join("lib.rs"), "mod conn;\nmod setup;\n").unwrap();
+    std::fs::write(src.join("conn.rs"), "use crate::setup::Probe;\npub fn io_err() {}\n").unwrap();
+    std::fs::write(src.join("setup.rs"), "pub struct Probe;\nfn f() { super::conn::io_err() }\n")
+        .unwrap();
+    let found = circles(&src.join("lib.rs"), src);
+    assert!(found.contains(&"crate::setup -> crate::conn (and back)".to_owned()), "{found:?}");
+    std::fs::write(src.join("setup.rs"), "pub struct Probe;\n// super::conn::io_err()\n").unwrap();
     assert_eq!(circles(&src.join("lib.rs"), src), Vec::<String>::new());
 }

@@ -51,11 +51,6 @@ pub(crate) struct Shared {
 /// The most idle connections kept for reuse.
 const MAX_IDLE: usize = 32;
 
-pub(crate) fn io_err(e: tokio_postgres::Error) -> io::Error {
-    let kind = if e.is_closed() { io::ErrorKind::ConnectionAborted } else { io::ErrorKind::Other };
-    io::Error::new(kind, e)
-}
-
 impl Shared {
     pub(crate) fn new(rt: tokio::runtime::Handle, config: Config) -> Self {
         Self {

@@ -76,8 +76,9 @@ pub use handle::PgHandle;
 pub use setup::ConnectError;
 pub use sql::SCHEMA;
 
-use self::conn::{Conn, Shared, io_err};
+use self::conn::{Conn, Shared};
 use self::handle::id_of;
+use self::setup::io_err;
 use crate::api::{self, Builder, SessionFs};
 use crate::core::Registry;
 use crate::core::protocol::HeldFile;

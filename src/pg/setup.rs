@@ -117,7 +117,7 @@ impl ConnectError {
             {
                 Self::Refused(e)
             }
-            Some(_) => Self::Other(super::conn::io_err(e)),
+            Some(_) => Self::Other(io_err(e)),
             // Below the protocol: the socket (refused, unreachable, DNS, the timeout).
             None if e.source().is_some_and(|s| s.is::<io::Error>()) => Self::Unreachable(e),
             // The client's side of the login (a password the server asks for and the
@@ -130,7 +130,7 @@ impl ConnectError {
     pub(crate) fn setting_up(e: tokio_postgres::Error) -> Self {
         match e.code() {
             Some(&SqlState::INSUFFICIENT_PRIVILEGE) => Self::Schema { why: cause(&e) },
-            _ => Self::Other(super::conn::io_err(e)),
+            _ => Self::Other(io_err(e)),
         }
     }
 }
@@ -235,6 +235,13 @@ fn pid(row: &[String], i: usize) -> i32 {
 /// Column `i` of a text row as a boolean.
 fn flag(row: &[String], i: usize) -> bool {
     row.get(i).is_some_and(|v| v == "t")
+}
+
+/// A statement's failure as an I/O error: a closed connection reads as
+/// `ConnectionAborted`, anything else as `Other`, the server's message kept.
+pub(crate) fn io_err(e: tokio_postgres::Error) -> io::Error {
+    let kind = if e.is_closed() { io::ErrorKind::ConnectionAborted } else { io::ErrorKind::Other };
+    io::Error::new(kind, e)
 }
 
 #[cfg(test)]
