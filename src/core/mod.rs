@@ -26,9 +26,9 @@ mod turn;
 
 pub use error::{AcquireError, Found, Holder, ReleaseError};
 pub use guard::{Guard, Released, release_hold};
-pub use judge::{Reason, Thresholds};
+pub use judge::{Place, Reason, Thresholds};
 pub use locker::Locker;
-pub use observe::{Event, Observer, SharedObserver};
+pub use observe::{Event, OUTCOME_TARGET, Observer, SharedObserver};
 pub use options::{Options, Reentrancy};
 pub use registry::{Owner, PhaseKind, Registry};
 pub use turn::{Admission, Turn};
@@ -50,6 +50,9 @@ use turn::Queued;
 ///     Ok(())
 /// }
 /// ```
+///
+/// Unlike the crate's other public enums it is exhaustive, on purpose: like a `Result`,
+/// it has exactly two outcomes, and a caller's `match` needs no arm that cannot happen.
 #[derive(Debug)]
 #[must_use = "dropping `TryAcquire::Acquired` releases the lock at once"]
 pub enum TryAcquire<G> {

@@ -72,17 +72,17 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 pub use fence::{FenceError, append_fenced, check_fence};
-pub use handle::PgHandle;
+pub(crate) use handle::PgHandle;
 pub use setup::ConnectError;
 pub use sql::SCHEMA;
 
 use self::conn::{Conn, Shared, io_err};
 use self::handle::id_of;
-use crate::api::{self, Builder, SessionFs};
+use crate::api::{self, Builder};
 use crate::core::Registry;
 use crate::core::protocol::HeldFile;
 use crate::fs::{Clock, FileId, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use crate::fs::{Opened, PidState, ProcessId, Published};
+use crate::fs::{Opened, PidState, ProcessId, Published, SessionFs};
 use crate::real::{RealClock, RealFs};
 
 /// The session lock over PostgreSQL.
@@ -191,13 +191,13 @@ impl PgFs {
     }
 
     /// The registry every lock of this `PgFs` in this process shares.
-    pub fn registry(&self) -> Arc<Registry<HeldFile<PgHandle>>> {
+    pub(crate) fn registry(&self) -> Arc<Registry<HeldFile<PgHandle>>> {
         Arc::clone(&self.registry)
     }
 
     /// A session lock over this database, with `builder`'s options.
     pub fn session_lock(&self, builder: Builder) -> PgSessionLock {
-        builder.build_with(self.clone(), RealClock, self.registry())
+        builder.build_shared(self.clone(), RealClock, self.registry())
     }
 
     /// How many connections sit idle in the pool now (for diagnostics and tests).
@@ -239,6 +239,14 @@ impl PgFs {
                 held: row.get(5),
             })
             .collect())
+    }
+
+    /// [`PgFs::rows`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`PgFs::rows`].
+    pub fn rows_blocking(&self, keys: &[&str]) -> io::Result<Vec<LockRow>> {
+        api::block_on(self.rows(keys))
     }
 
     /// A pooled connection that failed before the server could run anything is
