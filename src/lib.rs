@@ -132,10 +132,10 @@ pub mod real;
 internal! { mod sync; }
 
 pub use crate::core::{
-    AcquireError, Event, Found, Holder, OUTCOME_TARGET, Observer, Owner, Place, Reason,
-    Reentrancy, ReleaseError, Released, TryAcquire,
+    AcquireError, Event, Found, Holder, OUTCOME_TARGET, Observer, Owner, Place, Reason, Reentrancy,
+    ReleaseError, Released, TryAcquire,
 };
-pub use crate::fs::{Clock, LockFs, LockPath, SessionFs};
+pub use crate::fs::{Clock, LockFs, LockPath, Moment, SessionFs};
 #[cfg(not(sessionlock_loom))]
 pub use crate::{
     api::{Builder, Cleaned, SessionGuard, SessionLock, WithError},

@@ -13,7 +13,7 @@ use crate::real::{RealClock, RealFs};
 /// which reports a lock that was compromised while held. Dropping it releases too, as a
 /// fallback that can only log what went wrong.
 ///
-/// The type parameters default to the real filesystem, as [`SessionLock`]'s do.
+/// The type parameters default to the real filesystem, as [`SessionLock`](super::SessionLock)'s do.
 #[must_use = "a dropped guard releases the lock at once; call `release` to see failures"]
 pub struct SessionGuard<F: LockFs = RealFs, C: Clock = RealClock> {
     guard: Guard<F, C>,

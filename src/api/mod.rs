@@ -90,6 +90,13 @@ impl<F: LockFs, C: Clock> fmt::Debug for SessionLock<F, C> {
 }
 
 impl<F: SessionFs, C: Clock> SessionLock<F, C> {
+    /// The core locker underneath, for the model crate and the benchmarks.
+    #[cfg(feature = "__model")]
+    #[doc(hidden)]
+    pub fn locker(&self) -> &Locker<F, C> {
+        &self.locker
+    }
+
     /// The canonical lock path of `session` (`<session>.lock`, directory resolved).
     ///
     /// # Errors

@@ -86,7 +86,8 @@ impl Default for SessionLock {
 }
 
 impl Builder {
-    /// Builds a lock on the real filesystem, sharing this process's one [`registry`].
+    /// Builds a lock on the real filesystem, sharing this process's one registry with
+    /// every other lock built so.
     pub fn build(self) -> SessionLock {
         self.build_shared(RealFs, RealClock, registry())
     }

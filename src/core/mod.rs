@@ -38,7 +38,8 @@ use protocol::Probe;
 use registry::Entered;
 use turn::Queued;
 
-/// The outcome of [`Locker::try_acquire`]: contention is an outcome, not an error.
+/// The outcome of a `try_acquire` ([`SessionLock::try_acquire`](crate::SessionLock::try_acquire)):
+/// contention is an outcome, not an error.
 ///
 /// Dropping an `Acquired` guard releases the lock at once, so the result must be used: a
 /// bare `lock.try_acquire_blocking(..)?;` is a warning (an error under `deny`):

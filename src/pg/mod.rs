@@ -93,10 +93,10 @@ pub type PgSessionGuard = api::SessionGuard<PgFs, RealClock>;
 
 /// How long [`PgFs::connect`] tries to reach the server when the connection string sets
 /// no `connect_timeout`.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest session key accepted, in bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 /// A lock row as [`PgFs::rows`] lists it, for diagnostics: nothing in it is acted on
 /// but `held`, and only by the core's own probe.
@@ -152,7 +152,7 @@ impl PgFs {
     /// without TLS), checks the lock tables (creating them if missing), refuses a
     /// transaction-mode pooler in front of the server, and keeps the first two
     /// connections in the pool. Without a `connect_timeout` in `url`, connecting gives
-    /// up after [`CONNECT_TIMEOUT`].
+    /// up after 10 s (`CONNECT_TIMEOUT`).
     ///
     /// # Errors
     /// A [`ConnectError`] saying what is wrong and what to fix: the connection string,
@@ -583,7 +583,7 @@ impl LockFs for PgFs {
 impl SessionFs for PgFs {
     /// The session key itself: a lock row is named by the session's key, the same on
     /// every host (no `.lock` suffix, no path resolution). It must be valid UTF-8,
-    /// non-empty, without NUL, and at most [`MAX_KEY_BYTES`] long.
+    /// non-empty, without NUL, and at most 1024 bytes (`MAX_KEY_BYTES`) long.
     fn lock_path_for(&self, session: &Path) -> io::Result<LockPath> {
         let key = session.to_str().ok_or_else(|| invalid("a session key must be valid UTF-8"))?;
         if key.is_empty() {

@@ -97,4 +97,3 @@ impl SessionFs for RealFs {
         lock_path_for(session)
     }
 }
-

@@ -70,12 +70,7 @@ pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
 /// Looks at one target and adds its row, unless that lock path already has one (named
 /// twice, say as a directory and as a file in it). Something other than a lock file at
 /// a path the user named gets a row *and* is a failure.
-fn look_one(
-    lock: &SessionLock,
-    target: &Target,
-    rows: &mut Vec<Row>,
-    fail: impl FnOnce(CliError),
-) {
+fn look_one(lock: &SessionLock, target: &Target, rows: &mut Vec<Row>, fail: impl FnOnce(CliError)) {
     let found = match look(lock, &target.lock) {
         Ok(found) => found,
         Err(error) => {

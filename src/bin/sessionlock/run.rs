@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_open, waitid};
-use sessionlock::{AcquireError, Clock, Cleaned, LockPath, Owner, ReleaseError, SessionFs};
+use sessionlock::{AcquireError, Cleaned, Clock, LockPath, Owner, ReleaseError, SessionFs};
 use sessionlock::{SessionGuard, SessionLock, TryAcquire};
 
 use crate::channel::{self, Handed, Listener};
