@@ -101,6 +101,7 @@ pub struct FileMeta {
 
 /// What sits at a lock path when it is not a regular file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FileKind {
     /// A directory.
     Directory,
@@ -128,6 +129,7 @@ impl fmt::Display for FileKind {
 
 /// The outcome of [`LockFs::publish`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Published<H> {
     /// The lock file now exists, complete and kernel-locked through `handle`.
     Created {
@@ -142,6 +144,7 @@ pub enum Published<H> {
 
 /// The outcome of [`LockFs::open`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Opened<H> {
     /// A regular file, now open (not yet kernel-locked).
     File(H),
@@ -187,6 +190,7 @@ impl Location {
 
 /// What a read-lease probe ([`LockFs::lease`]) says about who has a file open for writing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Lease {
     /// No descriptor anywhere has the file open for writing (the lease was granted, and
     /// given back at once).
@@ -202,6 +206,7 @@ pub enum Lease {
 
 /// What the process table says about a pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PidState {
     /// No such process (or a zombie).
     Dead,
@@ -214,6 +219,7 @@ pub enum PidState {
 
 /// The primitive the core was performing when an error occurred.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FsOp {
     /// [`LockFs::publish`].
     Publish,
@@ -269,6 +275,7 @@ impl fmt::Display for FsOp {
 /// An I/O failure, naming the primitive and the path.
 #[derive(Debug, thiserror::Error)]
 #[error("{op} {path}: {source}")]
+#[non_exhaustive]
 pub struct FsError {
     /// What was being done.
     pub op: FsOp,
@@ -415,4 +422,18 @@ pub trait LockFs: Send + Sync + 'static {
 
     /// Looks `pid` up in the process table.
     fn pid_state(&self, pid: u32) -> impl Future<Output = PidState> + Send;
+}
+
+/// A [`LockFs`] that can name the lock file of a session file: what a filesystem needs
+/// for a [`SessionLock`](crate::SessionLock) over it.
+pub trait SessionFs: LockFs {
+    /// The canonical lock path of `session`: the realpath of its directory plus its file
+    /// name plus `.lock`, the original lock's rule. Two session paths through aliased
+    /// *directories* (a symlinked directory, `.` and `..`) give equal lock paths (H18);
+    /// the file's name itself is never resolved, so a symlinked or hard-linked session
+    /// file has a lock of its own, apart from its target's.
+    ///
+    /// # Errors
+    /// Any I/O error met while resolving (or creating) the session's directory.
+    fn lock_path_for(&self, session: &std::path::Path) -> io::Result<LockPath>;
 }

@@ -79,14 +79,24 @@
 //!
 //! ## Layout
 //!
-//! - [`SessionLock`] and [`SessionGuard`]: the lock on the real filesystem; [`api`] has
-//!   the same types generic over any [`LockFs`], and [`real`] the Linux adapter.
-//! - [`fs`]: the traits through which the core touches storage, processes and time.
-//! - [`core`]: every decision, with no I/O of its own.
-//! - [`payload`]: the lock file format, compatible with the original.
-//! - [`sync`]: the facade that lets loom and shuttle see every shared primitive.
+//! The public face is small on purpose:
+//!
+//! - [`SessionLock`] (on the real filesystem unless told otherwise), [`SessionGuard`],
+//!   [`Builder`], and [`SessionLock::inspect`] / [`SessionLock::clean`] for tools; the
+//!   [`api`] module documents how they wait, who holds, and cancellation.
+//! - What a holder and a failure look like: [`Holder`], [`AcquireError`],
+//!   [`ReleaseError`], [`Found`], [`Reason`], [`Place`], [`Cleaned`]; and [`Event`] /
+//!   [`Observer`] to watch a lock work.
+//! - [`fs`]: the traits through which the core touches storage, processes and time
+//!   ([`LockFs`], [`Clock`], [`SessionFs`]), with everything implementing them needs;
+//!   [`real`] holds the Linux adapter.
 //! - `pg` (feature `postgres`): `PgFs`, the same core over PostgreSQL advisory locks,
 //!   for writers on several hosts, and fenced writes checked at commit.
+//!
+//! The core (`core`), the lock file format (`payload`) and the sync facade that lets
+//! loom and shuttle see every shared primitive (`sync`) are private. The model crate that
+//! checks them turns on the hidden `__model` feature, which makes them public but
+//! undocumented: it is not part of the API, and nothing outside this workspace may use it.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -94,24 +104,40 @@ compile_error!(
      lock file's inode, read through `/proc`. Other platforms would need their own `LockFs`."
 );
 
+/// Declares a module that is private, or public but undocumented with the hidden
+/// `__model` feature (for the model crate). Without the feature, whatever only the model
+/// uses is dead code (or an unused re-export) here, and allowed to be.
+macro_rules! internal {
+    ($(#[$attr:meta])* mod $name:ident;) => {
+        $(#[$attr])*
+        #[cfg(feature = "__model")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "__model"))]
+        #[allow(dead_code, unused_imports)]
+        mod $name;
+    };
+}
+
 #[cfg(not(sessionlock_loom))]
 pub mod api;
-pub mod core;
+internal! { mod core; }
 pub mod fs;
-pub mod payload;
+internal! { mod payload; }
 #[cfg(all(feature = "postgres", not(sessionlock_loom)))]
 pub mod pg;
 #[cfg(not(sessionlock_loom))]
 pub mod real;
-pub mod sync;
+internal! { mod sync; }
 
 pub use crate::core::{
-    AcquireError, Guard, Holder, Locker, Options, Owner, Reentrancy, ReleaseError, Released,
-    TryAcquire,
+    AcquireError, Event, Found, Holder, OUTCOME_TARGET, Observer, Owner, Place, Reason, Reentrancy,
+    ReleaseError, Released, TryAcquire,
 };
-pub use crate::fs::{Clock, LockFs, LockPath, Moment};
+pub use crate::fs::{Clock, LockFs, LockPath, Moment, SessionFs};
 #[cfg(not(sessionlock_loom))]
 pub use crate::{
-    api::Builder,
-    real::{RealClock, RealFs, SessionGuard, SessionLock, lock_path_for},
+    api::{Builder, Cleaned, SessionGuard, SessionLock, WithError},
+    real::{RealClock, RealFs},
 };

@@ -6,7 +6,7 @@
 //! |------------------------------------|--------------------------------------------------|
 //! | default                            | `std::sync`                                      |
 //! | `RUSTFLAGS="--cfg sessionlock_loom"` | `loom::sync`                                   |
-//! | feature `shuttle`                  | `shuttle::sync` inside a `shuttle_scope`, std outside    |
+//! | feature `__model` (the model crate) | `shuttle::sync` inside a `shuttle_scope`, std outside    |
 //!
 //! Loom replaces the primitives at compile time, because loom's types only work inside
 //! `loom::model`. Shuttle is chosen per value at run time: a mutex created inside a
@@ -50,7 +50,7 @@ impl<T> std::fmt::Debug for Mutex<T> {
     }
 }
 
-#[cfg(all(not(sessionlock_loom), feature = "shuttle"))]
+#[cfg(all(not(sessionlock_loom), feature = "__model"))]
 pub use imp::{in_shuttle_scope, outside_shuttle, shuttle_scope};
 
 #[cfg(sessionlock_loom)]
@@ -70,7 +70,7 @@ mod imp {
     }
 }
 
-#[cfg(all(not(sessionlock_loom), not(feature = "shuttle")))]
+#[cfg(all(not(sessionlock_loom), not(feature = "__model")))]
 mod imp {
     pub type Guard<'a, T> = std::sync::MutexGuard<'a, T>;
 
@@ -87,7 +87,7 @@ mod imp {
     }
 }
 
-#[cfg(all(not(sessionlock_loom), feature = "shuttle"))]
+#[cfg(all(not(sessionlock_loom), feature = "__model"))]
 mod imp {
     use std::cell::Cell;
     use std::ops::{Deref, DerefMut};

@@ -58,7 +58,7 @@ use std::time::Duration;
 use common::spawn_helper;
 use common::{age_file, dead_pid, helper_role, hold, lock_file, now_iso, recorded, session};
 use rustix::io::Errno;
-use sessionlock::core::Reason;
+use sessionlock::Reason;
 use sessionlock::fs::{FileKind, FsOp, PidState};
 use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
 use sessionlock::{Owner, Released, TryAcquire};

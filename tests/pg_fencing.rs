@@ -16,9 +16,9 @@ use std::time::Duration;
 use common::{Recorder, Seen};
 use pg_server::{Pg, key, pg};
 use pg_support::{PgHelper, append, backend_of, helper_role, report, transcript, wait_until_gone};
-use sessionlock::core::{Found, Reason};
 use sessionlock::pg::{FenceError, PgFs};
 use sessionlock::{AcquireError, Builder, Owner, ReleaseError, Released, TryAcquire};
+use sessionlock::{Found, Reason};
 
 fn connect(pg: &Pg, name: &str) -> PgFs {
     PgFs::connect_blocking(&pg.url_named(name)).expect("connect")

@@ -14,9 +14,9 @@ use std::time::Duration;
 use common::Recorder;
 use pg_server::{Pg, key, pg};
 use pg_support::{append, transcript};
-use sessionlock::core::{Found, Reason};
 use sessionlock::pg::{FenceError, PgFs};
 use sessionlock::{Builder, Owner, ReleaseError, Released, TryAcquire};
+use sessionlock::{Found, Reason};
 
 fn connect(pg: &Pg, name: &str) -> PgFs {
     PgFs::connect_blocking(&pg.url_named(name)).expect("connect")

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use common::{Recorder, Seen};
 use pg_server::{Pg, key, pg};
-use sessionlock::core::{Found, Reason};
 use sessionlock::fs::{FsOp, LockFs, PidState};
 use sessionlock::payload::Payload;
 use sessionlock::pg::{PgFs, PgSessionLock};
 use sessionlock::{AcquireError, Builder, Owner, ReleaseError, Released, TryAcquire};
+use sessionlock::{Found, Reason};
 
 fn connect(pg: &Pg, name: &str) -> PgFs {
     PgFs::connect_blocking(&pg.url_named(name)).expect("connect")

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use common::{lock_file, now_iso, session, write_foreign};
-use sessionlock::api::WithError;
-use sessionlock::core::Found;
+use sessionlock::Found;
+use sessionlock::WithError;
 use sessionlock::{AcquireError, Owner, ReleaseError, SessionLock, TryAcquire};
 
 fn short() -> SessionLock {

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use common::{helper_role, lock_file, recorded, session, spawn_helper};
 use rustix::io::{FdFlags, fcntl_getfd};
-use sessionlock::core::Reason;
+use sessionlock::Reason;
 use sessionlock::{Builder, Owner, SessionLock, TryAcquire};
 
 #[test]

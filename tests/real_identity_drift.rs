@@ -13,15 +13,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Seen, dead_pid, lock_file, lock_path, now_iso, session, write_foreign};
-use sessionlock::api::{SessionFs, SessionLock};
-use sessionlock::core::{Reason, Registry};
+use sessionlock::Reason;
 use sessionlock::fs::Published;
 use sessionlock::fs::{FileId, FileMeta, FsResult, Lease, Location, Opened, PidState, ProcessId};
 use sessionlock::payload::Payload;
-use sessionlock::real::RealHandle;
-use sessionlock::sync::Arc;
 use sessionlock::{AcquireError, Builder, LockFs, LockPath, Moment, Owner, RealClock, RealFs};
 use sessionlock::{Clock, Released};
+use sessionlock::{SessionFs, SessionLock};
+
+/// The real filesystem's open lock file.
+type RealHandle = <RealFs as LockFs>::Handle;
 
 /// The real filesystem, with `fstat` inode numbers that differ from `lstat`'s.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,7 +38,7 @@ impl LockFs for DriftFs {
     async fn publish(&self, path: &LockPath, payload: &[u8]) -> FsResult<Published<RealHandle>> {
         Ok(match RealFs.publish(path, payload).await? {
             Published::Created { handle, id } => Published::Created { handle, id: drift(id) },
-            Published::Exists => Published::Exists,
+            other => other,
         })
     }
 
@@ -113,7 +114,7 @@ impl LockFs for DriftFs {
 
 impl SessionFs for DriftFs {
     fn lock_path_for(&self, session: &Path) -> io::Result<LockPath> {
-        sessionlock::lock_path_for(session)
+        sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, session)
     }
 }
 
@@ -121,11 +122,7 @@ fn drifting(
     builder: Builder,
 ) -> (SessionLock<DriftFs, RealClock>, std::sync::Arc<common::Recorder>) {
     let recorder = std::sync::Arc::new(common::Recorder::default());
-    let lock = builder.observer(recorder.clone()).build_with(
-        DriftFs,
-        RealClock,
-        Arc::new(Registry::default()),
-    );
+    let lock = builder.observer(recorder.clone()).build_with(DriftFs, RealClock);
     (lock, recorder)
 }
 
@@ -159,7 +156,7 @@ fn dead_holders_file_broken_despite_identity_drift() {
     };
     match pollster::block_on(RealFs.publish(&path, &payload.to_bytes())).unwrap() {
         Published::Created { handle, .. } => drop(handle),
-        Published::Exists => panic!("fresh directory"),
+        other => panic!("fresh directory, yet {other:?}"),
     }
     let (lock, rec) = drifting(Builder::new());
     let guard = lock.acquire_blocking(&s, Owner::new()).unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::spawn_helper;
 use common::{Seen, helper_role, hold, lock_file, lock_path, recorded, report, session};
-use sessionlock::core::Reason;
+use sessionlock::Reason;
 use sessionlock::payload::Payload;
 use sessionlock::{AcquireError, Builder, Owner, SessionLock, TryAcquire};
 

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use common::{Seen, dead_pid, helper_role, hold, lock_file, now_iso, recorded, report, session};
 use rustix::io::Errno;
-use sessionlock::core::Reason;
+use sessionlock::Reason;
 use sessionlock::{Owner, SessionLock, TryAcquire};
 
 /// Not a test: the body of the helper processes. Does nothing unless started by

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use common::{Recorder, Seen, age_file, dead_pid, lock_file, lock_path, now_iso, recorded};
 use common::{session, write_foreign};
-use sessionlock::core::Reason;
+use sessionlock::Reason;
 use sessionlock::fs::{FileKind, PidState};
 use sessionlock::payload::Payload;
 use sessionlock::{AcquireError, Builder, Owner, ReleaseError, Released, SessionLock};
-use sessionlock::{TryAcquire, core::Found};
+use sessionlock::{Found, TryAcquire};
 
 fn short() -> Builder {
     Builder::new().timeout(Duration::from_millis(300))

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sessionlock::core::{Event, Observer};
+use sessionlock::{Event, Observer};
 use sessionlock::{Owner, SessionLock};
 
 use crate::args::Flags;

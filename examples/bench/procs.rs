@@ -37,9 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use sessionlock::api::{self, SessionFs};
-use sessionlock::core::{Event, Observer};
+use sessionlock::SessionFs;
 use sessionlock::{AcquireError, Owner, RealClock, SessionLock};
+use sessionlock::{Event, Observer};
 
 use crate::args::Flags;
 use crate::stats::{json_line, mono_ns, ms, quantile, round};
@@ -218,7 +218,7 @@ fn pg_lock(_: &str, _: sessionlock::Builder) -> Result<SessionLock, String> {
 
 /// The worker's rounds on `lock`, whatever its filesystem.
 fn rounds_on<F: SessionFs>(
-    lock: &api::SessionLock<F, RealClock>,
+    lock: &sessionlock::SessionLock<F, RealClock>,
     session: &str,
     rounds: u64,
     hold: Duration,

@@ -94,7 +94,8 @@ pub fn check(dir: &Path, run: &Run) -> Result<Figures, String> {
     f.worker_errors = logs.errors.max(run.worker_errors.len() as u64);
     classify_kills(run, &logs.acquired_ns, &mut f);
     f.lock_file_left =
-        sessionlock::lock_path_for(&session_path(dir)).map_or(true, |p| p.as_path().exists());
+        sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, &session_path(dir))
+            .map_or(true, |p| p.as_path().exists());
     f.elapsed_s = run.elapsed_ns as f64 / 1e9;
     Ok(f)
 }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sessionlock::core::{Event, Observer};
 use sessionlock::{Builder, Owner, Released};
+use sessionlock::{Event, Observer};
 
 /// Every record is this long, newline included. 128 divides the page size, so no record
 /// straddles a page, and the kernel, which checks for a fatal signal only between the

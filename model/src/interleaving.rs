@@ -152,6 +152,7 @@ impl Shown for Published<ModelHandle> {
                 format!("created inode {} (handle {}), kernel-locked", id.ino, handle.id())
             }
             Published::Exists => "exists: the path is taken".to_owned(),
+            _ => "another outcome".to_owned(),
         }
     }
 }
@@ -162,6 +163,7 @@ impl Shown for Opened<ModelHandle> {
             Opened::File(handle) => format!("opened (handle {})", handle.id()),
             Opened::Missing => "nothing there".to_owned(),
             Opened::NotALockFile(kind) => format!("not a lock file: a {kind}"),
+            _ => "another outcome".to_owned(),
         }
     }
 }
@@ -193,6 +195,7 @@ impl Shown for Lease {
             Lease::NoWriter => "no writer has it open",
             Lease::Writer => "a writer has it open",
             Lease::Unavailable => "no answer (no lease here)",
+            _ => "another answer",
         }
         .to_owned()
     }

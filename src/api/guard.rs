@@ -5,14 +5,17 @@ use std::fmt;
 use super::block_on;
 use crate::core::{Guard, Owner, ReleaseError, Released};
 use crate::fs::{Clock, FileId, LockFs, LockPath};
+use crate::real::{RealClock, RealFs};
 
 /// Proof that an owner holds a session's lock.
 ///
 /// Release it with [`SessionGuard::release`] (or [`SessionGuard::release_blocking`]),
 /// which reports a lock that was compromised while held. Dropping it releases too, as a
 /// fallback that can only log what went wrong.
+///
+/// The type parameters default to the real filesystem, as [`SessionLock`](super::SessionLock)'s do.
 #[must_use = "a dropped guard releases the lock at once; call `release` to see failures"]
-pub struct SessionGuard<F: LockFs, C: Clock> {
+pub struct SessionGuard<F: LockFs = RealFs, C: Clock = RealClock> {
     guard: Guard<F, C>,
 }
 
@@ -85,7 +88,7 @@ impl<F: LockFs, C: Clock> SessionGuard<F, C> {
     }
 
     /// The core guard inside.
-    pub fn into_inner(self) -> Guard<F, C> {
+    pub(crate) fn into_inner(self) -> Guard<F, C> {
         self.guard
     }
 }

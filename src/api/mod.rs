@@ -1,8 +1,8 @@
 //! The public lock API: one generic [`SessionLock`] over any [`LockFs`], as lock_api has
 //! one `Mutex<R, T>` over any raw mutex.
 //!
-//! The real filesystem's instance is [`crate::SessionLock`] (an alias for
-//! `SessionLock<RealFs, RealClock>`); other filesystems implement [`SessionFs`] and build
+//! `SessionLock` with no type parameters is the lock on the real filesystem
+//! (`SessionLock<RealFs, RealClock>`); other filesystems implement [`SessionFs`] and build
 //! theirs with [`Builder::build_with`].
 //!
 //! Each entry point comes in two forms with the same behaviour:
@@ -28,34 +28,39 @@
 
 mod block_on;
 mod guard;
+mod on_linux;
 mod scoped;
 
 use std::fmt;
-use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+#[cfg(not(feature = "__model"))]
+pub(crate) use block_on::block_on;
+#[cfg(feature = "__model")]
+#[doc(hidden)]
 pub use block_on::block_on;
 pub use guard::SessionGuard;
 pub use scoped::WithError;
 
-use crate::core::TryAcquire;
-use crate::core::protocol::HeldFile;
-use crate::core::{AcquireError, Locker, Observer, Options, Owner, Reentrancy, Registry};
-use crate::fs::{Clock, FsError, FsOp, LockFs, LockPath};
+use crate::core::protocol::{self, HeldFile, Probe};
+use crate::core::{AcquireError, Holder, Locker, Observer, Options, Owner, Reason, Reentrancy};
+use crate::core::{Registry, TryAcquire};
+use crate::fs::{Clock, FsError, FsOp, LockFs, LockPath, SessionFs};
+use crate::real::{RealClock, RealFs};
 use crate::sync::Arc;
 
-/// A [`LockFs`] that can name the lock file of a session file.
-pub trait SessionFs: LockFs {
-    /// The canonical lock path of `session`: the realpath of its directory plus its file
-    /// name plus `.lock`, the original lock's rule. Two session paths through aliased
-    /// *directories* (a symlinked directory, `.` and `..`) give equal lock paths (H18);
-    /// the file's name itself is never resolved, so a symlinked or hard-linked session
-    /// file has a lock of its own, apart from its target's.
-    ///
-    /// # Errors
-    /// Any I/O error met while resolving (or creating) the session's directory.
-    fn lock_path_for(&self, session: &Path) -> io::Result<LockPath>;
+/// What [`SessionLock::clean`] did with a lock file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Cleaned {
+    /// Its holder was proven gone, for these reasons: it was removed, bound to the inode
+    /// judged (INV-2).
+    Removed(Vec<Reason>),
+    /// A live holder, or one not proven dead (merely old, H6): it was kept.
+    Kept(Box<Holder>),
+    /// Nothing was there (any more).
+    Missing,
 }
 
 /// A lock service for session files: acquire one with [`SessionLock::acquire`] or
@@ -63,7 +68,10 @@ pub trait SessionFs: LockFs {
 ///
 /// Cheap to clone; clones share their options. Every `SessionLock` of one filesystem in a
 /// process must share one registry, which the real filesystem's constructors do for you.
-pub struct SessionLock<F: LockFs, C: Clock> {
+///
+/// The type parameters default to the real filesystem: `SessionLock` is
+/// `SessionLock<RealFs, RealClock>`.
+pub struct SessionLock<F: LockFs = RealFs, C: Clock = RealClock> {
     locker: Locker<F, C>,
 }
 
@@ -82,12 +90,9 @@ impl<F: LockFs, C: Clock> fmt::Debug for SessionLock<F, C> {
 }
 
 impl<F: SessionFs, C: Clock> SessionLock<F, C> {
-    /// Wraps a [`Locker`].
-    pub fn from_locker(locker: Locker<F, C>) -> Self {
-        Self { locker }
-    }
-
-    /// The core locker underneath, for diagnostics.
+    /// The core locker underneath, for the model crate and the benchmarks.
+    #[cfg(feature = "__model")]
+    #[doc(hidden)]
     pub fn locker(&self) -> &Locker<F, C> {
         &self.locker
     }
@@ -291,6 +296,55 @@ impl<F: SessionFs, C: Clock> SessionLock<F, C> {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scope(&guard)));
         scoped::finish(ran, guard.release_blocking())
     }
+
+    /// Who holds the lock file at `lock` (from [`SessionLock::lock_path`]), changing
+    /// nothing: the file is opened, its kernel lock tried, to learn whether a live holder
+    /// has it, and let go at once, and its payload judged. `None` when there is no lock
+    /// file. Nothing is ever removed, even a stale file ([`Holder::is_stale`]).
+    ///
+    /// # Errors
+    /// [`AcquireError::NotALockFile`] when something other than a regular file sits at
+    /// `lock` (it is left alone); [`AcquireError::Fs`] when a system call fails.
+    pub async fn inspect(&self, lock: &LockPath) -> Result<Option<Holder>, AcquireError> {
+        protocol::inspect(&self.locker.ctx(), lock).await
+    }
+
+    /// [`SessionLock::inspect`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`SessionLock::inspect`].
+    pub fn inspect_blocking(&self, lock: &LockPath) -> Result<Option<Holder>, AcquireError> {
+        block_on(self.inspect(lock))
+    }
+
+    /// Removes the lock file at `lock` if its holder is provably gone, exactly as a
+    /// contender would: under the file's kernel lock, judged while holding it, and
+    /// removed only if the path still names the inode judged (INV-2). A live holder, or
+    /// one merely old (H6), is kept. Does not take the lock.
+    ///
+    /// # Errors
+    /// As [`SessionLock::inspect`].
+    pub async fn clean(&self, lock: &LockPath) -> Result<Cleaned, AcquireError> {
+        let ctx = self.locker.ctx();
+        Ok(match protocol::probe(&ctx, lock).await? {
+            Probe::Broken(reasons) => Cleaned::Removed(reasons),
+            Probe::Missing => Cleaned::Missing,
+            Probe::Alive { holder, handle } => {
+                if let Some(handle) = handle {
+                    protocol::close_quietly(&ctx, lock, handle).await;
+                }
+                Cleaned::Kept(Box::new(holder))
+            }
+        })
+    }
+
+    /// [`SessionLock::clean`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`SessionLock::inspect`].
+    pub fn clean_blocking(&self, lock: &LockPath) -> Result<Cleaned, AcquireError> {
+        block_on(self.clean(lock))
+    }
 }
 
 /// Options for a [`SessionLock`]. The defaults are the original lock's: a 10 s timeout,
@@ -354,14 +408,18 @@ impl Builder {
         self
     }
 
-    /// The options so far.
-    pub fn options(&self) -> &Options {
-        &self.options
+    /// Builds a lock over another filesystem, `fs`, with `clock`.
+    ///
+    /// The lock keeps in memory which of this process's tasks holds or waits for each
+    /// path of `fs`. Build it once per filesystem and process, and clone it: two locks
+    /// built separately over one filesystem would each let a task of this process in.
+    pub fn build_with<F: SessionFs, C: Clock>(self, fs: F, clock: C) -> SessionLock<F, C> {
+        self.build_shared(fs, clock, Arc::default())
     }
 
     /// Builds a lock over `fs` and `clock`, sharing `registry` with every other lock of
     /// this process over the same filesystem.
-    pub fn build_with<F: SessionFs, C: Clock>(
+    pub(crate) fn build_shared<F: SessionFs, C: Clock>(
         self,
         fs: F,
         clock: C,

@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use sessionlock::core::observe::OUTCOME_TARGET;
+use sessionlock::OUTCOME_TARGET;
 use tracing_subscriber::Layer;
 
 const TOP_EXAMPLES: &str = "\

@@ -105,6 +105,7 @@ impl fmt::Display for Holder {
 
 /// Why an acquire failed. Contention is not an error: see `TryAcquire::Held`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcquireError {
     /// The deadline passed while the lock was held by someone else.
     #[error("timed out after {:.1}s waiting for {path}{}", waited.as_secs_f64(), held_by(holder))]
@@ -135,6 +136,7 @@ fn held_by(holder: &Option<Box<Holder>>) -> String {
 
 /// What a release found at the lock path instead of its own file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Found {
     /// Nothing: the file was removed under the holder.
     Missing,
@@ -153,6 +155,7 @@ impl fmt::Display for Found {
 
 /// Why a release could not complete cleanly. The in-process entry is released regardless.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReleaseError {
     /// The lock file was removed or replaced while held: another writer may have been in.
     #[error("lock on {path} was compromised while held: found {found} at the path")]

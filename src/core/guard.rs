@@ -12,6 +12,7 @@ use crate::fs::{Clock, FileId, LockFs, LockPath};
 
 /// What a successful release did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Released {
     /// That was the last re-entry: the lock file is removed and the lock is free.
     Removed,

@@ -29,6 +29,7 @@ use crate::payload::Payload;
 
 /// Why a lock file's holder is, or looks, gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// Our format, and its kernel lock was free: the holder closed it or died.
     KernelProvenDead,
@@ -83,6 +84,7 @@ pub enum KernelLock {
 
 /// Where a lock file's holder lives, compared with the judging process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Place {
     /// Same host, boot and pid namespace: its pid means what it says here.
     Here,

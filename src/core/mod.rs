@@ -26,9 +26,9 @@ mod turn;
 
 pub use error::{AcquireError, Found, Holder, ReleaseError};
 pub use guard::{Guard, Released, release_hold};
-pub use judge::{Reason, Thresholds};
+pub use judge::{Place, Reason, Thresholds};
 pub use locker::Locker;
-pub use observe::{Event, Observer, SharedObserver};
+pub use observe::{Event, OUTCOME_TARGET, Observer, SharedObserver};
 pub use options::{Options, Reentrancy};
 pub use registry::{Owner, PhaseKind, Registry};
 pub use turn::{Admission, Turn};
@@ -38,7 +38,8 @@ use protocol::Probe;
 use registry::Entered;
 use turn::Queued;
 
-/// The outcome of [`Locker::try_acquire`]: contention is an outcome, not an error.
+/// The outcome of a `try_acquire` ([`SessionLock::try_acquire`](crate::SessionLock::try_acquire)):
+/// contention is an outcome, not an error.
 ///
 /// Dropping an `Acquired` guard releases the lock at once, so the result must be used: a
 /// bare `lock.try_acquire_blocking(..)?;` is a warning (an error under `deny`):
@@ -50,6 +51,9 @@ use turn::Queued;
 ///     Ok(())
 /// }
 /// ```
+///
+/// Unlike the crate's other public enums it is exhaustive, on purpose: like a `Result`,
+/// it has exactly two outcomes, and a caller's `match` needs no arm that cannot happen.
 #[derive(Debug)]
 #[must_use = "dropping `TryAcquire::Acquired` releases the lock at once"]
 pub enum TryAcquire<G> {

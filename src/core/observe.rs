@@ -8,6 +8,7 @@ use crate::fs::LockPath;
 
 /// Something the core did or saw.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// A task queued in memory behind another task of its process.
     Queued {

@@ -6,6 +6,7 @@ use super::judge::Thresholds;
 
 /// Who may re-enter a held lock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reentrancy {
     /// Only the same [`Owner`](super::Owner) re-enters; any other task waits (INV-7).
     #[default]

@@ -22,6 +22,7 @@ use crate::fs::{FileId, LockPath};
 
 /// Why a fenced write was rejected. Nothing of it was committed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FenceError {
     /// The session's lock is now another generation (or free): the writer was taken
     /// over, or released.

@@ -72,18 +72,18 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
 pub use fence::{FenceError, append_fenced, check_fence};
-pub use handle::PgHandle;
+pub(crate) use handle::PgHandle;
 pub use setup::ConnectError;
 pub use sql::SCHEMA;
 
 use self::conn::{Conn, Shared};
 use self::handle::id_of;
 use self::setup::io_err;
-use crate::api::{self, Builder, SessionFs};
+use crate::api::{self, Builder};
 use crate::core::Registry;
 use crate::core::protocol::HeldFile;
 use crate::fs::{Clock, FileId, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use crate::fs::{Opened, PidState, ProcessId, Published};
+use crate::fs::{Opened, PidState, ProcessId, Published, SessionFs};
 use crate::real::{RealClock, RealFs};
 
 /// The session lock over PostgreSQL.
@@ -94,10 +94,10 @@ pub type PgSessionGuard = api::SessionGuard<PgFs, RealClock>;
 
 /// How long [`PgFs::connect`] tries to reach the server when the connection string sets
 /// no `connect_timeout`.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest session key accepted, in bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 /// A lock row as [`PgFs::rows`] lists it, for diagnostics: nothing in it is acted on
 /// but `held`, and only by the core's own probe.
@@ -153,7 +153,7 @@ impl PgFs {
     /// without TLS), checks the lock tables (creating them if missing), refuses a
     /// transaction-mode pooler in front of the server, and keeps the first two
     /// connections in the pool. Without a `connect_timeout` in `url`, connecting gives
-    /// up after [`CONNECT_TIMEOUT`].
+    /// up after 10 s (`CONNECT_TIMEOUT`).
     ///
     /// # Errors
     /// A [`ConnectError`] saying what is wrong and what to fix: the connection string,
@@ -192,13 +192,13 @@ impl PgFs {
     }
 
     /// The registry every lock of this `PgFs` in this process shares.
-    pub fn registry(&self) -> Arc<Registry<HeldFile<PgHandle>>> {
+    pub(crate) fn registry(&self) -> Arc<Registry<HeldFile<PgHandle>>> {
         Arc::clone(&self.registry)
     }
 
     /// A session lock over this database, with `builder`'s options.
     pub fn session_lock(&self, builder: Builder) -> PgSessionLock {
-        builder.build_with(self.clone(), RealClock, self.registry())
+        builder.build_shared(self.clone(), RealClock, self.registry())
     }
 
     /// How many connections sit idle in the pool now (for diagnostics and tests).
@@ -240,6 +240,14 @@ impl PgFs {
                 held: row.get(5),
             })
             .collect())
+    }
+
+    /// [`PgFs::rows`] on the calling thread.
+    ///
+    /// # Errors
+    /// As [`PgFs::rows`].
+    pub fn rows_blocking(&self, keys: &[&str]) -> io::Result<Vec<LockRow>> {
+        api::block_on(self.rows(keys))
     }
 
     /// A pooled connection that failed before the server could run anything is
@@ -576,7 +584,7 @@ impl LockFs for PgFs {
 impl SessionFs for PgFs {
     /// The session key itself: a lock row is named by the session's key, the same on
     /// every host (no `.lock` suffix, no path resolution). It must be valid UTF-8,
-    /// non-empty, without NUL, and at most [`MAX_KEY_BYTES`] long.
+    /// non-empty, without NUL, and at most 1024 bytes (`MAX_KEY_BYTES`) long.
     fn lock_path_for(&self, session: &Path) -> io::Result<LockPath> {
         let key = session.to_str().ok_or_else(|| invalid("a session key must be valid UTF-8"))?;
         if key.is_empty() {

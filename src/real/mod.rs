@@ -1,4 +1,5 @@
-//! The Linux adapter: [`RealFs`] and [`RealClock`], and the [`SessionLock`] built on them.
+//! The Linux adapter: [`RealFs`] and [`RealClock`], which the default
+//! [`SessionLock`](crate::SessionLock) is built on.
 //!
 //! Compiled out under `--cfg sessionlock_loom`; the checkers run the same core against
 //! the in-memory model instead.
@@ -55,14 +56,13 @@
 //!
 //! ## One registry per process
 //!
-//! Every real lock shares the registry returned by [`registry`], so two locks built
+//! Every real lock shares one registry (`registry()`), so two locks built
 //! separately in one process can never split the in-process state of a path.
 
 mod clock;
 mod degraded;
 mod fs;
 mod handle;
-mod handoff;
 mod lease;
 mod path;
 mod proc;
@@ -72,30 +72,22 @@ mod registration;
 mod sys;
 mod wait;
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 pub use clock::RealClock;
 pub use fs::RealFs;
-pub use handle::RealHandle;
-pub use path::lock_path_for;
+pub(crate) use handle::RealHandle;
+pub(crate) use path::{lock_path_for, session_path_of};
 
-use crate::api::{self, Builder, SessionFs};
+use crate::core::Registry;
 use crate::core::protocol::HeldFile;
-use crate::core::{Registry, ReleaseError};
-use crate::fs::{FsError, FsOp, LockPath};
+use crate::fs::{LockPath, SessionFs};
 use crate::sync::Arc;
 
-/// The session lock on the real filesystem.
-pub type SessionLock = api::SessionLock<RealFs, RealClock>;
-
-/// Proof of holding a session's lock on the real filesystem.
-pub type SessionGuard = api::SessionGuard<RealFs, RealClock>;
-
 /// The one registry every real lock of this process shares.
-pub fn registry() -> Arc<Registry<HeldFile<RealHandle>>> {
+pub(crate) fn registry() -> Arc<Registry<HeldFile<RealHandle>>> {
     static REGISTRY: OnceLock<Arc<Registry<HeldFile<RealHandle>>>> = OnceLock::new();
     Arc::clone(REGISTRY.get_or_init(Arc::default))
 }
@@ -103,83 +95,5 @@ pub fn registry() -> Arc<Registry<HeldFile<RealHandle>>> {
 impl SessionFs for RealFs {
     fn lock_path_for(&self, session: &Path) -> io::Result<LockPath> {
         lock_path_for(session)
-    }
-}
-
-impl SessionLock {
-    /// A lock with the default options (see [`Builder`]).
-    pub fn new() -> Self {
-        Builder::new().build()
-    }
-
-    /// Options for a lock; finish with [`Builder::build`].
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-}
-
-impl SessionGuard {
-    /// The session file this guard's lock protects: the realpath of the session's
-    /// directory plus the session's own name (the lock path without its `.lock`).
-    pub fn session_path(&self) -> PathBuf {
-        path::session_path_of(self.lock_path())
-    }
-
-    /// Opens the session file for appending (creating it if need be), after checking
-    /// that the lock is still ours, as [`SessionGuard::verify`] does: this guard's hold
-    /// is the current one in this process, and the lock path still names the lock file
-    /// it published (the same inode, or the same publication nonce where inode numbers
-    /// drift, H17).
-    ///
-    /// The check holds when the file is opened; it is not repeated on each write. Before
-    /// a later write that must not interleave with another writer, call
-    /// [`SessionGuard::verify`] again.
-    ///
-    /// ```
-    /// use std::io::Write;
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let dir = tempfile::tempdir()?;
-    /// # let session = dir.path().join("s.jsonl");
-    /// let lock = sessionlock::SessionLock::new();
-    /// let guard = lock.lock_blocking(&session)?;
-    /// writeln!(guard.open_session_file_blocking()?, "{{\"turn\":1}}")?;
-    /// guard.release_blocking()?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`ReleaseError::Compromised`] when the lock file was removed or replaced (someone
-    /// else may hold the lock now; nothing was opened); [`ReleaseError::StaleGuard`] when
-    /// the guard belongs to no current hold; [`ReleaseError::Fs`] when the lock path
-    /// could not be examined, or, with [`FsOp::OpenSession`], the session file could not
-    /// be opened.
-    pub async fn open_session_file(&self) -> Result<File, ReleaseError> {
-        self.verify().await?;
-        let session = self.session_path();
-        OpenOptions::new().append(true).create(true).open(&session).map_err(|source| {
-            ReleaseError::Fs(FsError { op: FsOp::OpenSession, path: session, source })
-        })
-    }
-
-    /// [`SessionGuard::open_session_file`] on the calling thread.
-    ///
-    /// # Errors
-    /// As [`SessionGuard::open_session_file`].
-    pub fn open_session_file_blocking(&self) -> Result<File, ReleaseError> {
-        api::block_on(self.open_session_file())
-    }
-}
-
-impl Default for SessionLock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Builder {
-    /// Builds a lock on the real filesystem, sharing this process's one [`registry`].
-    pub fn build(self) -> SessionLock {
-        self.build_with(RealFs, RealClock, registry())
     }
 }

@@ -4,10 +4,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use rustix::io::Errno;
-use sessionlock::api::{SessionFs, SessionLock};
-use sessionlock::core::{Holder, Reason};
 use sessionlock::fs::{FileKind, FsOp};
 use sessionlock::{AcquireError, Clock, Owner, Released, TryAcquire};
+use sessionlock::{Holder, Reason};
+use sessionlock::{SessionFs, SessionLock};
 
 use super::snapshot::Snapshot;
 use super::{foreign, short, with_lock_file};

@@ -9,12 +9,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rustix::io::Errno;
-use sessionlock::api::{SessionFs, SessionLock};
-use sessionlock::core::Registry;
 use sessionlock::fs::{FileId, FileMeta, FsError, FsOp, FsResult, Opened, PidState, ProcessId};
 use sessionlock::fs::{Lease, Location, Published};
-use sessionlock::real::RealHandle;
 use sessionlock::{Builder, LockFs, LockPath, Moment, RealClock, RealFs};
+use sessionlock::{SessionFs, SessionLock};
+
+/// The real filesystem's open lock file.
+type RealHandle = <RealFs as LockFs>::Handle;
 
 /// One `read` the core asked for: the limit it passed and how many bytes it got.
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +48,7 @@ pub fn faulty(
 ) -> (SessionLock<FaultyFs, RealClock>, Arc<Mutex<Vec<ReadSeen>>>) {
     let reads = Arc::default();
     let fs = FaultyFs { fail, reads: Arc::clone(&reads) };
-    (builder.build_with(fs, RealClock, sessionlock::sync::Arc::new(Registry::default())), reads)
+    (builder.build_with(fs, RealClock), reads)
 }
 
 impl LockFs for FaultyFs {
@@ -127,6 +128,6 @@ impl LockFs for FaultyFs {
 
 impl SessionFs for FaultyFs {
     fn lock_path_for(&self, session: &Path) -> io::Result<LockPath> {
-        sessionlock::lock_path_for(session)
+        sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, session)
     }
 }

@@ -55,7 +55,7 @@ impl Drop for LiveProcess {
 /// in the original's `createdAt` format.
 pub fn iso_from_now(ms: i64) -> String {
     use sessionlock::Clock;
-    sessionlock::payload::format_iso_ms(RealClock.wall_ms().saturating_add_signed(ms))
+    crate::common::iso(RealClock.wall_ms().saturating_add_signed(ms))
 }
 
 /// A lock file naming a dead pid: stale-looking, so only an error can stop its removal.

@@ -166,5 +166,6 @@ fn describe(outcome: Result<&str, AcquireError>) -> String {
             };
             format!("fs {:?} {why} {}", e.op, e.path.display())
         }
+        Err(other) => format!("other {other}"),
     }
 }

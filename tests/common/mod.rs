@@ -8,8 +8,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use sessionlock::core::{Event, Observer, Reason};
 use sessionlock::{Builder, LockPath, SessionLock};
+use sessionlock::{Event, Observer, Reason};
 
 /// What the core did, as recorded by a [`Recorder`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,7 @@ impl Observer for Recorder {
             Event::Released { .. } => Seen::Released,
             Event::Compromised { .. } => Seen::Compromised,
             Event::CloseFailed { .. } => Seen::CloseFailed,
+            _ => return, // an event this recorder does not know
         };
         self.seen.lock().unwrap().push(seen);
         self.changed.notify_all();
@@ -100,12 +101,15 @@ pub fn session() -> (tempfile::TempDir, PathBuf) {
 
 /// The lock file of `session`.
 pub fn lock_file(session: &Path) -> PathBuf {
-    sessionlock::lock_path_for(session).unwrap().as_path().to_owned()
+    sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, session)
+        .unwrap()
+        .as_path()
+        .to_owned()
 }
 
 /// The canonical lock path of `session`.
 pub fn lock_path(session: &Path) -> LockPath {
-    sessionlock::lock_path_for(session).unwrap()
+    sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, session).unwrap()
 }
 
 /// Writes a lock file by hand, as the original TypeScript lock does.
@@ -116,7 +120,14 @@ pub fn write_foreign(session: &Path, pid: u32, created_at: &str) {
 
 /// Now, in the original lock's `createdAt` format.
 pub fn now_iso() -> String {
-    sessionlock::payload::format_iso_ms(wall_ms())
+    iso(wall_ms())
+}
+
+/// `ms` since the epoch in the original lock's `createdAt` format
+/// (`2026-02-13T10:00:00.000Z`, JavaScript's `toISOString`).
+pub fn iso(ms: u64) -> String {
+    let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// The wall clock, in milliseconds since the epoch, read the way the lock reads it.

@@ -27,6 +27,8 @@ pub async fn probe(
         Opened::NotALockFile(kind) => {
             return Err(AcquireError::NotALockFile { path: path.clone(), kind });
         }
+        // An outcome the mutants do not know: judge as the core does.
+        _ => return protocol::probe(ctx, path).await,
     };
     let payload = read_payload(ctx, &handle).await?;
     if mutant == Mutant::H1OwnPidOrphan && payload.as_ref().and_then(|p| p.pid) == Some(ctx.me.pid)

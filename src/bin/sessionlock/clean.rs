@@ -1,18 +1,15 @@
 //! `sessionlock clean`: remove the lock files whose holders are provably gone.
 //!
-//! The real run uses the core's [`protocol::probe`], the very step a contender takes: it
-//! opens the file, takes its kernel lock, judges it while holding that lock, and removes
-//! it only if it is stale and the path still names the inode judged (INV-2). A live
-//! holder, or one merely old (H6), is kept. `--dry-run` uses the read-only
-//! [`protocol::inspect`] instead.
+//! The real run uses the library's [`SessionLock::clean`], the very step a contender
+//! takes: it opens the file, takes its kernel lock, judges it while holding that lock,
+//! and removes it only if it is stale and the path still names the inode judged (INV-2).
+//! A live holder, or one merely old (H6), is kept. `--dry-run` uses the read-only
+//! [`SessionLock::inspect`] instead.
 
 use std::io::Write;
 use std::path::Path;
 
-use sessionlock::api::block_on;
-use sessionlock::core::Reason;
-use sessionlock::core::protocol::{self, Ctx, Probe};
-use sessionlock::{AcquireError, Clock, Holder, LockFs, LockPath, SessionLock};
+use sessionlock::{AcquireError, Clock, Holder, LockPath, Reason, SessionFs, SessionLock};
 
 use crate::error::{CliError, kind_name};
 use crate::inspect::{self, Found, reason_names};
@@ -48,12 +45,11 @@ pub struct Tally {
 pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
     let targets = targets::scan(dir)?;
     let lock = SessionLock::new();
-    let ctx = lock.locker().ctx();
     let mut out = std::io::stdout().lock();
     let mut tally = Tally::default();
     let mut code = 0;
     for target in &targets {
-        let cleaned = if dry_run { look(&ctx, &target.lock) } else { clean(&ctx, &target.lock) };
+        let cleaned = if dry_run { look(&lock, &target.lock) } else { clean(&lock, &target.lock) };
         let cleaned = cleaned.unwrap_or_else(|error| failed(error, &mut code));
         report(&mut out, &target.lock, &cleaned, dry_run, &mut tally)?;
     }
@@ -71,30 +67,26 @@ pub fn failed(error: AcquireError, code: &mut u8) -> Cleaned {
 }
 
 /// Probes `lock` and removes it if stale, under its kernel lock and bound to its inode.
-pub fn clean<F: LockFs, C: Clock>(
-    ctx: &Ctx<'_, F, C>,
-    lock: &LockPath,
+pub fn clean<F: SessionFs, C: Clock>(
+    lock: &SessionLock<F, C>,
+    path: &LockPath,
 ) -> Result<Cleaned, AcquireError> {
-    match block_on(protocol::probe(ctx, lock)) {
-        Ok(Probe::Broken(reasons)) => Ok(Cleaned::Removed(reasons)),
-        Ok(Probe::Missing) => Ok(Cleaned::Gone),
-        Ok(Probe::Alive { holder, handle }) => {
-            if let Some(handle) = handle {
-                block_on(protocol::close_quietly(ctx, lock, handle));
-            }
-            Ok(Cleaned::Kept(Box::new(holder)))
-        }
+    match lock.clean_blocking(path) {
+        Ok(sessionlock::Cleaned::Removed(reasons)) => Ok(Cleaned::Removed(reasons)),
+        Ok(sessionlock::Cleaned::Kept(holder)) => Ok(Cleaned::Kept(holder)),
+        Ok(sessionlock::Cleaned::Missing) => Ok(Cleaned::Gone),
+        Ok(_) => Ok(Cleaned::Failed("an outcome this version does not know".to_owned())),
         Err(AcquireError::NotALockFile { kind, .. }) => Ok(Cleaned::Skipped(kind_name(kind))),
         Err(e) => Err(e),
     }
 }
 
 /// What [`clean`] would do, from a read-only look.
-pub fn look<F: LockFs, C: Clock>(
-    ctx: &Ctx<'_, F, C>,
-    lock: &LockPath,
+pub fn look<F: SessionFs, C: Clock>(
+    lock: &SessionLock<F, C>,
+    path: &LockPath,
 ) -> Result<Cleaned, AcquireError> {
-    Ok(match inspect::look(ctx, lock)? {
+    Ok(match inspect::look(lock, path)? {
         Found::Lock(holder) if holder.is_stale() => Cleaned::Removed(holder.reasons),
         Found::Lock(holder) => Cleaned::Kept(holder),
         Found::Nothing => Cleaned::Gone,

@@ -49,6 +49,9 @@ pub enum CliError {
         /// Who holds it.
         holder: Box<Holder>,
     },
+    /// Another failure to take or look at a lock, of a kind this version does not know.
+    #[error(transparent)]
+    Lock(AcquireError),
     /// A lock primitive failed; with a hint where the cause is another user's file.
     #[error("{0}{hint}", hint = hint(.0))]
     Fs(FsError),
@@ -105,6 +108,7 @@ impl CliError {
             Self::Connect(_) => EXIT_CONFIG,
             Self::Fs(_)
             | Self::Io { .. }
+            | Self::Lock(_)
             | Self::Supervise { .. }
             | Self::Db(_)
             | Self::Output(_) => EXIT_IO,
@@ -191,6 +195,7 @@ impl From<AcquireError> for CliError {
                 Self::NotALockFile { path: path.as_path().to_owned(), kind }
             }
             AcquireError::Fs(e) => Self::Fs(e),
+            other => Self::Lock(other),
         }
     }
 }

@@ -1,26 +1,19 @@
 //! `sessionlock inspect`: who holds each lock, changing nothing.
 //!
-//! Each lock path is looked at with the core's read-only [`protocol::inspect`]: the file
-//! is opened, its kernel lock tried (to learn whether a live holder has it) and let go at
-//! once, and its payload judged. Nothing is ever removed.
+//! Each lock path is looked at with the library's read-only [`SessionLock::inspect`]:
+//! the file is opened, its kernel lock tried (to learn whether a live holder has it) and
+//! let go at once, and its payload judged. Nothing is ever removed.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use sessionlock::api::block_on;
-use sessionlock::core::Reason;
-use sessionlock::core::judge::Place;
-use sessionlock::core::protocol::{self, Ctx};
 use sessionlock::fs::{FileKind, PidState};
-use sessionlock::{AcquireError, Clock, Holder, LockFs, LockPath, RealClock, RealFs, SessionLock};
+use sessionlock::{AcquireError, Clock, Holder, LockPath, Place, Reason, SessionFs, SessionLock};
 
 use crate::error::{CliError, kind_name};
 use crate::targets::{self, Target};
-
-/// The context core steps run in on the real filesystem.
-pub type RealCtx<'a> = Ctx<'a, RealFs, RealClock>;
 
 /// What one look at a lock path found.
 #[derive(Debug)]
@@ -50,7 +43,6 @@ struct Row {
 /// file or an unusable path, 1 for I/O).
 pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
     let lock = SessionLock::new();
-    let ctx = lock.locker().ctx();
     let mut rows = Vec::new();
     let mut code = 0;
     let mut failures = 0;
@@ -61,7 +53,7 @@ pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
     };
     for arg in paths {
         match targets::resolve(arg) {
-            Ok(targets) => targets.iter().for_each(|t| look_one(&ctx, t, &mut rows, &mut fail)),
+            Ok(targets) => targets.iter().for_each(|t| look_one(&lock, t, &mut rows, &mut fail)),
             Err(error) => fail(error),
         }
     }
@@ -78,8 +70,8 @@ pub fn main(paths: &[PathBuf], json: bool) -> Result<u8, CliError> {
 /// Looks at one target and adds its row, unless that lock path already has one (named
 /// twice, say as a directory and as a file in it). Something other than a lock file at
 /// a path the user named gets a row *and* is a failure.
-fn look_one(ctx: &RealCtx<'_>, target: &Target, rows: &mut Vec<Row>, fail: impl FnOnce(CliError)) {
-    let found = match look(ctx, &target.lock) {
+fn look_one(lock: &SessionLock, target: &Target, rows: &mut Vec<Row>, fail: impl FnOnce(CliError)) {
+    let found = match look(lock, &target.lock) {
         Ok(found) => found,
         Err(error) => {
             let error = CliError::from(error);
@@ -105,11 +97,11 @@ fn look_one(ctx: &RealCtx<'_>, target: &Target, rows: &mut Vec<Row>, fail: impl 
 ///
 /// # Errors
 /// A lock primitive's failure.
-pub fn look<F: LockFs, C: Clock>(
-    ctx: &Ctx<'_, F, C>,
-    lock: &LockPath,
+pub fn look<F: SessionFs, C: Clock>(
+    lock: &SessionLock<F, C>,
+    path: &LockPath,
 ) -> Result<Found, AcquireError> {
-    match block_on(protocol::inspect(ctx, lock)) {
+    match lock.inspect_blocking(path) {
         Ok(Some(holder)) => Ok(Found::Lock(Box::new(holder))),
         Ok(None) => Ok(Found::Nothing),
         Err(AcquireError::NotALockFile { kind, .. }) => Ok(Found::NotALockFile(kind)),
@@ -129,7 +121,7 @@ pub fn alive(holder: &Holder) -> Option<bool> {
     match holder.pid_state {
         Some(PidState::Alive { .. }) => Some(true),
         Some(PidState::Dead) => Some(false),
-        None => None,
+        _ => None,
     }
 }
 
@@ -236,6 +228,7 @@ fn place_name(place: Place) -> &'static str {
         Place::Unrecorded => "unrecorded",
         Place::OtherPidNamespace => "another-pid-namespace",
         Place::OtherHost => "another-host",
+        _ => "elsewhere",
     }
 }
 

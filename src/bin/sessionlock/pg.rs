@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use rustix::process::{Signal, getppid, set_parent_process_death_signal};
 use serde::Serialize;
-use sessionlock::api::block_on;
 use sessionlock::pg::{LockRow, PgFs, PgSessionLock};
 use sessionlock::{Builder, LockPath};
 
@@ -157,7 +156,7 @@ pub fn bound(parent: u32, command: &[OsString]) -> Result<u8, CliError> {
 pub fn inspect(url: &str, keys: &[PathBuf], json: bool) -> Result<u8, CliError> {
     let keys = keys.iter().map(|k| key_text(k)).collect::<Result<Vec<_>, _>>()?;
     let fs = PgFs::connect_blocking(url)?;
-    let rows = block_on(fs.rows(&keys)).map_err(CliError::Db)?;
+    let rows = fs.rows_blocking(&keys).map_err(CliError::Db)?;
     // A key named but without a row: no lock (said so, never left out).
     let mut lines: Vec<(String, Option<&LockRow>)> =
         rows.iter().map(|r| (r.key.clone(), Some(r))).collect();
@@ -236,15 +235,14 @@ fn print_table(out: &mut impl Write, lines: &[(String, Option<&LockRow>)]) -> io
 /// still has the generation judged. A held row, however old, is kept.
 pub fn clean(url: &str, dry_run: bool) -> Result<u8, CliError> {
     let fs = PgFs::connect_blocking(url)?;
-    let rows = block_on(fs.rows(&[])).map_err(CliError::Db)?;
+    let rows = fs.rows_blocking(&[]).map_err(CliError::Db)?;
     let lock: PgSessionLock = fs.session_lock(Builder::new());
-    let ctx = lock.locker().ctx();
     let mut out = io::stdout().lock();
     let mut tally = Tally::default();
     let mut code = 0;
     for row in &rows {
         let path = LockPath::from_canonical(row.key.as_str());
-        let cleaned = if dry_run { clean::look(&ctx, &path) } else { clean::clean(&ctx, &path) };
+        let cleaned = if dry_run { clean::look(&lock, &path) } else { clean::clean(&lock, &path) };
         let cleaned = cleaned.unwrap_or_else(|error| clean::failed(error, &mut code));
         clean::report(&mut out, &path, &cleaned, dry_run, &mut tally)?;
     }

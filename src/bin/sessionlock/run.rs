@@ -30,16 +30,11 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, WaitIdStatus, pidfd_open, waitid};
-use sessionlock::api::{self, SessionFs, block_on};
-use sessionlock::core::protocol::{self, Probe};
-use sessionlock::fs::FileId;
-use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
-use sessionlock::{AcquireError, Clock, LockPath, Owner, ReleaseError, SessionLock};
-use sessionlock::{TryAcquire, core::Found};
+use sessionlock::{AcquireError, Cleaned, Clock, LockPath, Owner, ReleaseError, SessionFs};
+use sessionlock::{SessionGuard, SessionLock, TryAcquire};
 
 use crate::channel::{self, Handed, Listener};
 use crate::error::{CliError, EXIT_IO};
-use crate::inspect::RealCtx;
 use crate::signals::Caught;
 
 /// How long `run` leaves the exited command unreaped after it let go of the lock file.
@@ -213,41 +208,20 @@ pub fn exited(pid: u32) -> io::Result<WaitIdStatus> {
 /// the file as a contender would.
 fn settle(lock: &SessionLock, handed: Handed, trouble: &mut bool) {
     let path = LockPath::from_canonical(PathBuf::from(handed.path));
-    let ctx = lock.locker().ctx();
-    match published(&handed.fd) {
-        Ok((id, nonce)) => match block_on(protocol::identify(&ctx, &path, id, nonce.as_deref())) {
-            Ok(None) => {}
-            Ok(Some(found)) => compromised(&path, found, trouble),
-            Err(error) => report(CliError::Fs(error), trouble),
-        },
-        Err(source) => report(CliError::Io { path: path.as_path().to_owned(), source }, trouble),
-    }
-    drop(handed.fd);
-    clean_up_path(&ctx, &path, trouble);
-}
-
-/// The identity and nonce of the file the holder published, read through its descriptor.
-fn published(fd: &OwnedFd) -> io::Result<(FileId, Option<String>)> {
-    let st = rustix::fs::fstat(fd)?;
-    let id = FileId { dev: st.st_dev, ino: st.st_ino };
-    let mut bytes = vec![0u8; MAX_PAYLOAD_BYTES + 1];
-    let mut len = 0;
-    while len < bytes.len() {
-        match rustix::io::pread(fd, &mut bytes[len..], len as u64) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+    match lock.verify_exec_fd(&path, &handed.fd) {
+        Ok(()) => {}
+        Err(error @ ReleaseError::Compromised { .. }) => {
+            eprintln!("sessionlock: {error}");
+            *trouble = true;
+        }
+        Err(ReleaseError::Fs(error)) => report(CliError::Fs(error), trouble),
+        Err(error) => {
+            eprintln!("sessionlock: {error}");
+            *trouble = true;
         }
     }
-    bytes.truncate(len);
-    Ok((id, Payload::parse(&bytes).and_then(|p| p.nonce)))
-}
-
-fn compromised(path: &LockPath, found: Found, trouble: &mut bool) {
-    let error = ReleaseError::Compromised { path: path.clone(), found };
-    eprintln!("sessionlock: {error}");
-    *trouble = true;
+    drop(handed.fd);
+    clean_up(lock, &path, trouble);
 }
 
 fn report(error: CliError, trouble: &mut bool) {
@@ -258,20 +232,11 @@ fn report(error: CliError, trouble: &mut bool) {
 /// Removes the file at `lock_path` if its holder is proven gone (a contender's probe).
 /// Returns whether it removed it.
 fn clean_up(lock: &SessionLock, lock_path: &LockPath, trouble: &mut bool) -> bool {
-    clean_up_path(&lock.locker().ctx(), lock_path, trouble)
-}
-
-fn clean_up_path(ctx: &RealCtx<'_>, path: &LockPath, trouble: &mut bool) -> bool {
-    match block_on(protocol::probe(ctx, path)) {
-        Ok(Probe::Broken(_)) => true,
-        Ok(Probe::Missing) => false,
-        // Someone the command started still holds it, or the next holder has it.
-        Ok(Probe::Alive { handle, .. }) => {
-            if let Some(handle) = handle {
-                block_on(protocol::close_quietly(ctx, path, handle));
-            }
-            false
-        }
+    match lock.clean_blocking(lock_path) {
+        Ok(Cleaned::Removed(_)) => true,
+        // Someone the command started still holds it, or the next holder has it; or
+        // nothing is there.
+        Ok(_) => false,
         Err(AcquireError::NotALockFile { .. }) => false,
         Err(error) => {
             report(CliError::from(error), trouble);
@@ -303,10 +268,10 @@ fn warn_if_aliased(file: &Path, lock: &LockPath) {
 /// fails at once naming the holder; with a timeout, says once who holds it (unless the
 /// timeout is zero: there is no wait to announce), then waits.
 pub fn acquire<F: SessionFs, C: Clock>(
-    lock: &api::SessionLock<F, C>,
+    lock: &SessionLock<F, C>,
     file: &Path,
     timeout: Option<Duration>,
-) -> Result<api::SessionGuard<F, C>, CliError> {
+) -> Result<SessionGuard<F, C>, CliError> {
     let owner = Owner::new();
     match (lock.try_acquire_blocking(file, owner)?, timeout) {
         (TryAcquire::Acquired(guard), _) => return Ok(guard),
@@ -324,13 +289,13 @@ pub fn acquire<F: SessionFs, C: Clock>(
 /// A timeout names the holder seen when the wait began; look again, so the message says
 /// how long that holder has held by now (H16). Any other holder is left as it was seen.
 fn refreshed<F: SessionFs, C: Clock>(
-    lock: &api::SessionLock<F, C>,
+    lock: &SessionLock<F, C>,
     error: AcquireError,
 ) -> AcquireError {
     let AcquireError::Timeout { path, waited, holder: Some(seen) } = error else {
         return error;
     };
-    let now = block_on(protocol::inspect(&lock.locker().ctx(), &path));
+    let now = lock.inspect_blocking(&path);
     let holder = match now {
         Ok(Some(now)) if now.pid == seen.pid => Box::new(now),
         _ => seen,
