@@ -30,6 +30,7 @@ pub(crate) struct Statements {
     pub(crate) try_lock: Statement,
     pub(crate) lock: Statement,
     pub(crate) delete: Statement,
+    pub(crate) delete_if: Statement,
     pub(crate) unlock_all: Statement,
 }
 
@@ -214,13 +215,14 @@ async fn open(config: &Config) -> Result<Client, ConnectError> {
 
 /// Prepares every statement on `client` (pipelined: one round trip in all).
 async fn prepare(client: Client) -> Result<Conn, ConnectError> {
-    let (publish, open, path_id, try_lock, lock, delete, unlock_all) = tokio::join!(
+    let (publish, open, path_id, try_lock, lock, delete, delete_if, unlock_all) = tokio::join!(
         client.prepare(sql::PUBLISH),
         client.prepare(sql::OPEN),
         client.prepare(sql::PATH_ID),
         client.prepare(sql::TRY_LOCK),
         client.prepare(sql::LOCK),
         client.prepare(sql::DELETE),
+        client.prepare(sql::DELETE_IF),
         client.prepare(sql::UNLOCK_ALL),
     );
     let up = ConnectError::setting_up;
@@ -231,6 +233,7 @@ async fn prepare(client: Client) -> Result<Conn, ConnectError> {
         try_lock: try_lock.map_err(up)?,
         lock: lock.map_err(up)?,
         delete: delete.map_err(up)?,
+        delete_if: delete_if.map_err(up)?,
         unlock_all: unlock_all.map_err(up)?,
     };
     Ok(Conn { client, st })

@@ -17,6 +17,7 @@
 //! | `meta`, `read`     | the snapshot: generation, creation time (server clock), payload |
 //! | `path_id`          | `SELECT generation` at the key                                 |
 //! | `unlink`           | compare-and-delete: `DELETE ... WHERE path AND generation`, run on the connection that holds the lock |
+//! | `unlink_if`        | one statement on that connection: the compare-and-delete, and the generation the key named before it (the default would be `path_id` on another pooled connection, then `unlink`) |
 //! | `close`, drop      | `pg_advisory_unlock_all()`, then the connection is pooled again |
 //! | `pid_state`        | never judged: a pid from another host means nothing here       |
 //! | `lease`            | the trait's default, `Unavailable`: a row has no writers to probe. The judge treats it as "no writer", so the only proof of death stays the free advisory lock |
@@ -422,6 +423,45 @@ impl PgFs {
             Err(e) => Err(io_err(e)),
         }
     }
+
+    async fn delete_if_row(
+        &self,
+        path: &LockPath,
+        held: &PgHandle,
+        id: FileId,
+    ) -> io::Result<Option<FileId>> {
+        let key = key_of(path)?;
+        if id != held.id() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "compare-and-delete of {id:?} through the handle of generation {}",
+                    held.generation
+                ),
+            ));
+        }
+        let Some(conn) = held.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "unlink without holding the row's advisory lock",
+            ));
+        };
+        let row = match conn.client.query_one(&conn.st.delete_if, &[&key, &held.generation]).await {
+            Ok(row) => {
+                held.keep(conn);
+                row
+            }
+            // The holding session is gone (terminated, server restarted): so is the lock.
+            Err(e) => return Err(io_err(e)),
+        };
+        Ok(match (row.get::<_, bool>(0), row.get::<_, Option<i64>>(1)) {
+            (true, _) => Some(id),
+            // Our row, deleted by another session meanwhile (never by the protocol,
+            // which deletes only under the advisory lock we hold): gone now.
+            (false, Some(generation)) if generation == held.generation => None,
+            (false, found) => found.map(id_of),
+        })
+    }
 }
 
 /// The session key a lock path stands for.
@@ -552,6 +592,17 @@ impl LockFs for PgFs {
 
     async fn unlink(&self, path: &LockPath, held: &PgHandle) -> FsResult<()> {
         self.delete_row(path, held).await.map_err(err(FsOp::Unlink, path))
+    }
+
+    /// One statement, `DELETE_IF`, on the connection that holds the lock, in place of the
+    /// default's `path_id` (on another pooled connection) and then `unlink`.
+    async fn unlink_if(
+        &self,
+        path: &LockPath,
+        held: &PgHandle,
+        id: FileId,
+    ) -> FsResult<Option<FileId>> {
+        self.delete_if_row(path, held, id).await.map_err(err(FsOp::Unlink, path))
     }
 
     /// Unlocks without waiting for the server's answer; see `Shared::unlock_later` for
