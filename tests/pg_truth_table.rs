@@ -354,6 +354,27 @@ fn uncontended_acquires_reuse_pooled_connections() {
     assert!(sessions <= opened, "{sessions} sessions, {opened} opened");
 }
 
+/// An uncontended acquire + release waits for two statements, each one round trip: the
+/// publish, and the release's compare-and-delete, which also says what the key named
+/// (`LockFs::unlink_if`); the unlock is sent without waiting. Without the one-statement
+/// `unlink_if` it was three: the release looked at the key, then deleted.
+/// Checks: INV-2
+#[test]
+fn uncontended_acquire_and_release_await_two_round_trips() {
+    let Some(pg) = pg() else { return };
+    let fs = connect(pg, "tt-round-trips");
+    let lock = fs.session_lock(Builder::new());
+    let s = key("round-trips");
+    let before = fs.round_trips();
+    for _ in 0..100 {
+        let guard = lock.acquire_blocking(&s, Owner::new()).unwrap();
+        assert!(row_generation(pg, &s).is_some(), "the row is there while held");
+        assert_eq!(guard.release_blocking().unwrap(), Released::Removed);
+    }
+    assert_eq!(fs.round_trips() - before, 200, "round trips awaited by 100 acquire + release");
+    assert_eq!(row_generation(pg, &s), None, "the last release removed the row");
+}
+
 /// An acquire that times out names the live holder, and a dropped acquire future leaves
 /// no wait behind in the server: its advisory-lock request is cancelled.
 /// Checks: INV-3, INV-5

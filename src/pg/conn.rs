@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     settled: Notify,
     /// How many connections were opened, for diagnostics.
     opened: std::sync::atomic::AtomicU64,
+    /// How many statements a primitive sent and awaited the answer of, for diagnostics.
+    round_trips: std::sync::atomic::AtomicU64,
     /// This host's name, written into each lock row for diagnostics.
     pub(crate) host: String,
 }
@@ -66,6 +68,7 @@ impl Shared {
             pending: Mutex::new(HashMap::new()),
             settled: Notify::new(),
             opened: std::sync::atomic::AtomicU64::new(0),
+            round_trips: std::sync::atomic::AtomicU64::new(0),
             host: host_name(),
         }
     }
@@ -121,6 +124,17 @@ impl Shared {
     /// How many connections were opened so far.
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts one statement whose answer a primitive awaits (an unlock sent by
+    /// [`Shared::unlock_later`] is not awaited, so not counted).
+    pub(crate) fn round_trip(&self) {
+        self.round_trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many statements primitives awaited so far.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many connections are idle in the pool now.

@@ -211,6 +211,13 @@ impl PgFs {
         self.shared.opened()
     }
 
+    /// How many statements this `PgFs`'s primitives have sent and awaited the answer of
+    /// so far, each one round trip to the server (for diagnostics and tests). The unlock
+    /// of a `close` is sent without waiting, and not counted.
+    pub fn round_trips(&self) -> u64 {
+        self.shared.round_trips()
+    }
+
     /// The lock rows at `keys` (every row when `keys` is empty), sorted by key: what
     /// `sessionlock inspect --postgres` shows. A read that takes no lock and changes
     /// nothing; to remove dead rows, probe them through the core, as a contender does.
@@ -252,6 +259,7 @@ impl PgFs {
         let mut retried = false;
         loop {
             let conn = self.shared.get().await?;
+            self.shared.round_trip();
             match run(conn).await {
                 Ok(value) => return Ok(value),
                 Err((conn, e)) if e.is_closed() && !retried => {
@@ -406,6 +414,7 @@ impl PgFs {
                 "unlink without holding the row's advisory lock",
             ));
         };
+        self.shared.round_trip();
         let deleted = conn.client.execute(&conn.st.delete, &[&key, &held.generation]).await;
         match deleted {
             Ok(1) => {
@@ -446,6 +455,7 @@ impl PgFs {
                 "unlink without holding the row's advisory lock",
             ));
         };
+        self.shared.round_trip();
         let row = match conn.client.query_one(&conn.st.delete_if, &[&key, &held.generation]).await {
             Ok(row) => {
                 held.keep(conn);
@@ -483,6 +493,7 @@ async fn wait_for_lock(
     mut abandoned: tokio::sync::oneshot::Receiver<()>,
 ) -> io::Result<Option<Conn>> {
     let conn = shared.get().await?;
+    shared.round_trip();
     let ms = remaining.as_millis().clamp(1, i32::MAX as u128).to_string();
     let cancel = conn.client.cancel_token();
     let mut cancelled = false;
