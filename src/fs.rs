@@ -380,6 +380,11 @@ pub trait LockFs: Send + Sync + 'static {
     /// indistinguishable to every other participant (`spec/protocol.md`, section 3). An
     /// adapter that has compare-and-delete in one round trip overrides it; the model and
     /// the real adapter keep the default, two steps.
+    ///
+    /// When `path` did not name `id` at a look the adapter took while `held` already held
+    /// the kernel lock, that look may be the answer, and nothing is unlinked: only a
+    /// holder of that kernel lock unlinks the file, and an identity is never published
+    /// twice, so `path` cannot name `id` again.
     fn unlink_if(
         &self,
         path: &LockPath,

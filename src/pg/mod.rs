@@ -13,11 +13,11 @@
 //! | `publish`          | one statement: `nextval`, `pg_advisory_lock(generation)`, `INSERT ... ON CONFLICT DO NOTHING`; a conflict is `Exists` |
 //! | `open`             | `SELECT` the row: a snapshot (rows never change)               |
 //! | `try_lock`         | `pg_try_advisory_lock(generation)` on a pooled connection, which the handle keeps while it holds |
-//! | `lock_until`       | `pg_advisory_lock(generation)`, waiting in the server, bounded by `lock_timeout` and cancelled if the future is dropped |
+//! | `lock_until`       | `pg_advisory_lock(generation)`, waiting in the server, bounded by `lock_timeout` and cancelled if the future is dropped; a `SELECT generation` at the key is pipelined right behind it on the same connection, a look taken as soon as the lock is granted |
 //! | `meta`, `read`     | the snapshot: generation, creation time (server clock), payload |
 //! | `path_id`          | `SELECT generation` at the key                                 |
 //! | `unlink`           | compare-and-delete: `DELETE ... WHERE path AND generation`, run on the connection that holds the lock |
-//! | `unlink_if`        | one statement on that connection: the compare-and-delete, and the generation the key named before it (the default would be `path_id` on another pooled connection, then `unlink`) |
+//! | `unlink_if`        | one statement on that connection: the compare-and-delete, and the generation the key named before it (the default would be `path_id` on another pooled connection, then `unlink`); none after a `lock_until` whose look found the key no longer naming the generation |
 //! | `close`, drop      | `pg_advisory_unlock_all()`, then the connection is pooled again |
 //! | `pid_state`        | never judged: a pid from another host means nothing here       |
 //! | `lease`            | the trait's default, `Unavailable`: a row has no writers to probe. The judge treats it as "no writer", so the only proof of death stays the free advisory lock |
@@ -211,9 +211,10 @@ impl PgFs {
         self.shared.opened()
     }
 
-    /// How many statements this `PgFs`'s primitives have sent and awaited the answer of
-    /// so far, each one round trip to the server (for diagnostics and tests). The unlock
-    /// of a `close` is sent without waiting, and not counted.
+    /// How many round trips to the server this `PgFs`'s primitives have awaited so far
+    /// (for diagnostics and tests). The unlock of a `close` is sent without waiting, and
+    /// the look pipelined behind a `lock_until` rides on the wait's round trip: neither
+    /// is counted.
     pub fn round_trips(&self) -> u64 {
         self.shared.round_trips()
     }
@@ -284,6 +285,7 @@ impl PgFs {
             payload,
             created_ms: created.try_into().unwrap_or(0),
             held: std::sync::Mutex::new(None),
+            looked: std::sync::Mutex::new(None),
         }
     }
 
@@ -372,18 +374,21 @@ impl PgFs {
         if remaining.is_zero() {
             return self.try_lock_row(handle).await;
         }
+        let key = key_of(&handle.path)?.to_owned();
         self.shared.settled(handle.generation).await;
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let task = self.shared.rt.spawn(wait_for_lock(
             Arc::clone(&self.shared),
             handle.generation,
+            key,
             remaining,
             abandoned,
         ));
         let outcome = WaitTask { task, _abandon: abandon }.await?;
         Ok(match outcome {
-            Some(conn) => {
+            Some((conn, looked)) => {
                 handle.keep(conn);
+                handle.set_looked(looked);
                 true
             }
             None => false,
@@ -449,6 +454,21 @@ impl PgFs {
                 ),
             ));
         }
+        if !held.is_locked() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "unlink without holding the row's advisory lock",
+            ));
+        }
+        // The key stopped naming our generation at a look taken while we held its lock
+        // (behind our `lock_until`). Only a holder of that lock deletes the row, and a
+        // generation is never published twice, so the key names it no more, now or ever:
+        // that look is the answer, and nothing is deleted.
+        if let Some(found) = held.looked()
+            && found != Some(held.generation)
+        {
+            return Ok(found.map(id_of));
+        }
         let Some(conn) = held.take() else {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -489,17 +509,24 @@ fn key_of(path: &LockPath) -> io::Result<&str> {
 async fn wait_for_lock(
     shared: Arc<Shared>,
     generation: i64,
+    key: String,
     remaining: Duration,
     mut abandoned: tokio::sync::oneshot::Receiver<()>,
-) -> io::Result<Option<Conn>> {
+) -> io::Result<Option<(Conn, Option<Option<i64>>)>> {
     let conn = shared.get().await?;
     shared.round_trip();
     let ms = remaining.as_millis().clamp(1, i32::MAX as u128).to_string();
     let cancel = conn.client.cancel_token();
     let mut cancelled = false;
-    let outcome = {
+    let (outcome, look) = {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&generation, &ms];
-        let query = conn.client.query_one(&conn.st.lock, &params);
+        // The look at the key is sent right behind the lock, on the same connection, so
+        // the server runs it as soon as the lock is granted, and its answer arrives with
+        // the lock's: no round trip of its own. If the lock is not granted, it is wasted.
+        let lock = conn.client.query_one(&conn.st.lock, &params);
+        let look_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&key];
+        let look = conn.client.query_opt(&conn.st.path_id, &look_params);
+        let query = async { tokio::join!(lock, look) };
         let mut query = std::pin::pin!(query);
         // A safety net only: the server's lock_timeout ends the wait first.
         let backstop = tokio::time::sleep(remaining + Duration::from_secs(2));
@@ -526,8 +553,9 @@ async fn wait_for_lock(
     };
     let still_wanted =
         abandoned.try_recv() != Err(tokio::sync::oneshot::error::TryRecvError::Closed);
+    let looked = look.ok().map(|row| row.map(|row| row.get::<_, i64>(0)));
     match outcome {
-        Ok(_) if still_wanted => Ok(Some(conn)),
+        Ok(_) if still_wanted => Ok(Some((conn, looked))),
         Ok(_) => {
             shared.unlock_later(Some(generation), conn);
             Ok(None)
@@ -549,12 +577,12 @@ async fn wait_for_lock(
 /// The awaiting side of [`wait_for_lock`]: dropping it drops `_abandon`, which tells the
 /// task to cancel; the task is never aborted, so it always cleans up.
 struct WaitTask {
-    task: tokio::task::JoinHandle<io::Result<Option<Conn>>>,
+    task: tokio::task::JoinHandle<io::Result<Option<(Conn, Option<Option<i64>>)>>>,
     _abandon: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Future for WaitTask {
-    type Output = io::Result<Option<Conn>>;
+    type Output = io::Result<Option<(Conn, Option<Option<i64>>)>>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
