@@ -481,8 +481,19 @@ impl PgFs {
                 held.keep(conn);
                 row
             }
-            // The holding session is gone (terminated, server restarted): so is the lock.
-            Err(e) => return Err(io_err(e)),
+            // The statement failed, so it deleted nothing; most likely the holding
+            // session is gone (terminated, server restarted), and so is the lock. Answer
+            // as the default would have: its look at the key comes first, on a pooled
+            // connection, and a key naming another generation (a takeover) is reported,
+            // not the failure; only a key still naming ours goes on to the failed delete.
+            Err(e) => {
+                drop(conn);
+                return match self.path_generation(path).await? {
+                    Some(found) if found != id => Ok(Some(found)),
+                    None => Ok(None),
+                    Some(_) => Err(io_err(e)),
+                };
+            }
         };
         Ok(match (row.get::<_, bool>(0), row.get::<_, Option<i64>>(1)) {
             (true, _) => Some(id),
