@@ -523,7 +523,7 @@ async fn wait_for_lock(
     key: String,
     remaining: Duration,
     mut abandoned: tokio::sync::oneshot::Receiver<()>,
-) -> io::Result<Option<(Conn, Option<Option<i64>>)>> {
+) -> io::Result<Option<Granted>> {
     let conn = shared.get().await?;
     shared.round_trip();
     let ms = remaining.as_millis().clamp(1, i32::MAX as u128).to_string();
@@ -585,15 +585,19 @@ async fn wait_for_lock(
     }
 }
 
+/// A wait that got the lock: the connection holding it, and what the look at the key sent
+/// behind the wait found (`None` if that look failed).
+type Granted = (Conn, Option<Option<i64>>);
+
 /// The awaiting side of [`wait_for_lock`]: dropping it drops `_abandon`, which tells the
 /// task to cancel; the task is never aborted, so it always cleans up.
 struct WaitTask {
-    task: tokio::task::JoinHandle<io::Result<Option<(Conn, Option<Option<i64>>)>>>,
+    task: tokio::task::JoinHandle<io::Result<Option<Granted>>>,
     _abandon: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Future for WaitTask {
-    type Output = io::Result<Option<(Conn, Option<Option<i64>>)>>;
+    type Output = io::Result<Option<Granted>>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
