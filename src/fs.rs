@@ -375,6 +375,38 @@ pub trait LockFs: Send + Sync + 'static {
         held: &Self::Handle,
     ) -> impl Future<Output = FsResult<()>> + Send;
 
+    /// Compare-and-unlink: looks at what `path` names and, if it is the file `id`, unlinks
+    /// it on the strength of holding the kernel lock through `held`. Answers what `path`
+    /// named at the look, as [`LockFs::path_id`] does: `Some(id)` exactly when it was
+    /// unlinked, anything else when nothing changed.
+    ///
+    /// The caller must hold the kernel lock through `held`, and `id` must be the identity
+    /// of `held`'s file. Then no other participant can unlink or replace the path between
+    /// the look and the unlink, so the default, exactly [`LockFs::path_id`] then
+    /// [`LockFs::unlink`] when it names `id`, and an adapter doing both as one step are
+    /// indistinguishable to every other participant (`spec/protocol.md`, section 3). An
+    /// adapter that has compare-and-delete in one round trip overrides it; the model and
+    /// the real adapter keep the default, two steps.
+    ///
+    /// When `path` did not name `id` at a look the adapter took while `held` already held
+    /// the kernel lock, that look may be the answer, and nothing is unlinked: only a
+    /// holder of that kernel lock unlinks the file, and an identity is never published
+    /// twice, so `path` cannot name `id` again.
+    fn unlink_if(
+        &self,
+        path: &LockPath,
+        held: &Self::Handle,
+        id: FileId,
+    ) -> impl Future<Output = FsResult<Option<FileId>>> + Send {
+        async move {
+            let now = self.path_id(path).await?;
+            if now == Some(id) {
+                self.unlink(path, held).await?;
+            }
+            Ok(now)
+        }
+    }
+
     /// Closes a handle, releasing its kernel lock. The handle is gone even when this fails.
     fn close(&self, handle: Self::Handle) -> impl Future<Output = FsResult<()>> + Send;
 

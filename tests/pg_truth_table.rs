@@ -76,11 +76,21 @@ fn other_host_waits_in_the_server_for_the_release() {
         std::thread::spawn(move || lock_b.acquire_blocking(&s, Owner::new()))
     };
     rec.wait_for(&Seen::KernelWait);
-    let waiting = pg.psql(&format!(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-         AND ((classid::bigint << 32) | objid::bigint) = {held}"
-    ));
-    assert_eq!(waiting, "1", "the waiter waits in the server, on the holder's generation");
+    // `KernelWait` is reported just before the wait's statement is sent: give it time to
+    // reach the server.
+    let waiting = || {
+        pg.psql(&format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND ((classid::bigint << 32) | objid::bigint) = {held}"
+        ))
+    };
+    for _ in 0..2000 {
+        if waiting() == "1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(waiting(), "1", "the waiter waits in the server, on the holder's generation");
     assert_eq!(row_generation(pg, &s), Some(held), "a live holder's row is never broken");
     assert_eq!(holder.release_blocking().unwrap(), Released::Removed);
     let second = waiter.join().unwrap().unwrap();
@@ -352,6 +362,105 @@ fn uncontended_acquires_reuse_pooled_connections() {
         .parse()
         .unwrap();
     assert!(sessions <= opened, "{sessions} sessions, {opened} opened");
+}
+
+/// An uncontended acquire + release waits for two statements, each one round trip: the
+/// publish, and the release's compare-and-delete, which also says what the key named
+/// (`LockFs::unlink_if`); the unlock is sent without waiting. Without the one-statement
+/// `unlink_if` it was three: the release looked at the key, then deleted.
+/// Checks: INV-2
+#[test]
+fn uncontended_acquire_and_release_await_two_round_trips() {
+    let Some(pg) = pg() else { return };
+    let fs = connect(pg, "tt-round-trips");
+    let lock = fs.session_lock(Builder::new());
+    let s = key("round-trips");
+    let before = fs.round_trips();
+    for _ in 0..100 {
+        let guard = lock.acquire_blocking(&s, Owner::new()).unwrap();
+        assert!(row_generation(pg, &s).is_some(), "the row is there while held");
+        assert_eq!(guard.release_blocking().unwrap(), Released::Removed);
+    }
+    assert_eq!(fs.round_trips() - before, 200, "round trips awaited by 100 acquire + release");
+    assert_eq!(row_generation(pg, &s), None, "the last release removed the row");
+}
+
+/// After a wait in the server (`lock_until`), `unlink_if` answers from the look sent
+/// right behind the lock, with no round trip of its own, when that look found the key no
+/// longer naming the waited-on generation (its holder released; a successor's row is
+/// then left alone); and deletes, in one round trip, when the look found the row still
+/// there (its holder's session ended without deleting it).
+/// Checks: INV-2, INV-4
+#[test]
+fn unlink_if_after_a_wait_answers_from_the_look_behind_the_lock() {
+    use sessionlock::api::block_on;
+    use sessionlock::fs::{Opened, Published};
+    use sessionlock::{Clock, LockPath, RealClock};
+    let Some(pg) = pg() else { return };
+    let (a, b) = (connect(pg, "tt-look-a"), connect(pg, "tt-look-b"));
+    // `b` waits on the row `a` published at `name`, and `a` ends its hold with `end`;
+    // returns `b`'s locked handle and the generation it waited on.
+    let waited = |name: &str, end: &dyn Fn(&LockPath, <PgFs as LockFs>::Handle, u64)| {
+        let path = LockPath::from_canonical(key(name));
+        let Published::Created { handle, id } = block_on(a.publish(&path, b"{}")).unwrap() else {
+            panic!("fresh key");
+        };
+        let Opened::File(waiter) = block_on(b.open(&path)).unwrap() else { panic!("published") };
+        let deadline = RealClock.now().saturating_add(Duration::from_secs(30));
+        let (b2, gen_) = (b.clone(), id.ino);
+        let wait = std::thread::spawn(move || {
+            let got = block_on(b2.lock_until(&waiter, deadline)).unwrap();
+            (got, waiter)
+        });
+        let waiting = format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND ((classid::bigint << 32) | objid::bigint) = {gen_}"
+        );
+        let mut tries = 0;
+        while pg.psql(&waiting) != "1" {
+            tries += 1;
+            assert!(tries < 2000, "the waiter never waited in the server");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        end(&path, handle, id.ino);
+        let (got, waiter) = wait.join().unwrap();
+        assert!(got, "the wait ends when the holder lets go");
+        (path, waiter, id)
+    };
+
+    // Released: the look found no row; answered with no round trip, nothing deleted.
+    let release = |path: &LockPath, handle, _| {
+        let id = block_on(a.meta(&handle)).unwrap().id;
+        assert_eq!(block_on(a.unlink_if(path, &handle, id)).unwrap(), Some(id));
+        block_on(a.close(handle)).unwrap();
+    };
+    let (path, waiter, id) = waited("look-released", &release);
+    let before = b.round_trips();
+    assert_eq!(block_on(b.unlink_if(&path, &waiter, id)).unwrap(), None);
+    assert_eq!(b.round_trips(), before, "answered from the look behind the lock");
+    block_on(b.close(waiter)).unwrap();
+
+    // Released, then a successor published: the look's answer stands; the successor stays.
+    let (path, waiter, id) = waited("look-successor", &release);
+    let Published::Created { handle: next, id: next_id } =
+        block_on(a.publish(&path, b"{}")).unwrap()
+    else {
+        panic!("the key was free");
+    };
+    let found = block_on(b.unlink_if(&path, &waiter, id)).unwrap();
+    assert_ne!(found, Some(id), "nothing of ours to delete");
+    assert_eq!(row_generation(pg, path.as_path().to_str().unwrap()), Some(next_id.ino));
+    block_on(b.close(waiter)).unwrap();
+    block_on(a.close(next)).unwrap();
+
+    // Ended without deleting (a dead holder): the look found the row; deleted.
+    let crash = |_: &LockPath, handle, _| block_on(a.close(handle)).unwrap();
+    let (path, waiter, id) = waited("look-dead", &crash);
+    let before = b.round_trips();
+    assert_eq!(block_on(b.unlink_if(&path, &waiter, id)).unwrap(), Some(id));
+    assert_eq!(b.round_trips(), before + 1, "the compare-and-delete, one statement");
+    assert_eq!(row_generation(pg, path.as_path().to_str().unwrap()), None);
+    block_on(b.close(waiter)).unwrap();
 }
 
 /// An acquire that times out names the live holder, and a dropped acquire future leaves

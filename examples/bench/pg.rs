@@ -4,16 +4,18 @@
 //!
 //! `uncontended` prints one JSON line:
 //! - `lock_us`: `PgSessionLock::acquire_blocking` + `release_blocking` on a key nobody
-//!   else wants (publish, then the release's look at the key and its compare-and-delete;
-//!   the unlock is not waited for).
+//!   else wants (publish, then the release's compare-and-delete, `unlink_if`, which also
+//!   says what the key named; the unlock is not waited for).
+//! - `round_trips_per_lock`: the statements `PgFs` awaited per `lock_us` cycle
+//!   (`PgFs::round_trips`), and `connections_opened`, over the whole run.
 //! - `select1_us`: one round trip of a prepared `SELECT 1` on one connection, driven the
 //!   way `PgFs` drives its connections (a runtime thread runs the connection, the
 //!   caller's thread awaits the answer). `ratio` = `lock_us / select1_us`.
 //! - `select1_inline_us`: the same round trip with the connection driven on the caller's
 //!   own thread (a current-thread runtime): the bare loopback round trip.
-//! - `publish_us`, `path_id_us`, `unlink_us`: the primitives an uncontended acquire +
-//!   release runs, each called alone through `LockFs` and timed (medians over every
-//!   call), in the same batches: where `lock_us` goes.
+//! - `publish_us`, `unlink_if_us`: the primitives an uncontended acquire + release
+//!   runs, each called alone through `LockFs` and timed (medians over every call), in
+//!   the same batches: where `lock_us` goes.
 //!
 //! `procs` is `procs.rs` with every worker on `PgFs`; the parent adds `select1_us`, and
 //! `handoff_p50_rtt` = `handoff_p50_us / select1_us`.
@@ -101,33 +103,32 @@ pub fn select1_us(url: &str, n: u64) -> Result<f64, String> {
 #[derive(Default)]
 struct Split {
     publish: Vec<f64>,
-    path_id: Vec<f64>,
-    unlink: Vec<f64>,
+    unlink_if: Vec<f64>,
 }
 
 impl Split {
-    fn medians(&mut self) -> [f64; 3] {
-        [&mut self.publish, &mut self.path_id, &mut self.unlink].map(|v| quantile(v, 0.5))
+    fn medians(&mut self) -> [f64; 2] {
+        [&mut self.publish, &mut self.unlink_if].map(|v| quantile(v, 0.5))
     }
 }
 
 /// The primitives the core runs for an uncontended acquire + release, called directly
-/// and timed one by one: `publish`, then the release's `path_id` and `unlink`, then
-/// `close` (not timed: it does not wait for the server).
+/// and timed one by one: `publish`, then the release's `unlink_if`, then `close` (not
+/// timed: it does not wait for the server).
 fn primitives(fs: &PgFs, path: &LockPath, split: &mut Split) -> Result<(), String> {
     let payload = br#"{"pid":1,"sessionlock":{"flock":true}}"#;
     let t = Instant::now();
     let published = block_on(fs.publish(path, payload)).map_err(|e| e.to_string())?;
     split.publish.push(t.elapsed().as_secs_f64() * 1e6);
-    let Published::Created { handle, .. } = published else {
+    let Published::Created { handle, id } = published else {
         return Err("the steps key was taken".to_owned());
     };
     let t = Instant::now();
-    block_on(fs.path_id(path)).map_err(|e| e.to_string())?;
-    split.path_id.push(t.elapsed().as_secs_f64() * 1e6);
-    let t = Instant::now();
-    block_on(fs.unlink(path, &handle)).map_err(|e| e.to_string())?;
-    split.unlink.push(t.elapsed().as_secs_f64() * 1e6);
+    let found = block_on(fs.unlink_if(path, &handle, id)).map_err(|e| e.to_string())?;
+    split.unlink_if.push(t.elapsed().as_secs_f64() * 1e6);
+    if found != Some(id) {
+        return Err(format!("unlink_if found {found:?}, not the published {id:?}"));
+    }
     block_on(fs.close(handle)).map_err(|e| e.to_string())
 }
 
@@ -143,12 +144,17 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
     let owner = Owner::new();
     let steps_key = LockPath::from_canonical(format!("{key}/steps"));
     let mut split = Split::default();
+    let (locks, lock_round_trips) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
     let mut steps: Vec<(&str, Step<'_>)> = vec![
         (
             "lock_us",
             Box::new(|| {
+                let before = fs.round_trips();
                 let guard = lock.acquire_blocking(&key, owner).map_err(|e| e.to_string())?;
-                guard.release_blocking().map(drop).map_err(|e| e.to_string())
+                guard.release_blocking().map_err(|e| e.to_string())?;
+                locks.set(locks.get() + 1);
+                lock_round_trips.set(lock_round_trips.get() + fs.round_trips() - before);
+                Ok(())
             }),
         ),
         ("select1_us", Box::new(|| probe.round_trip())),
@@ -169,7 +175,8 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
         }
     }
     drop(steps);
-    let [publish_us, path_id_us, unlink_us] = split.medians();
+    let [publish_us, unlink_if_us] = split.medians();
+    let round_trips_per_lock = lock_round_trips.get() as f64 / locks.get().max(1) as f64;
     let mut stat = |name: &str, p: f64| {
         means.iter_mut().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| quantile(v, p))
     };
@@ -185,8 +192,8 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
         ("ratio", round(lock_us / select1_us, 3)),
         ("lock_us_batch_range", range),
         ("publish_us", round(publish_us, 2)),
-        ("path_id_us", round(path_id_us, 2)),
-        ("unlink_us", round(unlink_us, 2)),
+        ("unlink_if_us", round(unlink_if_us, 2)),
+        ("round_trips_per_lock", round(round_trips_per_lock, 2)),
         ("connections_opened", fs.connections_opened().into()),
     ]))
 }

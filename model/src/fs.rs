@@ -406,6 +406,11 @@ impl LockFs for ModelFs {
         interleaving::fs(self.pid, FsOp::Unlink, path, result)
     }
 
+    // `unlink_if` keeps the trait's default, `path_id` then `unlink`: two steps, each a
+    // scheduling point that the refinement recorder sees, so the checkers explore every
+    // interleaving around them; an adapter's one-step override is one of those
+    // (`spec/protocol.md`, section 3).
+
     async fn close(&self, handle: ModelHandle) -> FsResult<()> {
         let path = handle.path.clone();
         self.step(FsOp::Close, &path, |_| Ok(())).await?;

@@ -7,7 +7,8 @@
 //! One difference is by design: `unlink` is compare-and-delete over PostgreSQL and
 //! refuses a handle that does not hold the lock, where Linux unlinks whatever the path
 //! names. So only the unlinks the protocol makes are run (the handle holds the lock and
-//! the path names its file), every case checks that the model recorded no INV-2
+//! the path names its file; `unlink_if` compares the path itself, so it runs whenever
+//! the handle holds the lock), every case checks that the model recorded no INV-2
 //! violation, and a separate test shows the adapter refusing the others.
 #![cfg(all(not(sessionlock_loom), feature = "postgres", feature = "shuttle"))]
 
@@ -34,6 +35,7 @@ enum Prim {
     PathId(usize),
     Read(usize),
     Unlink(usize, usize),
+    UnlinkIf(usize, usize),
     Close(usize),
 }
 
@@ -47,6 +49,7 @@ fn prim() -> impl Strategy<Value = Prim> {
         (0..2usize).prop_map(Prim::PathId),
         i.clone().prop_map(Prim::Read),
         ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
+        ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::UnlinkIf(p, h)),
         i.prop_map(Prim::Close),
     ]
 }
@@ -140,9 +143,11 @@ impl Pair {
         let fs = self.fs;
         let n = self.handles.len();
         let (pp, mp) = match p {
-            Prim::Publish(i) | Prim::Open(i) | Prim::PathId(i) | Prim::Unlink(i, _) => {
-                (self.pg_paths[i].clone(), self.model_paths[i].clone())
-            }
+            Prim::Publish(i)
+            | Prim::Open(i)
+            | Prim::PathId(i)
+            | Prim::Unlink(i, _)
+            | Prim::UnlinkIf(i, _) => (self.pg_paths[i].clone(), self.model_paths[i].clone()),
             _ => (self.pg_paths[0].clone(), self.model_paths[0].clone()),
         };
         let handle = |h: usize| (n > 0).then(|| h % n);
@@ -187,6 +192,27 @@ impl Pair {
                 }
                 let (ph, mh, _) = &self.handles[h];
                 (unit(block_on(fs.unlink(&pp, ph))), unit(block_on(self.model.unlink(&mp, mh))))
+            }
+            Prim::UnlinkIf(_, h) => {
+                let Some(h) = handle(h) else { return (Answer::Skipped, Answer::Skipped) };
+                if !self.handles[h].2 {
+                    return (Answer::Skipped, Answer::Skipped);
+                }
+                // PostgreSQL's one statement against the model's default (`path_id`, then
+                // `unlink` when it names the file): same answer, same effect, which the
+                // next `PathId` of either key compares.
+                let (ph, mh, _) = &self.handles[h];
+                let mid = block_on(self.model.meta(mh)).expect("meta").id;
+                let pid = block_on(fs.meta(ph)).expect("meta").id;
+                let r = block_on(fs.unlink_if(&pp, ph, pid));
+                let m = block_on(self.model.unlink_if(&mp, mh, mid));
+                match (r, m) {
+                    (Ok(Some(r)), Ok(Some(m))) => {
+                        let mapped = if self.same(r, m) { Some(r) } else { Some(m) };
+                        (Answer::Id(Some(r)), Answer::Id(mapped))
+                    }
+                    (r, m) => (id(r), id(m)),
+                }
             }
             Prim::TryLock(h) | Prim::Meta(h) | Prim::Read(h) | Prim::Close(h) => {
                 let Some(h) = handle(h) else { return (Answer::Skipped, Answer::Skipped) };
@@ -270,7 +296,8 @@ proptest! {
 
     /// The model answers every primitive as PostgreSQL does: atomic publication of a
     /// locked row, per-handle (per-session) advisory locks, generations, content,
-    /// compare-and-delete and close.
+    /// compare-and-delete (`unlink`, and `unlink_if` in one statement against the model's
+/// default of two steps) and close.
     /// Checks: INV-1, INV-2, INV-4
     #[test]
     fn the_model_answers_as_postgres_does(prims in proptest::collection::vec(prim(), 1..40)) {
@@ -286,7 +313,8 @@ proptest! {
 
 /// The comparison has teeth and reaches what matters: a lock taken twice through two
 /// handles conflicts on both sides, a closed holder's lock is free at once for another
-/// handle, a held row is deleted; and an identity renaming that is not 1:1 is refused.
+/// handle, a held row is deleted, by `unlink` and by `unlink_if` (which leaves another
+/// key alone); and an identity renaming that is not 1:1 is refused.
 /// Checks: INV-1, INV-4
 #[test]
 fn conformance_checks_can_fail() {
@@ -299,6 +327,11 @@ fn conformance_checks_can_fail() {
     assert_eq!(pair.run(Prim::TryLock(0)), (Answer::Bool(true), Answer::Bool(true)));
     assert_eq!(pair.run(Prim::Unlink(0, 0)), (Answer::Unit, Answer::Unit));
     assert_eq!(pair.run(Prim::PathId(0)), (Answer::Id(None), Answer::Id(None)));
+    assert_eq!(pair.run(Prim::Publish(1)), (Answer::Created, Answer::Created));
+    assert_eq!(pair.run(Prim::UnlinkIf(0, 1)), (Answer::Id(None), Answer::Id(None)));
+    let (pg, model) = pair.run(Prim::UnlinkIf(1, 1));
+    assert!(matches!(pg, Answer::Id(Some(_))) && pg == model, "{pg:?} / {model:?}");
+    assert_eq!(pair.run(Prim::PathId(1)), (Answer::Id(None), Answer::Id(None)));
     let live = block_on(pair.model.meta(&pair.handles[0].1)).expect("meta").id;
     let stranger = FileId { dev: 0, ino: 0 };
     assert!(!pair.same(stranger, live), "two generations cannot map to one model inode");
@@ -306,7 +339,8 @@ fn conformance_checks_can_fail() {
 }
 
 /// The unlinks the comparison skips are refused by the adapter: a handle that does not
-/// hold the lock cannot delete, and one holding another generation deletes nothing.
+/// hold the lock cannot delete, and one holding another generation deletes nothing (and
+/// `unlink_if` refuses an identity that is not its handle's).
 /// Checks: INV-2
 #[test]
 fn unlinks_outside_the_protocol_are_refused() {
@@ -318,12 +352,18 @@ fn unlinks_outside_the_protocol_are_refused() {
     let Opened::File(unlocked) = block_on(fs.open(&a)).unwrap() else { panic!("published") };
     let err = block_on(fs.unlink(&a, &unlocked)).unwrap_err();
     assert_eq!(err.source.kind(), io::ErrorKind::PermissionDenied);
+    let a_id = block_on(fs.meta(&unlocked)).unwrap().id;
+    let err = block_on(fs.unlink_if(&a, &unlocked, a_id)).unwrap_err();
+    assert_eq!(err.source.kind(), io::ErrorKind::PermissionDenied);
     let b = LockPath::from_canonical(pg_server::key("refused-b"));
     let Published::Created { handle: other, id } = block_on(fs.publish(&b, b"{}")).unwrap() else {
         panic!("fresh key");
     };
     let err = block_on(fs.unlink(&b, &held)).unwrap_err();
     assert_eq!(err.source.kind(), io::ErrorKind::NotFound);
+    let err = block_on(fs.unlink_if(&b, &held, id)).unwrap_err();
+    assert_eq!(err.source.kind(), io::ErrorKind::InvalidInput, "another generation's id");
+    assert_eq!(block_on(fs.unlink_if(&b, &held, a_id)).unwrap(), Some(id), "names another");
     assert_eq!(block_on(fs.path_id(&b)).unwrap(), Some(id), "the other row stays");
     for h in [held, unlocked, other] {
         block_on(fs.close(h)).unwrap();

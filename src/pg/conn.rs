@@ -30,6 +30,7 @@ pub(crate) struct Statements {
     pub(crate) try_lock: Statement,
     pub(crate) lock: Statement,
     pub(crate) delete: Statement,
+    pub(crate) delete_if: Statement,
     pub(crate) unlock_all: Statement,
 }
 
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     settled: Notify,
     /// How many connections were opened, for diagnostics.
     opened: std::sync::atomic::AtomicU64,
+    /// How many statements a primitive sent and awaited the answer of, for diagnostics.
+    round_trips: std::sync::atomic::AtomicU64,
     /// This host's name, written into each lock row for diagnostics.
     pub(crate) host: String,
 }
@@ -60,6 +63,7 @@ impl Shared {
             pending: Mutex::new(HashMap::new()),
             settled: Notify::new(),
             opened: std::sync::atomic::AtomicU64::new(0),
+            round_trips: std::sync::atomic::AtomicU64::new(0),
             host: host_name(),
         }
     }
@@ -115,6 +119,17 @@ impl Shared {
     /// How many connections were opened so far.
     pub(crate) fn opened(&self) -> u64 {
         self.opened.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts one statement whose answer a primitive awaits (an unlock sent by
+    /// [`Shared::unlock_later`] is not awaited, so not counted).
+    pub(crate) fn round_trip(&self) {
+        self.round_trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many statements primitives awaited so far.
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.round_trips.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many connections are idle in the pool now.
@@ -209,13 +224,14 @@ async fn open(config: &Config) -> Result<Client, ConnectError> {
 
 /// Prepares every statement on `client` (pipelined: one round trip in all).
 async fn prepare(client: Client) -> Result<Conn, ConnectError> {
-    let (publish, open, path_id, try_lock, lock, delete, unlock_all) = tokio::join!(
+    let (publish, open, path_id, try_lock, lock, delete, delete_if, unlock_all) = tokio::join!(
         client.prepare(sql::PUBLISH),
         client.prepare(sql::OPEN),
         client.prepare(sql::PATH_ID),
         client.prepare(sql::TRY_LOCK),
         client.prepare(sql::LOCK),
         client.prepare(sql::DELETE),
+        client.prepare(sql::DELETE_IF),
         client.prepare(sql::UNLOCK_ALL),
     );
     let up = ConnectError::setting_up;
@@ -226,6 +242,7 @@ async fn prepare(client: Client) -> Result<Conn, ConnectError> {
         try_lock: try_lock.map_err(up)?,
         lock: lock.map_err(up)?,
         delete: delete.map_err(up)?,
+        delete_if: delete_if.map_err(up)?,
         unlock_all: unlock_all.map_err(up)?,
     };
     Ok(Conn { client, st })

@@ -20,6 +20,10 @@ pub struct PgHandle {
     pub(super) payload: Vec<u8>,
     pub(super) created_ms: u64,
     pub(super) held: Mutex<Option<Conn>>,
+    /// The generation the key named at the look sent right behind the `lock_until` that
+    /// took this handle's lock, on the same connection (`Some(None)`: no row): a look
+    /// taken while this handle held the lock. `None` when there was no such look.
+    pub(super) looked: Mutex<Option<Option<i64>>>,
 }
 
 impl fmt::Debug for PgHandle {
@@ -58,6 +62,15 @@ impl PgHandle {
 
     pub(super) fn slot(&self) -> std::sync::MutexGuard<'_, Option<Conn>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the look behind the `lock_until` that took this handle's lock found, if any.
+    pub(super) fn looked(&self) -> Option<Option<i64>> {
+        *self.looked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn set_looked(&self, found: Option<Option<i64>>) {
+        *self.looked.lock().unwrap_or_else(PoisonError::into_inner) = found;
     }
 
     /// Takes the locking connection out (to run a statement on it, or to close).

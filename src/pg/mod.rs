@@ -13,10 +13,11 @@
 //! | `publish`          | one statement: `nextval`, `pg_advisory_lock(generation)`, `INSERT ... ON CONFLICT DO NOTHING`; a conflict is `Exists` |
 //! | `open`             | `SELECT` the row: a snapshot (rows never change)               |
 //! | `try_lock`         | `pg_try_advisory_lock(generation)` on a pooled connection, which the handle keeps while it holds |
-//! | `lock_until`       | `pg_advisory_lock(generation)`, waiting in the server, bounded by `lock_timeout` and cancelled if the future is dropped |
+//! | `lock_until`       | `pg_advisory_lock(generation)`, waiting in the server, bounded by `lock_timeout` and cancelled if the future is dropped; a `SELECT generation` at the key is pipelined right behind it on the same connection, a look taken as soon as the lock is granted |
 //! | `meta`, `read`     | the snapshot: generation, creation time (server clock), payload |
 //! | `path_id`          | `SELECT generation` at the key                                 |
 //! | `unlink`           | compare-and-delete: `DELETE ... WHERE path AND generation`, run on the connection that holds the lock |
+//! | `unlink_if`        | one statement on that connection: the compare-and-delete, and the generation the key named before it (the default would be `path_id` on another pooled connection, then `unlink`); none after a `lock_until` whose look found the key no longer naming the generation |
 //! | `close`, drop      | `pg_advisory_unlock_all()`, then the connection is pooled again |
 //! | `pid_state`        | never judged: a pid from another host means nothing here       |
 //! | `lease`            | the trait's default, `Unavailable`: a row has no writers to probe. The judge treats it as "no writer", so the only proof of death stays the free advisory lock |
@@ -211,6 +212,14 @@ impl PgFs {
         self.shared.opened()
     }
 
+    /// How many round trips to the server this `PgFs`'s primitives have awaited so far
+    /// (for diagnostics and tests). The unlock of a `close` is sent without waiting, and
+    /// the look pipelined behind a `lock_until` rides on the wait's round trip: neither
+    /// is counted.
+    pub fn round_trips(&self) -> u64 {
+        self.shared.round_trips()
+    }
+
     /// The lock rows at `keys` (every row when `keys` is empty), sorted by key: what
     /// `sessionlock inspect --postgres` shows. A read that takes no lock and changes
     /// nothing; to remove dead rows, probe them through the core, as a contender does.
@@ -260,6 +269,7 @@ impl PgFs {
         let mut retried = false;
         loop {
             let conn = self.shared.get().await?;
+            self.shared.round_trip();
             match run(conn).await {
                 Ok(value) => return Ok(value),
                 Err((conn, e)) if e.is_closed() && !retried => {
@@ -284,6 +294,7 @@ impl PgFs {
             payload,
             created_ms: created.try_into().unwrap_or(0),
             held: std::sync::Mutex::new(None),
+            looked: std::sync::Mutex::new(None),
         }
     }
 
@@ -372,18 +383,21 @@ impl PgFs {
         if remaining.is_zero() {
             return self.try_lock_row(handle).await;
         }
+        let key = key_of(&handle.path)?.to_owned();
         self.shared.settled(handle.generation).await;
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let task = self.shared.rt.spawn(wait_for_lock(
             Arc::clone(&self.shared),
             handle.generation,
+            key,
             remaining,
             abandoned,
         ));
         let outcome = WaitTask { task, _abandon: abandon }.await?;
         Ok(match outcome {
-            Some(conn) => {
+            Some((conn, looked)) => {
                 handle.keep(conn);
+                handle.set_looked(looked);
                 true
             }
             None => false,
@@ -414,6 +428,7 @@ impl PgFs {
                 "unlink without holding the row's advisory lock",
             ));
         };
+        self.shared.round_trip();
         let deleted = conn.client.execute(&conn.st.delete, &[&key, &held.generation]).await;
         match deleted {
             Ok(1) => {
@@ -430,6 +445,72 @@ impl PgFs {
             // The holding session is gone (terminated, server restarted): so is the lock.
             Err(e) => Err(io_err(e)),
         }
+    }
+
+    async fn delete_if_row(
+        &self,
+        path: &LockPath,
+        held: &PgHandle,
+        id: FileId,
+    ) -> io::Result<Option<FileId>> {
+        let key = key_of(path)?;
+        if id != held.id() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "compare-and-delete of {id:?} through the handle of generation {}",
+                    held.generation
+                ),
+            ));
+        }
+        if !held.is_locked() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "unlink without holding the row's advisory lock",
+            ));
+        }
+        // The key stopped naming our generation at a look taken while we held its lock
+        // (behind our `lock_until`). Only a holder of that lock deletes the row, and a
+        // generation is never published twice, so the key names it no more, now or ever:
+        // that look is the answer, and nothing is deleted.
+        if let Some(found) = held.looked()
+            && found != Some(held.generation)
+        {
+            return Ok(found.map(id_of));
+        }
+        let Some(conn) = held.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "unlink without holding the row's advisory lock",
+            ));
+        };
+        self.shared.round_trip();
+        let row = match conn.client.query_one(&conn.st.delete_if, &[&key, &held.generation]).await {
+            Ok(row) => {
+                held.keep(conn);
+                row
+            }
+            // The statement failed, so it deleted nothing; most likely the holding
+            // session is gone (terminated, server restarted), and so is the lock. Answer
+            // as the default would have: its look at the key comes first, on a pooled
+            // connection, and a key naming another generation (a takeover) is reported,
+            // not the failure; only a key still naming ours goes on to the failed delete.
+            Err(e) => {
+                drop(conn);
+                return match self.path_generation(path).await? {
+                    Some(found) if found != id => Ok(Some(found)),
+                    None => Ok(None),
+                    Some(_) => Err(io_err(e)),
+                };
+            }
+        };
+        Ok(match (row.get::<_, bool>(0), row.get::<_, Option<i64>>(1)) {
+            (true, _) => Some(id),
+            // Our row, deleted by another session meanwhile (never by the protocol,
+            // which deletes only under the advisory lock we hold): gone now.
+            (false, Some(generation)) if generation == held.generation => None,
+            (false, found) => found.map(id_of),
+        })
     }
 }
 
@@ -448,16 +529,24 @@ fn key_of(path: &LockPath) -> io::Result<&str> {
 async fn wait_for_lock(
     shared: Arc<Shared>,
     generation: i64,
+    key: String,
     remaining: Duration,
     mut abandoned: tokio::sync::oneshot::Receiver<()>,
-) -> io::Result<Option<Conn>> {
+) -> io::Result<Option<Granted>> {
     let conn = shared.get().await?;
+    shared.round_trip();
     let ms = remaining.as_millis().clamp(1, i32::MAX as u128).to_string();
     let cancel = conn.client.cancel_token();
     let mut cancelled = false;
-    let outcome = {
+    let (outcome, look) = {
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&generation, &ms];
-        let query = conn.client.query_one(&conn.st.lock, &params);
+        // The look at the key is sent right behind the lock, on the same connection, so
+        // the server runs it as soon as the lock is granted, and its answer arrives with
+        // the lock's: no round trip of its own. If the lock is not granted, it is wasted.
+        let lock = conn.client.query_one(&conn.st.lock, &params);
+        let look_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&key];
+        let look = conn.client.query_opt(&conn.st.path_id, &look_params);
+        let query = async { tokio::join!(lock, look) };
         let mut query = std::pin::pin!(query);
         // A safety net only: the server's lock_timeout ends the wait first.
         let backstop = tokio::time::sleep(remaining + Duration::from_secs(2));
@@ -484,8 +573,9 @@ async fn wait_for_lock(
     };
     let still_wanted =
         abandoned.try_recv() != Err(tokio::sync::oneshot::error::TryRecvError::Closed);
+    let looked = look.ok().map(|row| row.map(|row| row.get::<_, i64>(0)));
     match outcome {
-        Ok(_) if still_wanted => Ok(Some(conn)),
+        Ok(_) if still_wanted => Ok(Some((conn, looked))),
         Ok(_) => {
             shared.unlock_later(Some(generation), conn);
             Ok(None)
@@ -504,15 +594,19 @@ async fn wait_for_lock(
     }
 }
 
+/// A wait that got the lock: the connection holding it, and what the look at the key sent
+/// behind the wait found (`None` if that look failed).
+type Granted = (Conn, Option<Option<i64>>);
+
 /// The awaiting side of [`wait_for_lock`]: dropping it drops `_abandon`, which tells the
 /// task to cancel; the task is never aborted, so it always cleans up.
 struct WaitTask {
-    task: tokio::task::JoinHandle<io::Result<Option<Conn>>>,
+    task: tokio::task::JoinHandle<io::Result<Option<Granted>>>,
     _abandon: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Future for WaitTask {
-    type Output = io::Result<Option<Conn>>;
+    type Output = io::Result<Option<Granted>>;
 
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
@@ -561,6 +655,17 @@ impl LockFs for PgFs {
 
     async fn unlink(&self, path: &LockPath, held: &PgHandle) -> FsResult<()> {
         self.delete_row(path, held).await.map_err(err(FsOp::Unlink, path))
+    }
+
+    /// One statement, `DELETE_IF`, on the connection that holds the lock, in place of the
+    /// default's `path_id` (on another pooled connection) and then `unlink`.
+    async fn unlink_if(
+        &self,
+        path: &LockPath,
+        held: &PgHandle,
+        id: FileId,
+    ) -> FsResult<Option<FileId>> {
+        self.delete_if_row(path, held, id).await.map_err(err(FsOp::Unlink, path))
     }
 
     /// Unlocks without waiting for the server's answer; see `Shared::unlock_later` for

@@ -82,6 +82,14 @@ SELECT pg_advisory_lock($1) FROM (SELECT set_config('lock_timeout', $2, true)) A
 /// Compare-and-delete: the row goes only if it still has the judged generation.
 pub(crate) const DELETE: &str = "DELETE FROM sessionlock_locks WHERE path = $1 AND generation = $2";
 
+/// Compare-and-delete that also says what the key named: the row goes only if it still
+/// has the judged generation (`$2`), and the second column is the generation at the key
+/// in the statement's snapshot, taken before the delete. One round trip for
+/// `LockFs::unlink_if`, where `PATH_ID` then `DELETE` would be two.
+pub(crate) const DELETE_IF: &str = "
+WITH d AS (DELETE FROM sessionlock_locks WHERE path = $1 AND generation = $2 RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM d), (SELECT generation FROM sessionlock_locks WHERE path = $1)";
+
 /// Every lock row (or those at the keys in `$1`, when not empty), for diagnostics: its
 /// holder's host and pid, its age by the server's clock, and whether any session holds
 /// its generation's advisory lock now (a read of `pg_locks`: nothing is locked).

@@ -59,6 +59,11 @@ pub async fn identify<F: LockFs, C>(
 /// [`identify`]). Inode-bound: while we hold that kernel lock, no other task of the
 /// protocol can unlink or replace the path, so the check stays true until the unlink.
 ///
+/// The look and the unlink of inode `id` are one [`LockFs::unlink_if`]; only when the
+/// path names another inode is the nonce checked (H17), and the file unlinked if it
+/// carries it. With the trait's default this is the same sequence of primitives as
+/// [`identify`] followed by [`LockFs::unlink`].
+///
 /// # Errors
 /// A primitive's failure.
 pub async fn remove_if_names<F: LockFs, C>(
@@ -68,12 +73,15 @@ pub async fn remove_if_names<F: LockFs, C>(
     id: FileId,
     nonce: Option<&str>,
 ) -> Result<Removal, FsError> {
-    match identify(ctx, path, id, nonce).await? {
-        Some(Found::Missing) => Ok(Removal::Missing),
-        Some(Found::Other(other)) if !cfg!(sessionlock_mutant = "m2_remove_by_path") => {
-            Ok(Removal::Other(other))
-        }
-        _ => {
+    match ctx.fs.unlink_if(path, held, id).await? {
+        None => Ok(Removal::Missing),
+        Some(now) if now == id => Ok(Removal::Removed),
+        Some(other) => {
+            let same_file =
+                !cfg!(sessionlock_mutant = "h17_inode_only") && names_nonce(ctx, path, nonce).await;
+            if !same_file && !cfg!(sessionlock_mutant = "m2_remove_by_path") {
+                return Ok(Removal::Other(other));
+            }
             ctx.fs.unlink(path, held).await?;
             Ok(Removal::Removed)
         }
