@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sessionlock::core::{Locker, Options, Owner, Released, TryAcquire};
 use sessionlock::fs::LockPath;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use crate::fs::{ModelClock, ModelFs};
 use crate::invariant::Invariant;

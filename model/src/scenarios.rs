@@ -134,6 +134,33 @@ pub const TIMEOUT_HAND_ON: Scenario = Scenario {
     reaches: &[Reachable::Contention],
 };
 
+/// Loom's size of [`THREE_TASKS`]: task 0 already holds and only releases, tasks 1 and 2
+/// queue behind it, so every interleaving of the two waiters' hand-offs is explored
+/// without spending the bound on the first, uncontended acquire.
+pub const THREE_TASKS_QUEUED: Scenario = Scenario {
+    name: "three-tasks-queued",
+    processes: &[&[&[Release], &[Acquire, Release], &[Acquire, Release]]],
+    held_at_start: true,
+    ..THREE_TASKS
+};
+
+/// Loom's size of [`CRASH_TWO_BREAKERS`]: the holder already holds and crashes, so every
+/// interleaving of the two breakers is explored without the holder's own acquire.
+pub const CRASH_TWO_BREAKERS_HELD: Scenario = Scenario {
+    name: "crash-two-breakers-held",
+    processes: &[&[&[Crash]], &[&[Acquire, Release]], &[&[Acquire, Release]]],
+    held_at_start: true,
+    ..CRASH_TWO_BREAKERS
+};
+
+/// Loom's size of [`TRY_ACQUIRE`]: the other process already holds and only releases.
+pub const TRY_ACQUIRE_HELD: Scenario = Scenario {
+    name: "try-acquire-held",
+    processes: &[&[&[Release]], &[&[TryAcquire, Release], &[Acquire, Release]]],
+    held_at_start: true,
+    ..TRY_ACQUIRE
+};
+
 const ELEVEN_SECONDS: Duration = Duration::from_secs(11);
 const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);
 

@@ -16,7 +16,8 @@ use std::task::Waker;
 use std::time::Duration;
 
 use sessionlock::fs::{FileId, FileKind, FsOp, Moment};
-use sessionlock::sync::{Arc, Mutex};
+use sessionlock::sync::Mutex;
+use std::sync::Arc;
 
 use crate::invariant::Invariant;
 use crate::refine::record::Prim;

@@ -92,7 +92,7 @@ fn loom_seed_window() {
 /// Checks: INV-1, INV-3, INV-5
 #[test]
 fn loom_three_tasks_one_process() {
-    explore_core(&THREE_TASKS);
+    explore_core(&THREE_TASKS_QUEUED);
 }
 
 /// Checks: INV-1, INV-2, INV-3, INV-5
@@ -140,7 +140,7 @@ fn loom_degraded_crash_takeover() {
 /// Checks: INV-1, INV-2, INV-4
 #[test]
 fn loom_crash_two_breakers() {
-    explore_core(&CRASH_TWO_BREAKERS);
+    explore_core(&CRASH_TWO_BREAKERS_HELD);
 }
 
 /// A try-acquire that meets another process's lock hands its turn to the sibling
@@ -148,7 +148,7 @@ fn loom_crash_two_breakers() {
 /// Checks: INV-1, INV-2, INV-3, INV-5
 #[test]
 fn loom_try_acquire() {
-    explore_core(&TRY_ACQUIRE);
+    explore_core(&TRY_ACQUIRE_HELD);
 }
 
 /// Waiters in the kernel and in memory time out while the holder keeps the lock; the

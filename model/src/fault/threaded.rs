@@ -14,7 +14,7 @@ use std::sync::{Mutex, PoisonError};
 
 use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Released, TryAcquire};
 use sessionlock::fs::FsOp;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use super::explain::Failure;
 use super::{Fault, FaultHits};
