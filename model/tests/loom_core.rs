@@ -140,7 +140,7 @@ fn loom_degraded_crash_takeover() {
 /// Checks: INV-1, INV-2, INV-4
 #[test]
 fn loom_crash_two_breakers() {
-    explore_core(&CRASH_TWO_BREAKERS_HELD);
+    explore_core(&CRASH_TWO_BREAKERS_DEAD);
 }
 
 /// A try-acquire that meets another process's lock hands its turn to the sibling
