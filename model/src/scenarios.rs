@@ -143,16 +143,6 @@ pub const TIMEOUT_HAND_ON: Scenario = Scenario {
     reaches: &[Reachable::Contention],
 };
 
-/// Loom's size of [`THREE_TASKS`]: task 0 already holds and only releases, tasks 1 and 2
-/// queue behind it, so every interleaving of the two waiters' hand-offs is explored
-/// without spending the bound on the first, uncontended acquire.
-pub const THREE_TASKS_QUEUED: Scenario = Scenario {
-    name: "three-tasks-queued",
-    processes: &[&[&[Release], &[Acquire, Release], &[Acquire, Release]]],
-    held_at_start: true,
-    ..THREE_TASKS
-};
-
 /// Loom's size of [`CRASH_TWO_BREAKERS`]: the holder acquires and crashes before the two
 /// breakers start, so every interleaving of the two breakers of its dead inode is explored
 /// (the crash's own timing against a contender is [`CRASH_TAKEOVER`]'s).

@@ -92,7 +92,7 @@ fn loom_seed_window() {
 /// Checks: INV-1, INV-3, INV-5
 #[test]
 fn loom_three_tasks_one_process() {
-    explore_core(&THREE_TASKS_QUEUED);
+    explore_core(&THREE_TASKS);
 }
 
 /// Checks: INV-1, INV-2, INV-3, INV-5
