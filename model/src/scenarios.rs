@@ -149,14 +149,6 @@ pub const TIMEOUT_HAND_ON: Scenario = Scenario {
 pub const CRASH_TWO_BREAKERS_DEAD: Scenario =
     Scenario { name: "crash-two-breakers-dead", runs_first: true, ..CRASH_TWO_BREAKERS };
 
-/// Loom's size of [`TRY_ACQUIRE`]: the other process already holds and only releases.
-pub const TRY_ACQUIRE_HELD: Scenario = Scenario {
-    name: "try-acquire-held",
-    processes: &[&[&[Release]], &[&[TryAcquire, Release], &[Acquire, Release]]],
-    held_at_start: true,
-    ..TRY_ACQUIRE
-};
-
 const ELEVEN_SECONDS: Duration = Duration::from_secs(11);
 const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);
 

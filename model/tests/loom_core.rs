@@ -4,8 +4,8 @@
 //! --test loom_core`. `LOOM_MAX_PREEMPTIONS` sets the bound (default 2: the seed race
 //! needs two; CI runs 3 on every test, figures in `.ci/run`). Every interleaving up to
 //! that bound is explored: exhaustive for the bound, not beyond it. Where a shared
-//! scenario is larger than its property needs, loom explores its smaller size
-//! (`crash-two-breakers-dead`, `try-acquire-held`), so that bound 3 fits.
+//! scenario is larger than its property needs, loom explores a smaller size of it
+//! (`crash-two-breakers-dead`), so that bound 3 fits.
 #![cfg(sessionlock_loom)]
 
 use std::sync::{Arc, Mutex};
@@ -146,11 +146,11 @@ fn loom_crash_two_breakers() {
 }
 
 /// A try-acquire that meets another process's lock hands its turn to the sibling
-/// queued behind it (H19); the other process already holds when the tasks start.
+/// queued behind it (H19).
 /// Checks: INV-1, INV-2, INV-3, INV-5
 #[test]
 fn loom_try_acquire() {
-    explore_core(&TRY_ACQUIRE_HELD);
+    explore_core(&TRY_ACQUIRE);
 }
 
 /// Waiters in the kernel and in memory time out while the holder keeps the lock; the
