@@ -45,7 +45,8 @@ declare -A BREAKS=(
 # (`model/mutants.sh` with no MUTANT_LOOM_CATCHING; measured, see spec/invariants.md);
 # "-": no loom scenario can reach the bug. loom_crash_two_breakers explores
 # crash-two-breakers-dead (the holder dead before the breakers start); measured again on
-# it: it catches m2_remove_by_path (INV-2) and m5_free_lock_no_proof (INV-3).
+# it: it catches m2_remove_by_path (INV-2), m5_free_lock_no_proof (INV-3) and
+# break_without_recheck (INV-2).
 declare -A LOOM_CATCHING=(
   [m1_release_before_remove]="loom_two_tasks_one_process loom_seed_window loom_three_tasks_one_process loom_drift_two_tasks loom_try_acquire loom_timeout_hand_on"
   [m2_remove_by_path]="loom_crash_two_breakers loom_try_acquire"
