@@ -6,7 +6,7 @@ use std::task::Poll;
 
 use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
 use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use crate::fault::CrashWhen;
 use crate::interleaving;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sessionlock::core::{Locker, Options, Owner, Released, TryAcquire};
 use sessionlock::fs::LockPath;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use crate::fs::{ModelClock, ModelFs};
 use crate::invariant::Invariant;
@@ -29,6 +29,9 @@ pub struct Scenario {
     /// Task 0 of process 0 acquires before any thread starts, so its script begins
     /// holding the lock.
     pub held_at_start: bool,
+    /// Task 0 of process 0 runs its whole script before any other task starts: with a
+    /// script that ends in a crash, every other process starts on a dead holder's file.
+    pub runs_first: bool,
     /// Prepares the world before any process starts (a foreign file, inode drift).
     pub setup: fn(&World),
     /// The acquire timeout, when the scenario holds longer than the default 10 s.
@@ -149,7 +152,11 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
                 pid,
                 owner,
             };
-            threads.push(rt::spawn(move || rt::block_on(task.run(script, held))));
+            if scenario.runs_first && (p, t) == (0, 0) {
+                rt::block_on(task.run(script, held));
+            } else {
+                threads.push(rt::spawn(move || rt::block_on(task.run(script, held))));
+            }
         }
         lockers.push(locker);
     }

@@ -168,7 +168,7 @@ const HOLDER: Pid = 100;
 const SUCCESSOR: Pid = 101;
 const ORIGINAL: Pid = 200;
 
-fn locker(world: &sessionlock::sync::Arc<World>, pid: Pid) -> ModelLocker {
+fn locker(world: &std::sync::Arc<World>, pid: Pid) -> ModelLocker {
     Locker::new(ModelFs::spawn(world, pid), ModelClock::new(world), Options::default())
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use sessionlock::fs::Clock;
 use sessionlock::payload::{Payload, format_iso_ms};
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use crate::fs::ModelClock;
 use crate::world::{Inode, Open, Pid, World};

@@ -21,7 +21,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use sessionlock::core::{Event, Locker, Observer, Options, Owner, TryAcquire};
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;

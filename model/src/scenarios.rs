@@ -14,6 +14,7 @@ pub const TWO_TASKS: Scenario = Scenario {
     processes: &[&[&[Acquire, Release], &[Acquire, Acquire, Release, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak, Reentrancy],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::ReleasingWait, Reachable::Reentry],
@@ -27,6 +28,7 @@ pub const SEED_WINDOW: Scenario = Scenario {
     processes: &[&[&[Release], &[Acquire, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
     held_at_start: true,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::ReleasingWait],
@@ -38,6 +40,7 @@ pub const THREE_TASKS: Scenario = Scenario {
     processes: &[&[&[Acquire, Release], &[Acquire, Release], &[Acquire, Release]]],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::ReleasingWait],
@@ -49,6 +52,7 @@ pub const TWO_PROCESSES: Scenario = Scenario {
     processes: &[&[&[Acquire, Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::Contention],
@@ -60,6 +64,7 @@ pub const CRASH_TAKEOVER: Scenario = Scenario {
     processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::Crash, Reachable::StaleTakeover, Reachable::Contention],
@@ -71,6 +76,7 @@ pub const CRASH_TWO_BREAKERS: Scenario = Scenario {
     processes: &[&[&[Acquire, Crash]], &[&[Acquire, Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, Recovery],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::Crash, Reachable::StaleTakeover, Reachable::Contention],
@@ -83,6 +89,7 @@ pub const AGE_TAKEOVER: Scenario = Scenario {
     processes: &[&[&[Acquire, Advance(HALF_HOUR_AND_A_MINUTE), Release]], &[&[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, NoLeak],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: Some(Duration::from_secs(2 * 3600)),
     reaches: &[Reachable::Contention],
@@ -112,6 +119,7 @@ pub const TRY_ACQUIRE: Scenario = Scenario {
     processes: &[&[&[Acquire, Release]], &[&[TryAcquire, Release], &[Acquire, Release]]],
     checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak],
     held_at_start: false,
+    runs_first: false,
     setup: no_setup,
     timeout: None,
     reaches: &[Reachable::Contention],
@@ -129,10 +137,17 @@ pub const TIMEOUT_HAND_ON: Scenario = Scenario {
     ],
     checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak],
     held_at_start: true,
+    runs_first: false,
     setup: no_setup,
     timeout: Some(Duration::from_secs(10)),
     reaches: &[Reachable::Contention],
 };
+
+/// Loom's size of [`CRASH_TWO_BREAKERS`]: the holder acquires and crashes before the two
+/// breakers start, so every interleaving of the two breakers of its dead inode is explored
+/// (the crash's own timing against a contender is [`CRASH_TAKEOVER`]'s).
+pub const CRASH_TWO_BREAKERS_DEAD: Scenario =
+    Scenario { name: "crash-two-breakers-dead", runs_first: true, ..CRASH_TWO_BREAKERS };
 
 const ELEVEN_SECONDS: Duration = Duration::from_secs(11);
 const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sessionlock::core::{AcquireError, Locker, Options, Owner};
 use sessionlock::fs::FsOp;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use crate::exec::{Output, Stepper};
 use crate::fs::{ModelClock, ModelFs};

@@ -111,6 +111,37 @@ fn an_unlink_of_another_inode_than_judged_is_rejected() {
     assert!(message.starts_with("refinement: step 19 (process 102 Unlink)"), "{message}");
 }
 
+/// Checks: INV-2 (refinement): in a build with a core mutant compiled in, a refinement
+/// rejection (here the M2 mutant's unlink) is a catch of its own kind, named by the step
+/// the spec refused and the driver whose trace took it, not one of the "other failures";
+/// a failure that names neither an invariant of the mutant nor a step is no catch.
+#[test]
+fn a_refinement_rejection_counts_as_a_mutant_catch() {
+    let rejection = replay(&two_breakers(Prim::Unlink), TASKS).expect_err("M2's unlink");
+    let failed = |message: String| runner::Row {
+        scenario: "traces of machines, scripts, crash points, shuttle".into(),
+        checker: "refinement (trace replay)".into(),
+        checks: Vec::new(),
+        explored: "-".into(),
+        hits: 0,
+        reached: "-".into(),
+        result: Err(message),
+    };
+    let m2 = sessionlock_model::core_mutants::ALL
+        .iter()
+        .find(|m| m.name == "m2_remove_by_path")
+        .expect("M2 is a core mutant");
+    let message = format!("proptest machine: {rejection}\nminimal case (3 transitions): []");
+    assert!(runner::print_core_mutant(m2, &[failed(message.clone())]), "{message}");
+    assert_eq!(
+        runner::refinement_rejection(&message).as_deref(),
+        Some("refinement step 19 in proptest machine"),
+    );
+    let unnamed = "proptest machine: aborted: too many global rejects".to_owned();
+    assert!(!runner::print_core_mutant(m2, &[failed(unnamed.clone())]));
+    assert_eq!(runner::refinement_rejection(&unnamed), None);
+}
+
 /// Checks: INV-2 (refinement): the traces of the scripts (the zoo's, the seed-race gate,
 /// a crash at every point of the crash-point scripts) replay in the spec, and they
 /// reached a takeover after a crash.

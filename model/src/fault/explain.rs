@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use sessionlock::core::{AcquireError, Found, ReleaseError};
 use sessionlock::fs::{FileId, FsError, FsOp, LockPath};
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use super::{FaultHits, FaultKind, Injected};
 use crate::world::World;

@@ -22,7 +22,7 @@
 
 use sessionlock::core::{AcquireError, Locker, Owner, ReleaseError, Released, TryAcquire};
 use sessionlock::fs::FileId;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use super::explain::{WitnessCell, witnessed};
 use super::{Fault, FaultHits};

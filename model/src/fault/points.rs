@@ -17,7 +17,7 @@
 use std::rc::Rc;
 
 use sessionlock::core::{Locker, Owner};
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use super::script::{Actor, Cycle};
 use super::{CrashAt, CrashWhen, Fault, FaultKind};

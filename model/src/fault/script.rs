@@ -43,7 +43,7 @@ pub struct Actor {
     /// The core, or a mutant.
     pub subject: Subject,
     /// The world (for ghost violations).
-    pub world: sessionlock::sync::Arc<World>,
+    pub world: std::sync::Arc<World>,
     /// The process's locker.
     pub locker: ModelLocker,
     /// The process.
@@ -59,7 +59,7 @@ impl Actor {
     /// already inside under the ghost).
     pub fn spawn(self, ex: &mut Stepper<'static>, held: Option<ModelGuard>) -> Cycle {
         let (witness, log) = (WitnessCell::default(), Rc::new(RefCell::new(Vec::new())));
-        let world = sessionlock::sync::Arc::clone(&self.world);
+        let world = std::sync::Arc::clone(&self.world);
         let (pid, sink) = (self.pid, Rc::clone(&log));
         let future = witnessed(&world, lock_path(), &witness, self.cycle(held, sink));
         let (slot, _) = ex.spawn(future);

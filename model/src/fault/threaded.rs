@@ -14,7 +14,7 @@ use std::sync::{Mutex, PoisonError};
 
 use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Released, TryAcquire};
 use sessionlock::fs::FsOp;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use super::explain::Failure;
 use super::{Fault, FaultHits};
@@ -67,7 +67,11 @@ pub fn run(scenario: &Scenario, faults: Vec<Fault>) -> FaultHits {
     world.set_strict(false);
     (scenario.setup)(&world);
     let shared = std::sync::Arc::new(Shared::default());
-    let (lockers, tasks) = prepare(scenario, &world, &shared);
+    let (lockers, mut tasks) = prepare(scenario, &world, &shared);
+    if scenario.runs_first && !tasks.is_empty() {
+        let (task, script, held) = tasks.remove(0);
+        rt::block_on(task.run(script, held));
+    }
     world.set_faults(faults);
     let threads: Vec<_> = tasks
         .into_iter()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Released, TryAcquire};
 use sessionlock::fs::Moment;
-use sessionlock::sync::Arc;
+use std::sync::Arc;
 
 use super::{FIRST_PID, PROCESSES, TASKS_PER_PROCESS, Transition};
 use crate::exec::{Output, Stepper};

@@ -96,7 +96,7 @@ pub enum Registry {
 /// the order of the run.
 pub struct Recording {
     /// The world whose trace gets the steps.
-    pub world: sessionlock::sync::Arc<World>,
+    pub world: std::sync::Arc<World>,
     /// The process whose locker this observes.
     pub pid: Pid,
     /// The task the driver polls now (see [`Polled`]).

@@ -100,32 +100,32 @@ fn crashed_row(what: &str, failure: String) -> Row {
     }
 }
 
-/// For a build with a core mutant compiled in: prints which rows caught it (failed naming
-/// one of the invariants it breaks), as `real-core mutant NAME: caught by …` or
-/// `… MISSED`; returns whether it was caught.
+/// For a build with a core mutant compiled in: prints which rows caught it, as
+/// `real-core mutant NAME: caught by …` or `… MISSED`; returns whether it was caught.
+///
+/// | a failed row's message | counts as | listed as |
+/// |---|---|---|
+/// | names one of the invariants the mutant breaks | a catch | `CHECKER SCENARIO INV-n` |
+/// | a refinement rejection (`…: refinement: step N (…)`) | a catch: the code took a step the spec does not enable, whether or not an invariant broke | `refinement step N in DRIVER` |
+/// | anything else | no catch | under `other failures` |
 pub fn print_core_mutant(mutant: &crate::core_mutants::CoreMutant, rows: &[Row]) -> bool {
     let expects: Vec<&str> = mutant.breaks.iter().map(|i| i.id()).collect();
-    let by: Vec<String> = rows
-        .iter()
-        .filter_map(|r| {
-            let failure = r.result.as_ref().err()?;
-            let id = reported_id(failure)?;
-            mutant.caught_by(failure).then(|| format!("{} {} {id}", r.checker, r.scenario))
-        })
-        .collect();
-    let other: Vec<String> = rows
-        .iter()
-        .filter_map(|r| {
-            let failure = r.result.as_ref().err()?;
-            (!mutant.caught_by(failure)).then(|| {
-                let id = reported_id(failure).unwrap_or_else(|| "no invariant".into());
-                format!("{} {} {id}", r.checker, r.scenario)
-            })
-        })
-        .collect();
+    let mut by: Vec<String> = Vec::new();
+    let mut other: Vec<String> = Vec::new();
+    for r in rows {
+        let Err(failure) = &r.result else { continue };
+        if let Some(step) = refinement_rejection(failure) {
+            by.push(step);
+        } else if let Some(id) = reported_id(failure).filter(|_| mutant.caught_by(failure)) {
+            by.push(format!("{} {} {id}", r.checker, r.scenario));
+        } else {
+            let id = reported_id(failure).unwrap_or_else(|| "no invariant".into());
+            other.push(format!("{} {} {id}", r.checker, r.scenario));
+        }
+    }
     let verdict = if by.is_empty() { "MISSED" } else { "caught" };
     println!(
-        "real-core mutant {} (expects {}): {verdict} by {} run(s): {}",
+        "real-core mutant {} (expects {} or a refinement rejection): {verdict} by {} run(s): {}",
         mutant.name,
         expects.join(" or "),
         by.len(),
@@ -135,6 +135,22 @@ pub fn print_core_mutant(mutant: &crate::core_mutants::CoreMutant, rows: &[Row])
         println!("  other failures: {}", other.join(" · "));
     }
     !by.is_empty()
+}
+
+/// A refinement rejection in a failure message (`DRIVER: refinement: step N (…) …`, see
+/// [`crate::refine::Rejection`]), named by the step the spec refused and the driver whose
+/// trace took it: `refinement step N in DRIVER`.
+pub fn refinement_rejection(message: &str) -> Option<String> {
+    const MARK: &str = "refinement: step ";
+    let line = message.lines().find(|l| l.contains(MARK))?;
+    let at = line.find(MARK)?;
+    let digits: String = line[at + MARK.len()..].chars().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    let driver = line[..at].trim_end_matches([':', ' ']);
+    let driver = if driver.is_empty() { "a trace" } else { driver };
+    Some(format!("refinement step {digits} in {driver}"))
 }
 
 /// The invariant id named in a failure message, if any.
