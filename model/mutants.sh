@@ -110,7 +110,7 @@ one() {
   local m=$1 t=$SECONDS line="not run" runner_hit="" catches="" by_shuttle="" by_proptest=""
   local by_refinement=""
   local built ran took loom_hit="" loom_note="not run" tests failed test
-  local timing=""
+  local timing="" explained
   echo "== mutant $m (expects ${BREAKS[$m]}) $(date -u +%H:%M:%S)"
   if [ "${MUTANT_RUNNER:-1}" = 1 ]; then
     seed target "target/mutants/$m"
@@ -123,6 +123,14 @@ one() {
     line=$(grep '^real-core mutant ' "$logs/$m.runner" || true)
     [ -n "$line" ] || line="runner printed no verdict; see $logs/$m.runner.err"
     echo "  $m runner: $line"
+    # The counterexample, as numbered steps of the shipped core (not part of the verdict:
+    # some mutants only proptest or a script catches). Its first line says what it breaks.
+    ran=$SECONDS
+    "target/mutants/$m/release/sessionlock-model" explain "$m" >"$logs/$m.explain" \
+      2>"$logs/$m.explain.err" || true
+    explained=$(head -n 1 "$logs/$m.explain")
+    [ -n "$explained" ] || explained="none: $(tail -n 1 "$logs/$m.explain.err")"
+    echo "  $m explain ($((SECONDS - ran))s, $logs/$m.explain): $explained"
   fi
   grep -q ': caught by' <<<"$line" && runner_hit=yes
   # The runner's catches, one a line: `CHECKER SCENARIO INV-n`, or `refinement step N in
