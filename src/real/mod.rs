@@ -60,6 +60,7 @@
 
 mod clock;
 mod degraded;
+mod dir;
 mod fs;
 mod handle;
 mod handoff;

@@ -1,0 +1,175 @@
+//! The adapter remembers where a session's directory resolves to and keeps a descriptor
+//! on it (`src/real/dir.rs`). Between two acquires of one `SessionLock`, the directory
+//! is renamed, replaced, removed, or reached through a symlink that is retargeted; each
+//! test checks that the second acquire publishes where a fresh resolution of the same
+//! session path points now, so a locker that resolves afresh (another process) and this
+//! one still exclude each other (H18).
+#![cfg(not(sessionlock_loom))]
+
+use std::path::{Path, PathBuf};
+
+use sessionlock::fs::Published;
+use sessionlock::{LockFs, LockPath, Owner, RealFs, SessionLock, TryAcquire};
+
+/// The lock file a fresh resolution of `session` names: the realpath of its directory,
+/// taken now, plus the session's name and `.lock`.
+fn fresh_lock_file(session: &Path) -> PathBuf {
+    let dir = std::fs::canonicalize(session.parent().unwrap()).unwrap();
+    dir.join(format!("{}.lock", session.file_name().unwrap().to_str().unwrap()))
+}
+
+/// Acquires and releases once, so the directory of `session` is remembered.
+fn warm(lock: &SessionLock, session: &Path) {
+    lock.acquire_blocking(session, Owner::new()).unwrap().release_blocking().unwrap();
+}
+
+/// Holds `session` through `lock` and checks that the lock file is where a fresh
+/// resolution puts it, not at `stale` (where the directory used to be), and that another
+/// owner reaching the session by its fresh path finds it held.
+fn holds_where_fresh_resolution_points(lock: &SessionLock, session: &Path, stale: &Path) {
+    let guard = lock.acquire_blocking(session, Owner::new()).unwrap();
+    let fresh = fresh_lock_file(session);
+    assert_eq!(guard.lock_path().as_path(), fresh, "the key is the fresh realpath");
+    assert!(fresh.is_file(), "published where a fresh resolution looks");
+    assert!(!stale.exists(), "nothing published in the old directory");
+    let direct = fresh.with_file_name("s.jsonl");
+    let other = SessionLock::new().try_acquire_blocking(&direct, Owner::new()).unwrap();
+    assert!(matches!(other, TryAcquire::Held(_)), "the two lockers exclude each other");
+    guard.release_blocking().unwrap();
+    assert!(!fresh.exists());
+}
+
+/// Replaces the symlink at `link` with one to `target`, atomically.
+fn retarget(link: &Path, target: &Path) {
+    let next = link.with_extension("next");
+    std::os::unix::fs::symlink(target, &next).unwrap();
+    std::fs::rename(&next, link).unwrap();
+}
+
+/// A symlinked session directory is retargeted between two acquires: the second follows
+/// the new target.
+/// Checks: H18
+#[test]
+fn a_retargeted_symlink_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    let session = link.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    assert_eq!(lock.lock_path(&session).unwrap().as_path(), fresh_lock_file(&session));
+    retarget(&link, &b);
+    holds_where_fresh_resolution_points(&lock, &session, &a.join("s.jsonl.lock"));
+}
+
+/// A symlink in the middle of the path is retargeted, the rest of the path being the same.
+/// Checks: H18
+#[test]
+fn a_retargeted_symlink_above_the_directory_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(a.join("sub")).unwrap();
+    std::fs::create_dir_all(b.join("sub")).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    let session = link.join("sub/s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    retarget(&link, &b);
+    holds_where_fresh_resolution_points(&lock, &session, &a.join("sub/s.jsonl.lock"));
+}
+
+/// The session directory is renamed away and a new one made at its path: the second
+/// acquire publishes in the new one.
+/// Checks: H18
+#[test]
+fn a_directory_replaced_by_another_is_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    let session = dir.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    let old = tmp.path().join("d.old");
+    std::fs::rename(&dir, &old).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    holds_where_fresh_resolution_points(&lock, &session, &old.join("s.jsonl.lock"));
+}
+
+/// An ancestor of the session directory is renamed away and the path made again.
+/// Checks: H18
+#[test]
+fn an_ancestor_replaced_by_another_is_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p/d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let session = dir.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    let old = tmp.path().join("p.old");
+    std::fs::rename(tmp.path().join("p"), &old).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    holds_where_fresh_resolution_points(&lock, &session, &old.join("d/s.jsonl.lock"));
+}
+
+/// The session directory is swapped with a symlink to another directory, so the spelling
+/// the caller uses stops being canonical.
+/// Checks: H18
+#[test]
+fn a_directory_replaced_by_a_symlink_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::create_dir(&elsewhere).unwrap();
+    let session = dir.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    let old = tmp.path().join("d.old");
+    std::fs::rename(&dir, &old).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+    holds_where_fresh_resolution_points(&lock, &session, &old.join("s.jsonl.lock"));
+    assert_eq!(fresh_lock_file(&session), elsewhere.canonicalize().unwrap().join("s.jsonl.lock"));
+}
+
+/// The session directory is removed between two acquires: it is made again, as on the
+/// first acquire, instead of failing.
+/// Checks: H18
+#[test]
+fn a_removed_directory_is_made_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let session = dir.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    std::fs::remove_dir(&dir).unwrap();
+    holds_where_fresh_resolution_points(&lock, &session, &tmp.path().join("gone"));
+    assert!(dir.is_dir());
+}
+
+/// `publish` at a canonical lock path whose directory was replaced after an earlier
+/// publish there: the file goes into the directory the path names now.
+/// Checks: H18
+#[test]
+fn publish_follows_a_replaced_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    let path = LockPath::from_canonical(dir.join("x.lock"));
+    let publish = |payload: &[u8]| match pollster::block_on(RealFs.publish(&path, payload)) {
+        Ok(Published::Created { handle, .. }) => handle,
+        other => panic!("expected a new lock file, got {other:?}"),
+    };
+    drop(publish(b"{}"));
+    std::fs::remove_file(path.as_path()).unwrap();
+    let old = tmp.path().join("d.old");
+    std::fs::rename(&dir, &old).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let handle = publish(b"{\"second\":true}");
+    assert_eq!(std::fs::read(path.as_path()).unwrap(), b"{\"second\":true}");
+    assert!(!old.join("x.lock").exists(), "nothing published in the old directory");
+    drop(handle);
+}
