@@ -173,3 +173,47 @@ fn publish_follows_a_replaced_directory() {
     assert!(!old.join("x.lock").exists(), "nothing published in the old directory");
     drop(handle);
 }
+
+/// The session directory is renamed and a symlink to its new name left at its old path:
+/// the caller's spelling reaches the same directory, but is no longer canonical. The
+/// next acquire takes the new realpath as its key.
+/// Checks: H18
+#[test]
+fn a_directory_renamed_behind_a_symlink_takes_its_new_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    let session = dir.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&dir, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &dir).unwrap();
+    holds_where_fresh_resolution_points(&lock, &session, &tmp.path().join("none"));
+    assert_eq!(fresh_lock_file(&session), moved.canonicalize().unwrap().join("s.jsonl.lock"));
+}
+
+/// An *ancestor* of the session directory is renamed and a symlink to its new name left
+/// at its old path. The remembered key is not refreshed (see `src/real/dir.rs`), but it
+/// still names the same file as a fresh resolution, so the lockers exclude each other.
+/// Checks: H18
+#[test]
+fn an_ancestor_renamed_behind_a_symlink_still_excludes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p/d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let session = dir.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    let moved = tmp.path().join("moved");
+    std::fs::rename(tmp.path().join("p"), &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, tmp.path().join("p")).unwrap();
+    let guard = lock.acquire_blocking(&session, Owner::new()).unwrap();
+    let fresh = fresh_lock_file(&session);
+    assert!(fresh.is_file(), "published where a fresh resolution looks");
+    let direct = fresh.with_file_name("s.jsonl");
+    let other = SessionLock::new().try_acquire_blocking(&direct, Owner::new()).unwrap();
+    assert!(matches!(other, TryAcquire::Held(_)), "the two lockers exclude each other");
+    guard.release_blocking().unwrap();
+    assert!(!fresh.exists());
+}

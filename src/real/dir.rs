@@ -9,15 +9,23 @@
 //!
 //! | step | remembered | used only when | else |
 //! |---|---|---|---|
-//! | resolve a session's directory `D`, as given | its realpath `C`, the identity `X` of the directory | `stat(D)` is `X`, and, when `D` ≠ `C`, `stat(C)` is `X` | `realpath(D)` again |
+//! | resolve a session's directory `D`, as given | its realpath `C`, the identity `X` of the directory | `lstat(C)` is `X`, and, when `D` ≠ `C`, `stat(D)` is `X` | `realpath(D)` again |
 //! | publish in `C` | an `O_PATH` descriptor on `X` | `stat(C)` is `X` | `C` opened again |
 //!
-//! Each check is one `stat` (the kernel walks the path once, following symlinks as
-//! `realpath` and `open` do), where the work it saves is `realpath`'s `readlink`s, or
-//! an `open` and a `close`. After a check the state is what the uncached calls would
-//! have found at that moment; what a rename does between the check and the calls that
-//! follow it is what it did between those calls before (the lock is keyed by a path,
-//! and a directory renamed while a lock in it is held splits it either way).
+//! Each check is one `stat` or `lstat` (the kernel walks the path once), where the work
+//! it saves is `realpath`'s `readlink`s, or an `open` and a `close`. `lstat(C)` also
+//! notices `C` itself turned into a symlink (to `X` under a new name, or elsewhere),
+//! after which `C` would no longer be canonical. What it cannot notice is an *ancestor*
+//! of `C` turned into a symlink to where that ancestor went: `C` then still names `X`, so
+//! every call still reaches the same files as a fresh resolution, and lockers exclude
+//! each other on disk; only the key differs from a fresh one (`realpath` would name the
+//! new place), so in this process the two spellings are two registry entries, and an
+//! owner re-entering through the other spelling waits instead of re-entering.
+//!
+//! After a check the state is what the uncached calls would have found at that moment;
+//! what a rename does between the check and the calls that follow it is what it did
+//! between those calls before (the lock is keyed by a path, and a directory renamed while
+//! a lock in it is held splits it either way).
 //!
 //! Both tables are small and bounded ([`CAPACITY`] entries each, the oldest dropped
 //! first), so a process that locks sessions in many directories keeps at most that many
@@ -28,7 +36,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustix::fs::{CWD, Mode, OFlags, fstat, openat, stat};
+use rustix::fs::{CWD, Mode, OFlags, fstat, lstat, openat, stat};
 
 use super::degraded::{DirInfo, dir_info};
 use super::handle::file_id;
@@ -74,6 +82,12 @@ impl LockDir {
     fn named_by(&self, path: &Path) -> bool {
         stat(path).is_ok_and(|st| file_id(&st) == self.id)
     }
+
+    /// Whether `path` names this very directory now, itself and not through a symlink
+    /// (one `lstat`): its canonical path has not become a symlink to it or elsewhere.
+    fn named_directly_by(&self, path: &Path) -> bool {
+        lstat(path).is_ok_and(|st| file_id(&st) == self.id)
+    }
 }
 
 /// The two tables: directories by canonical path, and by the spelling a caller gave.
@@ -83,9 +97,17 @@ struct Table {
     given: Vec<(PathBuf, Arc<LockDir>)>,
 }
 
-fn table() -> std::sync::MutexGuard<'static, Table> {
-    static TABLE: Mutex<Table> = Mutex::new(Table { dirs: Vec::new(), given: Vec::new() });
-    TABLE.lock().unwrap_or_else(PoisonError::into_inner)
+impl Table {
+    const fn new() -> Self {
+        Self { dirs: Vec::new(), given: Vec::new() }
+    }
+}
+
+/// The process's tables.
+static TABLE: Mutex<Table> = Mutex::new(Table::new());
+
+fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn remember<T>(list: &mut Vec<T>, same: impl Fn(&T) -> bool, entry: T) {
@@ -102,12 +124,16 @@ fn remember<T>(list: &mut Vec<T>, same: impl Fn(&T) -> bool, entry: T) {
 /// # Errors
 /// When `path` cannot be opened as a directory.
 pub(crate) fn open(path: &Path) -> io::Result<Arc<LockDir>> {
-    let known = table().dirs.iter().find(|d| d.path == path).cloned();
+    open_in(&TABLE, path)
+}
+
+fn open_in(table: &Mutex<Table>, path: &Path) -> io::Result<Arc<LockDir>> {
+    let known = lock(table).dirs.iter().find(|d| d.path == path).cloned();
     if let Some(dir) = known.filter(|d| d.named_by(path)) {
         return Ok(dir);
     }
     let dir = Arc::new(LockDir::open(path)?);
-    remember(&mut table().dirs, |d| d.path == path, Arc::clone(&dir));
+    remember(&mut lock(table).dirs, |d| d.path == path, Arc::clone(&dir));
     Ok(dir)
 }
 
@@ -120,10 +146,18 @@ pub(crate) fn canonical(
     given: &Path,
     resolve: impl FnOnce(&Path) -> io::Result<PathBuf>,
 ) -> io::Result<PathBuf> {
-    let known = table().given.iter().find(|(g, _)| g == given).map(|(_, d)| Arc::clone(d));
+    canonical_in(&TABLE, given, resolve)
+}
+
+fn canonical_in(
+    table: &Mutex<Table>,
+    given: &Path,
+    resolve: impl FnOnce(&Path) -> io::Result<PathBuf>,
+) -> io::Result<PathBuf> {
+    let known = lock(table).given.iter().find(|(g, _)| g == given).map(|(_, d)| Arc::clone(d));
     if let Some(dir) = known
-        && dir.named_by(given)
-        && (dir.path == given || dir.named_by(&dir.path))
+        && dir.named_directly_by(&dir.path)
+        && (dir.path == given || dir.named_by(given))
     {
         return Ok(dir.path.clone());
     }
@@ -134,9 +168,86 @@ pub(crate) fn canonical(
         && dir.named_by(given)
     {
         let dir = Arc::new(dir);
-        let mut table = table();
+        let mut table = lock(table);
         remember(&mut table.dirs, |d| d.path == path, Arc::clone(&dir));
         remember(&mut table.given, |(g, _)| g == given, (given.to_owned(), dir));
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// `canonical` with a `realpath` that counts its calls.
+    fn resolve_counting<'a>(
+        calls: &'a Cell<u32>,
+    ) -> impl FnOnce(&Path) -> io::Result<PathBuf> + 'a {
+        move |dir| {
+            calls.set(calls.get() + 1);
+            std::fs::canonicalize(dir)
+        }
+    }
+
+    #[test]
+    fn an_unchanged_directory_is_not_resolved_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().canonicalize().unwrap();
+        let (table, calls) = (Mutex::new(Table::new()), Cell::new(0));
+        for _ in 0..3 {
+            assert_eq!(canonical_in(&table, tmp.path(), resolve_counting(&calls)).unwrap(), real);
+        }
+        assert_eq!(calls.get(), 1, "remembered after the first");
+    }
+
+    #[test]
+    fn a_retargeted_symlink_is_resolved_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        let (table, calls) = (Mutex::new(Table::new()), Cell::new(0));
+        let resolved = |calls| canonical_in(&table, &link, resolve_counting(calls)).unwrap();
+        assert_eq!(resolved(&calls), a.canonicalize().unwrap());
+        assert_eq!(resolved(&calls), a.canonicalize().unwrap());
+        assert_eq!(calls.get(), 1, "remembered");
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&b, &link).unwrap();
+        assert_eq!(resolved(&calls), b.canonicalize().unwrap());
+        assert_eq!(calls.get(), 2, "noticed and resolved again");
+    }
+
+    #[test]
+    fn an_open_directory_is_reused_until_its_path_names_another() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        let table = Mutex::new(Table::new());
+        let open = |dir: &Path| open_in(&table, dir).unwrap();
+        let first = open(&dir);
+        assert!(Arc::ptr_eq(&first, &open(&dir)), "reused");
+        std::fs::rename(&dir, tmp.path().join("d.old")).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        let second = open(&dir);
+        assert!(!Arc::ptr_eq(&first, &second), "opened again");
+        assert_ne!(first.id, second.id);
+        assert!(Arc::ptr_eq(&second, &open(&dir)), "and reused from then on");
+    }
+
+    #[test]
+    fn a_table_stays_bounded_and_drops_its_oldest_first() {
+        let mut list = Vec::new();
+        for i in 0..CAPACITY + 4 {
+            remember(&mut list, |e| *e == i, i);
+        }
+        assert_eq!(list.len(), CAPACITY);
+        assert_eq!(list.first(), Some(&4), "the four oldest dropped");
+        remember(&mut list, |e| *e == 10, 10);
+        assert_eq!(list.len(), CAPACITY, "an entry for the same key is replaced");
+        assert_eq!(list.last(), Some(&10));
+    }
 }
