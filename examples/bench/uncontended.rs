@@ -11,7 +11,8 @@
 //! - `ratio`: `lock_us / floor_publish_us`.
 //!
 //! A breakdown of the gap:
-//! - `resolve_us`: `lock_path_for` alone (the directory's realpath, on every acquire).
+//! - `resolve_us`: `lock_path_for` alone (on every acquire: the directory's remembered
+//!   realpath, checked with one `lstat`; see `src/real/dir.rs`).
 //! - `core_us`: the core `Locker`'s acquire + release on an already resolved path.
 //! - `floor_as_adapter_us`: the floor, but making the calls the way the adapter does: the
 //!   directory `stat`ed twice per cycle (the checks that its remembered realpath and its

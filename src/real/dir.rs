@@ -110,6 +110,13 @@ fn lock(table: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
     table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Whether two spellings are the same bytes. Stricter than `Path`'s equality, which
+/// ignores `.` components and repeated slashes; a spelling that differs only so gets an
+/// entry of its own, which costs a `realpath` and nothing else.
+fn same(a: &Path, b: &Path) -> bool {
+    a.as_os_str() == b.as_os_str()
+}
+
 fn remember<T>(list: &mut Vec<T>, same: impl Fn(&T) -> bool, entry: T) {
     list.retain(|e| !same(e));
     if list.len() >= CAPACITY {
@@ -128,12 +135,12 @@ pub(crate) fn open(path: &Path) -> io::Result<Arc<LockDir>> {
 }
 
 fn open_in(table: &Mutex<Table>, path: &Path) -> io::Result<Arc<LockDir>> {
-    let known = lock(table).dirs.iter().find(|d| d.path == path).cloned();
+    let known = lock(table).dirs.iter().find(|d| same(&d.path, path)).cloned();
     if let Some(dir) = known.filter(|d| d.named_by(path)) {
         return Ok(dir);
     }
     let dir = Arc::new(LockDir::open(path)?);
-    remember(&mut lock(table).dirs, |d| d.path == path, Arc::clone(&dir));
+    remember(&mut lock(table).dirs, |d| same(&d.path, path), Arc::clone(&dir));
     Ok(dir)
 }
 
@@ -154,10 +161,10 @@ fn canonical_in(
     given: &Path,
     resolve: impl FnOnce(&Path) -> io::Result<PathBuf>,
 ) -> io::Result<PathBuf> {
-    let known = lock(table).given.iter().find(|(g, _)| g == given).map(|(_, d)| Arc::clone(d));
+    let known = lock(table).given.iter().find(|(g, _)| same(g, given)).map(|(_, d)| Arc::clone(d));
     if let Some(dir) = known
         && dir.named_directly_by(&dir.path)
-        && (dir.path == given || dir.named_by(given))
+        && (same(&dir.path, given) || dir.named_by(given))
     {
         return Ok(dir.path.clone());
     }
@@ -169,8 +176,8 @@ fn canonical_in(
     {
         let dir = Arc::new(dir);
         let mut table = lock(table);
-        remember(&mut table.dirs, |d| d.path == path, Arc::clone(&dir));
-        remember(&mut table.given, |(g, _)| g == given, (given.to_owned(), dir));
+        remember(&mut table.dirs, |d| same(&d.path, &path), Arc::clone(&dir));
+        remember(&mut table.given, |(g, _)| same(g, given), (given.to_owned(), dir));
     }
     Ok(path)
 }
