@@ -29,7 +29,8 @@
 //!
 //! Both tables are small and bounded ([`CAPACITY`] entries each, the oldest dropped
 //! first), so a process that locks sessions in many directories keeps at most that many
-//! descriptors open; a dropped directory is opened again when next used.
+//! descriptors open; a dropped directory is opened again when next used. An open
+//! descriptor keeps its filesystem busy: it cannot be unmounted while the process runs.
 
 use std::io;
 use std::os::fd::OwnedFd;
