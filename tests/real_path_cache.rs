@@ -6,7 +6,11 @@
 //! one still exclude each other (H18).
 #![cfg(not(sessionlock_loom))]
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::{helper_role, hold, report, spawn_helper};
 
 use sessionlock::fs::Published;
 use sessionlock::{LockFs, LockPath, Owner, RealFs, SessionLock, TryAcquire};
@@ -16,6 +20,24 @@ use sessionlock::{LockFs, LockPath, Owner, RealFs, SessionLock, TryAcquire};
 fn fresh_lock_file(session: &Path) -> PathBuf {
     let dir = std::fs::canonicalize(session.parent().unwrap()).unwrap();
     dir.join(format!("{}.lock", session.file_name().unwrap().to_str().unwrap()))
+}
+
+/// Not a test: the body of the helper processes (named by `common::HELPER`). Does
+/// nothing unless started by `spawn_helper`.
+#[test]
+#[ignore = "helper process for the cross-process tests"]
+fn helper_process() {
+    let Some((role, s)) = helper_role() else {
+        return;
+    };
+    match role.as_str() {
+        "hold" => hold(&s),
+        "try" => {
+            let outcome = SessionLock::new().try_acquire_blocking(&s, Owner::new()).unwrap();
+            report("outcome", if matches!(outcome, TryAcquire::Held(_)) { "held" } else { "free" });
+        }
+        other => panic!("unknown role {other}"),
+    }
 }
 
 /// Acquires and releases once, so the directory of `session` is remembered.
@@ -216,4 +238,36 @@ fn an_ancestor_renamed_behind_a_symlink_still_excludes() {
     assert!(matches!(other, TryAcquire::Held(_)), "the two lockers exclude each other");
     guard.release_blocking().unwrap();
     assert!(!fresh.exists());
+}
+
+/// Across processes, by the very same session path: after the symlink is retargeted, a
+/// process that remembered the old target and a process that resolves afresh exclude
+/// each other, whichever holds.
+/// Checks: H18, INV-1
+#[test]
+fn after_a_retarget_processes_exclude_each_other_by_the_same_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    let session = link.join("s.jsonl");
+    let lock = SessionLock::new();
+    warm(&lock, &session);
+    retarget(&link, &b);
+
+    // Another process holds; this one, which remembered `a`, must find it held.
+    let mut holder = spawn_helper("hold", &session, &[]);
+    holder.expect("held");
+    assert!(b.join("s.jsonl.lock").is_file(), "the helper resolved afresh, to b");
+    let outcome = lock.try_acquire_blocking(&session, Owner::new()).unwrap();
+    assert!(matches!(outcome, TryAcquire::Held(ref h) if !h.in_process), "{outcome:?}");
+    holder.kill();
+
+    // This one holds; another process, by the same path, must find it held.
+    let guard = lock.acquire_blocking(&session, Owner::new()).unwrap();
+    let mut tryer = spawn_helper("try", &session, &[]);
+    assert_eq!(tryer.expect("outcome"), "held");
+    guard.release_blocking().unwrap();
 }
