@@ -10,7 +10,11 @@
 //! | step | remembered | used only when | else |
 //! |---|---|---|---|
 //! | resolve a session's directory `D`, as given | its realpath `C`, the identity `X` of the directory | `lstat(C)` is `X`, and, when `D` ≠ `C`, `stat(D)` is `X` | `realpath(D)` again |
-//! | publish in `C` | an `O_PATH` descriptor on `X` | `stat(C)` is `X` | `C` opened again |
+//! | publish in `C` | an `O_PATH` descriptor on the directory | `stat(C)` is its identity | `C` opened again |
+//!
+//! Resolving opens no descriptor, and a directory is kept open only once a second lock
+//! file has been published in it (before that, each publish opens and closes it, as
+//! before), so a process that takes one lock, or only waits for one, keeps none open.
 //!
 //! Each check is one `stat` or `lstat` (the kernel walks the path once), where the work
 //! it saves is `realpath`'s `readlink`s, or an `open` and a `close`. `lstat(C)` also
@@ -27,7 +31,7 @@
 //! between those calls before (the lock is keyed by a path, and a directory renamed while
 //! a lock in it is held splits it either way).
 //!
-//! Both tables are small and bounded ([`CAPACITY`] entries each, the oldest dropped
+//! The tables are small and bounded ([`CAPACITY`] entries each, the oldest dropped
 //! first), so a process that locks sessions in many directories keeps at most that many
 //! descriptors open; a dropped directory is opened again when next used. An open
 //! descriptor keeps its filesystem busy: it cannot be unmounted while the process runs.
@@ -81,26 +85,44 @@ impl LockDir {
 
     /// Whether `path` names this very directory now (one `stat`).
     fn named_by(&self, path: &Path) -> bool {
-        stat(path).is_ok_and(|st| file_id(&st) == self.id)
-    }
-
-    /// Whether `path` names this very directory now, itself and not through a symlink
-    /// (one `lstat`): its canonical path has not become a symlink to it or elsewhere.
-    fn named_directly_by(&self, path: &Path) -> bool {
-        lstat(path).is_ok_and(|st| file_id(&st) == self.id)
+        names(path, self.id)
     }
 }
 
-/// The two tables: directories by canonical path, and by the spelling a caller gave.
+/// A resolution of a spelling: its realpath, and the identity of the directory there.
+#[derive(Clone, Debug)]
+struct Resolved {
+    path: PathBuf,
+    id: FileId,
+}
+
+/// Whether `path` names the directory `id` now (one `stat`, following symlinks).
+fn names(path: &Path, id: FileId) -> bool {
+    stat(path).is_ok_and(|st| file_id(&st) == id)
+}
+
+/// Whether `path` names the directory `id` now, itself and not through a symlink (one
+/// `lstat`): a canonical path has not become a symlink, to it or elsewhere.
+fn names_directly(path: &Path, id: FileId) -> bool {
+    lstat(path).is_ok_and(|st| file_id(&st) == id)
+}
+
+/// The two tables: open directories by canonical path, and resolutions by the spelling a
+/// caller gave. Resolving opens nothing: a directory is opened by its first publish.
+/// A directory is kept open once a second lock file has been published in it; the first
+/// only notes its path in `published_once`, so a process that takes one lock in a
+/// directory, or only contends for one (a `run`), holds no more descriptors than it did
+/// without the tables.
 #[derive(Default)]
 struct Table {
     dirs: Vec<Arc<LockDir>>,
-    given: Vec<(PathBuf, Arc<LockDir>)>,
+    published_once: Vec<PathBuf>,
+    given: Vec<(PathBuf, Resolved)>,
 }
 
 impl Table {
     const fn new() -> Self {
-        Self { dirs: Vec::new(), given: Vec::new() }
+        Self { dirs: Vec::new(), published_once: Vec::new(), given: Vec::new() }
     }
 }
 
@@ -140,9 +162,25 @@ fn open_in(table: &Mutex<Table>, path: &Path) -> io::Result<Arc<LockDir>> {
     if let Some(dir) = known.filter(|d| d.named_by(path)) {
         return Ok(dir);
     }
-    let dir = Arc::new(LockDir::open(path)?);
-    remember(&mut lock(table).dirs, |d| same(&d.path, path), Arc::clone(&dir));
-    Ok(dir)
+    Ok(Arc::new(LockDir::open(path)?))
+}
+
+/// Notes that a lock file was published in `dir`: the second time in one directory, it
+/// is kept open for the publishes that follow.
+pub(crate) fn published_in(dir: &Arc<LockDir>) {
+    published_in_table(&TABLE, dir);
+}
+
+fn published_in_table(table: &Mutex<Table>, dir: &Arc<LockDir>) {
+    let mut table = lock(table);
+    if table.dirs.iter().any(|d| Arc::ptr_eq(d, dir)) {
+        return;
+    }
+    if table.published_once.iter().any(|p| same(p, &dir.path)) {
+        remember(&mut table.dirs, |d| same(&d.path, &dir.path), Arc::clone(dir));
+    } else {
+        remember(&mut table.published_once, |p| same(p, &dir.path), dir.path.clone());
+    }
 }
 
 /// The canonical path of the directory `given` (as a caller spelled it), checked to be
@@ -162,23 +200,21 @@ fn canonical_in(
     given: &Path,
     resolve: impl FnOnce(&Path) -> io::Result<PathBuf>,
 ) -> io::Result<PathBuf> {
-    let known = lock(table).given.iter().find(|(g, _)| same(g, given)).map(|(_, d)| Arc::clone(d));
-    if let Some(dir) = known
-        && dir.named_directly_by(&dir.path)
-        && (same(&dir.path, given) || dir.named_by(given))
+    let known = lock(table).given.iter().find(|(g, _)| same(g, given)).map(|(_, r)| r.clone());
+    if let Some(known) = known
+        && names_directly(&known.path, known.id)
+        && (same(&known.path, given) || names(given, known.id))
     {
-        return Ok(dir.path.clone());
+        return Ok(known.path);
     }
     let path = resolve(given)?;
-    // Remembered only when the directory opened is the one `given` names: a rename in
-    // between leaves nothing behind to be trusted later.
-    if let Ok(dir) = LockDir::open(&path)
-        && dir.named_by(given)
+    // Remembered only when the realpath names, itself, the directory `given` names: a
+    // rename in between leaves nothing behind to be trusted later.
+    if let Ok(st) = lstat(&path)
+        && names(given, file_id(&st))
     {
-        let dir = Arc::new(dir);
-        let mut table = lock(table);
-        remember(&mut table.dirs, |d| same(&d.path, &path), Arc::clone(&dir));
-        remember(&mut table.given, |(g, _)| same(g, given), (given.to_owned(), dir));
+        let resolved = Resolved { path: path.clone(), id: file_id(&st) };
+        remember(&mut lock(table).given, |(g, _)| same(g, given), (given.to_owned(), resolved));
     }
     Ok(path)
 }
@@ -235,8 +271,14 @@ mod tests {
         let dir = tmp.path().canonicalize().unwrap().join("d");
         std::fs::create_dir(&dir).unwrap();
         let table = Mutex::new(Table::new());
-        let open = |dir: &Path| open_in(&table, dir).unwrap();
+        let open = |dir: &Path| {
+            let opened = open_in(&table, dir).unwrap();
+            published_in_table(&table, &opened);
+            opened
+        };
+        let once = open(&dir);
         let first = open(&dir);
+        assert!(!Arc::ptr_eq(&once, &first), "the first publish keeps nothing open");
         assert!(Arc::ptr_eq(&first, &open(&dir)), "reused");
         std::fs::rename(&dir, tmp.path().join("d.old")).unwrap();
         std::fs::create_dir(&dir).unwrap();
@@ -244,6 +286,11 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &second), "opened again");
         assert_ne!(first.id, second.id);
         assert!(Arc::ptr_eq(&second, &open(&dir)), "and reused from then on");
+
+        let other = tmp.path().canonicalize().unwrap().join("e");
+        std::fs::create_dir(&other).unwrap();
+        let unpublished = open_in(&table, &other).unwrap();
+        assert!(!Arc::ptr_eq(&unpublished, &open_in(&table, &other).unwrap()), "contended only");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! 4. `linkat` it to the lock path. `EEXIST` is contention, and the inode is discarded.
 //!
 //! Steps 1 and 4 are relative to an `O_PATH` descriptor on the lock's directory, which is
-//! opened once and reused while the directory's path still names it (see `dir.rs`).
+//! kept open once a second lock file has been published there, and reused while the
+//! directory's path still names it (see `dir.rs`).
 //!
 //! ## The file's mode
 //!
@@ -53,6 +54,7 @@ pub(crate) fn publish(path: &LockPath, payload: &[u8]) -> io::Result<Published<R
     let id = file_id(&fstat(fresh.fd())?);
     match fresh.link(dir.fd(), name)? {
         Some(fd) => {
+            super::dir::published_in(&dir);
             let handle = RealHandle::new(fd, path.clone(), Arc::clone(dir.info()));
             Ok(Published::Created { handle, id })
         }
