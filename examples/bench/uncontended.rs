@@ -11,11 +11,12 @@
 //! - `ratio`: `lock_us / floor_publish_us`.
 //!
 //! A breakdown of the gap:
-//! - `resolve_us`: `lock_path_for` alone (the directory's realpath, on every acquire).
+//! - `resolve_us`: `lock_path_for` alone (on every acquire: the directory's remembered
+//!   realpath, checked with one `lstat`; see `src/real/dir.rs`).
 //! - `core_us`: the core `Locker`'s acquire + release on an already resolved path.
 //! - `floor_as_adapter_us`: the floor, but making the calls the way the adapter does: the
-//!   directory opened (`O_PATH`) and closed per publish, `lstat` and `unlink` by absolute
-//!   path.
+//!   directory `stat`ed twice per cycle (the checks that its remembered realpath and its
+//!   descriptor are still good, `src/real/dir.rs`), `lstat` and `unlink` by absolute path.
 //!
 //! The loops run interleaved in batches, and each figure is the median of its batch
 //! means, so a burst of load from other processes shifts them all alike.
@@ -26,7 +27,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use rustix::fs::{AtFlags, CWD, FlockOperation, Mode, OFlags, flock, fstat, linkat, lstat};
-use rustix::fs::{openat, statfs, unlinkat};
+use rustix::fs::{openat, stat, statfs, unlinkat};
 use serde_json::Value;
 use sessionlock::{LockPath, Owner, SessionLock};
 
@@ -139,17 +140,14 @@ fn open_dir(dir: &Path) -> rustix::io::Result<OwnedFd> {
     openat(CWD, dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
 }
 
-/// The publish-verify-remove floor (see the module docs). `as_adapter`: open the
-/// directory per call and `unlink` by absolute path, as the adapter does.
+/// The publish-verify-remove floor (see the module docs). `as_adapter`: check the
+/// directory's identity twice per call and `unlink` by absolute path, as the adapter does.
 fn floor_publish(dirfd: &OwnedFd, path: &Path, as_adapter: bool) -> rustix::io::Result<()> {
-    let own;
-    let dirfd = match as_adapter {
-        true => {
-            own = open_dir(path.parent().unwrap_or(Path::new("/")))?;
-            &own
-        }
-        false => dirfd,
-    };
+    if as_adapter {
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        stat(dir)?;
+        stat(dir)?;
+    }
     let name = path.file_name().unwrap_or(OsStr::new("f.lock"));
     let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
     let fd = openat(dirfd, ".", flags, Mode::from_raw_mode(0o600))?;

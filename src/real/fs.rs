@@ -15,6 +15,10 @@
 //! | `writers_closed_until` | inotify `IN_CLOSE_WRITE` on the inode + the lease probe (see `wait.rs`) |
 //! | `location`  | `/proc/sys/kernel/hostname`, `/proc/sys/kernel/random/boot_id`, `stat /proc/self/ns/pid`, once per process |
 //!
+//! `publish` works relative to an `O_PATH` descriptor on the lock's directory, kept open
+//! and checked with one `stat` before each use (see `dir.rs`); the other primitives name
+//! the lock path itself.
+//!
 //! Every primitive but `lock_until` and `writers_closed_until` is one or a few
 //! non-waiting system calls and completes on its first poll; none of them ever waits for
 //! another process.
@@ -36,7 +40,7 @@ use crate::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 /// The Linux filesystem, processes and `flock`.
 ///
 /// Stateless: what it learns about directories (see the degraded mode in
-/// [`crate::real`]) is process-wide.
+/// [`crate::real`], and the remembered lock directories in `dir.rs`) is process-wide.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealFs;
 

@@ -61,6 +61,7 @@
 
 mod clock;
 mod degraded;
+mod dir;
 mod fs;
 mod handle;
 mod lease;

@@ -10,7 +10,9 @@ use crate::fs::LockPath;
 ///
 /// The directory is created if it does not exist yet, so a missing directory cannot
 /// split the key, and a symlinked directory maps to the same key as its target. The
-/// session file itself is never resolved: it need not exist.
+/// session file itself is never resolved: it need not exist. The realpath is remembered
+/// per spelling of the directory and reused only while that spelling still names the
+/// same directory (see `dir.rs`).
 ///
 /// # Errors
 /// When `session` names no file (it ends in `..` or is empty), or its directory cannot
@@ -28,7 +30,7 @@ pub fn lock_path_for(session: &Path) -> io::Result<LockPath> {
     };
     let mut lock = name.to_owned();
     lock.push(".lock");
-    Ok(LockPath::from_canonical(resolve_dir(dir)?.join(lock)))
+    Ok(LockPath::from_canonical(super::dir::canonical(dir, resolve_dir)?.join(lock)))
 }
 
 /// The session file a lock path protects: the lock path without its `.lock`, that is

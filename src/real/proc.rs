@@ -1,6 +1,7 @@
 //! Who a process is, from `getpid`, `kill(pid, 0)` and `/proc/<pid>/stat`, and where it
 //! lives, from `/proc`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rustix::io::Errno;
@@ -34,7 +35,7 @@ fn proc_text(path: &str) -> Option<String> {
 /// that uses the lock gets its own.
 pub(crate) fn me() -> ProcessId {
     static CACHE: Mutex<Option<ProcessId>> = Mutex::new(None);
-    let pid = getpid().as_raw_nonzero().get().unsigned_abs();
+    let pid = pid();
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     match *cache {
         Some(me) if me.pid == pid => me,
@@ -43,6 +44,28 @@ pub(crate) fn me() -> ProcessId {
             *cache = Some(me);
             me
         }
+    }
+}
+
+/// This process's pid: `getpid` once, then remembered. A child forked through the C
+/// library forgets it before `fork` returns there (`pthread_atfork`), so the child asks
+/// again; where the handler could not be registered, every call asks.
+pub(crate) fn pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static REMEMBERS: OnceLock<bool> = OnceLock::new();
+    extern "C" fn forget() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    let remembers = *REMEMBERS.get_or_init(|| super::sys::at_fork_in_child(forget));
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = getpid().as_raw_nonzero().get().unsigned_abs();
+            if remembers {
+                PID.store(pid, Ordering::Relaxed);
+            }
+            pid
+        }
+        pid => pid,
     }
 }
 

@@ -6,6 +6,10 @@
 //! 3. Write the whole payload.
 //! 4. `linkat` it to the lock path. `EEXIST` is contention, and the inode is discarded.
 //!
+//! Steps 1 and 4 are relative to an `O_PATH` descriptor on the lock's directory, which is
+//! kept open once a second lock file has been published there, and reused while the
+//! directory's path still names it (see `dir.rs`).
+//!
 //! ## The file's mode
 //!
 //! A lock file is created with mode [`LOCK_FILE_MODE`] (`0644`) masked by the umask, so
@@ -28,12 +32,13 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, CWD, FlockOperation, Mode, OFlags, flock, fstat, linkat, openat};
 use rustix::io::Errno;
 
-use super::degraded::{DirInfo, dir_info};
+use super::degraded::DirInfo;
 use super::handle::{RealHandle, file_id};
 use crate::fs::{LockPath, Published};
 
@@ -43,14 +48,16 @@ pub(crate) const LOCK_FILE_MODE: u32 = 0o644;
 /// Publishes `payload` at `path` (see the module docs).
 pub(crate) fn publish(path: &LockPath, payload: &[u8]) -> io::Result<Published<RealHandle>> {
     let (dir, name) = split(path)?;
-    let dirfd =
-        openat(CWD, dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let info = dir_info(dir, Some(&dirfd));
-    let fresh = Fresh::create(&dirfd, name)?;
-    lock_and_fill(fresh.fd(), &info, payload)?;
+    let dir = super::dir::open(dir)?;
+    let fresh = Fresh::create(dir.fd(), name)?;
+    lock_and_fill(fresh.fd(), dir.info(), payload)?;
     let id = file_id(&fstat(fresh.fd())?);
-    match fresh.link(&dirfd, name)? {
-        Some(fd) => Ok(Published::Created { handle: RealHandle::new(fd, path.clone(), info), id }),
+    match fresh.link(dir.fd(), name)? {
+        Some(fd) => {
+            super::dir::published_in(&dir);
+            let handle = RealHandle::new(fd, path.clone(), Arc::clone(dir.info()));
+            Ok(Published::Created { handle, id })
+        }
         None => Ok(Published::Exists),
     }
 }
