@@ -41,7 +41,7 @@ pub fn shuttle(scenario: &'static Scenario, subject: Subject, strategy: Strategy
     shuttle_from(scenario, subject, strategy, None)
 }
 
-/// [`shuttle`], with the scheduler's random choices drawn from `seed` when one is given
+/// [`shuttle()`], with the scheduler's random choices drawn from `seed` when one is given
 /// (else from the OS), so that a run can be repeated exactly.
 pub fn shuttle_from(
     scenario: &'static Scenario,
