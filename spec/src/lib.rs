@@ -89,6 +89,11 @@ pub struct SpecConfig {
     /// Step budget of the progress check ([`progress`], reported as
     /// [`progress::INV4_PROGRESS`]); `None` skips it. Default `Some(64)`.
     pub progress_budget: Option<usize>,
+    /// K, the bound on consecutive in-memory hand-offs of one published file (INV-9).
+    /// Default 2: enough for a run of hand-offs to reach its bound in a process of two
+    /// tasks and then release through the disk. (The code's bound is larger; the spec's
+    /// argument does not depend on K, and the refinement check replays with the code's.)
+    pub hand_off_bound: u8,
     /// Checker threads. Default 1. The search runs to completion, so the counts do not
     /// depend on it; the counterexample comes from a separate deterministic search.
     pub threads: usize,
@@ -104,6 +109,7 @@ impl Default for SpecConfig {
             pid_reuses: 1,
             deadlines: false,
             progress_budget: Some(64),
+            hand_off_bound: 2,
             threads: 1,
         }
     }
@@ -142,6 +148,7 @@ impl SpecConfig {
             crashes: self.crashes,
             respawns: self.pid_reuses,
             deadlines: self.deadlines,
+            hand_off_bound: self.hand_off_bound,
         }
     }
 
