@@ -95,9 +95,7 @@ impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
             holder: Some(Box::new(Holder::in_process(&self.path, locker.fs().process().pid))),
         })
     }
-}
 
-impl<F: LockFs, C: Clock> Queued<'_, F, C> {
     /// The guard of the hold with `generation`, handed off to this waiter.
     fn handed(&self, generation: u64) -> Guard<F, C> {
         let owner = self.waiter.owner();
