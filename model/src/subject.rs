@@ -170,8 +170,10 @@ impl Subject {
             _ => return guard.release().await,
         };
         let (locker, path, owner, generation) = guard.into_parts();
-        let now = sessionlock::fs::Clock::now(locker.clock());
-        let file = match locker.registry().leave(&path, owner, generation, now) {
+        // The historic releases knew no in-memory hand-off: a `now` past every file's
+        // hand-off age makes the last `leave` release through the disk.
+        let never = sessionlock::fs::Moment::from_duration(std::time::Duration::MAX);
+        let file = match locker.registry().leave(&path, owner, generation, never) {
             Leave::Missing => return Err(ReleaseError::StaleGuard { path }),
             Leave::Remaining(remaining) => return Ok(Released::StillHeld { remaining }),
             Leave::HandedOff => return Ok(Released::HandedOff),
