@@ -37,9 +37,9 @@ use crate::sync::{Arc, Mutex};
 
 /// At most this many consecutive in-memory hand-offs of one published file (INV-9).
 ///
-/// Each hand-off saves an unlink and a publish (about 45 µs on ext4), so a run of K
-/// hand-offs pays the disk once per K + 1 holds: with K = 8, a queue of 1 ms holds spends
-/// about 5 µs of disk work per hold, under 1 % of the hold. A larger K saves little more,
+/// Each hand-off saves an unlink and a publish (about 70 µs on ext4, BENCHMARKS.md §2), so
+/// a run of K hand-offs pays the disk once per K + 1 holds: with K = 8, a queue of 1 ms
+/// holds spends about 8 µs of disk work per hold, under 1 % of the hold. A larger K saves little more,
 /// while another process, which can only get the lock when the file goes, waits through
 /// K + 1 of this process's holds at most, instead of 1.
 pub const HAND_OFF_BOUND: u32 = 8;
