@@ -24,7 +24,7 @@ pub struct ProtocolModel {
     /// release cannot complete): [`Action::Abandon`].
     pub deadlines: bool,
     /// K: at most this many consecutive in-memory hand-offs of one published file
-    /// ([`Op::HandOff`](crate::actions::Op::HandOff), INV-9); 0 disables them.
+    /// ([`Op::HandOff`], INV-9); 0 disables them.
     pub hand_off_bound: u8,
 }
 
