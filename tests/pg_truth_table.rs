@@ -38,8 +38,9 @@ fn row_generation(pg: &Pg, key: &str) -> Option<u64> {
     (!out.is_empty()).then(|| out.parse().expect("a generation"))
 }
 
-/// A second owner in the same process waits in memory and gets the lock at the release.
-/// Checks: INV-1, INV-3
+/// A second owner in the same process waits in memory and gets the lock at the release,
+/// which hands it the held lock in memory (INV-9): the row and its generation stay.
+/// Checks: INV-1, INV-3, INV-9
 #[test]
 fn second_in_process_acquirer_waits() {
     let Some(pg) = pg() else { return };
@@ -53,8 +54,10 @@ fn second_in_process_acquirer_waits() {
     };
     rec.wait_for(&Seen::Queued);
     assert!(!waiter.is_finished());
-    assert_eq!(first.release_blocking().unwrap(), Released::Removed);
+    let token = first.fencing_token();
+    assert_eq!(first.release_blocking().unwrap(), Released::HandedOff);
     let second = waiter.join().unwrap().unwrap();
+    assert_eq!(second.fencing_token(), token, "the same row, handed off in memory");
     assert_eq!(rec.count(&Seen::KernelWait), 0, "waited in memory only");
     assert_eq!(rec.count(&Seen::Acquired), 2);
     second.release_blocking().unwrap();

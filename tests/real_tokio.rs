@@ -29,6 +29,38 @@ async fn cancelled_in_memory_wait_leaks_nothing() {
     guard.release().await.unwrap();
 }
 
+/// A release while another task of the process waits hands that task the hold in memory:
+/// the same lock file (inode and bytes, so its pid and `createdAt`) stays at the path
+/// throughout, nothing is unlinked or published, and the new holder's release removes it.
+/// Checks: INV-9, INV-1
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_task_is_handed_the_held_file_in_memory() {
+    use std::os::unix::fs::MetadataExt;
+    let (_dir, s) = session();
+    let (lock, rec) = recorded(Builder::new());
+    let first = lock.acquire(&s, Owner::new()).await.unwrap();
+    let token = first.fencing_token();
+    let bytes = std::fs::read(lock_file(&s)).unwrap();
+    let ino = std::fs::metadata(lock_file(&s)).unwrap().ino();
+    let next = tokio::spawn({
+        let (lock, s) = (lock.clone(), s.clone());
+        async move { lock.acquire(&s, Owner::new()).await }
+    });
+    let queued = Arc::clone(&rec);
+    tokio::task::spawn_blocking(move || queued.wait_for(&Seen::Queued)).await.unwrap();
+    assert_eq!(first.release().await.unwrap(), Released::HandedOff);
+    let second = next.await.unwrap().unwrap();
+    assert_eq!(second.fencing_token(), token, "the same inode is held");
+    assert_eq!(std::fs::metadata(lock_file(&s)).unwrap().ino(), ino);
+    assert_eq!(std::fs::read(lock_file(&s)).unwrap(), bytes, "the same payload");
+    assert_eq!(rec.count(&Seen::HandedOff), 1);
+    assert_eq!(rec.count(&Seen::Released), 0, "nothing was unlinked");
+    assert_eq!(rec.count(&Seen::Acquired), 2);
+    assert_eq!(second.release().await.unwrap(), Released::Removed);
+    assert!(!lock_file(&s).exists());
+    assert_eq!(lock.locker().registry().phase(&lock_path(&s)), None);
+}
+
 /// An acquire dropped while waiting in the kernel for another process closes its probe
 /// handle and stops waiting: no descriptor on the lock file is left, and once the holder
 /// dies the lock is obtained at once.

@@ -19,8 +19,9 @@ fn short() -> Builder {
     Builder::new().timeout(Duration::from_millis(300))
 }
 
-/// A second owner in the same process waits in memory and gets the lock at the release.
-/// Checks: INV-1, INV-3
+/// A second owner in the same process waits in memory and gets the lock at the release,
+/// which hands it the held file in memory (INV-9); its own release then removes the file.
+/// Checks: INV-1, INV-3, INV-9
 #[test]
 fn second_in_process_acquirer_waits() {
     let (_dir, s) = session();
@@ -32,11 +33,12 @@ fn second_in_process_acquirer_waits() {
     };
     rec.wait_for(&Seen::Queued);
     assert!(!waiter.is_finished());
-    assert_eq!(first.release_blocking().unwrap(), Released::Removed);
+    assert_eq!(first.release_blocking().unwrap(), Released::HandedOff);
     let second = waiter.join().unwrap().unwrap();
     assert_eq!(rec.count(&Seen::KernelWait), 0, "waited in memory only");
     assert_eq!(rec.count(&Seen::Acquired), 2);
-    second.release_blocking().unwrap();
+    assert_eq!(second.release_blocking().unwrap(), Released::Removed);
+    assert!(!lock_file(&s).exists());
 }
 
 /// The same owner re-enters; the file goes only with the last guard.

@@ -303,7 +303,7 @@ pub fn check_release(
         Ok(Released::StillHeld { remaining: r }) if r as usize == remaining && remaining > 0 => {
             Ok(())
         }
-        Ok(Released::Removed) if remaining == 0 => Ok(()),
+        Ok(Released::Removed | Released::HandedOff) if remaining == 0 => Ok(()),
         Ok(other) => Err((
             Invariant::Reentrancy,
             format!("release gave {other:?} with {remaining} re-entries left"),

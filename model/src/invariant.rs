@@ -25,11 +25,15 @@ pub enum Invariant {
     /// A write checked at commit (PostgreSQL) commits only under its session's current
     /// token: never after a newer holder was granted the lock.
     FencedWrites,
+    /// A process hands one published lock file on to its own waiting tasks, in memory, at
+    /// most K times in a row (and not once it is a second old), then releases it through
+    /// the disk so that other processes get their chance.
+    BoundedBypass,
 }
 
 impl Invariant {
     /// Every invariant, in id order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::MutualExclusion,
         Self::NoLiveRemoval,
         Self::NoSpuriousTimeout,
@@ -38,6 +42,7 @@ impl Invariant {
         Self::StaleGuardHarmless,
         Self::Reentrancy,
         Self::FencedWrites,
+        Self::BoundedBypass,
     ];
 
     /// The stable id, such as `INV-1`.
@@ -51,6 +56,7 @@ impl Invariant {
             Self::StaleGuardHarmless => "INV-6",
             Self::Reentrancy => "INV-7",
             Self::FencedWrites => "INV-8",
+            Self::BoundedBypass => "INV-9",
         }
     }
 
@@ -65,6 +71,7 @@ impl Invariant {
             Self::StaleGuardHarmless => "StaleGuardHarmless",
             Self::Reentrancy => "Reentrancy",
             Self::FencedWrites => "FencedWrites",
+            Self::BoundedBypass => "BoundedBypass",
         }
     }
 

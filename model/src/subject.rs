@@ -150,7 +150,7 @@ impl Subject {
         let owner = if mutant == Mutant::H13NoReentry { Owner::new() } else { owner };
         let (started, deadline) = locker.window();
         let turn = match locker.admit(path, owner, started, deadline).await? {
-            Admission::Reentered(guard) => return Ok(guard),
+            Admission::Reentered(guard) | Admission::Handed(guard) => return Ok(guard),
             // H19: the turn is never handed on if this future is dropped.
             Admission::Turn(turn) => mutants::Leaky::new(turn, mutant == Mutant::H19LeakyTurn),
         };
@@ -170,9 +170,13 @@ impl Subject {
             _ => return guard.release().await,
         };
         let (locker, path, owner, generation) = guard.into_parts();
-        let file = match locker.registry().leave(&path, owner, generation) {
+        // The historic releases knew no in-memory hand-off: a `now` past every file's
+        // hand-off age makes the last `leave` release through the disk.
+        let never = sessionlock::fs::Moment::from_duration(std::time::Duration::MAX);
+        let file = match locker.registry().leave(&path, owner, generation, never) {
             Leave::Missing => return Err(ReleaseError::StaleGuard { path }),
             Leave::Remaining(remaining) => return Ok(Released::StillHeld { remaining }),
+            Leave::HandedOff => return Ok(Released::HandedOff),
             Leave::Last(file) => file,
         };
         let early = matches!(mutant, Mutant::H1ReleaseOrder | Mutant::H1OwnPidOrphan);

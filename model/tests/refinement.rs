@@ -19,6 +19,7 @@ fn machine_traces_replay_in_the_spec() {
     assert!(coverage.contention > 0 && coverage.releases > 0, "{coverage:?}");
     assert!(coverage.registry > 0, "registry transitions replayed: {coverage:?}");
     assert!(coverage.hand_offs > 0 && coverage.ends > 0, "FIFO hand-offs and ends: {coverage:?}");
+    assert!(coverage.handed > 0, "in-memory hand-offs replayed: {coverage:?}");
     eprintln!("{coverage:?}");
 }
 
@@ -397,4 +398,120 @@ fn a_hand_off_to_the_last_waiter_is_rejected() {
     let rejection = replay(&lifo, 3).expect_err("the last waiter gets the turn");
     assert_eq!(rejection.index, lifo.len() - 1, "{rejection}");
     assert_eq!(rejection.step.task, Some(2), "{rejection}");
+}
+
+/// One process (pid 100) of two tasks: task 0 publishes X and holds it; then `rounds`
+/// times, the other task queues behind the holder, which hands it the hold in memory
+/// (nothing on the filesystem changes), and it wakes holding. The events name the task.
+fn in_memory_hand_offs(rounds: u32) -> (Trace, u8) {
+    let x = inode(100, Some(100));
+    let mut t = Trace::default();
+    t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+        .event(100, 0, Registry::Begun)
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+        .event(100, 0, Registry::Acquired);
+    let mut holder = 0;
+    for _ in 0..rounds {
+        let next = 1 - holder;
+        t.event(100, next, Registry::Begun)
+            .event(100, next, Registry::Queued { behind_releasing: false })
+            .event(100, holder, Registry::HandedOff)
+            .event(100, next, Registry::Acquired);
+        holder = next;
+    }
+    (t, holder)
+}
+
+/// Checks: INV-9 (refinement): a release with a sibling queued hands it the hold in memory,
+/// with no filesystem step at all, and the new holder later releases the same file through
+/// the disk; the spec's `HandOff` and the waiter's wake-up replay it.
+#[test]
+fn an_in_memory_hand_off_replays() {
+    let (mut t, holder) = in_memory_hand_offs(1);
+    let x = inode(100, Some(100));
+    t.step(100, Prim::PathId, |_| {})
+        .step(100, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![x];
+        })
+        .step(100, Prim::Close, |v| v.unnamed = vec![])
+        .event(100, holder, Registry::Released);
+    let replayed = replay(&t.steps, TASKS).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!((replayed.handed, replayed.hand_offs, replayed.releases), (1, 1, 1), "{replayed:?}");
+}
+
+/// Checks: INV-9 (refinement): K = `HAND_OFF_BOUND` hand-offs of one file in a row replay;
+/// one more, instead of the release through the disk, is rejected at that hand-off (the
+/// spec's `HandOff` is disabled at the bound), as the mutant `unbounded-hand-off` of the
+/// spec would do it.
+#[test]
+fn a_hand_off_past_the_bound_is_rejected() {
+    let bound = sessionlock::core::registry::HAND_OFF_BOUND;
+    let (at_bound, _) = in_memory_hand_offs(bound);
+    let replayed = replay(&at_bound.steps, TASKS).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(replayed.handed, u64::from(bound), "{replayed:?}");
+    let (past, _) = in_memory_hand_offs(bound + 1);
+    let rejection = replay(&past.steps, TASKS).expect_err("K + 1 hand-offs of one file");
+    assert_eq!(rejection.index, past.steps.len() - 2, "{rejection}");
+    assert_eq!(rejection.step.prim, Prim::Registry(Registry::HandedOff), "{rejection}");
+}
+
+/// Checks: INV-9, INV-3 (refinement): a hand-off to a waiter that gave up (its recorded
+/// end comes first, so it left the queue) is rejected at the hand-off: nobody is queued.
+#[test]
+fn a_hand_off_to_a_waiter_that_gave_up_is_rejected() {
+    let x = inode(100, Some(100));
+    let mut t = Trace::default();
+    t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+        .event(100, 0, Registry::Begun)
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+        .event(100, 0, Registry::Acquired)
+        .event(100, 1, Registry::Begun)
+        .event(100, 1, Registry::Queued { behind_releasing: false })
+        .event(100, 1, Registry::Ended)
+        .event(100, 0, Registry::HandedOff);
+    let rejection = replay(&t.steps, TASKS).expect_err("a hand-off to a waiter that gave up");
+    assert_eq!(rejection.index, t.steps.len() - 1, "{rejection}");
+    let mut kept = t.steps.clone();
+    kept.retain(|s| s.prim != Prim::Registry(Registry::Ended));
+    replay(&kept, TASKS).unwrap_or_else(|r| panic!("without the end, the waiter is there: {r}"));
+}
+
+/// Checks: INV-9 (refinement): the proptest machine's run where task 1 of pid 100 queues
+/// behind task 0's hold and task 0 releases: the core hands the hold off in memory (no
+/// unlink, no publish in between), and the trace replays with that hand-off.
+#[test]
+fn the_core_hands_off_in_memory_and_the_trace_replays() {
+    let begin = |task, op| Transition::Begin(Command { task, op });
+    let transitions = [
+        begin(0, Op::Acquire),
+        Transition::Settle,
+        begin(1, Op::Acquire),
+        Transition::Step(1),
+        begin(0, Op::Release),
+        Transition::Settle,
+    ];
+    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+    let trace = &traces[0];
+    let handed = trace
+        .iter()
+        .position(|s| s.task == Some(0) && s.prim == Prim::Registry(Registry::HandedOff))
+        .expect("task 0 handed its hold off");
+    let publishes = trace
+        .iter()
+        .filter(|s| s.pid == trace[handed].pid && matches!(s.prim, Prim::Publish { .. }))
+        .count();
+    let unlinks_before = trace[..handed].iter().filter(|s| s.prim == Prim::Unlink).count();
+    assert_eq!(unlinks_before, 0, "nothing was unlinked before the hand-off");
+    let granted = trace[handed..]
+        .iter()
+        .position(|s| s.task == Some(1) && s.prim == Prim::Registry(Registry::Acquired))
+        .expect("task 1 acquired");
+    assert!(
+        trace[handed..handed + granted].iter().all(|s| matches!(s.prim, Prim::Registry(_))),
+        "no filesystem step between the hand-off and the grant: {trace:?}"
+    );
+    assert_eq!(publishes, 1, "one publish of the process for both holds: {trace:?}");
+    let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+    assert_eq!(replayed.handed, 1, "{replayed:?}");
 }

@@ -36,6 +36,13 @@
 //!   deadline is a nondeterministic choice, so the spec allows a timeout at any moment.
 //! * A registry update and the in-memory hand-off are atomic (a mutex in the real code): the
 //!   turn goes to the first queued waiter, whose next step is its wake-up.
+//! * The last holder may instead hand the hold itself to the first queued waiter of its
+//!   process ([`Op::HandOff`]), in one step: the waiter gets the published inode, with its
+//!   handle and flock, and the entry is held by it; nothing on the filesystem changes. At
+//!   most [`ProtocolModel::hand_off_bound`] hand-offs of one published file follow each
+//!   other (INV-9); the code also stops them once the file is a second old, which the model,
+//!   having no clock, leaves as a choice: with a waiter queued, a holder may always release
+//!   through the disk instead.
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
 //!   files stay.
 //! * There are no timers: no step depends on time, so whatever recovery the model shows
@@ -43,7 +50,7 @@
 
 use crate::model::ProtocolModel;
 use crate::mutant::Mutant;
-use crate::state::{Entry, Inode, InodeId, Pc, State, TaskId, UnlinkEvent, UnlinkKind};
+use crate::state::{Entry, Inode, InodeId, Pc, State, Task, TaskId, UnlinkEvent, UnlinkKind};
 
 /// The system call or in-process operation a step performs (for readable traces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,6 +81,9 @@ pub enum Op {
     BeginRelease,
     /// End the turn: hand it to the first queued waiter and wake it, or set the entry idle.
     EndRelease,
+    /// The last holder hands its hold (inode, handle, flock) to the first queued waiter of
+    /// its process, in memory, and is done: no unlink, no publish (INV-9).
+    HandOff,
 }
 
 /// One atomic step of the model.
@@ -120,7 +130,7 @@ impl ProtocolModel {
             Pc::Dead => return None,
             Pc::Parked if !granted || self.is(Mutant::M3TurnNotWoken) => return None,
             Pc::Want => Op::Request,
-            Pc::Parked => Op::Wake,
+            Pc::Parked | Pc::Handed(_) => Op::Wake,
             Pc::Publish if self.is(Mutant::H3RenameOverwrite) => Op::RenameOver,
             Pc::Publish => Op::Linkat,
             Pc::Contended => Op::Open,
@@ -181,6 +191,35 @@ impl ProtocolModel {
         proc.entry = next.map_or(Entry::Idle, Entry::Acquiring);
     }
 
+    /// Whether task `t` may hand its hold off in memory ([`Op::HandOff`]): it holds, a task
+    /// of its process is queued, and fewer than K hand-offs of its file came before (mutant
+    /// `unbounded-hand-off`: whatever came before).
+    pub(crate) fn may_hand_off(&self, s: &State, t: TaskId) -> bool {
+        let proc = &s.procs[usize::from(self.owner[usize::from(t)])];
+        let bounded = proc.handed < self.hand_off_bound || self.is(Mutant::UnboundedHandOff);
+        matches!(s.tasks[usize::from(t)].pc, Pc::Held(_)) && !proc.queue.is_empty() && bounded
+    }
+
+    /// Task `t` hands its hold to the first queued waiter of its process: the waiter gets
+    /// the inode (it is now its publisher, as far as its process's tasks go: same pid and
+    /// incarnation), the handle and the flock; the entry is held by it; `t` is outside.
+    /// (Mutant `unbounded-hand-off` counts past K, up to K + 1.)
+    pub(crate) fn hand_off(&self, s: &mut State, t: TaskId) {
+        let ti = usize::from(t);
+        let pi = usize::from(self.owner[ti]);
+        let Pc::Held(i) = s.tasks[ti].pc else { unreachable!("only a holder hands off") };
+        let next = s.procs[pi].queue.remove(0);
+        let proc = &mut s.procs[pi];
+        proc.entry = Entry::Held(next);
+        proc.handed = proc.handed.saturating_add(1).min(self.hand_off_bound.saturating_add(1));
+        let inode = &mut s.inodes[usize::from(i)];
+        inode.publisher = next;
+        inode.flock = Some(next);
+        s.tasks[usize::from(next)].pc = Pc::Handed(i);
+        s.tasks[usize::from(next)].took_over = s.tasks[ti].took_over;
+        s.tasks[ti] = Task { pc: Pc::Want, took_over: false };
+    }
+
     fn close(s: &mut State, i: InodeId) {
         s.inodes[usize::from(i)].flock = None;
     }
@@ -223,6 +262,7 @@ impl ProtocolModel {
         s.procs[pi].queue.retain(|&q| q != t);
         if matches!(s.procs[pi].entry, Entry::Acquiring(o) | Entry::Held(o) | Entry::Releasing(o) if o == t)
         {
+            s.procs[pi].handed = 0;
             self.hand_on(s, pi);
         }
         s.tasks[ti].pc = Pc::Want;
@@ -246,6 +286,7 @@ impl ProtocolModel {
                 Pc::Parked
             }
             Pc::Parked => Pc::Publish,
+            Pc::Handed(i) => Pc::Held(i),
             Pc::Publish => {
                 let renames = self.is(Mutant::H3RenameOverwrite);
                 if s.path.is_some() && !renames {
@@ -259,6 +300,7 @@ impl ProtocolModel {
                     let i = s.create_inode(fresh);
                     s.path = Some(i);
                     s.procs[pi].entry = Entry::Held(t);
+                    s.procs[pi].handed = 0;
                     Pc::Held(i)
                 }
             }
@@ -310,6 +352,7 @@ impl ProtocolModel {
             }
             Pc::Held(i) => {
                 s.tasks[ti].took_over = false;
+                s.procs[pi].handed = 0;
                 if self.is(Mutant::H1ReleaseOrder) {
                     self.hand_on(s, pi);
                 } else {

@@ -1,7 +1,7 @@
 //! The stateright [`Model`]: static configuration, initial state, enabled actions,
 //! environment faults (crash, pid reuse) and canonicalization after every step.
 
-use crate::actions::Action;
+use crate::actions::{Action, Op};
 use crate::mutant::Mutant;
 use crate::state::{Entry, Inode, Pc, Proc, State, Task, TaskId};
 use stateright::{Model, Property};
@@ -23,6 +23,9 @@ pub struct ProtocolModel {
     /// passing, a cancelled future), or a hold before its unlink (a dropped guard whose
     /// release cannot complete): [`Action::Abandon`].
     pub deadlines: bool,
+    /// K: at most this many consecutive in-memory hand-offs of one published file
+    /// ([`Op::HandOff`], INV-9); 0 disables them.
+    pub hand_off_bound: u8,
 }
 
 impl ProtocolModel {
@@ -49,7 +52,8 @@ impl Model for ProtocolModel {
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
-        let proc = Proc { alive: true, incarnation: 0, entry: Entry::Idle, queue: Vec::new() };
+        let proc =
+            Proc { alive: true, incarnation: 0, entry: Entry::Idle, queue: Vec::new(), handed: 0 };
         let task = Task { pc: Pc::Want, took_over: false };
         vec![State {
             path: None,
@@ -67,6 +71,9 @@ impl Model for ProtocolModel {
             let task = TaskId::try_from(t).expect("few tasks");
             if let Some(op) = self.op(s, task) {
                 actions.push(Action::Step { pid: self.owner[t], task, op });
+            }
+            if self.may_hand_off(s, task) {
+                actions.push(Action::Step { pid: self.owner[t], task, op: Op::HandOff });
             }
             if self.may_abandon(s, task) {
                 actions.push(Action::Abandon { pid: self.owner[t], task });
@@ -87,6 +94,7 @@ impl Model for ProtocolModel {
         let mut s = last.clone();
         s.unlinked = None;
         match action {
+            Action::Step { task, op: Op::HandOff, .. } => self.hand_off(&mut s, task),
             Action::Step { task, .. } => self.step(&mut s, task),
             Action::Abandon { task, .. } => self.abandon(&mut s, task),
             Action::Crash { pid } => {
@@ -94,6 +102,7 @@ impl Model for ProtocolModel {
                 s.procs[usize::from(pid)].alive = false;
                 s.procs[usize::from(pid)].entry = Entry::Idle;
                 s.procs[usize::from(pid)].queue.clear();
+                s.procs[usize::from(pid)].handed = 0;
                 for inode in &mut s.inodes {
                     if inode.flock.is_some_and(|h| self.owner[usize::from(h)] == pid) {
                         inode.flock = None;

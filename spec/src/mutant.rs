@@ -65,6 +65,10 @@ pub enum Mutant {
     /// waiter is still handed a turn eventually with two tasks, but a later waiter overtakes
     /// an earlier one (INV-3 FIFO).
     LifoHandOff,
+    /// The last holder hands its hold to the next waiter of its process in memory however
+    /// many hand-offs of the same file came before: the file is never released through the
+    /// disk while a sibling waits, so other processes never get their chance (INV-9).
+    UnboundedHandOff,
 }
 
 impl Mutant {
@@ -79,6 +83,7 @@ impl Mutant {
         Mutant::M3TurnNotWoken,
         Mutant::KernelWaitUnjudged,
         Mutant::LifoHandOff,
+        Mutant::UnboundedHandOff,
     ];
 
     /// The field-note id, e.g. `"H1"`.
@@ -93,6 +98,7 @@ impl Mutant {
             Mutant::M3TurnNotWoken => "M3",
             Mutant::KernelWaitUnjudged => "breaker-livelock",
             Mutant::LifoHandOff => "lifo-hand-off",
+            Mutant::UnboundedHandOff => "unbounded-hand-off",
         }
     }
 
@@ -109,6 +115,7 @@ impl Mutant {
             Mutant::H5OldHolderDeletesSuccessor => "INV-2",
             Mutant::H7PidReuseTrust | Mutant::KernelWaitUnjudged => "INV-4",
             Mutant::M3TurnNotWoken | Mutant::LifoHandOff => "INV-3",
+            Mutant::UnboundedHandOff => "INV-9",
         }
     }
 
@@ -134,7 +141,13 @@ impl Mutant {
     /// Whether a contender whose `flock(LOCK_NB)` is refused closes and publishes again at
     /// once, as the historic implementations did, instead of waiting in the kernel.
     pub(crate) fn retries_refused_flock(self) -> bool {
-        !matches!(self, Mutant::M3TurnNotWoken | Mutant::KernelWaitUnjudged | Mutant::LifoHandOff)
+        !matches!(
+            self,
+            Mutant::M3TurnNotWoken
+                | Mutant::KernelWaitUnjudged
+                | Mutant::LifoHandOff
+                | Mutant::UnboundedHandOff
+        )
     }
 
     /// Whether release drops the kernel lock before its (path-based) unlink.

@@ -37,6 +37,8 @@ pub const INV2: &str = "INV-2 NoLiveRemoval";
 pub const INV4: &str = "INV-4 Recovery";
 /// "INV-6 StaleGuardHarmless".
 pub const INV6: &str = "INV-6 StaleGuardHarmless";
+/// "INV-9 BoundedBypass".
+pub const INV9: &str = "INV-9 BoundedBypass";
 
 /// Sometimes: a publication hit EEXIST.
 pub const CONTENTION: &str = "contention (linkat EEXIST)";
@@ -50,6 +52,9 @@ pub const TAKEOVER: &str = "stale takeover after crash";
 pub const PID_REUSED: &str = "pid reused over stale lock";
 /// Sometimes: two live tasks have a handle on the same dead holder's inode.
 pub const BREAKERS_RACE: &str = "two breakers race on one dead inode";
+/// Sometimes: a process has handed one published file on in memory K times (the bound
+/// reached; with K = 0, never).
+pub const HAND_OFF_BOUND_REACHED: &str = "K in-memory hand-offs of one file";
 
 /// Whether the task's process is alive.
 fn live(m: &ProtocolModel, s: &State, t: usize) -> bool {
@@ -94,6 +99,17 @@ pub fn stale_guard_harmless(m: &ProtocolModel, s: &State) -> bool {
     });
     let foreign = s.unlinked.as_ref().is_some_and(|e| e.kind == UnlinkKind::Release && !e.own);
     own_path && !foreign
+}
+
+/// INV-9, its in-process part: no process hands one published file on in memory more than
+/// K times in a row; the release after the K-th goes through the disk, so that another
+/// process can get the lock.
+pub fn bounded_bypass(m: &ProtocolModel, s: &State) -> bool {
+    s.procs.iter().all(|p| p.handed <= m.hand_off_bound)
+}
+
+fn hand_off_bound_reached(m: &ProtocolModel, s: &State) -> bool {
+    m.hand_off_bound > 0 && s.procs.iter().any(|p| p.handed == m.hand_off_bound)
 }
 
 fn contention(_: &ProtocolModel, s: &State) -> bool {
@@ -141,11 +157,13 @@ pub fn all() -> Vec<Property<ProtocolModel>> {
         Property::always(INV2, no_live_removal),
         Property::always(INV4, recovery),
         Property::always(INV6, stale_guard_harmless),
+        Property::always(INV9, bounded_bypass),
         Property::sometimes(CONTENTION, contention),
         Property::sometimes(RELEASING, releasing_waiter),
         Property::sometimes(CRASH_HOLDING, crash_while_holding),
         Property::sometimes(TAKEOVER, stale_takeover),
         Property::sometimes(PID_REUSED, pid_reused),
         Property::sometimes(BREAKERS_RACE, breakers_race),
+        Property::sometimes(HAND_OFF_BOUND_REACHED, hand_off_bound_reached),
     ]
 }

@@ -66,6 +66,11 @@ pub struct Proc {
     /// it to the first (the entry becomes `Acquiring` for it before it is woken), as the
     /// code's registry does, so a woken waiter never races a newcomer.
     pub queue: Vec<TaskId>,
+    /// In-memory hand-offs of the held file since this process published it
+    /// ([`Op::HandOff`](crate::actions::Op::HandOff)); at most
+    /// [`ProtocolModel::hand_off_bound`](crate::ProtocolModel::hand_off_bound) (INV-9).
+    /// Zero whenever the process holds no file.
+    pub handed: u8,
 }
 
 /// A task's program counter: what its *next* step does.
@@ -82,6 +87,10 @@ pub enum Pc {
     /// Queued in memory on a busy registry entry ([`Proc::queue`]); moves once it has been
     /// handed the turn (the entry is `Acquiring` for it).
     Parked,
+    /// Was parked, and the last holder of its process handed it the hold in memory: the
+    /// published inode, its handle and flock are now this task's, and the entry is
+    /// `Held` by it; next: wake up holding it.
+    Handed(InodeId),
     /// Owns the registry entry; next: publish (O_TMPFILE + flock + write, `linkat`).
     Publish,
     /// `linkat` failed with EEXIST; next: `open(L)`.
@@ -131,6 +140,7 @@ impl Pc {
     pub fn inode(self) -> Option<InodeId> {
         match self {
             Pc::Opened(i)
+            | Pc::Handed(i)
             | Pc::Waiting(i)
             | Pc::Proved(i)
             | Pc::Checked(i)
@@ -160,6 +170,7 @@ impl Pc {
         let m = |i: InodeId| map[usize::from(i)].expect("referenced inode is kept");
         match self {
             Pc::Opened(i) => Pc::Opened(m(i)),
+            Pc::Handed(i) => Pc::Handed(m(i)),
             Pc::Waiting(i) => Pc::Waiting(m(i)),
             Pc::Unbound(i) => Pc::Unbound(m(i)),
             Pc::Proved(i) => Pc::Proved(m(i)),

@@ -40,13 +40,21 @@ impl<F: LockFs, C: Clock> SessionGuard<F, C> {
     /// What it protects depends on the filesystem:
     /// - **PostgreSQL** (`pg::PgFs`, feature `postgres`): `ino` is the lock
     ///   row's generation, issued by a sequence and never reused, so it grows with every
-    ///   new holder of a path (`dev` is 0). A store that checks it at commit rejects the
+    ///   new publication of a path (`dev` is 0). A store that checks it at commit rejects the
     ///   writes of a holder that was taken over: see `pg::append_fenced`.
     /// - **Real files** ([`RealFs`](crate::RealFs)): device and inode number of the lock
     ///   file. It names one publication while the file exists, but Linux reuses inode
     ///   numbers, so it is not monotonic: it can tell "still the same lock file" (as
     ///   [`SessionGuard::verify`] does) but cannot order two holders, and a store cannot
     ///   use it to reject a superseded writer.
+    ///
+    /// Either way it names the publication, not the task: a task handed the lock in memory
+    /// by another task of its process (INV-9) holds the same publication, with the same
+    /// token, and the old guard's token is `None` from then on. The fence orders holders
+    /// of different publications (a takeover, another process); between the tasks of one
+    /// process exclusion is the registry's, so a task that copied its token and writes
+    /// after its own release is not rejected while its process still holds the
+    /// publication.
     pub fn fencing_token(&self) -> Option<FileId> {
         self.guard.held_id()
     }

@@ -6,6 +6,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::error::ReleaseError;
 use super::locker::Locker;
+use super::observe::Event;
 use super::protocol;
 use super::registry::{Leave, Owner, Registry};
 use crate::fs::{Clock, FileId, LockFs, LockPath};
@@ -21,6 +22,10 @@ pub enum Released {
         /// How many guards remain.
         remaining: u32,
     },
+    /// That was the last re-entry, and the hold passed, lock file and all, to the next task
+    /// of this process waiting for it (an in-memory hand-off, INV-9): the lock is no longer
+    /// this owner's, and the process still holds it.
+    HandedOff,
 }
 
 /// Proof that an owner holds a lock. Release it with [`Guard::release`], which reports
@@ -55,7 +60,8 @@ impl<F: LockFs, C: Clock> Guard<F, C> {
         self.locker.registry().with_held(&self.path, self.generation, |f| f.id)
     }
 
-    /// Releases this re-entry; the last one removes the lock file.
+    /// Releases this re-entry; the last one removes the lock file, or hands it to the next
+    /// task of this process that waits for it.
     ///
     /// The in-process entry is released whatever happens on disk, so a failed release never
     /// wedges later acquirers.
@@ -112,9 +118,13 @@ pub async fn release_hold<F: LockFs, C: Clock>(
     owner: Owner,
     generation: u64,
 ) -> Result<Released, ReleaseError> {
-    match locker.registry().leave(path, owner, generation) {
+    match locker.registry().leave(path, owner, generation, locker.clock().now()) {
         Leave::Missing => Err(ReleaseError::StaleGuard { path: path.clone() }),
         Leave::Remaining(remaining) => Ok(Released::StillHeld { remaining }),
+        Leave::HandedOff => {
+            locker.emit(Event::HandedOff { path });
+            Ok(Released::HandedOff)
+        }
         Leave::Last(file) => {
             let _finish = FinishRelease { registry: locker.registry(), path };
             #[cfg(sessionlock_mutant = "m1_release_before_remove")] // H1: entry before file

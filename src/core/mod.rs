@@ -12,7 +12,9 @@
 //!    remove a proven-stale file bound to its inode.
 //!
 //! A release first marks the entry `releasing`, then removes the file (inode-bound), then
-//! closes best-effort, then hands the turn on.
+//! closes best-effort, then hands the turn on. When another task of the process waits, the
+//! last release instead hands the hold itself on, file and all, in memory (a bounded run
+//! of such hand-offs, INV-9).
 
 pub mod error;
 mod guard;
@@ -81,7 +83,7 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         let owner = self.effective(owner);
         let (started, deadline) = self.window();
         let turn = match self.admit(path, owner, started, deadline).await? {
-            Admission::Reentered(guard) => return Ok(guard),
+            Admission::Reentered(guard) | Admission::Handed(guard) => return Ok(guard),
             Admission::Turn(turn) => turn,
         };
         let payload = self.payload();
@@ -98,8 +100,8 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
     }
 
     /// The in-memory half of an acquire: re-enter, or wait (until `deadline`) for the
-    /// path's turn. The holder of the turn runs the filesystem half, then calls
-    /// [`Turn::grant`].
+    /// path's turn, or for the hold itself, handed off by the last holder. The holder of the
+    /// turn runs the filesystem half, then calls [`Turn::grant`].
     ///
     /// # Errors
     /// [`AcquireError::Timeout`] when the deadline passes in the queue.
@@ -121,8 +123,13 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             }
         };
         let queued = Queued { locker: self, path: path.clone(), waiter, settled: false };
-        let turn = queued.wait(started, deadline).await.inspect_err(|_| self.timed_out(path))?;
-        Ok(Admission::Turn(turn))
+        let admitted =
+            queued.wait(started, deadline).await.inspect_err(|_| self.timed_out(path))?;
+        if let Admission::Handed(_) = admitted {
+            let waited = self.clock().now().saturating_since(started);
+            self.emit(Event::Acquired { path, waited });
+        }
+        Ok(admitted)
     }
 
     /// Acquires the lock at `path` if that needs no waiting; otherwise says who holds it.

@@ -51,6 +51,12 @@ pub enum Event<'a> {
         /// The lock path.
         path: &'a LockPath,
     },
+    /// The last guard handed its hold, lock file and all, to the next task of its process
+    /// waiting for it, in memory (INV-9).
+    HandedOff {
+        /// The lock path.
+        path: &'a LockPath,
+    },
     /// The last guard removed its lock file.
     Released {
         /// The lock path.

@@ -8,7 +8,7 @@ use super::error::{AcquireError, Holder};
 use super::guard::Guard;
 use super::locker::Locker;
 use super::protocol::HeldFile;
-use super::registry::{Owner, Waiter};
+use super::registry::{Grant, Owner, Waiter};
 use crate::fs::{Clock, LockFs, LockPath, Moment};
 use crate::sync::Arc;
 
@@ -18,6 +18,9 @@ pub enum Admission<'a, F: LockFs, C: Clock> {
     Reentered(Guard<F, C>),
     /// The caller has the path's turn and must run the filesystem half.
     Turn(Turn<'a, F, C>),
+    /// The last holder handed its hold, published file and all, to the caller in memory:
+    /// the caller holds the lock (INV-9).
+    Handed(Guard<F, C>),
 }
 
 /// The turn for a path: the right to run the filesystem acquire. Dropped unused (error,
@@ -36,7 +39,8 @@ impl<'a, F: LockFs, C: Clock> Turn<'a, F, C> {
     /// Ends the turn with the lock held by `owner`.
     pub fn grant(mut self, owner: Owner, file: HeldFile<F::Handle>) -> Guard<F, C> {
         self.armed = false;
-        let generation = self.locker.registry().grant(&self.path, owner, file);
+        let published = self.locker.clock().now();
+        let generation = self.locker.registry().grant(&self.path, owner, file, published);
         Guard::new(self.locker.clone(), self.path.clone(), owner, generation)
     }
 }
@@ -50,7 +54,8 @@ impl<F: LockFs, C: Clock> Drop for Turn<'_, F, C> {
 }
 
 /// A task queued for a path's turn. Dropped while queued, it withdraws; dropped after
-/// being handed the turn, it passes the turn on.
+/// being handed the turn, it passes the turn on; dropped after being handed a hold, it
+/// releases the hold.
 pub(super) struct Queued<'a, F: LockFs, C: Clock> {
     pub(super) locker: &'a Locker<F, C>,
     pub(super) path: LockPath,
@@ -60,21 +65,29 @@ pub(super) struct Queued<'a, F: LockFs, C: Clock> {
 
 impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
     /// Waits for the turn until `deadline`. In-memory only: woken by the task that ends
-    /// the current turn, never by polling (INV-3).
+    /// the current turn, never by polling (INV-3). A hold handed off before the waiter
+    /// could withdraw is the lock acquired, even at the deadline: it is already ours.
     pub(super) async fn wait(
         mut self,
         started: Moment,
         deadline: Moment,
-    ) -> Result<Turn<'a, F, C>, AcquireError> {
+    ) -> Result<Admission<'a, F, C>, AcquireError> {
         let locker = self.locker;
         let granted = race(self.waiter.turn(), locker.clock().sleep_until(deadline)).await;
-        let has_turn = granted || !locker.registry().withdraw(&self.path, &self.waiter);
+        let late = match granted {
+            Some(_) => None,
+            None => locker.registry().withdraw(&self.path, &self.waiter),
+        };
         self.settled = true;
-        if granted {
-            return Ok(Turn::new(self.locker, self.path.clone()));
-        }
-        if has_turn {
-            locker.registry().abandon(&self.path);
+        match (granted, late) {
+            (Some(Grant::Turn), _) => {
+                return Ok(Admission::Turn(Turn::new(locker, self.path.clone())));
+            }
+            (Some(Grant::Hold { generation }), _) | (None, Some(Grant::Hold { generation })) => {
+                return Ok(Admission::Handed(self.handed(generation)));
+            }
+            (None, Some(Grant::Turn)) => locker.registry().abandon(&self.path),
+            (None, None) => {}
         }
         Err(AcquireError::Timeout {
             path: self.path.clone(),
@@ -82,26 +95,38 @@ impl<'a, F: LockFs, C: Clock> Queued<'a, F, C> {
             holder: Some(Box::new(Holder::in_process(&self.path, locker.fs().process().pid))),
         })
     }
+
+    /// The guard of the hold with `generation`, handed off to this waiter.
+    fn handed(&self, generation: u64) -> Guard<F, C> {
+        let owner = self.waiter.owner();
+        Guard::new(self.locker.clone(), self.path.clone(), owner, generation)
+    }
 }
 
 impl<F: LockFs, C: Clock> Drop for Queued<'_, F, C> {
     fn drop(&mut self) {
-        let registry = self.locker.registry();
-        if !self.settled && !registry.withdraw(&self.path, &self.waiter) {
-            registry.abandon(&self.path);
+        if self.settled {
+            return;
+        }
+        match self.locker.registry().withdraw(&self.path, &self.waiter) {
+            None => {}
+            Some(Grant::Turn) => self.locker.registry().abandon(&self.path),
+            // Released by the guard's drop: handed on again, or through the disk.
+            Some(Grant::Hold { generation }) => drop(self.handed(generation)),
         }
     }
 }
 
-/// Polls both futures; `true` if `first` finished first (it is polled first on each wake).
-async fn race(first: impl Future<Output = ()>, second: impl Future<Output = ()>) -> bool {
+/// Polls both futures; `first`'s output if it finished first (it is polled first on each
+/// wake), `None` if `second` did.
+async fn race<T>(first: impl Future<Output = T>, second: impl Future<Output = ()>) -> Option<T> {
     let mut first = pin!(first);
     let mut second = pin!(second);
     poll_fn(|cx| {
-        if first.as_mut().poll(cx).is_ready() {
-            Poll::Ready(true)
+        if let Poll::Ready(out) = first.as_mut().poll(cx) {
+            Poll::Ready(Some(out))
         } else if second.as_mut().poll(cx).is_ready() {
-            Poll::Ready(false)
+            Poll::Ready(None)
         } else {
             Poll::Pending
         }

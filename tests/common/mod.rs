@@ -24,6 +24,7 @@ pub enum Seen {
     Released,
     Compromised,
     CloseFailed,
+    HandedOff,
 }
 
 /// Records every event of one lock, and lets a test wait for one.
@@ -46,6 +47,7 @@ impl Observer for Recorder {
             Event::Released { .. } => Seen::Released,
             Event::Compromised { .. } => Seen::Compromised,
             Event::CloseFailed { .. } => Seen::CloseFailed,
+            Event::HandedOff { .. } => Seen::HandedOff,
             _ => return, // an event this recorder does not know
         };
         self.seen.lock().unwrap().push(seen);

@@ -42,6 +42,7 @@
 //! | the core's `Queued` event     | a task of the process `Parked` on a busy entry, `Releasing` exactly when the event says so |
 //! | `Acquired`, `Reentered`       | a task of the process `Held`, the entry held by it       |
 //! | `Released`                    | a task of the process at `RelDone`, the entry releasing  |
+//! | `HandedOff`                   | that task's `HandOff`: it holds, a waiter of its process is queued, fewer than K hand-offs of the file came before (INV-9); the waiter then wakes holding (`Wake`, hidden) |
 //! | an acquire `Begun` (driver)   | a task of the process outside (`Want`) or holding (re-entry); it may now `Request` once |
 //! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
 //!
@@ -52,7 +53,8 @@
 //! task is mapped to (`Queued`: that task, last in the queue).
 //!
 //! Before each recorded step of a process, the replay may take any number of that
-//! process's registry steps (`Request`, `Wake`, `BeginRelease`, `EndRelease`) and
+//! process's registry steps (`Request`, `Wake`, `BeginRelease`, `EndRelease`, and
+//! `HandOff` in traces without events) and
 //! abandons of its tasks that have no handle: they touch no file, so the world shows
 //! nothing of them. In a trace whose events name their task, a task requests only once
 //! per recorded start of its acquire, and abandons without a handle only at its recorded

@@ -80,6 +80,9 @@ pub enum Registry {
     Reentered,
     /// The last guard removed its file and closed it (`Released`).
     Released,
+    /// The last guard handed its hold, file and all, to the first waiter of its process in
+    /// memory (`HandedOff`): nothing on the filesystem changed.
+    HandedOff,
     /// An acquire (or `try_acquire`) began. Recorded by the driver when it starts the
     /// acquire, before its first poll.
     Begun,
@@ -133,10 +136,16 @@ impl Observer for Recording {
             Event::Acquired { .. } => Some(Registry::Acquired),
             Event::Reentered { .. } => Some(Registry::Reentered),
             Event::Released { .. } => Some(Registry::Released),
+            Event::HandedOff { .. } => Some(Registry::HandedOff),
             _ => None,
         };
         if let Some(r) = registry {
-            self.world.state.lock().log_by(self.pid, self.polled.get(), Prim::Registry(r));
+            let mut st = self.world.state.lock();
+            // A crashed process runs no code: what its dropped futures report afterwards
+            // (a guard's fallback release handing off in memory) is the driver's teardown.
+            if st.procs.get(&self.pid).is_some_and(|p| p.alive) {
+                st.log_by(self.pid, self.polled.get(), Prim::Registry(r));
+            }
         }
         self.inner.event(event);
     }

@@ -8,6 +8,8 @@ use sessionlock_spec::state::{Entry, Pc, State as SpecState, TaskId, UnlinkKind}
 use sessionlock_spec::{Action, ProtocolModel};
 use stateright::Model;
 
+use sessionlock::core::registry::HAND_OFF_BOUND;
+
 use super::record::{InodeView, Prim, Registry, Step, View};
 use crate::world::Pid;
 
@@ -33,6 +35,9 @@ pub struct Replayed {
     pub hand_offs: u64,
     /// Recorded ends of acquires without the lock, by a named task.
     pub ends: u64,
+    /// In-memory hand-offs of a held file (`HandedOff`), by a named task: each one the
+    /// spec's `HandOff`, enabled only below the bound K (INV-9).
+    pub handed: u64,
     /// The most spec states the replay tracked at once.
     pub frontier: usize,
     /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
@@ -51,6 +56,7 @@ impl Replayed {
         self.registry += o.registry;
         self.hand_offs += o.hand_offs;
         self.ends += o.ends;
+        self.handed += o.handed;
         self.frontier = self.frontier.max(o.frontier);
     }
 }
@@ -107,6 +113,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         crashes: u8::MAX,
         respawns: u8::MAX,
         deadlines: true,
+        hand_off_bound: u8::try_from(HAND_OFF_BOUND).expect("a small bound"),
     };
     // Where the driver names the task of each registry event, it records where each
     // acquire begins and ends: a task requests the registry entry only once its acquire
@@ -147,6 +154,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
                     Registry::Queued { .. } => _ = waiting.insert((step.pid, k)),
                     Registry::Acquired if was_waiting => done.hand_offs += 1,
                     Registry::Ended => done.ends += 1,
+                    Registry::HandedOff => done.handed += 1,
                     _ => {}
                 }
             }
@@ -212,6 +220,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
 /// | `Released` | `RelDone`, the entry still releasing for it |
 /// | `Begun` | outside (`Want`), or holding (a re-entry); it may now request the entry once |
 /// | `Ended` | back outside (`Want`: it abandoned at a recorded close), or it abandons now without a handle |
+/// | `HandedOff` | `Held`, and it hands off now (`HandOff`: a waiter queued, fewer than K before) |
 fn registry_moves(
     model: &ProtocolModel,
     (s, looks, ids): Tracked,
@@ -246,6 +255,12 @@ fn registry_moves(
                 (task.pc == Pc::RelDone && entry == Entry::Releasing(t)).then(|| s.clone())
             }
             Registry::Begun => matches!(task.pc, Pc::Want | Pc::Held(_)).then(|| s.clone()),
+            Registry::HandedOff => {
+                let hand_off = Action::Step { pid: p, task: t, op: Op::HandOff };
+                let mut enabled = Vec::new();
+                model.actions(&s, &mut enabled);
+                enabled.contains(&hand_off).then(|| model.next_state(&s, hand_off)).flatten()
+            }
             Registry::Ended if task.pc == Pc::Want => Some(s.clone()),
             Registry::Ended => {
                 let abandon = Action::Abandon { pid: p, task: t };
@@ -402,6 +417,9 @@ fn hidden_closure(
                     ids.may_request.retain(|t| t != task);
                     *pid == p && began
                 }
+                // A hand-off is a registry step too; where events are recorded, only the
+                // recorded `HandedOff` takes it (in `registry_moves`).
+                Action::Step { pid, op: Op::HandOff, .. } => !anchored && *pid == p,
                 Action::Step { pid, op, .. } => {
                     *pid == p
                         && matches!(op, Op::Request | Op::Wake | Op::BeginRelease | Op::EndRelease)

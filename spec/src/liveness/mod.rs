@@ -172,6 +172,7 @@ pub fn wants(pc: Pc) -> bool {
     match pc {
         Pc::Want
         | Pc::Parked
+        | Pc::Handed(_)
         | Pc::Publish
         | Pc::Contended
         | Pc::Opened(_)
