@@ -42,8 +42,8 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoSpuriousTimeout,
         found_by: "shuttle_core::shuttle_catches_h1_release_order",
         schedule: concat!(
-            "91028301f6b7a7b5aaa080b8bc0100004024499224494a942449924492244992922449922449",
-            "922449124992a424499224499224499224499224499200000000",
+            "91027effb6b5fad8c1d0dc7e0000801425492249529224499224892449922449922449929424",
+            "49024992244992244992244992244992244912000000",
         ),
     },
     Pinned {
@@ -54,8 +54,8 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoLiveRemoval,
         found_by: "history_zoo::zoo_h1_own_pid_orphan",
         schedule: concat!(
-            "910251ee939a80dadbd2c8f40100000894449192488a144951924491122992a42451224952a4",
-            "409224000000",
+            "91025ba2cb9fc0db8299d81a000040a44892a4248912298a22298922499292244912294a2449",
+            "529224499200000000",
         ),
     },
     Pinned {
@@ -66,8 +66,9 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoLiveRemoval,
         found_by: "history_zoo::zoo_h2_unlocked_break",
         schedule: concat!(
-            "9102a001c5aaad9590f5f594a50100004000490a222411126459b22c5b16494b344d8a962451",
-            "024dd3244992244992344d9b344d93364ddbb66ddbb449dab4699b266cdbb66ddbb60100",
+            "9102fe01ccd782a5c19bbdde8f0100004000458924051120258a162d529469d99625dba46cca",
+            "a62859b62cd2b66cdb9245d1b4298a94658b142991b6244bb62d499224499664cbb66dcbb62d",
+            "5bb265599225d9b224db962c5b306cdbb66ddbb66ddbb66ddbb66ddbb66ddb060000",
         ),
     },
     Pinned {
@@ -78,9 +79,9 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoLiveRemoval,
         found_by: "history_zoo::zoo_h4_compare_then_unlink",
         schedule: concat!(
-            "9102ab0196ffcf8fc1d28ffa760000409024091008dba22dd2b229db146dca262d5ba64992a4",
-            "4849a429dbb244ca8669db266dd3a4499b366d93b66dd2b6699a244992244992244992244900",
-            "0000",
+            "9102de01e5f0cff0a6c4fecb7e00000880404900649122454a166dd9b24dd2a648592645ca92",
+            "4cdab628529244dab460daa6499a2469dbb64d9a34499ba44d9aa64992266ddbb66ddb346d9b",
+            "2649da266dd8b66ddbb66ddbb66ddbb66ddb060000",
         ),
     },
     Pinned {
@@ -91,8 +92,8 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoLiveRemoval,
         found_by: "history_zoo::zoo_h5_old_holder_deletes_successor",
         schedule: concat!(
-            "910257ef9eacb090ee93c852000000204551a42849144591a4489114299224494a2225512445",
-            "51144892000000",
+            "91026787c0d4a4d4dab3c562000008004549242952a4288a124992a4284aa4285122494a2449",
+            "92a22452120592244992000000",
         ),
     },
     Pinned {
@@ -103,8 +104,8 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoLiveRemoval,
         found_by: "history_zoo::zoo_h6_age_is_death",
         schedule: concat!(
-            "9102658fa8f8a59ae1b191cd01000048100441944489242991124552a42891244992244952a4",
-            "48499224822449922449020000",
+            "91026dde8887cfa090a28da801000040004989224549144552944452244989a4484a22498994",
+            "449124458aa248921429822449020000",
         ),
     },
     Pinned {
@@ -114,7 +115,7 @@ pub static PINNED: &[Pinned] = &[
         scenario: &TWO_TASKS,
         breaks: Invariant::Reentrancy,
         found_by: "history_zoo::zoo_h14_process_reentry",
-        schedule: "91023fb49c9d9499fef6fd36000008924451142549122952924890244992244992000000",
+        schedule: "910242b5a2c09da6e39c914b000080224992244992242592a4285292245224489224010000",
     },
     Pinned {
         explain: Some("H17"),
@@ -124,8 +125,8 @@ pub static PINNED: &[Pinned] = &[
         breaks: Invariant::NoLeak,
         found_by: "history_zoo::zoo_h17_inode_only",
         schedule: concat!(
-            "91028501cfc5a5e8f8bcbcafdb0100000010494aa4488a144989122952144991244992222549",
-            "9224499224499224499224499224499224499224499224000000",
+            "91028601aab69ee0baa0ace16500000002254994449294249292485294244992245124489224",
+            "4992244992244992244992244992244992244992244912000000",
         ),
     },
 ];
