@@ -515,3 +515,41 @@ fn the_core_hands_off_in_memory_and_the_trace_replays() {
     let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
     assert_eq!(replayed.handed, 1, "{replayed:?}");
 }
+
+/// A guard of a crashed incarnation, dropped by the driver after its pid came back as a
+/// new incarnation, hands its hold off in memory as part of the teardown: the process ran
+/// no code, so that is no step of it, and its trace (the shrunk case the proptest machine
+/// found) replays.
+/// Checks: INV-9
+#[test]
+fn a_hand_off_by_a_dropped_guard_of_an_old_incarnation_is_no_step() {
+    use sessionlock_model::machine::Transition::{Begin, Crash, Restart, Settle, Step as Poll};
+    let command = |task, op| Begin(Command { task, op });
+    let transitions = [
+        Poll(1),
+        Settle,
+        Crash(1),
+        Settle,
+        command(1, Op::Acquire),
+        Settle,
+        command(1, Op::Release),
+        Settle,
+        Restart(1),
+        command(2, Op::Acquire),
+        Settle,
+        command(2, Op::Release),
+        command(3, Op::Acquire),
+        Poll(3),
+        Crash(1),
+        Restart(1),
+    ];
+    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+    let queued = traces
+        .iter()
+        .flatten()
+        .any(|s| matches!(s.prim, Prim::Registry(Registry::Queued { .. })) && s.pid == 101);
+    assert!(queued, "task 3 queued behind task 2's hold: {traces:?}");
+    for trace in &traces {
+        replay(trace, TASKS).unwrap();
+    }
+}

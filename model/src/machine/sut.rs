@@ -139,12 +139,12 @@ impl Sut {
     fn spawn(&mut self, p: usize) {
         let fs = ModelFs::spawn(&self.world, self.procs[p].pid);
         let clock = ModelClock::new(&self.world);
-        let recording = Recording {
-            world: Arc::clone(&self.world),
-            pid: self.procs[p].pid,
-            polled: self.polled.clone(),
-            inner: self.counter.clone(),
-        };
+        let recording = Recording::new(
+            Arc::clone(&self.world),
+            self.procs[p].pid,
+            self.polled.clone(),
+            self.counter.clone(),
+        );
         let locker =
             Locker::new(fs, clock, Options::default()).observed(std::sync::Arc::new(recording));
         self.procs[p].locker = Some(locker);

@@ -102,6 +102,8 @@ pub struct Recording {
     pub world: std::sync::Arc<World>,
     /// The process whose locker this observes.
     pub pid: Pid,
+    /// Its incarnation: a later one of the same pid has lockers of its own.
+    pub incarnation: u32,
     /// The task the driver polls now (see [`Polled`]).
     pub polled: Polled,
     /// The observer every event is passed on to.
@@ -127,6 +129,19 @@ impl Polled {
     }
 }
 
+impl Recording {
+    /// A recording for the current incarnation of `pid` (started before this call).
+    pub fn new(
+        world: std::sync::Arc<World>,
+        pid: Pid,
+        polled: Polled,
+        inner: SharedObserver,
+    ) -> Self {
+        let incarnation = world.state.lock().procs.get(&pid).map_or(0, |p| p.incarnation);
+        Self { world, pid, incarnation, polled, inner }
+    }
+}
+
 impl Observer for Recording {
     fn event(&self, event: &Event<'_>) {
         let registry = match event {
@@ -142,8 +157,10 @@ impl Observer for Recording {
         if let Some(r) = registry {
             let mut st = self.world.state.lock();
             // A crashed process runs no code: what its dropped futures report afterwards
-            // (a guard's fallback release handing off in memory) is the driver's teardown.
-            if st.procs.get(&self.pid).is_some_and(|p| p.alive) {
+            // (a guard's fallback release handing off in memory) is the driver's teardown,
+            // even once a new incarnation of its pid runs.
+            let current = |p: &crate::world::Proc| p.alive && p.incarnation == self.incarnation;
+            if st.procs.get(&self.pid).is_some_and(current) {
                 st.log_by(self.pid, self.polled.get(), Prim::Registry(r));
             }
         }
