@@ -16,7 +16,9 @@
 
 use std::rc::Rc;
 
+use sessionlock::core::registry::HAND_OFF_MAX_AGE;
 use sessionlock::core::{Locker, Owner};
+use sessionlock::fs::Moment;
 use std::sync::Arc;
 
 use super::script::{Actor, Cycle};
@@ -34,8 +36,9 @@ const MAX_POINTS: u64 = 64;
 /// A scripted scenario whose every filesystem step a strike can hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Script {
-    /// Pid 100 holds; it releases while a second task of it queues, then that task
-    /// acquires and releases. Target: pid 100.
+    /// Pid 100 holds a file older than the in-memory hand-off allows; it releases through
+    /// the disk while a second task of it queues, then that task acquires and releases.
+    /// Target: pid 100.
     HolderReleasing,
     /// Pid 100 held and died; pid 101 breaks its file, acquires and releases.
     /// Target: pid 101.
@@ -149,6 +152,8 @@ struct Stage {
     ghost: Rc<Ghost>,
     lockers: Vec<(Pid, ModelLocker)>,
     next_owner: u64,
+    /// The clock when the script's setup ended: from then on nothing may need it to move.
+    set_up_at: Moment,
 }
 
 impl Stage {
@@ -157,7 +162,7 @@ impl Stage {
         world.set_strict(false);
         world.set_step_mode(true);
         let (ex, ghost, lockers) = (Stepper::new(), Rc::default(), Vec::new());
-        Self { subject, world, ex, ghost, lockers, next_owner: 1 }
+        Self { subject, world, ex, ghost, lockers, next_owner: 1, set_up_at: Moment::ZERO }
     }
 
     /// Process `pid`'s locker, starting it (or a new incarnation, if it died) if needed.
@@ -199,6 +204,10 @@ impl Stage {
         match script {
             Script::HolderReleasing => {
                 let (holder, guard) = self.holder(100);
+                // Past the in-memory hand-off's age bound (INV-9), so the release goes
+                // through the disk with the sibling queued: the steps this script strikes.
+                self.world.advance(HAND_OFF_MAX_AGE);
+                self.set_up_at = self.world.now();
                 let queued = self.actor(100);
                 arm(&self.world, strike, n, target);
                 cycles.push(holder.spawn(&mut self.ex, Some(guard)));
@@ -278,7 +287,7 @@ impl Stage {
                 format!("fresh pid {} could not acquire at once: {:?}", cycle.pid, cycle.log);
             return Err((Invariant::Recovery, detail));
         }
-        if self.world.now() != sessionlock::fs::Moment::ZERO {
+        if self.world.now() != self.set_up_at {
             return Err((Invariant::Recovery, "recovery needed the clock to move".into()));
         }
         if self.world.file_count() != 0 {
