@@ -33,7 +33,7 @@ fn shuttle_pct_two_tasks() {
 /// Checks: INV-1, INV-3, INV-5
 #[test]
 fn shuttle_random_three_tasks() {
-    core(&THREE_TASKS, Strategy::Random);
+    core(&THREE_TASKS_TWO_ROUNDS, Strategy::Random);
 }
 
 /// Checks: INV-1, INV-2, INV-3, INV-5
