@@ -218,7 +218,7 @@ fn empty_file_judged_by_configured_grace() {
     let (dir, s) = with_lock_file(b"");
     age_file(&lock_file(&s), Duration::from_secs(10));
     let before = Snapshot::of(dir.path());
-    assert!(expect_held(&short().build(), &s).reasons.is_empty());
+    assert!(expect_held(&short().build(), &s).reasons().is_empty());
     before.assert_same(dir.path(), "try_acquire within the default grace");
     let (lock, rec) = recorded(short().payloadless_grace(Duration::from_secs(5)));
     let guard = lock.acquire_blocking(&s, Owner::new()).unwrap();
@@ -253,7 +253,7 @@ fn ten_mib_payload() {
     let rec = std::sync::Arc::new(common::Recorder::default());
     let (lock, reads) = faulty(short().observer(rec.clone()), None);
     let holder = expect_held(&lock, &s);
-    assert_eq!((holder.pid, holder.age), (None, None), "not parsed");
+    assert_eq!((holder.pid(), holder.age()), (None, None), "not parsed");
     before.assert_same(dir.path(), "try_acquire on a fresh 10 MiB file");
     age_file(&lock_file(&s), Duration::from_secs(60));
     let guard = lock.acquire_blocking(&s, Owner::new()).unwrap();
@@ -278,7 +278,7 @@ fn payload_at_and_past_the_cap() {
     assert_eq!(rec.broken(), vec![vec![Reason::DeadPid]]);
     let (dir, s) = with_lock_file(&padded(dead_pid(), MAX_PAYLOAD_BYTES + 1));
     let before = Snapshot::of(dir.path());
-    assert_eq!(expect_held(&short().build(), &s).pid, None);
+    assert_eq!(expect_held(&short().build(), &s).pid(), None);
     before.assert_same(dir.path(), "try_acquire on a fresh file one byte past the cap");
 }
 
@@ -319,10 +319,10 @@ fn payload_created_at_in_the_future() {
     let (dir, s) = with_lock_file(&foreign(live.pid(), &future, ""));
     let before = Snapshot::of(dir.path());
     let holder = expect_held(&short().stale_age(Duration::from_millis(1)).build(), &s);
-    assert_eq!(holder.pid, Some(live.pid()));
-    assert!(matches!(holder.pid_state, Some(PidState::Alive { .. })), "{holder:?}");
-    assert_eq!(holder.age, Some(Duration::ZERO));
-    assert!(holder.reasons.is_empty(), "{:?}", holder.reasons);
+    assert_eq!(holder.pid(), Some(live.pid()));
+    assert!(matches!(holder.pid_state(), Some(PidState::Alive { .. })), "{holder:?}");
+    assert_eq!(holder.age(), Some(Duration::ZERO));
+    assert!(holder.reasons().is_empty(), "{:?}", holder.reasons());
     before.assert_same(dir.path(), "try_acquire on a live holder's future-dated file");
     dead_pid_still_proves_death(&future);
 }
@@ -337,7 +337,7 @@ fn payload_created_at_unparsable() {
         let (dir, s) = with_lock_file(&foreign(live.pid(), created, ""));
         let before = Snapshot::of(dir.path());
         let holder = expect_held(&short().build(), &s);
-        assert_eq!((holder.pid, holder.age), (Some(live.pid()), None), "{created:?}");
+        assert_eq!((holder.pid(), holder.age()), (Some(live.pid()), None), "{created:?}");
         before.assert_same(dir.path(), "try_acquire on a live holder's undated file");
         dead_pid_still_proves_death(created);
     }
@@ -355,8 +355,8 @@ fn payload_starttime_not_a_number() {
         let (dir, s) = with_lock_file(&foreign(live.pid(), &now_iso(), &extra));
         let before = Snapshot::of(dir.path());
         let holder = expect_held(&short().build(), &s);
-        assert_eq!(holder.pid, Some(live.pid()), "{starttime}");
-        assert!(holder.reasons.is_empty(), "{starttime}: {:?}", holder.reasons);
+        assert_eq!(holder.pid(), Some(live.pid()), "{starttime}");
+        assert!(holder.reasons().is_empty(), "{starttime}: {:?}", holder.reasons());
         before.assert_same(dir.path(), "try_acquire on a live holder with a bad starttime");
     }
     let (_dir, s) = with_lock_file(&foreign(live.pid(), &now_iso(), r#","starttime":12"#));
@@ -540,8 +540,8 @@ fn flock_unavailable_judges_by_pid() {
     let before = Snapshot::of(dir.path());
     let s2 = s.clone();
     let seen = without_flock(Errno::NOLCK, move || expect_held(&short().build(), &s2));
-    assert_eq!(seen.pid, Some(pid));
-    assert!(matches!(seen.pid_state, Some(PidState::Alive { .. })), "{seen:?}");
+    assert_eq!(seen.pid(), Some(pid));
+    assert!(matches!(seen.pid_state(), Some(PidState::Alive { .. })), "{seen:?}");
     before.assert_same(dir.path(), "try_acquire on a live holder without flock");
     holder.kill();
     let broken = without_flock(Errno::NOLCK, move || {
@@ -588,7 +588,7 @@ fn flock_unavailable_to_contender_only_respects_live_holder() {
     let outcome = without_flock(Errno::NOLCK, move || {
         let (lock, rec) = recorded(short());
         match lock.try_acquire_blocking(&s2, Owner::new()).unwrap() {
-            TryAcquire::Held(seen) => Ok(seen.pid),
+            TryAcquire::Held(seen) => Ok(seen.pid()),
             TryAcquire::Acquired(guard) => {
                 guard.release_blocking().unwrap();
                 Err(rec.broken())

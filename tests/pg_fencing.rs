@@ -165,9 +165,9 @@ fn stopped_holder_is_never_taken_over() {
         );
         let err = lock.acquire_blocking(&s, Owner::new()).unwrap_err();
         let AcquireError::Timeout { holder: Some(seen), .. } = err else { panic!("{err}") };
-        assert_eq!(seen.pid, Some(holder.pid()), "{seen}");
-        assert!(seen.kernel_held, "{seen}");
-        assert!(seen.reasons.contains(&Reason::TooOld), "age is reported: {seen}");
+        assert_eq!(seen.pid(), Some(holder.pid()), "{seen}");
+        assert!(seen.is_kernel_held(), "{seen}");
+        assert!(seen.reasons().contains(&Reason::TooOld), "age is reported: {seen}");
         assert_eq!(rec.count(&Seen::KernelWait), 1, "it waited in the server");
         let TryAcquire::Held(_) = lock.try_acquire_blocking(&s, Owner::new()).unwrap() else {
             panic!("took a stopped holder's lock");

@@ -137,15 +137,15 @@ fn try_acquire_on_held_lock_reports_holder() {
     let TryAcquire::Held(local) = lock.try_acquire_blocking(&s, Owner::new()).unwrap() else {
         panic!("a second owner got in");
     };
-    assert!(local.in_process && local.is_alive());
+    assert!(local.is_in_process() && local.is_alive());
     let other = b.session_lock(Builder::new());
     let TryAcquire::Held(remote) = other.try_acquire_blocking(&s, Owner::new()).unwrap() else {
         panic!("another host got in");
     };
-    assert!(remote.kernel_held && !remote.in_process, "{remote}");
-    assert_eq!(remote.pid, Some(std::process::id()));
-    assert_eq!(remote.path.as_path().to_str(), Some(s.as_str()));
-    assert!(remote.reasons.iter().all(|r| !r.is_actionable()));
+    assert!(remote.is_kernel_held() && !remote.is_in_process(), "{remote}");
+    assert_eq!(remote.pid(), Some(std::process::id()));
+    assert_eq!(remote.path().as_path().to_str(), Some(s.as_str()));
+    assert!(remote.reasons().iter().all(|r| !r.is_actionable()));
     guard.release_blocking().unwrap();
 }
 
@@ -224,13 +224,13 @@ fn foreign_row_is_never_judged_by_pid() {
     let TryAcquire::Held(holder) = lock.try_acquire_blocking(&s, Owner::new()).unwrap() else {
         panic!("took a foreign row by its pid");
     };
-    assert_eq!(holder.pid, Some(dead));
-    assert!(!holder.kernel_held);
-    assert_eq!(holder.pid_state, Some(PidState::Alive { starttime: None }));
-    assert!(holder.reasons.contains(&Reason::TooOld), "age is reported: {:?}", holder.reasons);
+    assert_eq!(holder.pid(), Some(dead));
+    assert!(!holder.is_kernel_held());
+    assert_eq!(holder.pid_state(), Some(PidState::Alive { starttime: None }));
+    assert!(holder.reasons().contains(&Reason::TooOld), "age is reported: {:?}", holder.reasons());
     let err = lock.acquire_blocking(&s, Owner::new()).unwrap_err();
     let AcquireError::Timeout { holder, .. } = err else { panic!("{err}") };
-    assert_eq!(holder.and_then(|h| h.pid), Some(dead));
+    assert_eq!(holder.and_then(|h| h.pid()), Some(dead));
     assert_eq!(row_generation(pg, &s), before, "the row stays");
 }
 
@@ -479,7 +479,7 @@ fn timeout_names_the_holder_and_a_dropped_wait_is_cancelled() {
     let (lock_b, rec) = recorded(&b, short());
     let err = lock_b.acquire_blocking(&s, Owner::new()).unwrap_err();
     let AcquireError::Timeout { holder: Some(holder), .. } = err else { panic!("{err}") };
-    assert!(holder.kernel_held && holder.pid == Some(std::process::id()), "{holder}");
+    assert!(holder.is_kernel_held() && holder.pid() == Some(std::process::id()), "{holder}");
     assert_eq!(rec.count(&Seen::KernelWait), 1, "it waited in the server");
     let waiting = |pg: &Pg| {
         pg.psql(&format!(

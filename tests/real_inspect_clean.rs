@@ -43,9 +43,9 @@ fn clean_keeps_a_live_holder() {
     let path = lock.lock_path(&s).unwrap();
 
     let holder = lock.inspect_blocking(&path).unwrap().expect("a lock file");
-    assert!(!holder.is_stale() && holder.kernel_held, "{holder:?}");
+    assert!(!holder.is_stale() && holder.is_kernel_held(), "{holder:?}");
     match lock.clean_blocking(&path).unwrap() {
-        Cleaned::Kept(holder) => assert_eq!(holder.pid, Some(std::process::id())),
+        Cleaned::Kept(holder) => assert_eq!(holder.pid(), Some(std::process::id())),
         other => panic!("expected the live holder kept, got {other:?}"),
     }
     assert!(lock_file(&s).exists(), "a live holder's file stays");

@@ -144,9 +144,9 @@ fn try_acquire_reports_other_process_holder() {
     let TryAcquire::Held(holder) = outcome else {
         panic!("took a live process's lock");
     };
-    assert_eq!(holder.pid, Some(pid));
-    assert!(holder.kernel_held && holder.is_alive() && !holder.in_process);
-    assert!(holder.age.is_some_and(|a| a < Duration::from_secs(600)));
-    assert_eq!(holder.path, lock_path(&s));
+    assert_eq!(holder.pid(), Some(pid));
+    assert!(holder.is_kernel_held() && holder.is_alive() && !holder.is_in_process());
+    assert!(holder.age().is_some_and(|a| a < Duration::from_secs(600)));
+    assert_eq!(*holder.path(), lock_path(&s));
     helper.kill();
 }

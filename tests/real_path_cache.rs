@@ -265,7 +265,7 @@ fn after_a_retarget_processes_exclude_each_other_by_the_same_path() {
     holder.expect("held");
     assert!(b.join("s.jsonl.lock").is_file(), "the helper resolved afresh, to b");
     let outcome = lock.try_acquire_blocking(&session, Owner::new()).unwrap();
-    assert!(matches!(outcome, TryAcquire::Held(ref h) if !h.in_process), "{outcome:?}");
+    assert!(matches!(outcome, TryAcquire::Held(ref h) if !h.is_in_process()), "{outcome:?}");
     holder.kill();
 
     // This one holds; another process, by the same path, must find it held.

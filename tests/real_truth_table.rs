@@ -67,9 +67,9 @@ fn try_acquire_on_held_lock_reports_holder() {
     let guard = lock.acquire_blocking(&s, Owner::new()).unwrap();
     match lock.try_acquire_blocking(&s, Owner::new()).unwrap() {
         TryAcquire::Held(holder) => {
-            assert!(holder.in_process && holder.is_alive());
-            assert_eq!(holder.pid, Some(std::process::id()));
-            assert_eq!(holder.path, lock_path(&s));
+            assert!(holder.is_in_process() && holder.is_alive());
+            assert_eq!(holder.pid(), Some(std::process::id()));
+            assert_eq!(*holder.path(), lock_path(&s));
         }
         TryAcquire::Acquired(_) => panic!("a second owner got in"),
     }
@@ -137,14 +137,14 @@ fn foreign_live_pid_respected() {
     let TryAcquire::Held(holder) = lock.try_acquire_blocking(&s, Owner::new()).unwrap() else {
         panic!("took a live foreign lock");
     };
-    assert_eq!(holder.pid, Some(live.id()));
-    assert!(!holder.kernel_held);
-    assert!(matches!(holder.pid_state, Some(PidState::Alive { .. })));
+    assert_eq!(holder.pid(), Some(live.id()));
+    assert!(!holder.is_kernel_held());
+    assert!(matches!(holder.pid_state(), Some(PidState::Alive { .. })));
     let err = lock.acquire_blocking(&s, Owner::new()).unwrap_err();
     let AcquireError::Timeout { holder, .. } = err else {
         panic!("{err}");
     };
-    assert_eq!(holder.and_then(|h| h.pid), Some(live.id()));
+    assert_eq!(holder.and_then(|h| h.pid()), Some(live.id()));
     assert!(lock_file(&s).exists());
     live.kill().unwrap();
     live.wait().unwrap();
@@ -186,7 +186,7 @@ fn symlinked_directory_reaches_same_lock() {
     assert_eq!(lock.lock_path(&direct).unwrap(), lock.lock_path(&aliased).unwrap());
     let guard = lock.acquire_blocking(&direct, Owner::new()).unwrap();
     let outcome = lock.try_acquire_blocking(&aliased, Owner::new()).unwrap();
-    assert!(matches!(outcome, TryAcquire::Held(h) if h.in_process));
+    assert!(matches!(outcome, TryAcquire::Held(h) if h.is_in_process()));
     guard.release_blocking().unwrap();
 }
 

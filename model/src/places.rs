@@ -274,7 +274,7 @@ fn take_turns(world: &Arc<World>, held_elsewhere: &std::sync::Arc<AtomicU64>) {
                             }
                         }
                         Ok(TryAcquire::Held(holder)) => {
-                            if holder.place.is_elsewhere() {
+                            if holder.place().is_elsewhere() {
                                 held_elsewhere.fetch_add(1, Relaxed);
                             }
                         }

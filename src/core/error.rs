@@ -7,38 +7,59 @@ use super::judge::{Place, Reason};
 use crate::fs::{FileId, FileKind, FsError, LockPath, PidState};
 
 /// Who holds a lock, as far as one look could tell.
+///
+/// A read-only report: the core fills it in, callers read it through the accessors
+/// below. Its fields are private so that how the evidence is kept can change without
+/// breaking callers (the four liveness answers, for one, may become one enum), and so
+/// that no caller can build or edit one into a report the judge never made:
+///
+/// ```compile_fail
+/// fn pid(holder: &sessionlock::Holder) -> Option<u32> {
+///     holder.pid // error[E0616]: field `pid` is private; call `holder.pid()`
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Holder {
-    /// The lock path.
-    pub path: LockPath,
-    /// Held by another task of this very process.
-    pub in_process: bool,
-    /// The pid in the payload, if any. It names a process here only when `place` says
-    /// so ([`Place::pid_means_something`]).
-    pub pid: Option<u32>,
-    /// Where the holder lives, compared with us.
-    pub place: Place,
-    /// Whether a live handle held the file's kernel lock: proof the holder is alive.
-    pub kernel_held: bool,
-    /// Whether some descriptor had the file open for writing (the read lease was
-    /// refused): proof a foreign holder is alive, in any pid namespace.
-    pub writer: bool,
-    /// The process table's answer for `pid`, when it was asked.
-    pub pid_state: Option<PidState>,
-    /// How long it has been held, from `createdAt`.
-    pub age: Option<Duration>,
-    /// The hold budget it declared (`maxHoldMs`).
-    pub max_hold: Option<Duration>,
-    /// Reasons the judge found, actionable or reported only.
-    pub reasons: Vec<Reason>,
-    /// For a file with no usable payload, within its grace: how long until it becomes
-    /// stale, unless it is written meanwhile (H9).
-    pub stale_in: Option<Duration>,
+    pub(crate) path: LockPath,
+    pub(crate) in_process: bool,
+    pub(crate) pid: Option<u32>,
+    pub(crate) place: Place,
+    pub(crate) kernel_held: bool,
+    pub(crate) writer: bool,
+    pub(crate) pid_state: Option<PidState>,
+    pub(crate) age: Option<Duration>,
+    pub(crate) max_hold: Option<Duration>,
+    pub(crate) reasons: Vec<Reason>,
+    pub(crate) stale_in: Option<Duration>,
+}
+
+/// A holder found on disk as a probe that learned only the payload's pid and the kernel
+/// lock's answer describes it: no place, writer, process-table answer, age or budget (the
+/// core's own look, `protocol::inspect`, fills in every field). For the model's probes.
+pub fn probed(
+    path: &LockPath,
+    pid: Option<u32>,
+    kernel_held: bool,
+    reasons: Vec<Reason>,
+) -> Holder {
+    Holder {
+        path: path.clone(),
+        in_process: false,
+        pid,
+        place: Place::Unrecorded,
+        kernel_held,
+        writer: false,
+        pid_state: None,
+        age: None,
+        max_hold: None,
+        reasons,
+        stale_in: None,
+    }
 }
 
 impl Holder {
     /// A holder that is another task of this process.
-    pub fn in_process(path: &LockPath, pid: u32) -> Self {
+    pub(crate) fn in_process(path: &LockPath, pid: u32) -> Self {
         Self {
             path: path.clone(),
             in_process: true,
@@ -52,6 +73,64 @@ impl Holder {
             reasons: Vec::new(),
             stale_in: None,
         }
+    }
+
+    /// The lock path.
+    pub fn path(&self) -> &LockPath {
+        &self.path
+    }
+
+    /// Whether the holder is another task of this very process.
+    pub fn is_in_process(&self) -> bool {
+        self.in_process
+    }
+
+    /// The pid in the payload, if any. It names a process here only when
+    /// [`place`](Self::place) says so ([`Place::pid_means_something`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Where the holder lives, compared with us.
+    pub fn place(&self) -> Place {
+        self.place
+    }
+
+    /// Whether a live handle held the file's kernel lock: proof the holder is alive.
+    pub fn is_kernel_held(&self) -> bool {
+        self.kernel_held
+    }
+
+    /// Whether some descriptor had the file open for writing (the read lease was
+    /// refused): proof a foreign holder is alive, in any pid namespace.
+    pub fn has_writer(&self) -> bool {
+        self.writer
+    }
+
+    /// The process table's answer for [`pid`](Self::pid), when it was asked.
+    pub fn pid_state(&self) -> Option<PidState> {
+        self.pid_state
+    }
+
+    /// How long it has been held, from `createdAt`.
+    pub fn age(&self) -> Option<Duration> {
+        self.age
+    }
+
+    /// The hold budget it declared (`maxHoldMs`).
+    pub fn max_hold(&self) -> Option<Duration> {
+        self.max_hold
+    }
+
+    /// Reasons the judge found, actionable or reported only.
+    pub fn reasons(&self) -> &[Reason] {
+        &self.reasons
+    }
+
+    /// For a file with no usable payload, within its grace: how long until it becomes
+    /// stale, unless it is written meanwhile (H9).
+    pub fn stale_in(&self) -> Option<Duration> {
+        self.stale_in
     }
 
     /// Whether the reasons found prove the holder gone, so the file may be removed.

@@ -82,8 +82,8 @@ pub fn payloadless_rules_apply(bytes: &[u8]) {
     let (dir, s) = with_lock_file(bytes);
     let before = Snapshot::of(dir.path());
     let holder = expect_held(&short().build(), &s);
-    assert_eq!((holder.pid, holder.kernel_held, holder.pid_state), (None, false, None));
-    assert!(holder.reasons.is_empty(), "{:?}", holder.reasons);
+    assert_eq!((holder.pid(), holder.is_kernel_held(), holder.pid_state()), (None, false, None));
+    assert!(holder.reasons().is_empty(), "{:?}", holder.reasons());
     before.assert_same(dir.path(), "try_acquire on a fresh payload-less file");
     age_file(&lock_file(&s), Duration::from_secs(60));
     let (lock, rec) = recorded(short());

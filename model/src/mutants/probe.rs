@@ -2,6 +2,7 @@
 
 use sessionlock::core::AcquireError;
 use sessionlock::core::Holder;
+use sessionlock::core::error;
 use sessionlock::core::judge::{Evidence, KernelLock, Place, Reason, judge};
 use sessionlock::core::protocol::{self, Probe, Removal};
 use sessionlock::fs::{Clock, LockFs, LockPath, Opened, PidState};
@@ -153,17 +154,5 @@ fn holder(
     kernel: KernelLock,
     reasons: Vec<Reason>,
 ) -> Holder {
-    Holder {
-        path: path.clone(),
-        in_process: false,
-        pid: payload.and_then(|p| p.pid),
-        place: Place::Unrecorded,
-        kernel_held: kernel == KernelLock::HeldByOther,
-        writer: false,
-        pid_state: None,
-        age: None,
-        max_hold: None,
-        reasons,
-        stale_in: None,
-    }
+    error::probed(path, payload.and_then(|p| p.pid), kernel == KernelLock::HeldByOther, reasons)
 }

@@ -87,7 +87,7 @@ pub fn look<F: SessionFs, C: Clock>(
     path: &LockPath,
 ) -> Result<Cleaned, AcquireError> {
     Ok(match inspect::look(lock, path)? {
-        Found::Lock(holder) if holder.is_stale() => Cleaned::Removed(holder.reasons),
+        Found::Lock(holder) if holder.is_stale() => Cleaned::Removed(holder.reasons().to_vec()),
         Found::Lock(holder) => Cleaned::Kept(holder),
         Found::Nothing => Cleaned::Gone,
         Found::NotALockFile(kind) => Cleaned::Skipped(kind_name(kind)),

@@ -112,13 +112,13 @@ pub fn look<F: SessionFs, C: Clock>(
 /// Whether the holder is alive: `None` when nothing says either way (a foreign file
 /// whose pid could not be judged, a payload-less file within its grace).
 pub fn alive(holder: &Holder) -> Option<bool> {
-    if holder.in_process || holder.kernel_held || holder.writer {
+    if holder.is_in_process() || holder.is_kernel_held() || holder.has_writer() {
         return Some(true);
     }
     if holder.is_stale() {
         return Some(false);
     }
-    match holder.pid_state {
+    match holder.pid_state() {
         Some(PidState::Alive { .. }) => Some(true),
         Some(PidState::Dead) => Some(false),
         _ => None,
@@ -184,17 +184,17 @@ fn row_json(row: &Row) -> JsonRow {
         path,
         found: "lock-file".to_owned(),
         held: Some(!h.is_stale()),
-        pid: h.pid.filter(|_| !h.place.is_elsewhere()),
-        recorded_pid: h.pid,
-        place: Some(place_name(h.place)),
+        pid: h.pid().filter(|_| !h.place().is_elsewhere()),
+        recorded_pid: h.pid(),
+        place: Some(place_name(h.place())),
         alive: alive(h),
-        kernel_held: h.kernel_held,
-        writer: h.writer,
-        age_ms: millis(h.age),
-        max_hold_ms: millis(h.max_hold),
-        stale_in_ms: millis(h.stale_in),
+        kernel_held: h.is_kernel_held(),
+        writer: h.has_writer(),
+        age_ms: millis(h.age()),
+        max_hold_ms: millis(h.max_hold()),
+        stale_in_ms: millis(h.stale_in()),
         stale: h.is_stale(),
-        reasons: reason_names(&h.reasons),
+        reasons: reason_names(h.reasons()),
         error: None,
     }
 }
@@ -234,7 +234,7 @@ fn place_name(place: Place) -> &'static str {
 
 /// The PID cell: the pid where it names a process here, else where the holder lives.
 fn pid_cell(h: &Holder) -> String {
-    match (h.place, h.pid) {
+    match (h.place(), h.pid()) {
         (Place::OtherPidNamespace, _) => "other-pidns".to_owned(),
         (Place::OtherHost, _) => "other-host".to_owned(),
         (_, Some(pid)) => pid.to_string(),
@@ -287,15 +287,15 @@ fn row_cells(row: &Row) -> [String; 8] {
     };
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     let secs = |d: Option<Duration>| d.map_or_else(dash, |d| format!("{:.1}s", d.as_secs_f64()));
-    let reasons = reason_names(&h.reasons).join(",");
+    let reasons = reason_names(h.reasons()).join(",");
     [
         if h.is_stale() { "stale" } else { "held" }.to_owned(),
         pid_cell(h),
         alive(h).map_or_else(|| "?".to_owned(), yes_no),
-        yes_no(h.kernel_held),
-        secs(h.age),
-        secs(h.max_hold),
-        match (reasons.is_empty(), h.stale_in) {
+        yes_no(h.is_kernel_held()),
+        secs(h.age()),
+        secs(h.max_hold()),
+        match (reasons.is_empty(), h.stale_in()) {
             (true, Some(left)) => format!("no payload, stale in {:.1}s", left.as_secs_f64()),
             (true, None) => dash(),
             (false, _) => reasons,

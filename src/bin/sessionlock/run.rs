@@ -276,7 +276,7 @@ pub fn acquire<F: SessionFs, C: Clock>(
     match (lock.try_acquire_blocking(file, owner)?, timeout) {
         (TryAcquire::Acquired(guard), _) => return Ok(guard),
         (TryAcquire::Held(holder), None) => {
-            return Err(CliError::Busy { path: holder.path.clone(), holder });
+            return Err(CliError::Busy { path: holder.path().clone(), holder });
         }
         (TryAcquire::Held(_), Some(Duration::ZERO)) => {}
         (TryAcquire::Held(holder), Some(_)) => {
@@ -297,7 +297,7 @@ fn refreshed<F: SessionFs, C: Clock>(
     };
     let now = lock.inspect_blocking(&path);
     let holder = match now {
-        Ok(Some(now)) if now.pid == seen.pid => Box::new(now),
+        Ok(Some(now)) if now.pid() == seen.pid() => Box::new(now),
         _ => seen,
     };
     AcquireError::Timeout { path, waited, holder: Some(holder) }
