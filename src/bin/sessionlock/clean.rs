@@ -9,20 +9,17 @@
 use std::io::Write;
 use std::path::Path;
 
-use sessionlock::{AcquireError, Clock, Holder, LockPath, Reason, SessionFs, SessionLock};
+use sessionlock::{AcquireError, Cleaned, Clock, LockPath, SessionFs, SessionLock};
 
 use crate::error::{CliError, kind_name};
 use crate::inspect::{self, Found, reason_names};
 use crate::targets;
 
-/// What cleaning one lock path did.
-pub enum Cleaned {
-    /// Stale: removed (or, in a dry run, would be).
-    Removed(Vec<Reason>),
-    /// A live (or not provably dead) holder: kept.
-    Kept(Box<Holder>),
-    /// Nothing there any more.
-    Gone,
+/// What `clean` did with one lock path: the library's judgement, or why the path was
+/// left alone unjudged.
+pub enum Disposition {
+    /// Judged: removed (or, in a dry run, would be), kept, or nothing there.
+    Cleaned(Cleaned),
     /// Not a lock file: left alone.
     Skipped(String),
     /// Could not be examined (the error, without the path): left alone.
@@ -49,9 +46,10 @@ pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
     let mut tally = Tally::default();
     let mut code = 0;
     for target in &targets {
-        let cleaned = if dry_run { look(&lock, &target.lock) } else { clean(&lock, &target.lock) };
-        let cleaned = cleaned.unwrap_or_else(|error| failed(error, &mut code));
-        report(&mut out, &target.lock, &cleaned, dry_run, &mut tally)?;
+        let disposition =
+            if dry_run { look(&lock, &target.lock) } else { clean(&lock, &target.lock) };
+        let disposition = disposition.unwrap_or_else(|error| failed(error, &mut code));
+        report(&mut out, &target.lock, &disposition, dry_run, &mut tally)?;
     }
     summary(&mut out, &tally, dry_run)?;
     out.flush()?;
@@ -59,24 +57,21 @@ pub fn main(dir: &Path, dry_run: bool) -> Result<u8, CliError> {
 }
 
 /// Reports a lock path that could not be examined, and raises `code` to its exit code.
-pub fn failed(error: AcquireError, code: &mut u8) -> Cleaned {
+pub fn failed(error: AcquireError, code: &mut u8) -> Disposition {
     let error = CliError::from(error);
     error.report();
     *code = (*code).max(error.exit_code());
-    Cleaned::Failed(error.detail())
+    Disposition::Failed(error.detail())
 }
 
 /// Probes `lock` and removes it if stale, under its kernel lock and bound to its inode.
 pub fn clean<F: SessionFs, C: Clock>(
     lock: &SessionLock<F, C>,
     path: &LockPath,
-) -> Result<Cleaned, AcquireError> {
+) -> Result<Disposition, AcquireError> {
     match lock.clean_blocking(path) {
-        Ok(sessionlock::Cleaned::Removed(reasons)) => Ok(Cleaned::Removed(reasons)),
-        Ok(sessionlock::Cleaned::Kept(holder)) => Ok(Cleaned::Kept(holder)),
-        Ok(sessionlock::Cleaned::Missing) => Ok(Cleaned::Gone),
-        Ok(_) => Ok(Cleaned::Failed("an outcome this version does not know".to_owned())),
-        Err(AcquireError::NotALockFile { kind, .. }) => Ok(Cleaned::Skipped(kind_name(kind))),
+        Ok(cleaned) => Ok(Disposition::Cleaned(cleaned)),
+        Err(AcquireError::NotALockFile { kind, .. }) => Ok(Disposition::Skipped(kind_name(kind))),
         Err(e) => Err(e),
     }
 }
@@ -85,13 +80,15 @@ pub fn clean<F: SessionFs, C: Clock>(
 pub fn look<F: SessionFs, C: Clock>(
     lock: &SessionLock<F, C>,
     path: &LockPath,
-) -> Result<Cleaned, AcquireError> {
+) -> Result<Disposition, AcquireError> {
     Ok(match inspect::look(lock, path)? {
-        Found::Lock(holder) if holder.is_stale() => Cleaned::Removed(holder.reasons().to_vec()),
-        Found::Lock(holder) => Cleaned::Kept(holder),
-        Found::Nothing => Cleaned::Gone,
-        Found::NotALockFile(kind) => Cleaned::Skipped(kind_name(kind)),
-        Found::Failed(error) => Cleaned::Failed(error),
+        Found::Lock(holder) if holder.is_stale() => {
+            Disposition::Cleaned(Cleaned::Removed(holder.reasons().to_vec()))
+        }
+        Found::Lock(holder) => Disposition::Cleaned(Cleaned::Kept(holder)),
+        Found::Nothing => Disposition::Cleaned(Cleaned::Missing),
+        Found::NotALockFile(kind) => Disposition::Skipped(kind_name(kind)),
+        Found::Failed(error) => Disposition::Failed(error),
     })
 }
 
@@ -99,26 +96,30 @@ pub fn look<F: SessionFs, C: Clock>(
 pub fn report(
     out: &mut impl Write,
     lock: &LockPath,
-    cleaned: &Cleaned,
+    disposition: &Disposition,
     dry_run: bool,
     tally: &mut Tally,
 ) -> std::io::Result<()> {
-    match cleaned {
-        Cleaned::Removed(reasons) => {
+    match disposition {
+        Disposition::Cleaned(Cleaned::Removed(reasons)) => {
             tally.removed += 1;
             let verb = if dry_run { "would remove" } else { "removed" };
             writeln!(out, "{verb} {lock} ({})", reason_names(reasons).join(", "))
         }
-        Cleaned::Kept(holder) => {
+        Disposition::Cleaned(Cleaned::Kept(holder)) => {
             tally.kept += 1;
             writeln!(out, "kept {lock}: {holder}")
         }
-        Cleaned::Gone => Ok(()),
-        Cleaned::Skipped(kind) => {
+        Disposition::Cleaned(Cleaned::Missing) => Ok(()),
+        Disposition::Cleaned(_) => {
+            tally.failed += 1;
+            writeln!(out, "failed {lock}: an outcome this version does not know")
+        }
+        Disposition::Skipped(kind) => {
             tally.skipped += 1;
             writeln!(out, "skipped {lock}: a {kind}, not a lock file")
         }
-        Cleaned::Failed(error) => {
+        Disposition::Failed(error) => {
             tally.failed += 1;
             writeln!(out, "failed {lock}: {error}")
         }

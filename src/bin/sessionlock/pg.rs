@@ -242,9 +242,10 @@ pub fn clean(url: &str, dry_run: bool) -> Result<u8, CliError> {
     let mut code = 0;
     for row in &rows {
         let path = LockPath::from_canonical(row.key.as_str());
-        let cleaned = if dry_run { clean::look(&lock, &path) } else { clean::clean(&lock, &path) };
-        let cleaned = cleaned.unwrap_or_else(|error| clean::failed(error, &mut code));
-        clean::report(&mut out, &path, &cleaned, dry_run, &mut tally)?;
+        let disposition =
+            if dry_run { clean::look(&lock, &path) } else { clean::clean(&lock, &path) };
+        let disposition = disposition.unwrap_or_else(|error| clean::failed(error, &mut code));
+        clean::report(&mut out, &path, &disposition, dry_run, &mut tally)?;
     }
     clean::summary(&mut out, &tally, dry_run)?;
     out.flush()?;
