@@ -191,6 +191,54 @@ fn ctrl_c_at_the_terminal_reaches_the_command_once_and_the_lock_outlives_it() {
     assert!(!dir.join("s.jsonl.lock").exists(), "a lock file was left behind");
 }
 
+/// A signal sent to `run`'s whole process group (`kill -TERM -PGID`, as `timeout(1)` and
+/// supervisors send it) reaches the command once, not once directly and again through
+/// `run`. The command traps it and counts each delivery; it keeps the lock until its
+/// write after the signal, and `run` ends with its status and leaves no lock file. (`run`
+/// is made a session leader with no terminal by `setsid`, so its group is its pid. It is
+/// stopped while the group is signalled and continued after a pause, so that a copy
+/// passed on by `run` can never merge with one delivered directly.)
+/// Checks: INV-1
+#[test]
+fn a_signal_to_runs_process_group_reaches_the_command_once() {
+    let (_tmp, dir) = tempdir();
+    // `wait` returns at once for a trapped signal, so a second copy runs the trap again.
+    let trap = "trap 'echo term >> terms' TERM";
+    let nap =
+        "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.02 & wait $!; i=$((i+1)); done";
+    let script =
+        format!("echo $$ > started; {trap}; echo trapped > trapped; {nap}; echo late >> s.jsonl");
+    let run = Command::new("setsid")
+        .args([env!("CARGO_BIN_EXE_sessionlock"), "run", "s.jsonl", "--", "sh", "-c"])
+        .arg(&script)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cmd_pid = read_line_of(&dir.join("started")).parse().unwrap();
+    let mut first = First { run, dir: dir.clone(), cmd_pid };
+    read_line_of(&dir.join("trapped"));
+    send("STOP", first.run.id());
+    let group = format!("-{}", first.run.id());
+    let status = Command::new("kill").args(["-s", "TERM", "--", &group]).status().unwrap();
+    assert!(status.success(), "kill -s TERM -- {group}");
+    sleep(Duration::from_millis(300)); // gives a direct copy its chance to be trapped
+    send("CONT", first.run.id());
+    read_line_of(&dir.join("terms"));
+    sleep(Duration::from_millis(300)); // gives a copy passed on by `run` its chance
+    let mut second = Second::start(&dir);
+    second.expect_waiting();
+    std::fs::write(dir.join("go"), "").unwrap();
+    let second_code = second.finish();
+    assert_eq!(first.run.wait().unwrap().code(), Some(0), "run survived; the command's status");
+    assert_eq!(second_code, Some(0));
+    let terms = std::fs::read_to_string(dir.join("terms")).unwrap();
+    assert_eq!(terms, "term\n", "the command got the group's SIGTERM once");
+    let text = std::fs::read_to_string(dir.join("s.jsonl")).unwrap();
+    assert_eq!(text, "late\nsecond\n", "the second writer got in before the first was done");
+    assert!(!dir.join("s.jsonl.lock").exists(), "a lock file was left behind");
+}
+
 /// After `SIGKILL` of `run`, its command keeps the lock: a second `run` waits, and gets
 /// in only after the command's write and exit.
 /// Checks: INV-1

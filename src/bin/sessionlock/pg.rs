@@ -91,6 +91,7 @@ pub fn run(url: &str, key: &Path, wait: run::Wait, command: &[OsString]) -> Resu
         .args(command)
         .env(TOKEN_VAR, token.to_string())
         .env(KEY_VAR, key);
+    caught.place(&mut bound);
     let mut child = match bound.spawn() {
         Ok(child) => child,
         Err(source) => {

@@ -70,9 +70,9 @@ pub fn main(file: &Path, wait: Wait, command: &[OsString]) -> Result<u8, CliErro
     warn_if_aliased(file, &lock_path);
     let listener = Listener::bind().map_err(CliError::supervise("open the hand-off channel"))?;
     let caught = Caught::install().map_err(CliError::supervise("catch signals"))?;
-    let child = holder(file, wait, listener.name(), command)?
-        .spawn()
-        .map_err(CliError::supervise("start the lock holder"))?;
+    let mut cmd = holder(file, wait, listener.name(), command)?;
+    caught.place(&mut cmd);
+    let child = cmd.spawn().map_err(CliError::supervise("start the lock holder"))?;
     supervise(&lock, &lock_path, listener, caught, child)
 }
 
