@@ -190,6 +190,12 @@ fn the_cli_has_no_import_circle() {
     assert_one_way("src/bin/sessionlock.rs", "src/bin/sessionlock");
 }
 
+/// The protocol spec's modules point one way.
+#[test]
+fn the_spec_has_no_import_circle() {
+    assert_one_way("spec/src/lib.rs", "spec/src");
+}
+
 /// The reader sees a circle where there is one: a child importing from its parent,
 /// which imports from it.
 #[test]

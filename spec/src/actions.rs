@@ -48,7 +48,7 @@
 //! * There are no timers: no step depends on time, so whatever recovery the model shows
 //!   happens without any age threshold (INV-4).
 
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::mutant::Mutant;
 use crate::state::{Entry, Inode, InodeId, Pc, State, Task, TaskId, UnlinkEvent, UnlinkKind};
 

@@ -57,6 +57,7 @@
 //! ```
 
 pub mod actions;
+pub mod config;
 pub mod fence;
 pub mod liveness;
 pub mod model;
@@ -67,7 +68,7 @@ pub mod state;
 pub mod trace;
 
 pub use actions::Action;
-pub use model::ProtocolModel;
+pub use config::ProtocolModel;
 pub use mutant::Mutant;
 pub use state::State;
 

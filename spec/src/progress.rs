@@ -8,7 +8,7 @@
 //! get in by their own steps, with no age threshold. States without live tasks are
 //! skipped.
 
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::state::{Pc, State};
 use crate::trace;
 use stateright::Model;

@@ -25,7 +25,7 @@
 //!
 //! Mutant H7 (pid trusted before the kernel) violates 1(b) and 3 after a pid reuse.
 
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::state::{Entry, Pc, State, UnlinkKind};
 use stateright::Property;
 

@@ -7,7 +7,7 @@
 //! any always-property. It is only run after stateright has found a violation.
 
 use crate::actions::Action;
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::state::State;
 use stateright::{Expectation, Model};
 use std::collections::HashSet;

@@ -9,7 +9,7 @@
 use super::graph::{Graph, NodeId};
 use super::{alive, pc};
 use crate::actions::Action;
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::state::{Pc, State, TaskId};
 use std::collections::VecDeque;
 use std::fmt::Write as _;

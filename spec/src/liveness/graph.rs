@@ -9,7 +9,7 @@
 //! filter and an edge filter.
 
 use crate::actions::Action;
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::state::{State, TaskId};
 use stateright::Model;
 use std::collections::HashMap;

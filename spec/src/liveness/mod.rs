@@ -42,7 +42,7 @@ mod fifo;
 pub mod graph;
 mod lasso;
 
-use crate::model::ProtocolModel;
+use crate::config::ProtocolModel;
 use crate::state::{Entry, Pc, State, TaskId};
 use crate::{Mutant, SpecConfig};
 use graph::{Edge, Graph, NodeId};
