@@ -24,7 +24,8 @@
 //!
 //! With a terminal, a signal sent by hand to `run`'s whole group still reaches the command
 //! twice. Without one, `SIGKILL` or `SIGSTOP` sent to `run`'s group no longer reaches the
-//! command: like `SIGKILL` of `run` alone, it leaves the lock with the command.
+//! command: like `SIGKILL` of `run` alone, it leaves the lock with the command (under
+//! `run --postgres` the command dies with `run`, as it always does there).
 //!
 //! The thread is stopped and joined before the holder is reaped, so a signal is never
 //! sent to a pid that may have been reused.
@@ -82,10 +83,10 @@ impl Caught {
                     let Some(signal) = Signal::from_named_raw(origin.signal) else { continue };
                     // The target is our unreaped child (or the group it leads, whose id
                     // cannot be reused while it is unreaped); it may have exited already.
-                    let _ = match own_group {
-                        true => kill_process_group(target, signal),
-                        false => kill_process(target, signal),
-                    };
+                    // A command that moved itself to another group still gets it.
+                    if !own_group || kill_process_group(target, signal).is_err() {
+                        let _ = kill_process(target, signal);
+                    }
                 }
             })?;
         Ok(Forwarder { handle, thread })
