@@ -97,6 +97,10 @@ pub struct SpecConfig {
     /// tasks and then release through the disk. (The code's bound is larger; the spec's
     /// argument does not depend on K, and the refinement check replays with the code's.)
     pub hand_off_bound: u8,
+    /// Whether the cross-process queue (`spec/protocol.md`, section 11) is on. Default
+    /// `false` (today's protocol); a mutant of the queue ([`Mutant::needs_queue`]) turns
+    /// it on.
+    pub queue: bool,
     /// Checker threads. Default 1. The search runs to completion, so the counts do not
     /// depend on it; the counterexample comes from a separate deterministic search.
     pub threads: usize,
@@ -113,6 +117,7 @@ impl Default for SpecConfig {
             deadlines: false,
             progress_budget: Some(64),
             hand_off_bound: 2,
+            queue: false,
             threads: 1,
         }
     }
@@ -152,11 +157,13 @@ impl SpecConfig {
             respawns: self.pid_reuses,
             deadlines: self.deadlines,
             hand_off_bound: self.hand_off_bound,
+            queue: self.queue || self.mutant.is_some_and(Mutant::needs_queue),
         }
     }
 
     fn name(&self) -> String {
-        let what = self.mutant.map_or("protocol", Mutant::name);
+        let queue = if self.queue && self.mutant.is_none() { "queue" } else { "protocol" };
+        let what = self.mutant.map_or(queue, Mutant::name);
         format!("{what}/{}p", self.processes)
     }
 }

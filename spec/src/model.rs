@@ -26,6 +26,10 @@ pub struct ProtocolModel {
     /// K: at most this many consecutive in-memory hand-offs of one published file
     /// ([`Op::HandOff`], INV-9); 0 disables them.
     pub hand_off_bound: u8,
+    /// Whether the cross-process queue of `spec/protocol.md` section 11 is on: tickets
+    /// beside `L`, a wait on the predecessor's ticket only, no barging. Off for today's
+    /// protocol (and the refinement replay of today's code).
+    pub queue: bool,
 }
 
 impl ProtocolModel {
@@ -54,9 +58,10 @@ impl Model for ProtocolModel {
     fn init_states(&self) -> Vec<State> {
         let proc =
             Proc { alive: true, incarnation: 0, entry: Entry::Idle, queue: Vec::new(), handed: 0 };
-        let task = Task { pc: Pc::Want, took_over: false };
+        let task = Task::at(Pc::Want);
         vec![State {
             path: None,
+            tickets: Vec::new(),
             inodes: Vec::new(),
             procs: vec![proc; self.processes],
             tasks: vec![task; self.owner.len()],
@@ -108,9 +113,10 @@ impl Model for ProtocolModel {
                         inode.flock = None;
                     }
                 }
-                for (t, task) in s.tasks.iter_mut().enumerate() {
+                for t in 0..s.tasks.len() {
                     if self.owner[t] == pid {
-                        *task = Task { pc: Pc::Dead, took_over: false };
+                        s.tasks[t] = Task::at(Pc::Dead);
+                        s.forget(TaskId::try_from(t).expect("few tasks"));
                     }
                 }
             }
@@ -131,6 +137,6 @@ impl Model for ProtocolModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        crate::properties::all()
+        crate::properties::all_with(self.queue)
     }
 }
