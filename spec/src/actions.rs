@@ -482,10 +482,9 @@ impl ProtocolModel {
                 s.tasks[ti].before = Self::queued(s);
                 let incarnation = s.procs[pi].incarnation;
                 let fresh = Inode { publisher: t, pid, incarnation, flock: Some(t) };
-                let key = (seq, t, incarnation);
-                let inode = s.create_inode(fresh);
-                let at = s.tickets.partition_point(|k| s.ticket_key(k) < key);
-                s.tickets.insert(at, Ticket { seq, inode });
+                let ticket = Ticket { seq, id: (t, incarnation), inode: s.create_inode(fresh) };
+                let at = s.tickets.partition_point(|k| State::ticket_key(k) < (seq, ticket.id));
+                s.tickets.insert(at, ticket);
                 Pc::Queued
             }
             Pc::Queued => {

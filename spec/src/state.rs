@@ -246,6 +246,9 @@ impl Task {
 pub struct Ticket {
     /// Its sequence number (canonical: see [`State::canonicalize`]).
     pub seq: u8,
+    /// The id in its name: the task that took it and that task's process incarnation
+    /// (fixed at creation; an in-memory hand-off passes the ticket, not its name).
+    pub id: (TaskId, u8),
     /// The ticket's inode: its publisher is its waiter, its flock that waiter's handle.
     pub inode: InodeId,
 }
@@ -336,11 +339,10 @@ impl State {
         }
     }
 
-    /// A ticket's place in the queue: its `seq`, then its waiter's id (task and
-    /// incarnation here; the name's id part on disk) between equal `seq`s.
-    pub fn ticket_key(&self, k: &Ticket) -> (u8, TaskId, u8) {
-        let inode = &self.inodes[usize::from(k.inode)];
-        (k.seq, inode.publisher, inode.incarnation)
+    /// A ticket's place in the queue: its `seq`, then the id in its name between equal
+    /// `seq`s.
+    pub fn ticket_key(k: &Ticket) -> (u8, (TaskId, u8)) {
+        (k.seq, k.id)
     }
 
     /// The highest named `seq`, 0 if there is no ticket.

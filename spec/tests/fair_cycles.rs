@@ -222,11 +222,11 @@ fn the_queue_is_starvation_free() {
     let report = liveness::check_liveness(&queue_config(2, 2, 1));
     assert_starvation_free(&report);
     assert_eq!(report.name, "queue/2p/2t");
-    assert_eq!(report.states, 45_673);
+    assert_eq!(report.states, 53_215);
     let report = liveness::check_liveness(&queue_config(2, 3, 1));
     assert_starvation_free(&report);
     assert!(report.reached.iter().any(|(name, reached)| name == TWO_QUEUED && *reached));
-    assert_eq!(report.states, 203_310);
+    assert_eq!(report.states, 301_158);
     let report = liveness::check_liveness(&SpecConfig {
         processes: 3,
         tasks_in_first_process: 1,
