@@ -43,6 +43,15 @@
 //!   other (INV-9); the code also stops them once the file is a second old, which the model,
 //!   having no clock, leaves as a choice: with a waiter queued, a holder may always release
 //!   through the disk instead.
+//! * With [`ProtocolModel::queue`] (`spec/protocol.md`, section 11): a listing of the
+//!   tickets ([`Op::List`]) and the `linkat` of a ticket it leads to ([`Op::LinkTicket`])
+//!   are separate steps, so a listing may be stale at its `linkat`. Finding the
+//!   predecessor is one step (the listing and the open of what it found: a failed open only
+//!   repeats it). The return of the kernel wait on the predecessor's ticket, the check that
+//!   its name still names it, its unlink and the close are one step
+//!   ([`Op::PredecessorWait`]): the waiter holds that flock throughout, and only a holder
+//!   of a ticket's flock unlinks it. A release's unlink and close of its own ticket are one
+//!   step ([`Op::UnlinkTicket`]), for the same reason.
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
 //!   files stay.
 //! * There are no timers: no step depends on time, so whatever recovery the model shows
@@ -50,7 +59,9 @@
 
 use crate::config::ProtocolModel;
 use crate::mutant::Mutant;
-use crate::state::{Entry, Inode, InodeId, Pc, State, Task, TaskId, UnlinkEvent, UnlinkKind};
+use crate::state::{
+    Entry, Inode, InodeId, Pc, State, Task, TaskId, Ticket, UnlinkEvent, UnlinkKind,
+};
 
 /// The system call or in-process operation a step performs (for readable traces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +95,18 @@ pub enum Op {
     /// The last holder hands its hold (inode, handle, flock) to the first queued waiter of
     /// its process, in memory, and is done: no unlink, no publish (INV-9).
     HandOff,
+    /// Queue: list the tickets (`tickets(L)`), to take one or go without.
+    List,
+    /// Queue: publish the ticket `L.q.<seq>.<id>` (the id is the waiter's own, so the name
+    /// is new).
+    LinkTicket,
+    /// Queue: list the tickets and open the predecessor's.
+    FindPredecessor,
+    /// Queue: the kernel wait on the predecessor's ticket returns; unlink the ticket if its
+    /// name still names it (its waiter died or gave up); close.
+    PredecessorWait,
+    /// Queue: the release unlinks its own ticket and closes it.
+    UnlinkTicket,
 }
 
 /// One atomic step of the model.
@@ -152,7 +175,59 @@ impl ProtocolModel {
             Pc::Broke(_) | Pc::Unbound(_) | Pc::RelClose(_) | Pc::RelCloseFirst(_) => Op::Close,
             Pc::Held(_) => Op::BeginRelease,
             Pc::RelDone => Op::EndRelease,
+            Pc::Look | Pc::Join => Op::List,
+            Pc::Take(_) => Op::LinkTicket,
+            Pc::Queued => Op::FindPredecessor,
+            Pc::Behind(j)
+                if s.inodes[usize::from(j)].flock.is_some() || self.is(Mutant::WakesNobody) =>
+            {
+                return None;
+            }
+            Pc::Behind(_) => Op::PredecessorWait,
+            Pc::RelTicket => Op::UnlinkTicket,
         })
+    }
+
+    /// Where a task that has its process's turn starts the filesystem acquire: with the
+    /// queue, by listing the tickets; without it, by publishing `L`.
+    fn start(&self) -> Pc {
+        if self.queue { Pc::Look } else { Pc::Publish }
+    }
+
+    /// The tasks queued now (a named ticket whose flock they hold, not yet inside), as a
+    /// bit mask.
+    fn queued(s: &State) -> u8 {
+        let waiting = |t: usize| {
+            !matches!(
+                s.tasks[t].pc,
+                Pc::Held(_)
+                    | Pc::Handed(_)
+                    | Pc::RelCheck(_)
+                    | Pc::RelUnlink(_)
+                    | Pc::RelClose(_)
+                    | Pc::RelTicket
+                    | Pc::RelDone
+            )
+        };
+        (0..s.tasks.len())
+            .filter(|&t| waiting(t) && s.own_ticket(TaskId::try_from(t).expect("few")).is_some())
+            .fold(0, |m, t| m | 1 << t)
+    }
+
+    /// Queue ghost: task `t` enters the critical section by publishing `L`; every waiter
+    /// that was queued when `t` arrived and is queued still is overtaken once more.
+    fn enter(&self, s: &mut State, t: TaskId) {
+        let ti = usize::from(t);
+        let overtaken = s.tasks[ti].before & Self::queued(s);
+        let cap = u8::try_from(self.processes).expect("few processes");
+        for (w, task) in s.tasks.iter_mut().enumerate() {
+            if overtaken & (1 << w) != 0 {
+                task.overtaken = task.overtaken.saturating_add(1).min(cap);
+            }
+        }
+        s.tasks[ti].before = 0;
+        s.tasks[ti].overtaken = 0;
+        s.forget(t);
     }
 
     /// `unlink(L)`: removes whatever `L` names (ENOENT if nothing) and records the event.
@@ -215,9 +290,15 @@ impl ProtocolModel {
         let inode = &mut s.inodes[usize::from(i)];
         inode.publisher = next;
         inode.flock = Some(next);
+        if let Some(k) = s.own_ticket(t) {
+            let ticket = &mut s.inodes[usize::from(s.tickets[k].inode)];
+            ticket.publisher = next;
+            ticket.flock = Some(next);
+        }
         s.tasks[usize::from(next)].pc = Pc::Handed(i);
         s.tasks[usize::from(next)].took_over = s.tasks[ti].took_over;
-        s.tasks[ti] = Task { pc: Pc::Want, took_over: false };
+        s.tasks[ti] = Task::at(Pc::Want);
+        s.forget(t);
     }
 
     fn close(s: &mut State, i: InodeId) {
@@ -240,6 +321,11 @@ impl ProtocolModel {
                     | Pc::Checked(_)
                     | Pc::Unbound(_)
                     | Pc::Broke(_)
+                    | Pc::Look
+                    | Pc::Join
+                    | Pc::Take(_)
+                    | Pc::Queued
+                    | Pc::Behind(_)
                     | Pc::Held(_)
                     | Pc::RelCheck(_)
                     | Pc::RelUnlink(_)
@@ -248,7 +334,8 @@ impl ProtocolModel {
 
     /// Task `t` abandons (deadline, cancellation, a dropped guard's fallback): its handle
     /// closes (dropping its flock; a holder's file stays, kernel-unlocked, for the next
-    /// contender to break); a queued waiter leaves the queue (the registry's `withdraw`),
+    /// contender to break); its ticket, if it has one, is unlinked and closed (it holds
+    /// its flock); a queued waiter leaves the queue (the registry's `withdraw`),
     /// and a task that has its process's turn hands it on as a release does (`abandon`,
     /// `finish_release`); it is back outside the lock.
     pub(crate) fn abandon(&self, s: &mut State, t: TaskId) {
@@ -259,14 +346,18 @@ impl ProtocolModel {
         {
             Self::close(s, j);
         }
+        if let Some(k) = s.own_ticket(t) {
+            let inode = s.tickets.remove(k).inode;
+            Self::close(s, inode);
+        }
         s.procs[pi].queue.retain(|&q| q != t);
         if matches!(s.procs[pi].entry, Entry::Acquiring(o) | Entry::Held(o) | Entry::Releasing(o) if o == t)
         {
             s.procs[pi].handed = 0;
             self.hand_on(s, pi);
         }
-        s.tasks[ti].pc = Pc::Want;
-        s.tasks[ti].took_over = false;
+        s.tasks[ti] = Task::at(Pc::Want);
+        s.forget(t);
     }
 
     /// Performs task `t`'s next step (its `Pc` decides which).
@@ -279,19 +370,21 @@ impl ProtocolModel {
             Pc::Dead => unreachable!("dead tasks have no steps"),
             Pc::Want if s.procs[pi].entry == Entry::Idle => {
                 s.procs[pi].entry = Entry::Acquiring(t);
-                Pc::Publish
+                self.start()
             }
             Pc::Want => {
                 s.procs[pi].queue.push(t);
                 Pc::Parked
             }
-            Pc::Parked => Pc::Publish,
+            Pc::Parked => self.start(),
             Pc::Handed(i) => Pc::Held(i),
             Pc::Publish => {
                 let renames = self.is(Mutant::H3RenameOverwrite);
                 if s.path.is_some() && !renames {
-                    Pc::Contended
+                    // Without a ticket, a task that finds L held joins the queue.
+                    if self.queue && s.own_ticket(t).is_none() { Pc::Join } else { Pc::Contended }
                 } else {
+                    self.enter(s, t);
                     if renames {
                         Self::unlink(s, t, UnlinkKind::RenameOver);
                     }
@@ -372,7 +465,37 @@ impl ProtocolModel {
             }
             Pc::RelClose(i) => {
                 Self::close(s, i);
+                if s.own_ticket(t).is_some() { Pc::RelTicket } else { Pc::RelDone }
+            }
+            Pc::RelTicket => {
+                let k = s.own_ticket(t).expect("a releaser with a ticket");
+                let inode = s.tickets.remove(k).inode;
+                Self::close(s, inode);
                 Pc::RelDone
+            }
+            Pc::Look if s.tickets.is_empty() || self.is(Mutant::ReleaserBarges) => {
+                s.tasks[ti].before = Self::queued(s);
+                Pc::Publish
+            }
+            Pc::Look | Pc::Join => Pc::Take(s.highest_seq() + 1),
+            Pc::Take(seq) => {
+                s.tasks[ti].before = Self::queued(s);
+                let incarnation = s.procs[pi].incarnation;
+                let fresh = Inode { publisher: t, pid, incarnation, flock: Some(t) };
+                let ticket = Ticket { seq, id: (t, incarnation), inode: s.create_inode(fresh) };
+                let at = s.tickets.partition_point(|k| State::ticket_key(k) < (seq, ticket.id));
+                s.tickets.insert(at, ticket);
+                Pc::Queued
+            }
+            Pc::Queued => {
+                let own = s.own_ticket(t).expect("a queued task has a ticket");
+                let predecessor = own.checked_sub(1).map(|k| s.tickets[k].inode);
+                predecessor.map_or(Pc::Publish, Pc::Behind)
+            }
+            Pc::Behind(j) => {
+                // Under the flock it waited for: a ticket still named is a dead waiter's.
+                s.tickets.retain(|k| k.inode != j);
+                Pc::Queued
             }
             Pc::RelDone => {
                 self.hand_on(s, pi);

@@ -25,6 +25,10 @@ pub struct ProtocolModel {
     /// K: at most this many consecutive in-memory hand-offs of one published file
     /// ([`Op::HandOff`](crate::actions::Op::HandOff), INV-9); 0 disables them.
     pub hand_off_bound: u8,
+    /// Whether the cross-process queue of `spec/protocol.md` section 11 is on: tickets
+    /// beside `L`, a wait on the predecessor's ticket only, no barging. Off for today's
+    /// protocol (and the refinement replay of today's code).
+    pub queue: bool,
 }
 
 impl ProtocolModel {

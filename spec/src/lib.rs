@@ -18,6 +18,12 @@
 //!   mark the entry idle; or, with a waiter queued, **hand off** the hold itself (inode,
 //!   handle, flock) to it in memory, at most [`SpecConfig::hand_off_bound`] times in a row
 //!   for one published file (INV-9);
+//! * with [`SpecConfig::queue`], the **cross-process queue** of `spec/protocol.md` section
+//!   11 (not yet in the code): a task with its process's turn lists the tickets beside `L`;
+//!   with none it publishes `L`, else (or if it then finds `L` held) it publishes a ticket
+//!   `L.q.<seq>.<id>` (`seq` = highest listed + 1), waits in the kernel on its
+//!   predecessor's ticket only, removes it if its waiter died, and at the head publishes
+//!   `L`; a release removes its ticket last;
 //! * the environment **crashes** processes (handles close, files stay) and **reuses pids**.
 //!
 //! The first process runs several tasks (default 2) that share its in-process registry
@@ -28,7 +34,9 @@
 //! retry on a refused flock, as the historic code did) and three liveness bugs: `M3` (the
 //! turn handed on, the waiter never woken), `lifo-hand-off`, and `breaker-livelock`, the
 //! kernel wait above closing what it returned with unjudged; and `unbounded-hand-off`,
-//! which hands a file on in memory past the bound. Each must be caught.
+//! which hands a file on in memory past the bound; and two of the queue: `releaser-barges`
+//! (a newcomer publishes `L` past the tickets) and `wakes-nobody` (a successor's wait on its
+//! predecessor's ticket never returns). Each must be caught.
 //!
 //! The refinement check in `sessionlock-model` (`model/src/refine/`) replays the real
 //! core's recorded steps in this model, one action per primitive.
@@ -38,12 +46,16 @@
 //! progress check "INV-4 Progress"; and seven sometimes-properties (contention, a waiter
 //! parked on a releasing entry, a crash while holding, a stale takeover after a crash, a
 //! pid reused over a stale lock, two breakers racing on one dead inode, K in-memory
-//! hand-offs of one file) that keep the check from passing vacuously.
+//! hand-offs of one file) that keep the check from passing vacuously. With the queue, also
+//! always "INV-9 BoundedOvertaking" (a queued waiter is overtaken by at most N = P − 1
+//! later arrivals) and three more sometimes-properties (two waiters queued across
+//! processes, a waiter overtaken N times, a crashed waiter's ticket still queued).
 //!
 //! Liveness ([`liveness`]) is checked on the same model's explicit state graph, as fair-cycle
 //! detection under weak fairness: INV-3 (a queued waiter is handed the turn, FIFO within a
 //! process) and INV-4 (while someone wants the lock, someone gets it); cross-process
-//! starvation is shown to be possible, as expected. It is checked without
+//! starvation is shown to be possible, as expected; with the queue, it is refuted for every
+//! task ("INV-9 StarvationFree"). It is checked without
 //! [`SpecConfig::deadlines`] (an abandon may come at any step, so it would lie on cycles).
 //!
 //! The fenced store over PostgreSQL (INV-8 FencedWrites) is a model of its own, in
@@ -98,6 +110,10 @@ pub struct SpecConfig {
     /// tasks and then release through the disk. (The code's bound is larger; the spec's
     /// argument does not depend on K, and the refinement check replays with the code's.)
     pub hand_off_bound: u8,
+    /// Whether the cross-process queue (`spec/protocol.md`, section 11) is on. Default
+    /// `false` (today's protocol); a mutant of the queue ([`Mutant::needs_queue`]) turns
+    /// it on.
+    pub queue: bool,
     /// Checker threads. Default 1. The search runs to completion, so the counts do not
     /// depend on it; the counterexample comes from a separate deterministic search.
     pub threads: usize,
@@ -114,6 +130,7 @@ impl Default for SpecConfig {
             deadlines: false,
             progress_budget: Some(64),
             hand_off_bound: 2,
+            queue: false,
             threads: 1,
         }
     }
@@ -153,11 +170,13 @@ impl SpecConfig {
             respawns: self.pid_reuses,
             deadlines: self.deadlines,
             hand_off_bound: self.hand_off_bound,
+            queue: self.queue || self.mutant.is_some_and(Mutant::needs_queue),
         }
     }
 
     fn name(&self) -> String {
-        let what = self.mutant.map_or("protocol", Mutant::name);
+        let queue = if self.queue && self.mutant.is_none() { "queue" } else { "protocol" };
+        let what = self.mutant.map_or(queue, Mutant::name);
         format!("{what}/{}p", self.processes)
     }
 }

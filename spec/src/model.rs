@@ -14,9 +14,10 @@ impl Model for ProtocolModel {
     fn init_states(&self) -> Vec<State> {
         let proc =
             Proc { alive: true, incarnation: 0, entry: Entry::Idle, queue: Vec::new(), handed: 0 };
-        let task = Task { pc: Pc::Want, took_over: false };
+        let task = Task::at(Pc::Want);
         vec![State {
             path: None,
+            tickets: Vec::new(),
             inodes: Vec::new(),
             procs: vec![proc; self.processes],
             tasks: vec![task; self.owner.len()],
@@ -68,9 +69,10 @@ impl Model for ProtocolModel {
                         inode.flock = None;
                     }
                 }
-                for (t, task) in s.tasks.iter_mut().enumerate() {
+                for t in 0..s.tasks.len() {
                     if self.owner[t] == pid {
-                        *task = Task { pc: Pc::Dead, took_over: false };
+                        s.tasks[t] = Task::at(Pc::Dead);
+                        s.forget(TaskId::try_from(t).expect("few tasks"));
                     }
                 }
             }
@@ -91,6 +93,6 @@ impl Model for ProtocolModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        crate::properties::all()
+        crate::properties::all_with(self.queue)
     }
 }

@@ -69,6 +69,15 @@ pub enum Mutant {
     /// many hand-offs of the same file came before: the file is never released through the
     /// disk while a sibling waits, so other processes never get their chance (INV-9).
     UnboundedHandOff,
+    /// The cross-process queue (`spec/protocol.md`, section 11) with a newcomer, the
+    /// releaser wanting the lock again included, that publishes `L` without looking at the
+    /// tickets (it still queues if it finds `L` held): it overtakes the queued waiters of
+    /// other processes again and again (INV-9).
+    ReleaserBarges,
+    /// The cross-process queue with a successor that never moves on when its predecessor's
+    /// ticket is freed or removed: its kernel wait never returns. Safety holds; the waiter
+    /// and everyone queued behind it wait forever (INV-9, starvation-freedom).
+    WakesNobody,
 }
 
 impl Mutant {
@@ -84,6 +93,8 @@ impl Mutant {
         Mutant::KernelWaitUnjudged,
         Mutant::LifoHandOff,
         Mutant::UnboundedHandOff,
+        Mutant::ReleaserBarges,
+        Mutant::WakesNobody,
     ];
 
     /// The field-note id, e.g. `"H1"`.
@@ -99,6 +110,8 @@ impl Mutant {
             Mutant::KernelWaitUnjudged => "breaker-livelock",
             Mutant::LifoHandOff => "lifo-hand-off",
             Mutant::UnboundedHandOff => "unbounded-hand-off",
+            Mutant::ReleaserBarges => "releaser-barges",
+            Mutant::WakesNobody => "wakes-nobody",
         }
     }
 
@@ -115,7 +128,7 @@ impl Mutant {
             Mutant::H5OldHolderDeletesSuccessor => "INV-2",
             Mutant::H7PidReuseTrust | Mutant::KernelWaitUnjudged => "INV-4",
             Mutant::M3TurnNotWoken | Mutant::LifoHandOff => "INV-3",
-            Mutant::UnboundedHandOff => "INV-9",
+            Mutant::UnboundedHandOff | Mutant::ReleaserBarges | Mutant::WakesNobody => "INV-9",
         }
     }
 
@@ -123,14 +136,27 @@ impl Mutant {
     /// the others keep every safety property and only the liveness checker
     /// ([`crate::liveness`]) refutes them.
     pub fn breaks_safety(self) -> bool {
-        !matches!(self, Mutant::M3TurnNotWoken | Mutant::KernelWaitUnjudged | Mutant::LifoHandOff)
+        !matches!(
+            self,
+            Mutant::M3TurnNotWoken
+                | Mutant::KernelWaitUnjudged
+                | Mutant::LifoHandOff
+                | Mutant::WakesNobody
+        )
+    }
+
+    /// Whether this is a mutant of the cross-process queue, which it then turns on
+    /// ([`crate::SpecConfig::queue`]).
+    pub fn needs_queue(self) -> bool {
+        matches!(self, Mutant::ReleaserBarges | Mutant::WakesNobody)
     }
 
     /// Whether the liveness checker ([`crate::liveness`]) must catch this mutant, with
-    /// [`Mutant::invariant`]: the three that keep safety, and H7, whose contenders wait on a
-    /// dead holder forever (a fair cycle, INV-4).
+    /// [`Mutant::invariant`]: the ones that keep safety, H7, whose contenders wait on a
+    /// dead holder forever (a fair cycle, INV-4), and `releaser-barges`, whose barging
+    /// newcomers can starve a queued waiter (INV-9).
     pub fn breaks_liveness(self) -> bool {
-        !self.breaks_safety() || self == Mutant::H7PidReuseTrust
+        !self.breaks_safety() || matches!(self, Mutant::H7PidReuseTrust | Mutant::ReleaserBarges)
     }
 
     /// Whether a contender judges liveness from the payload instead of the kernel lock.
@@ -147,6 +173,8 @@ impl Mutant {
                 | Mutant::KernelWaitUnjudged
                 | Mutant::LifoHandOff
                 | Mutant::UnboundedHandOff
+                | Mutant::ReleaserBarges
+                | Mutant::WakesNobody
         )
     }
 

@@ -39,6 +39,8 @@ pub const INV4: &str = "INV-4 Recovery";
 pub const INV6: &str = "INV-6 StaleGuardHarmless";
 /// "INV-9 BoundedBypass".
 pub const INV9: &str = "INV-9 BoundedBypass";
+/// "INV-9 BoundedOvertaking": the cross-process part, checked with the queue on.
+pub const INV9_OVERTAKING: &str = "INV-9 BoundedOvertaking";
 
 /// Sometimes: a publication hit EEXIST.
 pub const CONTENTION: &str = "contention (linkat EEXIST)";
@@ -55,6 +57,14 @@ pub const BREAKERS_RACE: &str = "two breakers race on one dead inode";
 /// Sometimes: a process has handed one published file on in memory K times (the bound
 /// reached; with K = 0, never).
 pub const HAND_OFF_BOUND_REACHED: &str = "K in-memory hand-offs of one file";
+
+/// Sometimes (queue): two live waiters hold named tickets at once (a queue of two).
+pub const TWO_TICKETS: &str = "two waiters queued across processes";
+/// Sometimes (queue): a queued waiter was overtaken by N later arrivals (the bound
+/// reached: a listing older than its ticket took a free `seq` below it).
+pub const OVERTAKEN: &str = "a queued waiter overtaken N times";
+/// Sometimes (queue): a ticket is named whose waiter crashed.
+pub const DEAD_TICKET: &str = "a crashed waiter's ticket still queued";
 
 /// Whether the task's process is alive.
 fn live(m: &ProtocolModel, s: &State, t: usize) -> bool {
@@ -108,6 +118,35 @@ pub fn bounded_bypass(m: &ProtocolModel, s: &State) -> bool {
     s.procs.iter().all(|p| p.handed <= m.hand_off_bound)
 }
 
+/// N, the bound of INV-9's cross-process part: one later arrival per other process
+/// (`spec/protocol.md`, section 11).
+pub fn overtaking_bound(m: &ProtocolModel) -> u8 {
+    u8::try_from(m.processes.saturating_sub(1)).expect("few processes")
+}
+
+/// INV-9, its cross-process part (with the queue): no queued waiter has been overtaken by
+/// more than N = P − 1 later arrivals (the ghost [`crate::state::Task::overtaken`]).
+pub fn bounded_overtaking(m: &ProtocolModel, s: &State) -> bool {
+    s.tasks.iter().all(|t| t.overtaken <= overtaking_bound(m))
+}
+
+fn overtaken(m: &ProtocolModel, s: &State) -> bool {
+    let n = overtaking_bound(m);
+    n > 0 && s.tasks.iter().any(|t| t.overtaken == n)
+}
+
+fn two_tickets(m: &ProtocolModel, s: &State) -> bool {
+    let live = s.tickets.iter().filter(|k| {
+        let inode = &s.inodes[usize::from(k.inode)];
+        inode.flock.is_some_and(|t| live(m, s, usize::from(t)))
+    });
+    live.count() >= 2
+}
+
+fn dead_ticket(_: &ProtocolModel, s: &State) -> bool {
+    s.tickets.iter().any(|k| s.publisher_dead(&s.inodes[usize::from(k.inode)]))
+}
+
 fn hand_off_bound_reached(m: &ProtocolModel, s: &State) -> bool {
     m.hand_off_bound > 0 && s.procs.iter().any(|p| p.handed == m.hand_off_bound)
 }
@@ -150,9 +189,15 @@ fn breakers_race(m: &ProtocolModel, s: &State) -> bool {
     })
 }
 
-/// All properties, always-properties first, in a stable order.
+/// All properties of today's protocol, always-properties first, in a stable order.
 pub fn all() -> Vec<Property<ProtocolModel>> {
-    vec![
+    all_with(false)
+}
+
+/// All properties, with those of the cross-process queue if `queue`: always-properties
+/// first, in a stable order.
+pub fn all_with(queue: bool) -> Vec<Property<ProtocolModel>> {
+    let mut all = vec![
         Property::always(INV1, mutual_exclusion),
         Property::always(INV2, no_live_removal),
         Property::always(INV4, recovery),
@@ -165,5 +210,12 @@ pub fn all() -> Vec<Property<ProtocolModel>> {
         Property::sometimes(PID_REUSED, pid_reused),
         Property::sometimes(BREAKERS_RACE, breakers_race),
         Property::sometimes(HAND_OFF_BOUND_REACHED, hand_off_bound_reached),
-    ]
+    ];
+    if queue {
+        all.insert(5, Property::always(INV9_OVERTAKING, bounded_overtaking));
+        all.push(Property::sometimes(TWO_TICKETS, two_tickets));
+        all.push(Property::sometimes(OVERTAKEN, overtaken));
+        all.push(Property::sometimes(DEAD_TICKET, dead_ticket));
+    }
+    all
 }

@@ -16,6 +16,12 @@
 //!   identified by its task; `flock` is per open file description, so two tasks (even of
 //!   one process) never share a kernel lock.
 //!
+//! * **Tickets** ([`State::tickets`], with [`ProtocolModel::queue`](crate::ProtocolModel::queue)):
+//!   the files `L.q.<seq>.<id>` of the cross-process queue (`spec/protocol.md`, section
+//!   11), each an inode like a lock file (published kernel-locked by its waiter), in queue
+//!   order. Only the order of the `seq` numbers and which of them are one apart matter, so
+//!   they are canonical too (see [`State::canonicalize`]).
+//!
 //! Inode ids are canonical: after every step unreferenced inodes (no name, no handle,
 //! no pending reference in a `Pc`) are dropped and the rest renumbered in order of first
 //! reference (see [`State::canonicalize`]). Tasks loop forever (acquire, hold, release,
@@ -118,6 +124,22 @@ pub enum Pc {
     Compared(InodeId),
     /// Mutant H1: judged `L` an orphan of its own pid; next: unlink by path.
     Orphan,
+    /// Queue (W0): has its process's turn; next: list the tickets (none: publish `L`
+    /// without a ticket; some: take one, `seq` = highest + 1).
+    Look,
+    /// Queue (W5): `linkat(L)` failed with EEXIST without a ticket; next: list the tickets
+    /// and take one, `seq` = highest + 1.
+    Join,
+    /// Queue (W1): next: publish the ticket `L.q.<seq>.<id>` (its own id: never EEXIST).
+    Take(u8),
+    /// Queue (W2): holds a named ticket; next: list the tickets and open the predecessor
+    /// (the one just before its own in the order of [`State::ticket_key`]), or, with none,
+    /// publish `L` as the head.
+    Queued,
+    /// Queue (W3): waits in the kernel on its predecessor's ticket (an open handle); next,
+    /// once that flock is free: take it, unlink the ticket if its name is still there (its
+    /// waiter died or gave up), close, and find the predecessor again.
+    Behind(InodeId),
     /// In the critical section, holding the flock of its published inode.
     Held(InodeId),
     /// Releasing, registry entry already `Releasing`; next: check `L` names own inode.
@@ -126,6 +148,9 @@ pub enum Pc {
     RelUnlink(InodeId),
     /// Releasing, unlinked; next: close the handle (drop the flock).
     RelClose(InodeId),
+    /// Releasing, closed `L`'s handle, holds a ticket (queue, R5q); next: unlink the
+    /// ticket and close it (its successor's kernel wait returns).
+    RelTicket,
     /// Releasing, closed; next: end the turn (hand it to the first queued waiter, or set
     /// the entry `Idle`).
     RelDone,
@@ -142,6 +167,7 @@ impl Pc {
             Pc::Opened(i)
             | Pc::Handed(i)
             | Pc::Waiting(i)
+            | Pc::Behind(i)
             | Pc::Proved(i)
             | Pc::Checked(i)
             | Pc::Unbound(i)
@@ -172,6 +198,7 @@ impl Pc {
             Pc::Opened(i) => Pc::Opened(m(i)),
             Pc::Handed(i) => Pc::Handed(m(i)),
             Pc::Waiting(i) => Pc::Waiting(m(i)),
+            Pc::Behind(i) => Pc::Behind(m(i)),
             Pc::Unbound(i) => Pc::Unbound(m(i)),
             Pc::Proved(i) => Pc::Proved(m(i)),
             Pc::Checked(i) => Pc::Checked(m(i)),
@@ -197,6 +224,33 @@ pub struct Task {
     /// Set when this task unlinked a crashed holder's file; cleared when it releases.
     /// Only used by the "stale takeover after crash" reachability property.
     pub took_over: bool,
+    /// Queue ghost (INV-9, cross-process part): bit `w` is set if task `w` was queued
+    /// when this task arrived (named its ticket, or listed and found it could go without
+    /// one); cleared for `w` once `w` is no longer queued. Zero without the queue.
+    pub before: u8,
+    /// Queue ghost: how many later arrivals entered the critical section by publishing `L`
+    /// while this task was queued (saturates at the number of processes). Zero without
+    /// the queue.
+    pub overtaken: u8,
+}
+
+impl Task {
+    /// A task at `pc`, with no ghost state.
+    pub fn at(pc: Pc) -> Task {
+        Task { pc, took_over: false, before: 0, overtaken: 0 }
+    }
+}
+
+/// A named ticket `L.q.<seq>` of the cross-process queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    /// Its sequence number (canonical: see [`State::canonicalize`]).
+    pub seq: u8,
+    /// The id in its name: the task that took it and that task's process incarnation
+    /// (fixed at creation; an in-memory hand-off passes the ticket, not its name).
+    pub id: (TaskId, u8),
+    /// The ticket's inode: its publisher is its waiter, its flock that waiter's handle.
+    pub inode: InodeId,
 }
 
 /// Why an unlink (or a replacing rename) happened.
@@ -236,6 +290,9 @@ pub struct UnlinkEvent {
 pub struct State {
     /// The inode the lock path `L` names, if any.
     pub path: Option<InodeId>,
+    /// The named tickets, in queue order ([`State::ticket_key`]; always empty without the
+    /// queue).
+    pub tickets: Vec<Ticket>,
     /// Live inodes (named by `L` or referenced by some task), canonically numbered.
     pub inodes: Vec<Inode>,
     /// Processes, indexed by pid.
@@ -268,11 +325,46 @@ impl State {
         InodeId::try_from(self.inodes.len() - 1).expect("few inodes")
     }
 
+    /// The index in [`State::tickets`] of the ticket whose flock task `t` holds: its own
+    /// (only its waiter holds a ticket's flock, outside one atomic step).
+    pub fn own_ticket(&self, t: TaskId) -> Option<usize> {
+        self.tickets.iter().position(|k| self.inodes[usize::from(k.inode)].flock == Some(t))
+    }
+
+    /// Queue ghost: task `t` is no longer queued (it entered, gave up, died, or its hold
+    /// went on): clear it from every task's [`Task::before`].
+    pub(crate) fn forget(&mut self, t: TaskId) {
+        for task in &mut self.tasks {
+            task.before &= !(1 << t);
+        }
+    }
+
+    /// A ticket's place in the queue: its `seq`, then the id in its name between equal
+    /// `seq`s.
+    pub fn ticket_key(k: &Ticket) -> (u8, (TaskId, u8)) {
+        (k.seq, k.id)
+    }
+
+    /// The highest named `seq`, 0 if there is no ticket.
+    pub fn highest_seq(&self) -> u8 {
+        self.tickets.last().map_or(0, |k| k.seq)
+    }
+
     /// Drops unreferenced inodes and renumbers the rest in order of first reference
-    /// (`L` first, then tasks by index), so that states differing only in inode names
-    /// or in garbage are one state.
+    /// (`L` first, then tickets in queue order, then tasks by index), so that states
+    /// differing only in inode names or in garbage are one state. The `seq` numbers
+    /// (of tickets and of pending [`Pc::Take`]s) are renumbered too, keeping their order,
+    /// their equalities and whether two are one apart (a gap of two or more becomes two,
+    /// counting from 0): a listing takes the highest plus one, and only order and equality
+    /// place a ticket, so nothing else about them is ever observed.
     pub fn canonicalize(&mut self) {
-        let refs = self.path.into_iter().chain(self.tasks.iter().filter_map(|t| t.pc.inode()));
+        self.canonicalize_seqs();
+        let tickets = self.tickets.iter().map(|k| k.inode);
+        let refs = self
+            .path
+            .into_iter()
+            .chain(tickets)
+            .chain(self.tasks.iter().filter_map(|t| t.pc.inode()));
         let mut map = vec![None; self.inodes.len()];
         let mut order = Vec::new();
         for old in refs {
@@ -283,8 +375,40 @@ impl State {
         }
         self.inodes = order.iter().map(|&o| self.inodes[usize::from(o)].clone()).collect();
         self.path = self.path.and_then(|i| map[usize::from(i)]);
+        for k in &mut self.tickets {
+            k.inode = map[usize::from(k.inode)].expect("a named ticket is kept");
+        }
         for t in &mut self.tasks {
             t.pc = t.pc.renumber(&map);
+        }
+    }
+
+    fn canonicalize_seqs(&mut self) {
+        let pending = self.tasks.iter().filter_map(|t| match t.pc {
+            Pc::Take(q) => Some(q),
+            _ => None,
+        });
+        let mut seqs: Vec<u8> = self.tickets.iter().map(|k| k.seq).chain(pending).collect();
+        if seqs.is_empty() {
+            return;
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        let (mut old, mut new) = (0u8, 0u8);
+        let mut map = Vec::with_capacity(seqs.len());
+        for &q in &seqs {
+            new += (q - old).min(2);
+            old = q;
+            map.push((q, new));
+        }
+        let m = |q: u8| map.iter().find(|(o, _)| *o == q).expect("every seq is mapped").1;
+        for k in &mut self.tickets {
+            k.seq = m(k.seq);
+        }
+        for t in &mut self.tasks {
+            if let Pc::Take(q) = t.pc {
+                t.pc = Pc::Take(m(q));
+            }
         }
     }
 }

@@ -4,8 +4,8 @@
 //! caught by the fair-cycle check, by name.
 
 use sessionlock_spec::liveness::{
-    self, INV3_FIFO, INV3_HANDED_ON, INV4_SOMEONE_PROGRESSES, LivenessReport, STARVATION,
-    TWO_QUEUED,
+    self, INV3_FIFO, INV3_HANDED_ON, INV4_SOMEONE_PROGRESSES, INV9_STARVATION_FREE, LivenessReport,
+    PREDECESSOR_WAIT, STARVATION, TWO_QUEUED,
 };
 use sessionlock_spec::{Mutant, SpecConfig};
 
@@ -178,4 +178,85 @@ fn the_runner_configuration_catches_every_liveness_mutant() {
         let named = report.violated.iter().any(|v| v.starts_with(m.invariant()));
         assert_eq!(named, m.breaks_liveness(), "{}: {:?}", m.name(), report.violated);
     }
+}
+
+/// The cross-process queue with `processes` processes, the first with `tasks` tasks, and
+/// `crashes` crashes and as many pid reuses.
+fn queue_config(processes: usize, tasks: usize, crashes: u8) -> SpecConfig {
+    SpecConfig {
+        processes,
+        tasks_in_first_process: tasks,
+        crashes,
+        pid_reuses: crashes,
+        queue: true,
+        ..SpecConfig::default()
+    }
+}
+
+/// Asserts the queue's liveness report: nothing refuted (INV-9 StarvationFree included,
+/// for every task), every situation reached, cycles exist, and no starvation lasso.
+fn assert_starvation_free(report: &LivenessReport) {
+    assert!(
+        report.violated.is_empty(),
+        "{}: violated {:?}\n{}",
+        report.name,
+        report.violated,
+        report.counterexample.as_deref().unwrap_or_default()
+    );
+    for (name, reached) in &report.reached {
+        assert!(reached, "{}: {name:?} never reached", report.name);
+    }
+    assert!(report.reached.iter().any(|(name, _)| name == PREDECESSOR_WAIT));
+    assert!(!report.reached.iter().any(|(name, _)| name == STARVATION));
+    assert!(report.cyclic > 0, "{}: no cycle at all, the check is vacuous", report.name);
+    assert_eq!(report.starvation, None);
+}
+
+/// Checks: INV-3, INV-4, INV-9 (cross-process starvation-freedom under weak fairness, with
+/// the queue): 2 processes (the first with 2 tasks, then 3), 1 crash, 1 pid reuse; and 3
+/// processes of one task each without crashes. The same configurations without the queue
+/// have the starvation lasso (`a_cross_process_waiter_can_starve`, and the queue's
+/// mutants below show the check is not vacuous).
+#[test]
+fn the_queue_is_starvation_free() {
+    let report = liveness::check_liveness(&queue_config(2, 2, 1));
+    assert_starvation_free(&report);
+    assert_eq!(report.name, "queue/2p/2t");
+    assert_eq!(report.states, 53_215);
+    let report = liveness::check_liveness(&queue_config(2, 3, 1));
+    assert_starvation_free(&report);
+    assert!(report.reached.iter().any(|(name, reached)| name == TWO_QUEUED && *reached));
+    assert_eq!(report.states, 301_158);
+    let report = liveness::check_liveness(&SpecConfig {
+        processes: 3,
+        tasks_in_first_process: 1,
+        crashes: 0,
+        pid_reuses: 0,
+        queue: true,
+        ..SpecConfig::default()
+    });
+    // One task per process: nobody parks in memory, the rest is reached.
+    assert!(report.violated.is_empty(), "{:?}", report.counterexample);
+    assert!(report.reached.iter().all(|(name, reached)| *reached || name.contains("parked")));
+    assert_eq!(report.states, 100_669);
+}
+
+/// Checks: INV-9 (`releaser-barges`: newcomers publish past the queue, and a queued waiter
+/// of the other process starves while they take turns).
+#[test]
+fn releaser_barges_is_caught_as_inv9_starvation() {
+    let config = liveness::mutant_config(Mutant::ReleaserBarges);
+    let lasso = assert_caught(Mutant::ReleaserBarges, &config, INV9_STARVATION_FREE);
+    assert!(lasso.contains("wants the lock and never gets it"), "{lasso}");
+    assert!(cycle(&lasso).contains("op: List"), "the barging newcomers list: {lasso}");
+}
+
+/// Checks: INV-9 (`wakes-nobody`: a successor never moves on from its predecessor's
+/// ticket, so it and everyone behind it wait forever).
+#[test]
+fn wakes_nobody_is_caught_as_inv9_starvation() {
+    let config = liveness::mutant_config(Mutant::WakesNobody);
+    let lasso = assert_caught(Mutant::WakesNobody, &config, INV9_STARVATION_FREE);
+    assert!(lasso.contains("FindPredecessor"), "a waiter found its predecessor: {lasso}");
+    assert!(!lasso.contains("PredecessorWait"), "and no wait on it ever returned: {lasso}");
 }

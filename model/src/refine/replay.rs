@@ -114,6 +114,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         respawns: u8::MAX,
         deadlines: true,
         hand_off_bound: u8::try_from(HAND_OFF_BOUND).expect("a small bound"),
+        queue: false,
     };
     // Where the driver names the task of each registry event, it records where each
     // acquire begins and ends: a task requests the registry entry only once its acquire

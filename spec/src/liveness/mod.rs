@@ -32,7 +32,8 @@
 //! | [`INV3_HANDED_ON`] | task `w` is parked in memory | `w` leaves the queue | for every task of a process with two tasks or more: no fair run keeps `w` parked forever unless, from some point on, the task whose turn it waits behind stays in the cross-process acquire (that is INV-4's business) |
 //! | [`INV3_FIFO`] | (safety) | | a waiter parked earlier is handed the turn before one of its process parked later |
 //! | [`INV4_SOMEONE_PROGRESSES`] | some live task wants the lock | any task enters the critical section | no deadlock and no livelock: in every fair run, while someone wants the lock, someone gets it |
-//! | [`STARVATION`] | the first task of the last process wants the lock | that task enters | **expected to fail**: cross-process starvation-freedom is not a property of the protocol; the lasso shows how |
+//! | [`STARVATION`] | the first task of the last process wants the lock | that task enters | **expected to fail** without the queue: cross-process starvation-freedom is not a property of today's protocol; the lasso shows how |
+//! | [`INV9_STARVATION_FREE`] | (with [`ProtocolModel::queue`]) live task `w` wants the lock | `w` enters | for **every** task: cross-process starvation-freedom; no fair run keeps a live task wanting the lock forever (then [`STARVATION`] is not searched: it is this property for one task) |
 //!
 //! Liveness is checked without the deadlines setting ([`ProtocolModel::deadlines`]): an
 //! abandon is unbudgeted, so with it on it would lie on cycles ([`ENV_ON_CYCLE`]). "Eventually
@@ -59,8 +60,10 @@ pub const INV3_FIFO: &str = "INV-3 FifoWithinProcess";
 pub const INV4_SOMEONE_PROGRESSES: &str = "INV-4 SomeoneProgresses";
 /// The model breaks the fairness assumption: an environment action lies on a cycle.
 pub const ENV_ON_CYCLE: &str = "environment action on a cycle";
-/// Expected: a fair cycle starving one cross-process waiter.
+/// Expected without the queue: a fair cycle starving one cross-process waiter.
 pub const STARVATION: &str = "cross-process starvation (expected)";
+/// With the queue: no live task that wants the lock is starved (INV-9).
+pub const INV9_STARVATION_FREE: &str = "INV-9 StarvationFree";
 
 /// Reachability: a live task is parked in memory.
 pub const WAITER_PARKED: &str = "waiter parked in memory";
@@ -68,6 +71,9 @@ pub const WAITER_PARKED: &str = "waiter parked in memory";
 pub const TURN_HANDED_ON: &str = "parked waiter handed the turn";
 /// Reachability: two waiters of one process are parked at once (needs three tasks).
 pub const TWO_QUEUED: &str = "two waiters queued in one process";
+/// Reachability (queue): a live task waits in the kernel on its predecessor's ticket, and
+/// such a wait returns.
+pub const PREDECESSOR_WAIT: &str = "waiter woken by its predecessor's ticket";
 
 /// The outcome of one liveness check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +94,8 @@ pub struct LivenessReport {
     pub reached: Vec<(String, bool)>,
     /// The lasso refuting the first violated property.
     pub counterexample: Option<String>,
-    /// The starvation lasso ([`STARVATION`]), if found: the expected weakness.
+    /// The starvation lasso ([`STARVATION`]), if found: the expected weakness without the
+    /// queue (with it, a starvation lasso is a violation of [`INV9_STARVATION_FREE`]).
     pub starvation: Option<String>,
 }
 
@@ -119,10 +126,16 @@ pub fn check_liveness(config: &SpecConfig) -> LivenessReport {
     let (fifo, two_queued) = fifo::check(&model, &g);
     refute(INV3_FIFO, fifo.err());
     refute(INV4_SOMEONE_PROGRESSES, someone_progresses(&model, &g));
-    let starvation = model.owner.len().checked_sub(1).and_then(|last| {
-        let w = model.owner.iter().position(|&p| p == model.owner[last])?;
-        starves(&model, &g, TaskId::try_from(w).ok()?)
-    });
+    let starvation = if model.queue {
+        let tasks = 0..TaskId::try_from(model.owner.len()).expect("few tasks");
+        refute(INV9_STARVATION_FREE, tasks.into_iter().find_map(|w| starves(&model, &g, w)));
+        None
+    } else {
+        model.owner.len().checked_sub(1).and_then(|last| {
+            let w = model.owner.iter().position(|&p| p == model.owner[last])?;
+            starves(&model, &g, TaskId::try_from(w).ok()?)
+        })
+    };
     let mut reached = vec![
         (
             WAITER_PARKED.to_owned(),
@@ -136,8 +149,12 @@ pub fn check_liveness(config: &SpecConfig) -> LivenessReport {
     if widest >= Some(3) {
         reached.push((TWO_QUEUED.to_owned(), two_queued > 0));
     }
-    reached.push((STARVATION.to_owned(), starvation.is_some()));
-    let what = config.mutant.map_or("protocol", Mutant::name);
+    if model.queue {
+        reached.push((PREDECESSOR_WAIT.to_owned(), predecessor_wait_reached(&model, &g)));
+    } else {
+        reached.push((STARVATION.to_owned(), starvation.is_some()));
+    }
+    let what = config.mutant.map_or(if config.queue { "queue" } else { "protocol" }, Mutant::name);
     LivenessReport {
         name: format!("{what}/{}p/{}t", config.processes, config.tasks_in_first_process),
         states: g.states.len(),
@@ -183,13 +200,19 @@ pub fn wants(pc: Pc) -> bool {
         | Pc::Broke(_)
         | Pc::Stale(_)
         | Pc::Compared(_)
-        | Pc::Orphan => true,
+        | Pc::Orphan
+        | Pc::Look
+        | Pc::Join
+        | Pc::Take(_)
+        | Pc::Queued
+        | Pc::Behind(_) => true,
         Pc::Dead
         | Pc::Held(_)
         | Pc::RelCheck(_)
         | Pc::RelUnlink(_)
         | Pc::RelClose(_)
         | Pc::RelDone
+        | Pc::RelTicket
         | Pc::RelCloseFirst(_)
         | Pc::RelUnlinkByPath(_) => false,
     }
@@ -221,6 +244,20 @@ fn turn_handed_on_reached(m: &ProtocolModel, g: &Graph) -> bool {
         g.edges(v as NodeId).iter().any(|e| {
             e.task()
                 .is_some_and(|w| alive(m, s, w) && leaves_queue(s, e, &g.states[e.to as usize], w))
+        })
+    })
+}
+
+/// Whether a live task's kernel wait on its predecessor's ticket returns somewhere.
+fn predecessor_wait_reached(m: &ProtocolModel, g: &Graph) -> bool {
+    (0..g.states.len()).any(|v| {
+        let s = &g.states[v];
+        g.edges(v as NodeId).iter().any(|e| {
+            e.task().is_some_and(|w| {
+                alive(m, s, w)
+                    && matches!(pc(s, w), Pc::Behind(_))
+                    && !matches!(pc(&g.states[e.to as usize], w), Pc::Behind(_))
+            })
         })
     })
 }
