@@ -14,6 +14,17 @@ use crate::subject::Subject;
 /// Tasks per process in the spec a trace replays in: the machine's processes run two.
 pub const TASKS: usize = 2;
 
+/// Tasks per process in the spec `trace` replays in: [`TASKS`], or as many as the most
+/// tasks of one process its events name (a shuttle scenario's process may run three).
+fn tasks(trace: &[Step]) -> usize {
+    let mut named: Vec<(crate::world::Pid, u8)> =
+        trace.iter().filter_map(|s| Some((s.pid, s.task?))).collect();
+    named.sort_unstable();
+    named.dedup();
+    let most = named.chunk_by(|a, b| a.0 == b.0).map(<[_]>::len).max().unwrap_or(0);
+    most.max(TASKS)
+}
+
 /// What replaying one driver's traces found: how many traces were replayed or skipped,
 /// and what the replayed ones reached, summed ([`Replayed::absorb`]; read through `Deref`).
 #[derive(Clone, Debug, Default)]
@@ -57,7 +68,7 @@ impl Coverage {
     /// `"refinement: step N (process P …) is not enabled …"`, prefixed by `what`.
     pub fn replay_all(&mut self, what: &str, traces: &[Vec<Step>]) -> Result<(), String> {
         for trace in traces {
-            let replayed = replay(trace, TASKS).map_err(|r| format!("{what}: {r}"))?;
+            let replayed = replay(trace, tasks(trace)).map_err(|r| format!("{what}: {r}"))?;
             self.add(&replayed);
         }
         Ok(())
