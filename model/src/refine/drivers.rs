@@ -130,14 +130,11 @@ pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
 }
 
 /// Runs the scripts against the core, replaying every world each creates: the zoo's
-/// scripts, the seed-race gate, and a crash before and after every primitive of the
-/// crash-point scripts.
+/// scripts and the seed-race gate.
 ///
 /// # Errors
 /// The first rejection, naming the script.
 pub fn scripts() -> (Coverage, Result<(), String>) {
-    use crate::fault::CrashWhen;
-    use crate::fault::points::{Script, Strike, enumerate};
     let mut coverage = Coverage::default();
     let mut result = Ok(());
     for check in crate::runner::core_scripts() {
@@ -147,6 +144,19 @@ pub fn scripts() -> (Coverage, Result<(), String>) {
     }
     let (_, traces) = collect(|| crate::runner::guarded(|| crate::gate::seed_race(Subject::Core)));
     result = result.and(coverage.replay_all("gate seed race", &traces));
+    (coverage, result)
+}
+
+/// Runs the crash-point scripts against the core with a crash before and after every
+/// primitive, replaying every world each creates.
+///
+/// # Errors
+/// The first rejection, naming the script and the crash.
+pub fn crash_points() -> (Coverage, Result<(), String>) {
+    use crate::fault::CrashWhen;
+    use crate::fault::points::{Script, Strike, enumerate};
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
     for script in Script::ALL {
         for when in [CrashWhen::Before, CrashWhen::After] {
             let (_, traces) = collect(|| enumerate(script, Strike::Crash(when)));

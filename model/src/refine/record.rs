@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use sessionlock::core::registry::PhaseKind;
 use sessionlock::core::{Event, Observer, SharedObserver};
 
+use crate::subject::ModelLocker;
 use crate::world::{Pid, State, World};
 
 /// What a recorded step did, with its result.
@@ -148,9 +149,37 @@ impl Polled {
                 return Some(task);
             }
         }
-        let task = self.polled.load(std::sync::atomic::Ordering::SeqCst).checked_sub(1)?;
+        let task = match POLLING.with(std::cell::Cell::get) {
+            Some(task) => task,
+            None => self.polled.load(std::sync::atomic::Ordering::SeqCst).checked_sub(1)?,
+        };
         u8::try_from(task).ok()
     }
+}
+
+std::thread_local! {
+    /// The driver's task whose future this thread polls now ([`named`]).
+    static POLLING: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// `future`, as the driver's task `task`: while it is polled, the events the core reports
+/// are by `task` (see [`Polled`]). How a stepped driver that polls its tasks' futures on
+/// one thread (a script, the crash points) names them. Not under shuttle, whose threads
+/// switch inside a poll: there each thread names its task ([`Polled::enter`]).
+pub async fn named<F: std::future::Future>(task: usize, future: F) -> F::Output {
+    /// Puts back the task named before, even if the poll unwinds.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            POLLING.with(|p| p.set(self.0));
+        }
+    }
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        let _restore = Restore(POLLING.with(|p| p.replace(Some(task))));
+        future.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// Where registry step `step` belongs in `steps` if the core reported it later than its
@@ -431,6 +460,17 @@ pub fn observer(
     }
     let recording = Recording::new(std::sync::Arc::clone(world), pid, polled.clone(), inner);
     std::sync::Arc::new(recording)
+}
+
+/// `locker`, a fresh locker of process `pid` (started before this call), observed by a
+/// [`Recording`] if `world` records: how a driver whose lockers have no observer of their
+/// own records the core's events. The task of each event is the one [`named`] polls.
+pub fn recorded(world: &std::sync::Arc<World>, pid: Pid, locker: ModelLocker) -> ModelLocker {
+    if world.sink.get().is_none() {
+        return locker;
+    }
+    let inner: SharedObserver = std::sync::Arc::new(crate::observe::Counter::default());
+    locker.observed(observer(world, pid, &Polled::default(), inner))
 }
 
 /// What an acquire returns when it succeeds: whether that is the lock held.
