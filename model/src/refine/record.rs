@@ -434,17 +434,43 @@ impl World {
 
 /// Runs `acquire`, the driver's task `task` of `pid` acquiring, with its start and its end
 /// logged ([`World::acquire_begun`], [`World::acquire_ended`]): how a driver that awaits
-/// its acquires records them.
-pub async fn acquiring<G: Holds, E>(
+/// its acquires records them. An acquire dropped unfinished (cancelled) ended without the
+/// lock: its end is logged once the acquire's own drop has run.
+pub async fn acquiring<G: Holds, E, F: std::future::Future<Output = Result<G, E>>>(
     world: &World,
     pid: Pid,
     task: usize,
-    acquire: impl std::future::Future<Output = Result<G, E>>,
+    acquire: F,
 ) -> Result<G, E> {
     world.acquire_begun(pid, task);
-    let outcome = acquire.await;
+    let mut pending = Pending { world, pid, task, acquire: Some(Box::pin(acquire)) };
+    let outcome = std::future::poll_fn(|cx| match pending.acquire.as_mut() {
+        Some(acquire) => acquire.as_mut().poll(cx),
+        None => std::task::Poll::Pending,
+    })
+    .await;
+    pending.acquire = None;
     world.acquire_ended(pid, task, &outcome);
     outcome
+}
+
+/// An acquire [`acquiring`] awaits; dropped while it is still there, it was cancelled.
+struct Pending<'w, F> {
+    world: &'w World,
+    pid: Pid,
+    task: usize,
+    acquire: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F> Drop for Pending<'_, F> {
+    fn drop(&mut self) {
+        let cancelled = self.acquire.take();
+        let unfinished = cancelled.is_some();
+        drop(cancelled);
+        if unfinished {
+            self.world.log_registry(self.pid, None, u8::try_from(self.task).ok(), Registry::Ended);
+        }
+    }
 }
 
 /// The observer for the lockers of process `pid` (started before this call): a
