@@ -1,7 +1,8 @@
 //! The drivers whose traces the refinement check replays: the proptest machine (with and
-//! without fault plans), the scripts (the zoo's scripts, the seed-race gate, the crash
-//! points) and shuttle's random scheduler over every scenario. Loom's runs are not
-//! replayed: under its cfg the runner does not run, and its suite runs under `cargo test`.
+//! without fault plans), the scripts (the zoo's scripts, the seed-race gate), the crash
+//! points and shuttle's random scheduler over every scenario; each records the core's
+//! registry transitions too. Loom's runs are not replayed: under its cfg the runner does
+//! not run, and its suite runs under `cargo test`.
 
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;

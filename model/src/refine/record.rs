@@ -6,8 +6,10 @@
 //! the order in which the steps really happened, under every driver (the proptest
 //! machine's stepper, shuttle's threads, the scripts' gates). It needs nothing from the
 //! core: the core only calls [`LockFs`](sessionlock::fs::LockFs) primitives, and those are
-//! what is recorded. Registry transitions are in-process and never touch the world; the
-//! replay infers them (see [`super::replay()`]).
+//! what is recorded. Registry transitions are in-process and never touch the world: the
+//! core reports them through its observe hook ([`Recording`]), and they are logged without
+//! the world's lock (a shuttle scheduling point) into the same trace, by the driver's task
+//! that took them ([`Polled`]); the replay infers the rest (see [`super::replay()`]).
 
 use std::collections::BTreeMap;
 
@@ -62,8 +64,8 @@ pub enum Prim {
     /// removed by an operator, a race fault's made-up answer. Traces with such a step
     /// are not replayed.
     Foreign,
-    /// A registry transition the core reported through its observe hook (drivers that
-    /// install [`Recording`]).
+    /// A registry transition the core reported through its observe hook ([`Recording`]),
+    /// or the start or end of an acquire, recorded by the driver.
     Registry(Registry),
 }
 
@@ -291,7 +293,8 @@ pub struct Step {
     /// The process that took it.
     pub pid: Pid,
     /// The driver's task it came from, where the driver names it: registry transitions
-    /// and ends of acquires in the proptest machine (its task index); `None` otherwise.
+    /// and starts and ends of acquires (its task index); `None` for primitives, and for an
+    /// event reported outside any named task.
     pub task: Option<u8>,
     /// What it did.
     pub prim: Prim,
