@@ -97,9 +97,9 @@ pub enum Registry {
 }
 
 /// An [`Observer`] that logs the core's registry transitions into the world's trace (as
-/// steps of process `pid`, by the task the driver is polling), then passes every event
-/// on. Called right after the core's step, before its next primitive, so the log keeps
-/// the order of the run.
+/// steps of process `pid`, by the driver's task that reports them, see [`Polled`]), then
+/// passes every event on. Called right after the core's step, before its next primitive,
+/// so the log keeps the order of the run (under shuttle, see [`World::log_registry`]).
 pub struct Recording {
     /// The world whose trace gets the steps.
     pub world: std::sync::Arc<World>,
@@ -398,7 +398,7 @@ impl World {
     ///
     /// Taken without the world's lock, so that recording adds no scheduling point. The
     /// event lands where the core reports it: in a stepped driver, right after the
-    /// transition; under shuttle, see [`late_report`].
+    /// transition; under shuttle, see `late_report`.
     pub fn log_registry(
         &self,
         pid: Pid,
