@@ -11,6 +11,7 @@ use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
 use crate::interleaving;
 use crate::invariant::Invariant;
+use crate::refine::record;
 use crate::subject::Subject;
 use crate::world::{Gate, World};
 
@@ -70,19 +71,23 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     world.set_strict(false);
     let fs = ModelFs::spawn(&world, 100);
     let locker = Locker::new(fs, ModelClock::new(&world), Options::default());
+    let locker = record::recorded(&world, 100, locker);
     let path = lock_path();
     let gate = Gate { pid: 100, op: FsOp::Unlink };
     let mut ex = Stepper::new();
     let t1_acquires = subject.acquire(&locker, &path, Owner::from_raw(1));
+    let t1_acquires = record::named(1, record::acquiring(&world, 100, 1, t1_acquires));
     let guard = ex.block_on(interleaving::task("T1", acquired, t1_acquires)).expect("T1 acquires");
     interleaving::driver(|| "closes the gate before pid 100's unlink".to_owned());
     world.close_gate(gate);
-    let (t1, _) = ex.spawn(interleaving::task("T1", released, subject.release(guard)));
+    let t1_releases = record::named(1, subject.release(guard));
+    let (t1, _) = ex.spawn(interleaving::task("T1", released, t1_releases));
     ex.run_until_stalled();
     assert_eq!(world.parked_at(gate), 1, "T1 must be frozen inside its removal");
     let before = ops(&world);
     let started = world.now();
     let t2_acquires = subject.acquire(&locker, &path, Owner::from_raw(2));
+    let t2_acquires = record::named(2, record::acquiring(&world, 100, 2, t2_acquires));
     let (t2, out) = ex.spawn(interleaving::task("T2", acquired, t2_acquires));
     ex.run_until_stalled();
     let mut polls_while_frozen = ops(&world) - before;
@@ -110,7 +115,7 @@ pub fn seed_race(subject: Subject) -> GateOutcome {
     let timed_out = matches!(result, Err(AcquireError::Timeout { .. }));
     let result = match result {
         Ok(guard) => {
-            drop(ex.block_on(guard.release()));
+            drop(ex.block_on(record::named(2, guard.release())));
             Ok(())
         }
         Err(e) => Err(e.to_string()),

@@ -13,6 +13,7 @@ use crate::fs::{ModelClock, ModelFs};
 use crate::invariant::Invariant;
 use crate::observe::{Counter, Reach, Reachable};
 use crate::op::Op;
+use crate::refine::record::{self, Polled};
 use crate::rt;
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
@@ -130,17 +131,24 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
     let ghost = std::sync::Arc::new(Ghost::default());
     let mut lockers = LeakOnUnwind::new(Vec::new());
     let mut threads = Vec::new();
+    // The core's events name the task that reports them, if the world records.
+    let polled = Polled::default();
+    let mut index = 0;
     for (p, tasks) in scenario.processes.iter().enumerate() {
         let pid = 100 + p as Pid;
         let fs = ModelFs::spawn(&world, pid);
         let options =
             Options { timeout: scenario.timeout.unwrap_or(default_timeout), ..subject.options() };
-        let locker = Locker::new(fs, ModelClock::new(&world), options).observed(counter.clone());
+        let observer = record::observer(&world, pid, &polled, counter.clone());
+        let locker = Locker::new(fs, ModelClock::new(&world), options).observed(observer);
         for (t, script) in tasks.iter().enumerate() {
             let owner = Owner::from_raw(((p as u64 + 1) << 8) + t as u64 + 1);
             let mut held = Vec::new();
             if scenario.held_at_start && (p, t) == (0, 0) {
-                let guard = rt::block_on(subject.acquire(&locker, &lock_path(), owner));
+                polled.enter(index);
+                let path = lock_path();
+                let acquire = subject.acquire(&locker, &path, owner);
+                let guard = rt::block_on(record::acquiring(&world, pid, index, acquire));
                 held.push(guard.expect("the first acquire of an empty world succeeds"));
                 let _ = ghost.enter(pid, owner, owner);
             }
@@ -151,7 +159,10 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
                 ghost: ghost.clone(),
                 pid,
                 owner,
+                index,
+                polled: polled.clone(),
             };
+            index += 1;
             if scenario.runs_first && (p, t) == (0, 0) {
                 rt::block_on(task.run(script, held));
             } else {
@@ -222,25 +233,34 @@ struct Task {
     ghost: std::sync::Arc<Ghost>,
     pid: Pid,
     owner: Owner,
+    /// Its index among the scenario's tasks, in the trace.
+    index: usize,
+    polled: Polled,
 }
 
 impl Task {
     async fn run(self, script: &[Op], mut guards: Vec<ModelGuard>) {
         let path = lock_path();
+        self.polled.enter(self.index);
         for op in script {
             if self.world.first_violation().is_some() {
                 return;
             }
             match op {
-                Op::Acquire => match self.subject.acquire(&self.locker, &path, self.owner).await {
-                    Ok(guard) => self.entered(guard, &mut guards),
-                    Err(error) => self.failed_acquire(&error),
-                },
-                Op::TryAcquire => match self.locker.try_acquire(&path, self.owner).await {
-                    Ok(TryAcquire::Acquired(guard)) => self.entered(guard, &mut guards),
-                    Ok(TryAcquire::Held(_)) => {}
-                    Err(error) => self.failed_acquire(&error),
-                },
+                Op::Acquire => {
+                    match self.recorded(self.subject.acquire(&self.locker, &path, self.owner)).await
+                    {
+                        Ok(guard) => self.entered(guard, &mut guards),
+                        Err(error) => self.failed_acquire(&error),
+                    }
+                }
+                Op::TryAcquire => {
+                    match self.recorded(self.locker.try_acquire(&path, self.owner)).await {
+                        Ok(TryAcquire::Acquired(guard)) => self.entered(guard, &mut guards),
+                        Ok(TryAcquire::Held(_)) => {}
+                        Err(error) => self.failed_acquire(&error),
+                    }
+                }
                 Op::Release => {
                     let Some(guard) = guards.pop() else { continue };
                     let remaining = self.ghost.leave(self.owner);
@@ -264,6 +284,14 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// `acquire`, its start and end recorded (if the world records).
+    async fn recorded<G: record::Holds>(
+        &self,
+        acquire: impl std::future::Future<Output = Result<G, sessionlock::AcquireError>>,
+    ) -> Result<G, sessionlock::AcquireError> {
+        record::acquiring(&self.world, self.pid, self.index, acquire).await
     }
 
     fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {

@@ -11,6 +11,7 @@ use crate::exec::{Output, Stepper};
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
 use crate::invariant::Invariant;
+use crate::refine::record;
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Gate, Pid, World};
 
@@ -30,7 +31,8 @@ fn world() -> Arc<World> {
 }
 
 fn locker(world: &Arc<World>, pid: Pid, subject: Subject) -> ModelLocker {
-    Locker::new(ModelFs::spawn(world, pid), ModelClock::new(world), subject.options())
+    let locker = Locker::new(ModelFs::spawn(world, pid), ModelClock::new(world), subject.options());
+    record::recorded(world, pid, locker)
 }
 
 /// Polls until `out` is filled, advancing the clock `step` at a time when all stall,
@@ -51,14 +53,20 @@ fn drive<T>(
     world.now().saturating_since(start)
 }
 
-/// An acquire that owns what it needs, so any [`Stepper`] can run it.
+/// An acquire that owns what it needs, so any [`Stepper`] can run it; in the trace, its
+/// task is its owner.
 fn acquiring(
     subject: Subject,
     locker: &ModelLocker,
     owner: u64,
 ) -> impl std::future::Future<Output = Result<ModelGuard, AcquireError>> + 'static {
     let locker = locker.clone();
-    async move { subject.acquire(&locker, &lock_path(), Owner::from_raw(owner)).await }
+    let task = usize::try_from(owner).unwrap_or(usize::MAX);
+    async move {
+        let (world, pid, path) = (Arc::clone(locker.fs().world()), locker.fs().pid(), lock_path());
+        let acquire = subject.acquire(&locker, &path, Owner::from_raw(owner));
+        record::named(task, record::acquiring(&world, pid, task, acquire)).await
+    }
 }
 
 fn first_violation(world: &World) -> Result<(), String> {
@@ -141,6 +149,7 @@ pub fn payloadless_window(subject: Subject) -> Result<(), String> {
     // P1 waits past the 30 s grace period, so it needs more than the default 10 s.
     let patient = Options { timeout: Duration::from_secs(60), ..subject.options() };
     let p1 = Locker::new(ModelFs::spawn(&world, 101), ModelClock::new(&world), patient);
+    let p1 = record::recorded(&world, 101, p1);
     let p0 = locker(&world, 100, subject);
     let mut ex = Stepper::new();
     let gate = Gate { pid: 100, op: FsOp::TryLock };

@@ -172,6 +172,9 @@ pub struct World {
     /// Set once a violation is recorded, so the harness can poll for one without taking
     /// the world's lock (which would add scheduling points). Ghost state, likewise std.
     violated: std::sync::atomic::AtomicBool,
+    /// The recorder's trace, when recording, reachable without the world's lock (whose
+    /// taking is a scheduling point) for the steps that touch no file. Ghost state.
+    pub(crate) sink: std::sync::OnceLock<crate::refine::record::Sink>,
 }
 
 impl World {
@@ -181,7 +184,13 @@ impl World {
     /// (a handle opened, a task started) are the harness's, not the system's, and loom would
     /// add a branch at each (15-25% of the executions of the loom scenarios at bound 2).
     pub fn new() -> Arc<Self> {
+        let recorder = crate::refine::record::collecting();
+        let sink = std::sync::OnceLock::new();
+        if let Some(r) = &recorder {
+            _ = sink.set(Arc::clone(&r.sink));
+        }
         Arc::new(Self {
+            sink,
             steered: std::sync::atomic::AtomicBool::new(false),
             violated: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State {
@@ -206,7 +215,7 @@ impl World {
                 pending_panic: None,
                 stats: Stats::default(),
                 faults: crate::fault::FaultPlan::default(),
-                recorder: crate::refine::record::collecting(),
+                recorder,
                 next_id: 1,
             }),
         })

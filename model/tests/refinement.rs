@@ -143,24 +143,32 @@ fn a_refinement_rejection_counts_as_a_mutant_catch() {
     assert_eq!(runner::refinement_rejection(&unnamed), None);
 }
 
-/// Checks: INV-2 (refinement): the traces of the scripts (the zoo's, the seed-race gate,
-/// a crash at every point of the crash-point scripts) replay in the spec, and they
-/// reached a takeover after a crash.
+/// Checks: INV-2, INV-3 (refinement): the traces of the scripts (the zoo's, the seed-race
+/// gate) and of a crash at every point of the crash-point scripts replay in the spec,
+/// registry transitions included (each by its task), and they reached a takeover after a
+/// crash and recorded ends of acquires.
 #[test]
 fn script_traces_replay_in_the_spec() {
-    let (coverage, result) = sessionlock_model::refine::drivers::scripts();
-    result.unwrap();
-    assert!(coverage.traces > 0 && coverage.takeovers > 0, "{coverage:?}");
-    eprintln!("{coverage:?}");
+    use sessionlock_model::refine::drivers::{crash_points, scripts};
+    for (what, (coverage, result)) in [("scripts", scripts()), ("crash points", crash_points())] {
+        result.unwrap();
+        assert!(coverage.traces > 0 && coverage.takeovers > 0, "{what}: {coverage:?}");
+        assert!(coverage.registry > 0, "{what}: registry transitions replayed: {coverage:?}");
+        eprintln!("{what}: {coverage:?}");
+    }
 }
 
-/// Checks: INV-2 (refinement): the traces of shuttle's random schedules of every
-/// scenario replay in the spec.
+/// Checks: INV-2, INV-3 (refinement): the traces of shuttle's random schedules of every
+/// scenario replay in the spec, registry transitions included (each by the task whose
+/// thread reported it), FIFO hand-offs, in-memory hand-offs and ends of acquires among
+/// them.
 #[test]
 fn shuttle_traces_replay_in_the_spec() {
     let (coverage, result) = sessionlock_model::refine::drivers::shuttle(20);
     result.unwrap();
     assert!(coverage.traces > 0 && coverage.contention > 0, "{coverage:?}");
+    assert!(coverage.registry > 0 && coverage.hand_offs > 0, "{coverage:?}");
+    assert!(coverage.handed > 0 && coverage.ends > 0, "{coverage:?}");
     eprintln!("{coverage:?}");
 }
 
@@ -552,4 +560,54 @@ fn a_hand_off_by_a_dropped_guard_of_an_old_incarnation_is_no_step() {
     for trace in &traces {
         replay(trace, TASKS).unwrap();
     }
+}
+
+/// In a recorded trace of one process, the first grant (`Acquired`) of a task while
+/// another task queued after it still waits: the grant's index and that later waiter.
+fn first_grant_with_a_later_waiter(trace: &[Step]) -> Option<(usize, u8)> {
+    let mut waiting: Vec<u8> = Vec::new();
+    for (index, step) in trace.iter().enumerate() {
+        let (Prim::Registry(event), Some(task)) = (step.prim, step.task) else { continue };
+        match event {
+            Registry::Queued { .. } => waiting.push(task),
+            Registry::Acquired if waiting.len() >= 2 && waiting[0] == task => {
+                return Some((index, waiting[1]));
+            }
+            Registry::Acquired | Registry::Ended => waiting.retain(|&t| t != task),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Checks: INV-3 (refinement, FIFO within a process), under shuttle: shuttle's random
+/// schedules of three tasks of one process record the core's registry transitions, each
+/// by the task whose thread reports it, and every trace replays. In each recorded trace
+/// where two tasks wait and the first of them is granted, the same grant given to the
+/// later waiter instead is rejected at that grant.
+#[test]
+fn a_later_waiter_granted_in_a_shuttle_trace_is_rejected() {
+    use sessionlock_model::checkers::{Strategy, explore_from};
+    let scenario = &sessionlock_model::scenarios::THREE_TASKS_TWO_ROUNDS;
+    let body = move || {
+        sessionlock::sync::shuttle_scope(|| {
+            sessionlock_model::harness::run(scenario, Subject::Core)
+        });
+    };
+    let (_, traces) =
+        collect(|| runner::guarded(|| explore_from(body, Strategy::Random, 200, Some(7))));
+    assert_eq!(traces.len(), 200, "one trace per schedule");
+    let mut overtakings = 0;
+    for trace in &traces {
+        let replayed = replay(trace, 3).unwrap_or_else(|r| panic!("{r}"));
+        assert!(replayed.registry > 0, "registry transitions recorded under shuttle");
+        let Some((grant, later)) = first_grant_with_a_later_waiter(trace) else { continue };
+        let mut overtaken = trace.clone();
+        overtaken[grant].task = Some(later);
+        let rejection = replay(&overtaken, 3).expect_err("a later waiter granted first");
+        assert_eq!(rejection.index, grant, "{rejection}");
+        overtakings += 1;
+    }
+    assert!(overtakings > 0, "no schedule had two waiters with the first one granted");
+    eprintln!("{overtakings} of {} schedules had two waiters", traces.len());
 }

@@ -31,6 +31,7 @@ use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
 use crate::invariant::Invariant;
 use crate::op::{Command, Op};
+use crate::refine::record;
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
 
@@ -176,7 +177,8 @@ impl Driver {
     fn spawn(&mut self, p: usize) {
         let fs = ModelFs::spawn(&self.world, self.procs[p].pid);
         let clock = ModelClock::new(&self.world);
-        self.procs[p].locker = Some(Locker::new(fs, clock, self.subject.options()));
+        let locker = Locker::new(fs, clock, self.subject.options());
+        self.procs[p].locker = Some(record::recorded(&self.world, self.procs[p].pid, locker));
         for task in self.tasks.iter_mut().filter(|t| t.process == p) {
             task.owner = Owner::from_raw(self.next_owner);
             self.next_owner += 1;
@@ -213,22 +215,29 @@ impl Driver {
         let (owner, path, witness) = (task.owner, lock_path(), WitnessCell::default());
         let subject = self.subject;
         let (world, at) = (&self.world, path.clone());
+        let (recording, pid) = (Arc::clone(world), self.procs[task.process].pid);
         let (slot, pending) = match op {
             Op::Acquire | Op::TryAcquire if task.guards.len() >= MAX_GUARDS => return None,
             Op::Acquire => {
-                let future = async move { subject.acquire(&locker, &at, owner).await };
+                let future = async move {
+                    let acquire = subject.acquire(&locker, &at, owner);
+                    record::named(t, record::acquiring(&recording, pid, t, acquire)).await
+                };
                 let (slot, out) = self.ex.spawn(witnessed(world, path, &witness, future));
                 (slot, Pending::Acquire(out))
             }
             Op::TryAcquire => {
-                let future = async move { locker.try_acquire(&at, owner).await };
+                let future = async move {
+                    let acquire = locker.try_acquire(&at, owner);
+                    record::named(t, record::acquiring(&recording, pid, t, acquire)).await
+                };
                 let (slot, out) = self.ex.spawn(witnessed(world, path, &witness, future));
                 (slot, Pending::TryAcquire(out))
             }
             Op::Release => {
                 let guard = task.guards.pop()?;
                 let remaining = task.guards.len();
-                let future = subject.release(guard);
+                let future = record::named(t, subject.release(guard));
                 let (slot, out) = self.ex.spawn(witnessed(world, path, &witness, future));
                 (slot, Pending::Release { out, remaining })
             }

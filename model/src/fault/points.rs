@@ -27,6 +27,7 @@ use crate::exec::Stepper;
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::{Ghost, lock_path};
 use crate::invariant::Invariant;
+use crate::refine::record;
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
 
@@ -175,6 +176,7 @@ impl Stage {
         self.lockers.retain(|(p, _)| *p != pid);
         let fs = ModelFs::spawn(&self.world, pid);
         let locker = Locker::new(fs, ModelClock::new(&self.world), self.subject.options());
+        let locker = record::recorded(&self.world, pid, locker);
         self.lockers.push((pid, locker.clone()));
         locker
     }
@@ -184,14 +186,20 @@ impl Stage {
         self.next_owner += 1;
         let (world, locker, ghost) =
             (Arc::clone(&self.world), self.locker(pid), Rc::clone(&self.ghost));
-        Actor { subject: self.subject, world, locker, pid, owner, ghost }
+        let task = usize::try_from(self.next_owner - 1).unwrap_or(usize::MAX);
+        Actor { subject: self.subject, world, locker, pid, owner, task, ghost }
     }
 
     /// An actor of `pid` that already holds the lock, and is inside.
     fn holder(&mut self, pid: Pid) -> (Actor, ModelGuard) {
         let actor = self.actor(pid);
         let (subject, locker, owner) = (self.subject, actor.locker.clone(), actor.owner);
-        let acquire = async move { subject.acquire(&locker, &lock_path(), owner).await };
+        let (world, task) = (Arc::clone(&self.world), actor.task);
+        let acquire = async move {
+            let path = lock_path();
+            let acquire = subject.acquire(&locker, &path, owner);
+            record::named(task, record::acquiring(&world, pid, task, acquire)).await
+        };
         let guard = self.ex.block_on(acquire).expect("setup acquires");
         let _ = self.ghost.enter(pid, actor.owner, actor.owner);
         (actor, guard)

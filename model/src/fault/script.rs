@@ -12,6 +12,7 @@ use super::explain::{Failure, Witness, WitnessCell, witnessed};
 use crate::exec::Stepper;
 use crate::harness::{Ghost, check_release, lock_path};
 use crate::invariant::Invariant;
+use crate::refine::record;
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
 
@@ -50,18 +51,28 @@ pub struct Actor {
     pub pid: Pid,
     /// The task's owner.
     pub owner: Owner,
+    /// The task, in the trace.
+    pub task: usize,
     /// Who is inside.
     pub ghost: Rc<Ghost>,
 }
 
 impl Actor {
+    /// Its acquire, its start and end recorded (if the world records).
+    async fn acquire(&self) -> Result<ModelGuard, AcquireError> {
+        let path = lock_path();
+        let acquire = self.subject.acquire(&self.locker, &path, self.owner);
+        record::acquiring(&self.world, self.pid, self.task, acquire).await
+    }
+
     /// Spawns the cycle on `ex`, starting from `held` if the actor already holds (and is
     /// already inside under the ghost).
     pub fn spawn(self, ex: &mut Stepper<'static>, held: Option<ModelGuard>) -> Cycle {
         let (witness, log) = (WitnessCell::default(), Rc::new(RefCell::new(Vec::new())));
         let world = std::sync::Arc::clone(&self.world);
         let (pid, sink) = (self.pid, Rc::clone(&log));
-        let future = witnessed(&world, lock_path(), &witness, self.cycle(held, sink));
+        let cycle = record::named(self.task, self.cycle(held, sink));
+        let future = witnessed(&world, lock_path(), &witness, cycle);
         let (slot, _) = ex.spawn(future);
         Cycle { pid, slot, witness, log }
     }
@@ -69,7 +80,7 @@ impl Actor {
     async fn cycle(self, held: Option<ModelGuard>, log: Rc<RefCell<Vec<Logged>>>) {
         let guard = match held {
             Some(guard) => guard,
-            None => match self.subject.acquire(&self.locker, &lock_path(), self.owner).await {
+            None => match self.acquire().await {
                 Ok(guard) => {
                     log.borrow_mut().push(Logged::Acquired);
                     if let Some((inv, clash)) =

@@ -13,7 +13,7 @@ use crate::harness::lock_path;
 use crate::invariant::Invariant;
 use crate::observe::{Counter, Reach};
 use crate::op::{Command, Op};
-use crate::refine::record::{Polled, Prim, Recording, Registry};
+use crate::refine::record::{Polled, Recording, Registry};
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
 
@@ -281,7 +281,7 @@ impl Sut {
     /// Records that task `t`'s acquire began or ended (for the refinement check).
     pub(super) fn recorded(&self, t: usize, event: Registry) {
         let pid = self.procs[self.tasks[t].process].pid;
-        self.world.state.lock().log_by(pid, u8::try_from(t).ok(), Prim::Registry(event));
+        self.world.log_registry(pid, None, u8::try_from(t).ok(), event);
     }
 
     /// Names task `t` in reports.

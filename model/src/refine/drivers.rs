@@ -1,7 +1,8 @@
 //! The drivers whose traces the refinement check replays: the proptest machine (with and
-//! without fault plans), the scripts (the zoo's scripts, the seed-race gate, the crash
-//! points) and shuttle's random scheduler over every scenario. Loom's runs are not
-//! replayed: under its cfg the runner does not run, and its suite runs under `cargo test`.
+//! without fault plans), the scripts (the zoo's scripts, the seed-race gate), the crash
+//! points and shuttle's random scheduler over every scenario; each records the core's
+//! registry transitions too. Loom's runs are not replayed: under its cfg the runner does
+//! not run, and its suite runs under `cargo test`.
 
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
@@ -13,6 +14,17 @@ use crate::subject::Subject;
 
 /// Tasks per process in the spec a trace replays in: the machine's processes run two.
 pub const TASKS: usize = 2;
+
+/// Tasks per process in the spec `trace` replays in: [`TASKS`], or as many as the most
+/// tasks of one process its events name (a shuttle scenario's process may run three).
+fn tasks(trace: &[Step]) -> usize {
+    let mut named: Vec<(crate::world::Pid, u8)> =
+        trace.iter().filter_map(|s| Some((s.pid, s.task?))).collect();
+    named.sort_unstable();
+    named.dedup();
+    let most = named.chunk_by(|a, b| a.0 == b.0).map(<[_]>::len).max().unwrap_or(0);
+    most.max(TASKS)
+}
 
 /// What replaying one driver's traces found: how many traces were replayed or skipped,
 /// and what the replayed ones reached, summed ([`Replayed::absorb`]; read through `Deref`).
@@ -57,7 +69,7 @@ impl Coverage {
     /// `"refinement: step N (process P …) is not enabled …"`, prefixed by `what`.
     pub fn replay_all(&mut self, what: &str, traces: &[Vec<Step>]) -> Result<(), String> {
         for trace in traces {
-            let replayed = replay(trace, TASKS).map_err(|r| format!("{what}: {r}"))?;
+            let replayed = replay(trace, tasks(trace)).map_err(|r| format!("{what}: {r}"))?;
             self.add(&replayed);
         }
         Ok(())
@@ -119,14 +131,11 @@ pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
 }
 
 /// Runs the scripts against the core, replaying every world each creates: the zoo's
-/// scripts, the seed-race gate, and a crash before and after every primitive of the
-/// crash-point scripts.
+/// scripts and the seed-race gate.
 ///
 /// # Errors
 /// The first rejection, naming the script.
 pub fn scripts() -> (Coverage, Result<(), String>) {
-    use crate::fault::CrashWhen;
-    use crate::fault::points::{Script, Strike, enumerate};
     let mut coverage = Coverage::default();
     let mut result = Ok(());
     for check in crate::runner::core_scripts() {
@@ -136,6 +145,19 @@ pub fn scripts() -> (Coverage, Result<(), String>) {
     }
     let (_, traces) = collect(|| crate::runner::guarded(|| crate::gate::seed_race(Subject::Core)));
     result = result.and(coverage.replay_all("gate seed race", &traces));
+    (coverage, result)
+}
+
+/// Runs the crash-point scripts against the core with a crash before and after every
+/// primitive, replaying every world each creates.
+///
+/// # Errors
+/// The first rejection, naming the script and the crash.
+pub fn crash_points() -> (Coverage, Result<(), String>) {
+    use crate::fault::CrashWhen;
+    use crate::fault::points::{Script, Strike, enumerate};
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
     for script in Script::ALL {
         for when in [CrashWhen::Before, CrashWhen::After] {
             let (_, traces) = collect(|| enumerate(script, Strike::Crash(when)));

@@ -21,9 +21,10 @@
 //! and registry entries are **hidden**: the world cannot see them, and the replay keeps
 //! the set of every spec state consistent with the trace so far (trace validation
 //! against a nondeterministic spec), so which task of a process took a primitive need not
-//! be known. Where the driver names the task of each registry event (the proptest
-//! machine), the replay also tracks which spec task each of the driver's tasks is: a
-//! mapping fixed at the task's first event, kept beside each spec state.
+//! be known. Every driver names the task of each registry event, and the replay also
+//! tracks which spec task each of the driver's tasks is: a mapping fixed at the task's
+//! first event, kept beside each spec state. A process gets as many spec tasks as the
+//! most tasks of one process the trace names, at least two.
 //!
 //! # Step mapping
 //!
@@ -47,10 +48,19 @@
 //! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
 //!
 //! The registry transitions come from the core's observe hook ([`record::Recording`]),
-//! installed by the proptest machine, which names the task it polls
-//! ([`record::Polled`]) and records where each acquire begins and ends; the other
-//! drivers record primitives only. A named event must be by the spec task its driver's
-//! task is mapped to (`Queued`: that task, last in the queue).
+//! installed by every driver, which names the task each event comes from
+//! ([`record::Polled`]) and records where each acquire begins and ends
+//! ([`record::acquiring`]):
+//!
+//! | driver | the task of an event |
+//! |---|---|
+//! | the proptest machine | the task it polls, set before each poll |
+//! | the fault-plan machine, the scripts, the seed-race gate, the crash points | the task whose future is polled ([`record::named`]) |
+//! | shuttle (the threaded scenarios) | the task whose shuttle thread reports it (each thread names its task when it starts) |
+//!
+//! Under shuttle two reports may land after later steps, and the recorder puts them back
+//! where their transition was (see `late_report` in [`record`]). A named event must be by
+//! the spec task its driver's task is mapped to (`Queued`: that task, last in the queue).
 //!
 //! Before each recorded step of a process, the replay may take any number of that
 //! process's registry steps (`Request`, `Wake`, `BeginRelease`, `EndRelease`, and
@@ -63,18 +73,18 @@
 //! # Abstracted
 //!
 //! * Registry entries and program counters: hidden, inferred (see above), because the
-//!   world sees only primitives. In the machine, the hook's events, each by a named task,
-//!   pin the entry and that task at each queueing, grant, re-entry and release, and the
-//!   recorded starts and ends of acquires pin every request and every give-up without a
-//!   handle. The spec hands the turn on in FIFO order (`Proc::queue`), so the **code's
-//!   FIFO hand-off is checked** on the machine's traces: a grant to a newcomer, or to a
+//!   world sees only primitives. In every driver, the hook's events, each by a named
+//!   task, pin the entry and that task at each queueing, grant, re-entry and release, and
+//!   the recorded starts and ends of acquires pin every request and every give-up without
+//!   a handle. The spec hands the turn on in FIFO order (`Proc::queue`), so the **code's
+//!   FIFO hand-off is checked** on every driver's traces: a grant to a newcomer, or to a
 //!   later waiter, while an earlier waiter of the process still waits is rejected at that
 //!   grant, and so is a turn kept by a waiter that gave up. (The machine's processes run
-//!   two tasks, so at most one waits at a time: a LIFO hand-off among waiters is rejected,
-//!   but only hand-made traces have two waiters.) Primitives still name no
-//!   task, so a close that is a give-up with a handle may be any task's of the process
-//!   (its recorded end then pins which); and the other drivers (scripts, shuttle, fault
-//!   plans) record no events, so their traces check files only.
+//!   two tasks, so at most one waits at a time; shuttle's three-task scenario has two
+//!   waiters at once.) Primitives still name no task, so a close that is a give-up with a
+//!   handle may be any task's of the process (its recorded end then pins which). An event
+//!   reported outside any named task (a guard dropped by the driver) may be any task's of
+//!   its process. Loom's runs are not recorded.
 //! * Time: a deadline is the spec's nondeterministic `Abandon`, because the spec has no
 //!   clock; the timeout itself (`lock_until` expiring) is a stutter.
 //! * Foreign payloads, special files, operator removals, injected race faults (a

@@ -404,20 +404,32 @@ pub fn places_catch(
 }
 
 /// The refinement row: every step the core took under the proptest machine, the fault-plan
-/// machine, the scripts (zoo scripts, the seed-race gate, the crash points) and shuttle's
-/// random scheduler,
-/// replayed in the spec (see [`crate::refine`]). Fails on the first step the spec does
-/// not enable, or that leaves the world unlike every spec state; and if the replayed
-/// traces reached no contention, no kernel wait, no takeover after a crash, no release,
-/// no registry transition or no in-memory hand-off.
+/// machine, the scripts (zoo scripts, the seed-race gate), the crash points and shuttle's
+/// random scheduler, registry transitions included, replayed in the spec (see
+/// [`crate::refine`]). Fails on the first step the spec does not enable, or that leaves
+/// the world unlike every spec state; if a driver replayed no registry transition; and if
+/// the replayed traces reached no contention, no kernel wait, no takeover after a crash,
+/// no release, no FIFO hand-off, no end of an acquire or no in-memory hand-off.
 pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
-    use crate::refine::drivers;
-    let (mut coverage, mut result) = drivers::machine(cases);
-    let more =
-        [drivers::fault_plans(cases), drivers::scripts(), drivers::shuttle(shuttle_iterations)];
-    for (c, r) in more {
+    use crate::refine::drivers::{self, Coverage};
+    let runs = [
+        ("machine", drivers::machine(cases)),
+        ("fault plans", drivers::fault_plans(cases)),
+        ("scripts", drivers::scripts()),
+        ("crash points", drivers::crash_points()),
+        ("shuttle", drivers::shuttle(shuttle_iterations)),
+    ];
+    let mut coverage = Coverage::default();
+    let mut result = Ok(());
+    let mut silent = Vec::new();
+    let mut per_driver = Vec::new();
+    for (driver, (c, r)) in runs {
         coverage.merge(&c);
         result = result.and(r);
+        per_driver.push(format!("{driver} {}/{}", c.traces, c.registry));
+        if c.registry == 0 {
+            silent.push(driver);
+        }
     }
     let c = &coverage;
     let reached = c.contention > 0
@@ -428,6 +440,9 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         && c.hand_offs > 0
         && c.handed > 0
         && c.ends > 0;
+    if result.is_ok() && !silent.is_empty() {
+        result = Err(format!("no registry transition replayed from: {}", silent.join(", ")));
+    }
     if result.is_ok() && !reached {
         result = Err(format!("the replayed traces missed a reachability target: {c:?}"));
     }
@@ -439,7 +454,13 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
             Invariant::NoSpuriousTimeout,
             Invariant::BoundedBypass,
         ],
-        explored: format!("{} traces, {} steps ({} skipped)", c.traces, c.steps, c.skipped),
+        explored: format!(
+            "{} traces, {} steps ({} skipped); traces/registry transitions replayed: {}",
+            c.traces,
+            c.steps,
+            c.skipped,
+            per_driver.join(", ")
+        ),
         hits: c.contention + c.kernel_waits + c.takeovers + c.releases + c.handed,
         reached: format!(
             "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {} \
