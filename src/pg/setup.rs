@@ -63,8 +63,8 @@ pub enum ConnectError {
     #[error(
         "the lock tables cannot be used: {why}; as a role that may create tables, run the \
          SQL `sessionlock schema` prints, then grant this role SELECT, INSERT and DELETE on \
-         sessionlock_locks, SELECT and INSERT on sessionlock_transcript, and USAGE on its \
-         sequences"
+         sessionlock_locks, SELECT and INSERT on sessionlock_transcript, USAGE on its \
+         sequences, and EXECUTE on pg_logical_emit_message (every role has it by default)"
     )]
     Schema {
         /// What is missing or refused.
@@ -142,7 +142,8 @@ pub(crate) async fn install(client: &Client) -> Result<(), ConnectError> {
         (Some("t"), Some("t")) => Ok(()),
         (Some("t"), _) => Err(ConnectError::Schema {
             why: "this role may not use the lock tables (SELECT, INSERT and DELETE on \
-                  sessionlock_locks, USAGE on sessionlock_generation)"
+                  sessionlock_locks, USAGE on sessionlock_generation, EXECUTE on \
+                  pg_logical_emit_message)"
                 .to_owned(),
         }),
         _ => client.batch_execute(sql::SCHEMA).await.map_err(ConnectError::setting_up),
