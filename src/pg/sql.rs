@@ -17,6 +17,10 @@
 /// The generation sequence is logged, and a publish flushes its record before the
 /// generation is handed out (see `PUBLISH`), so generations never go back. The
 /// transcript is the application's data and is logged.
+///
+/// Upgrades: the first version created the lock table logged. Run again, this SQL
+/// makes such a table unlogged, rows and all (as its owner: `ALTER TABLE` needs that);
+/// `PgFs::connect` runs it when it finds one, and refuses a role that may not.
 pub const SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(1936028012, 1);
@@ -30,6 +34,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS sessionlock_locks (
     backend    integer NOT NULL,
     created    timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+DO $$ BEGIN
+    IF (SELECT relpersistence FROM pg_class
+        WHERE oid = 'sessionlock_locks'::regclass) = 'p' THEN
+        ALTER TABLE sessionlock_locks SET UNLOGGED;
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS sessionlock_transcript (
     path  text NOT NULL,
     seq   bigserial,
@@ -41,9 +51,10 @@ CREATE TABLE IF NOT EXISTS sessionlock_transcript (
 COMMIT;
 ";
 
-/// Whether the lock tables all exist, and whether this role may use them. Creating them
-/// needs the right to create tables even when they exist (`IF NOT EXISTS` is checked
-/// after the privilege), so a role that may only use them looks first.
+/// Whether the lock tables all exist, whether this role may use them, and whether the
+/// lock table is the first version's (logged), to be upgraded by [`SCHEMA`]. Creating
+/// them needs the right to create tables even when they exist (`IF NOT EXISTS` is
+/// checked after the privilege), so a role that may only use them looks first.
 pub(crate) const SCHEMA_STATE: &str = "
 SELECT to_regclass('sessionlock_locks') IS NOT NULL
        AND to_regclass('sessionlock_transcript') IS NOT NULL
@@ -52,7 +63,9 @@ SELECT to_regclass('sessionlock_locks') IS NOT NULL
                 AND has_sequence_privilege(to_regclass('sessionlock_generation'), 'USAGE')
                 AND has_function_privilege(
                         'pg_logical_emit_message(boolean, text, text)', 'EXECUTE'),
-                false)";
+                false),
+       coalesce((SELECT relpersistence = 'p' FROM pg_class
+                 WHERE oid = to_regclass('sessionlock_locks')), false)";
 
 /// Publishes a row already locked, in one statement (so one transaction): a fresh
 /// generation, its advisory lock taken by this session, then the row. On a conflict no
