@@ -8,7 +8,7 @@ mod common;
 mod pg_server;
 mod pg_support;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Recorder;
@@ -17,6 +17,9 @@ use pg_support::{append, transcript};
 use sessionlock::pg::{FenceError, PgFs};
 use sessionlock::{Builder, Owner, ReleaseError, Released, TryAcquire};
 use sessionlock::{Found, Reason};
+
+/// Restarts cut off every test's connections: one test at a time.
+static RESTARTS: Mutex<()> = Mutex::new(());
 
 fn connect(pg: &Pg, name: &str) -> PgFs {
     PgFs::connect_blocking(&pg.url_named(name)).expect("connect")
@@ -33,6 +36,7 @@ fn connect(pg: &Pg, name: &str) -> PgFs {
 #[test]
 fn restart_supersedes_every_token_and_holds_nothing() {
     let Some(pg) = pg() else { return };
+    let _one = RESTARTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for mode in ["fast", "immediate"] {
         restart_while_holding(pg, mode);
     }
@@ -109,4 +113,67 @@ fn restart_while_holding(pg: &Pg, mode: &str) {
     // The old holders' `PgFs` work again: their dead pooled connections are replaced.
     let again = a.session_lock(Builder::new()).acquire_blocking(&keys[0], Owner::new()).unwrap();
     assert_eq!(again.release_blocking().unwrap(), Released::Removed);
+}
+
+/// A crash never gives out a token again, even when the generation was drawn from a
+/// sequence value whose WAL record no commit has flushed yet. The sequence logs ahead
+/// (one WAL record covers the next values), and a transaction that writes only the
+/// unlogged lock table commits without flushing the WAL; so unless the publish itself
+/// forces that flush, a crash right after it can roll the sequence back below a token
+/// already handed out. Two ways in, each followed by a crash before the WAL writer
+/// writes anything on its own (its delay is raised to 10 s for the test):
+/// - the covering record was written by a publish that aborted after drawing its
+///   generation (its client died mid-statement), then a holder publishes;
+/// - the database commits asynchronously (`synchronous_commit = off`, set by its
+///   owner), and the holder's own publish wrote the record.
+///
+/// Afterwards every successor's generation is larger than the old holder's token, and
+/// the old holder's fenced write is rejected. A checkpoint first makes the next `nextval`
+/// write a record. Reachability: both holders held (an advisory lock each) when the
+/// server crashed, and the successors published after it.
+/// Checks: INV-8
+#[test]
+fn a_crash_never_hands_out_a_token_again() {
+    let Some(pg) = pg() else { return };
+    let _one = RESTARTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pg.psql("ALTER SYSTEM SET wal_writer_delay = '10s'");
+    // A fresh WAL writer: one that has hibernated wakes at the first asynchronous commit.
+    pg.restart("fast");
+    let asynchronous = format!("{} options=-csynchronous_commit=off", pg.url);
+    for (how, url) in [("aborted", pg.url.clone()), ("asynchronous", asynchronous)] {
+        let holder = PgFs::connect_blocking(&url).expect("connect");
+        let key = key(&format!("crash-token-{how}"));
+        pg.psql("CHECKPOINT");
+        if how == "aborted" {
+            pg.psql("BEGIN; SELECT nextval('sessionlock_generation'); ROLLBACK;");
+        }
+        let held =
+            holder.session_lock(Builder::new()).acquire_blocking(&key, Owner::new()).unwrap();
+        let token = held.fencing_token().unwrap();
+        let path = held.lock_path().clone();
+        let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'";
+        assert_eq!(pg.psql(advisory), "1", "{how}: the holder holds");
+
+        pg.restart("immediate");
+
+        let b = connect(pg, &format!("crash-token-{how}-b"));
+        let lock_b = b.session_lock(Builder::new().timeout(Duration::from_secs(10)));
+        for round in 0..3 {
+            let successor = lock_b.acquire_blocking(&key, Owner::new()).unwrap();
+            let t = successor.fencing_token().unwrap();
+            let stale = append(&pg.url, &path, token, "stale");
+            assert!(
+                matches!(stale, Err(FenceError::Superseded { current: Some(c), .. }) if c == t.ino),
+                "{how}, successor {round} (token {}): the old token {} wrote: {stale:?}",
+                t.ino,
+                token.ino
+            );
+            assert!(t.ino > token.ino, "{how}: token {} given out again as {}", token.ino, t.ino);
+            assert_eq!(successor.release_blocking().unwrap(), Released::Removed);
+        }
+        let released = held.release_blocking();
+        assert!(matches!(released, Err(ReleaseError::Compromised { .. })), "{how}: {released:?}");
+    }
+    pg.psql("ALTER SYSTEM RESET wal_writer_delay");
+    assert_eq!(pg.psql("SELECT pg_reload_conf()"), "t");
 }

@@ -132,6 +132,52 @@ fn missing_lock_tables_say_how_to_create_them() {
     usable(&connect(&url).expect("granted"));
 }
 
+/// A lock table of the first version (logged, as its SQL created it): a role that may
+/// not alter it is refused with `Schema`, saying to run the SQL `sessionlock schema`
+/// prints as the owner; the owner's connect upgrades it to unlogged, keeping its rows;
+/// then the other role is accepted.
+#[test]
+fn a_logged_lock_table_of_an_earlier_version_is_upgraded_or_refused() {
+    let Some(pg) = pg() else { return };
+    let (db, role) = (fresh("oldschema"), fresh("user"));
+    pg.psql(&format!("CREATE ROLE {role} LOGIN"));
+    pg.psql(&format!("CREATE DATABASE {db}"));
+    let owner = url_as(pg, "postgres", &db, None);
+    let first = sessionlock::pg::SCHEMA.replace(
+        "CREATE UNLOGGED TABLE IF NOT EXISTS sessionlock_locks",
+        "CREATE TABLE sessionlock_locks",
+    );
+    // Without this version's upgrade step, which the first version did not have.
+    let first = match first.split_once("DO $$") {
+        Some((head, upgrade)) => format!("{head}{}", upgrade.split_once("END $$;").unwrap().1),
+        None => first,
+    };
+    assert!(!first.contains("UNLOGGED"), "{first}");
+    pg.psql_at(&owner, &first);
+    pg.psql_at(
+        &owner,
+        &format!(
+            "INSERT INTO sessionlock_locks (path, generation, payload, host, pid, backend) \
+             VALUES ('dead', nextval('sessionlock_generation'), '\\x7b7d', 'h', 1, 1); \
+             GRANT SELECT, INSERT, DELETE ON sessionlock_locks TO {role}; \
+             GRANT SELECT, INSERT ON sessionlock_transcript TO {role}; \
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"
+        ),
+    );
+    let persistence = "SELECT relpersistence FROM pg_class WHERE relname = 'sessionlock_locks'";
+    assert_eq!(pg.psql_at(&owner, persistence), "p", "the first version's table");
+    let url = url_as(pg, &role, &db, None);
+    let error = connect(&url).unwrap_err();
+    let ConnectError::Schema { why } = &error else { panic!("{error:?}") };
+    assert!(why.contains("logged table from an earlier version"), "{why}");
+    assert!(why.contains("run the SQL `sessionlock schema` prints as its owner"), "{why}");
+    assert_eq!(pg.psql_at(&owner, persistence), "p", "a refused role changed nothing");
+    usable(&connect(&owner).expect("the owner upgrades"));
+    assert_eq!(pg.psql_at(&owner, persistence), "u", "upgraded");
+    assert_eq!(pg.psql_at(&owner, "SELECT path FROM sessionlock_locks"), "dead", "rows kept");
+    usable(&connect(&url).expect("upgraded: the role is accepted"));
+}
+
 /// A pgbouncer in front of the server, one database per pool mode: `tx` (transaction
 /// pooling) and `session`. Stopped on drop.
 struct Bouncer {

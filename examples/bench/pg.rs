@@ -11,11 +11,15 @@
 //! - `select1_us`: one round trip of a prepared `SELECT 1` on one connection, driven the
 //!   way `PgFs` drives its connections (a runtime thread runs the connection, the
 //!   caller's thread awaits the answer). `ratio` = `lock_us / select1_us`.
+//! - `lock_us` and `select1_us` are medians of batch means, so a loaded machine's long
+//!   stalls weigh in; `lock_p50_us` and `select1_p50_us` are the medians over every single
+//!   call, as `publish_us` and `unlink_if_us` are, and `ratio_p50` is their ratio.
 //! - `select1_inline_us`: the same round trip with the connection driven on the caller's
 //!   own thread (a current-thread runtime): the bare loopback round trip.
 //! - `publish_us`, `unlink_if_us`: the primitives an uncontended acquire + release
 //!   runs, each called alone through `LockFs` and timed (medians over every call), in
-//!   the same batches: where `lock_us` goes.
+//!   the same batches: where `lock_us` goes. `steps_us`: the whole sequence of them
+//!   (`publish`, `unlink_if`, `close`) per cycle, without the core, batched as `lock_us`.
 //!
 //! `procs` is `procs.rs` with every worker on `PgFs`; the parent adds `select1_us`, and
 //! `handoff_p50_rtt` = `handoff_p50_us / select1_us`.
@@ -145,19 +149,31 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
     let steps_key = LockPath::from_canonical(format!("{key}/steps"));
     let mut split = Split::default();
     let (locks, lock_round_trips) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+    let (lock_calls, select1_calls) =
+        (std::cell::RefCell::new(Vec::new()), std::cell::RefCell::new(Vec::new()));
     let mut steps: Vec<(&str, Step<'_>)> = vec![
         (
             "lock_us",
             Box::new(|| {
                 let before = fs.round_trips();
+                let t = Instant::now();
                 let guard = lock.acquire_blocking(&key, owner).map_err(|e| e.to_string())?;
                 guard.release_blocking().map_err(|e| e.to_string())?;
+                lock_calls.borrow_mut().push(t.elapsed().as_secs_f64() * 1e6);
                 locks.set(locks.get() + 1);
                 lock_round_trips.set(lock_round_trips.get() + fs.round_trips() - before);
                 Ok(())
             }),
         ),
-        ("select1_us", Box::new(|| probe.round_trip())),
+        (
+            "select1_us",
+            Box::new(|| {
+                let t = Instant::now();
+                probe.round_trip()?;
+                select1_calls.borrow_mut().push(t.elapsed().as_secs_f64() * 1e6);
+                Ok(())
+            }),
+        ),
         ("select1_inline_us", Box::new(|| inline.round_trip_inline())),
         ("steps_us", Box::new(|| primitives(&fs, &steps_key, &mut split))),
     ];
@@ -176,6 +192,8 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
     }
     drop(steps);
     let [publish_us, unlink_if_us] = split.medians();
+    let lock_p50_us = quantile(&mut lock_calls.borrow_mut(), 0.5);
+    let select1_p50_us = quantile(&mut select1_calls.borrow_mut(), 0.5);
     let round_trips_per_lock = lock_round_trips.get() as f64 / locks.get().max(1) as f64;
     let mut stat = |name: &str, p: f64| {
         means.iter_mut().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| quantile(v, p))
@@ -191,6 +209,10 @@ pub fn uncontended(flags: &Flags) -> Result<String, String> {
         ("select1_inline_us", round(stat("select1_inline_us", 0.5), 2)),
         ("ratio", round(lock_us / select1_us, 3)),
         ("lock_us_batch_range", range),
+        ("lock_p50_us", round(lock_p50_us, 2)),
+        ("select1_p50_us", round(select1_p50_us, 2)),
+        ("ratio_p50", round(lock_p50_us / select1_p50_us, 3)),
+        ("steps_us", round(stat("steps_us", 0.5), 2)),
         ("publish_us", round(publish_us, 2)),
         ("unlink_if_us", round(unlink_if_us, 2)),
         ("round_trips_per_lock", round(round_trips_per_lock, 2)),

@@ -10,7 +10,7 @@
 //!
 //! | the other mutants of the shipped core ([`core_mutants::ALL`]) | shuttle, PCT then random over every scenario, in a build with that mutant compiled in | the shipped core | the first violation of one of its invariants, else shuttle's verdict |
 //! | `H1-variant`, `H2-core`, `H4-core`, `H5-core`, `H6`, `H14`, `H17` | shuttle: the schedule it first failed on, pinned in [`crate::schedules`] | that mutant, in the model of the core (`-core`: the protocol mutant of the same name is the spec's) | the first violation of its invariant the world recorded, else shuttle's verdict |
-//! | `H2` … `H5`, `M3`, `breaker-livelock`, `lifo-hand-off`, `F1-skip-check`, `F2-no-share-lock` | the stateright spec ([`spec`]): the shortest path to a broken always-property, or the lasso of a fair cycle (M3, the breaker livelock, the LIFO hand-off), or the fence model's path (F1, F2) | that protocol mutant | the state that breaks the property, or the cycle that never ends |
+//! | `H2` … `H5`, `M3`, `breaker-livelock`, `lifo-hand-off`, `F1-skip-check`, `F2-no-share-lock`, `F3-sequence-rollback` | the stateright spec ([`spec`]): the shortest path to a broken always-property, or the lasso of a fair cycle (M3, the breaker livelock, the LIFO hand-off), or the fence model's path (F1, F2, F3) | that protocol mutant | the state that breaks the property, or the cycle that never ends |
 //!
 //! A script has one schedule, so its counterexample is the shortest it found. The replay
 //! ([`replay`]) runs the checker again and compares the interleaving step by step: it

@@ -22,7 +22,7 @@ fn expected_invariant(name: &str) -> &'static str {
 /// Checks: INV-1, INV-2, INV-3, INV-4, INV-8
 #[test]
 fn every_spec_mutant_explains_itself() {
-    assert!(NAMES.len() >= 9, "the protocol mutants but H1 and H7, and both fence mutants");
+    assert!(NAMES.len() >= 9, "the protocol mutants but H1 and H7, and the fence mutants");
     for (name, _) in NAMES.iter() {
         let text = find(name).expect("a listed name").unwrap_or_else(|e| panic!("{e}"));
         let first = text.lines().next().unwrap_or_default();

@@ -14,11 +14,16 @@
 //! | `Commit`      | the write commits, ending the share lock                                  |
 //! | `Release`     | the holder deletes its row and ends its hold                              |
 //! | `Zombie`      | the server ends a holder's session; the holder does not notice and keeps writing |
-//! | `Restart`     | the server restarts: every session and every transaction in flight ends; rows and the sequence survive |
+//! | `Restart`     | the server restarts cleanly: every session and every transaction in flight ends; rows and the sequence survive |
+//! | `Crash`       | the server crashes and recovers: as `Restart`, and the lock row is gone (the lock table is unlogged); the sequence survives, since every publish flushed its generation |
 //!
-//! A holder whose write is rejected stops and drops its hold, as `examples/pg_append.rs`
-//! does. Mutants take the check away ([`FenceMutant::SkipCheck`]) or the share lock
-//! ([`FenceMutant::NoShareLock`]); both must be caught.
+//! The fence check passes when the row has the writer's token and the session that
+//! published the row still holds its advisory lock: the session of whoever published it,
+//! which the check finds through the row, not the writer's own. A holder whose write is
+//! rejected stops and drops its hold, as `examples/pg_append.rs` does. Mutants take the
+//! check away ([`FenceMutant::SkipCheck`]) or the share lock
+//! ([`FenceMutant::NoShareLock`]), or let a crash roll the sequence back
+//! ([`FenceMutant::SequenceRollback`]); each must be caught.
 
 use stateright::{Checker, Expectation, Model, Property};
 
@@ -33,17 +38,22 @@ pub enum FenceMutant {
     /// The store checks the token but does not share-lock the row, so a takeover can
     /// slip in between the check and the commit.
     NoShareLock,
+    /// A crash rolls the sequence back below the last generation issued (a publish that
+    /// committed without flushing the WAL record of its generation), so a token is given
+    /// out again.
+    SequenceRollback,
 }
 
 impl FenceMutant {
     /// Every fence mutant.
-    pub const ALL: [Self; 2] = [Self::SkipCheck, Self::NoShareLock];
+    pub const ALL: [Self; 3] = [Self::SkipCheck, Self::NoShareLock, Self::SequenceRollback];
 
     /// A short name, e.g. `F1-skip-check`.
     pub fn name(self) -> &'static str {
         match self {
             Self::SkipCheck => "F1-skip-check",
             Self::NoShareLock => "F2-no-share-lock",
+            Self::SequenceRollback => "F3-sequence-rollback",
         }
     }
 
@@ -64,6 +74,9 @@ pub struct Holder {
     pub writing: Option<u8>,
     /// Write transactions it may still start.
     pub writes_left: u8,
+    /// Ghost: which publication its hold is (publications are counted apart from
+    /// generations, so that a generation given out twice is told apart).
+    pub hold: Option<u8>,
 }
 
 /// The whole system.
@@ -75,9 +88,11 @@ pub struct FenceState {
     pub row: Option<u8>,
     /// The holders.
     pub holders: Vec<Holder>,
-    /// Faults (`Zombie`, `Restart`) the environment may still inject.
+    /// Faults (`Zombie`, `Restart`, `Crash`) the environment may still inject.
     pub faults_left: u8,
-    /// Ghost: a write committed under a token older than the newest generation.
+    /// Ghost: publications so far (never rolled back).
+    pub holds: u8,
+    /// Ghost: a write committed under a hold other than the newest publication's.
     pub stale_commit: bool,
     /// Ghost: a write was rejected by the fence.
     pub rejected: bool,
@@ -87,6 +102,8 @@ pub struct FenceState {
     pub took_over: bool,
     /// Ghost: the server restarted while someone held.
     pub restarted_holding: bool,
+    /// Ghost: the server crashed while someone held.
+    pub crashed_holding: bool,
 }
 
 /// An action of the model.
@@ -106,6 +123,8 @@ pub enum FenceAction {
     Zombie(usize),
     /// The server restarts.
     Restart,
+    /// The server crashes and recovers.
+    Crash,
 }
 
 /// The model's configuration.
@@ -141,10 +160,11 @@ impl FenceModel {
             && s.holders.iter().any(|h| h.writing.is_some() && h.writing == s.row)
     }
 
-    /// The fence check of a write under `token` by holder `p`.
-    fn fence_passes(&self, s: &FenceState, p: usize, token: u8) -> bool {
+    /// The fence check of a write under `token`: the row has it, and the session that
+    /// published the row holds its advisory lock (whoever's that is).
+    fn fence_passes(&self, s: &FenceState, token: u8) -> bool {
         self.mutant == Some(FenceMutant::SkipCheck)
-            || (s.row == Some(token) && s.holders[p].session && Self::locked(s, token))
+            || (s.row == Some(token) && Self::locked(s, token))
     }
 }
 
@@ -153,18 +173,25 @@ impl Model for FenceModel {
     type Action = FenceAction;
 
     fn init_states(&self) -> Vec<FenceState> {
-        let holder =
-            Holder { token: None, session: false, writing: None, writes_left: self.writes };
+        let holder = Holder {
+            token: None,
+            session: false,
+            writing: None,
+            writes_left: self.writes,
+            hold: None,
+        };
         vec![FenceState {
             issued: 0,
             row: None,
             holders: vec![holder; self.holders],
             faults_left: self.faults,
+            holds: 0,
             stale_commit: false,
             rejected: false,
             committed: false,
             took_over: false,
             restarted_holding: false,
+            crashed_holding: false,
         }]
     }
 
@@ -196,6 +223,7 @@ impl Model for FenceModel {
         }
         if s.faults_left > 0 && s.holders.iter().any(|h| h.session || h.writing.is_some()) {
             actions.push(FenceAction::Restart);
+            actions.push(FenceAction::Crash);
         }
     }
 
@@ -204,9 +232,11 @@ impl Model for FenceModel {
         match action {
             FenceAction::Acquire(p) => {
                 s.issued += 1;
+                s.holds += 1;
                 s.row = Some(s.issued);
                 s.holders[p].token = Some(s.issued);
                 s.holders[p].session = true;
+                s.holders[p].hold = Some(s.holds);
             }
             FenceAction::Break(_) => {
                 s.row = None;
@@ -215,7 +245,7 @@ impl Model for FenceModel {
             FenceAction::Begin(p) => {
                 let token = s.holders[p].token?;
                 s.holders[p].writes_left -= 1;
-                if self.fence_passes(&s, p, token) {
+                if self.fence_passes(&s, token) {
                     s.holders[p].writing = Some(token);
                 } else {
                     // Rejected, nothing written: the writer stops and drops its hold.
@@ -227,7 +257,7 @@ impl Model for FenceModel {
             FenceAction::Commit(p) => {
                 let token = s.holders[p].writing.take()?;
                 s.committed = true;
-                if token != s.issued {
+                if token != s.issued || s.holders[p].hold != Some(s.holds) {
                     s.stale_commit = true;
                 }
             }
@@ -250,6 +280,18 @@ impl Model for FenceModel {
                     h.writing = None;
                 }
             }
+            FenceAction::Crash => {
+                s.faults_left -= 1;
+                s.crashed_holding |= s.holders.iter().any(|h| h.session);
+                for h in &mut s.holders {
+                    h.session = false;
+                    h.writing = None;
+                }
+                s.row = None;
+                if self.mutant == Some(FenceMutant::SequenceRollback) {
+                    s.issued = s.issued.saturating_sub(1);
+                }
+            }
         }
         Some(s)
     }
@@ -261,6 +303,7 @@ impl Model for FenceModel {
             Property::sometimes("a zombie's write rejected", |_, s: &FenceState| s.rejected),
             Property::sometimes("a lost session taken over", |_, s: &FenceState| s.took_over),
             Property::sometimes("a restart while holding", |_, s: &FenceState| s.restarted_holding),
+            Property::sometimes("a crash while holding", |_, s: &FenceState| s.crashed_holding),
             Property::sometimes(
                 "a write in flight after its session ended",
                 |_, s: &FenceState| s.holders.iter().any(|h| h.writing.is_some() && !h.session),

@@ -1,13 +1,14 @@
 //! The fenced store (INV-8 FencedWrites), explored exhaustively: zombie holders (a
-//! session ended without the holder noticing) and server restarts, against writes
-//! checked at commit. The real fence keeps INV-8 and reaches every interesting state;
-//! each mutant (no check, no share lock) is caught with INV-8.
+//! session ended without the holder noticing), server restarts and crashes, against
+//! writes checked at commit. The real fence keeps INV-8 and reaches every interesting
+//! state; each mutant (no check, no share lock, a crash that rolls the sequence back) is
+//! caught with INV-8.
 
 use sessionlock_spec::fence::{FenceModel, FenceMutant, INV8, check_fence};
 
-/// Zombie holders and server restarts never get a superseded write committed, and the
-/// check reaches commits, rejections, takeovers, restarts while holding and writes in
-/// flight after their session ended.
+/// Zombie holders, server restarts and crashes never get a superseded write committed,
+/// and the check reaches commits, rejections, takeovers, restarts and crashes while
+/// holding and writes in flight after their session ended.
 /// Checks: INV-8
 #[test]
 fn fenced_writes_hold_with_zombies_and_restarts() {
@@ -35,7 +36,8 @@ fn every_fence_mutant_is_caught() {
         );
         let path = report.counterexample.unwrap_or_default();
         eprintln!("{}: {path}", report.name);
-        assert!(path.contains("Zombie") || path.contains("Restart"), "{path}");
+        let fault = ["Zombie", "Restart", "Crash"].iter().any(|f| path.contains(f));
+        assert!(fault, "{path}");
         assert!(mutant.invariant() == "INV-8");
     }
 }

@@ -10,7 +10,7 @@
 //! |--------------------|----------------------------------------------------------------|
 //! | lock file          | a row of `sessionlock_locks`, keyed by the session key (`path`) |
 //! | inode (`FileId`)   | the row's generation, from a sequence, never reused (`dev` 0)   |
-//! | `publish`          | one statement: `nextval`, `pg_advisory_lock(generation)`, `INSERT ... ON CONFLICT DO NOTHING`; a conflict is `Exists` |
+//! | `publish`          | one statement: `nextval`, `pg_advisory_lock(generation)`, a WAL message so that its commit flushes, `INSERT ... ON CONFLICT DO NOTHING`; a conflict is `Exists` |
 //! | `open`             | `SELECT` the row: a snapshot (rows never change)               |
 //! | `try_lock`         | `pg_try_advisory_lock(generation)` on a pooled connection, which the handle keeps while it holds |
 //! | `lock_until`       | `pg_advisory_lock(generation)`, waiting in the server, bounded by `lock_timeout` and cancelled if the future is dropped; a `SELECT generation` at the key is pipelined right behind it on the same connection, a look taken as soon as the lock is granted |
@@ -46,8 +46,9 @@
 //!
 //! - **A server restart or failover** drops every advisory lock: every holder has lost
 //!   its lock, and [`append_fenced`] rejects its token. After a clean restart the rows
-//!   stay, provably dead; after a crash or failover the lock table (`UNLOGGED`: a
-//!   publish writes no WAL) is empty. Generations survive: the sequence is durable.
+//!   stay, provably dead; after a crash or failover the lock table (`UNLOGGED`: its
+//!   rows write no WAL) is empty. Generations survive: the sequence is logged, and each
+//!   publish commits with a WAL flush that covers its generation (see `sql::PUBLISH`).
 //! - **A partitioned client** is noticed only through the server's TCP keepalive
 //!   (`tcp_keepalives_idle` and friends); until then its lock is held.
 //! - **Transaction-mode poolers** (pgbouncer) break session-level advisory locks:

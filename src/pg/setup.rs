@@ -6,7 +6,7 @@
 //! | the connection string                | parsing it, before any connection             | [`ConnectError::InvalidUrl`] |
 //! | no server at the address             | the connect failing below the protocol (refused, unknown host, timeout) | [`ConnectError::Unreachable`] |
 //! | the login (password, role, `pg_hba.conf`, database) | the server's answer to the startup (SQLSTATE class 28, `3D000`) | [`ConnectError::Refused`] |
-//! | the lock tables missing or out of reach | looking them up; creating them if missing  | [`ConnectError::Schema`] |
+//! | the lock tables missing or out of reach, or the lock table an earlier version's (logged) and this role not its owner | looking them up; creating them if missing, making a logged lock table unlogged | [`ConnectError::Schema`] |
 //! | a transaction-mode pooler in front   | [`PoolProbe`], on the first two connections    | [`ConnectError::Pooler`] |
 //!
 //! ## The pooler check
@@ -63,8 +63,8 @@ pub enum ConnectError {
     #[error(
         "the lock tables cannot be used: {why}; as a role that may create tables, run the \
          SQL `sessionlock schema` prints, then grant this role SELECT, INSERT and DELETE on \
-         sessionlock_locks, SELECT and INSERT on sessionlock_transcript, and USAGE on its \
-         sequences"
+         sessionlock_locks, SELECT and INSERT on sessionlock_transcript, USAGE on its \
+         sequences, and EXECUTE on pg_logical_emit_message (every role has it by default)"
     )]
     Schema {
         /// What is missing or refused.
@@ -135,14 +135,30 @@ impl ConnectError {
     }
 }
 
-/// Checks the lock tables; creates them if any is missing.
+/// Checks the lock tables; creates them if any is missing, and upgrades a lock table of
+/// the first version (logged) to unlogged.
 pub(crate) async fn install(client: &Client) -> Result<(), ConnectError> {
     let state = first_row(client, sql::SCHEMA_STATE).await.map_err(ConnectError::setting_up)?;
-    match (state.first().map(String::as_str), state.get(1).map(String::as_str)) {
-        (Some("t"), Some("t")) => Ok(()),
-        (Some("t"), _) => Err(ConnectError::Schema {
+    let column = |i: usize| state.get(i).map(String::as_str);
+    match (column(0), column(1), column(2)) {
+        (Some("t"), Some("t"), Some("f")) => Ok(()),
+        (Some("t"), Some("t"), _) => {
+            client.batch_execute(sql::SCHEMA).await.map_err(|e| match e.code() {
+                Some(&SqlState::INSUFFICIENT_PRIVILEGE) => ConnectError::Schema {
+                    why: format!(
+                        "sessionlock_locks is a logged table from an earlier version, which \
+                         only its owner may make unlogged ({}): run the SQL `sessionlock \
+                         schema` prints as its owner",
+                        cause(&e)
+                    ),
+                },
+                _ => ConnectError::setting_up(e),
+            })
+        }
+        (Some("t"), _, _) => Err(ConnectError::Schema {
             why: "this role may not use the lock tables (SELECT, INSERT and DELETE on \
-                  sessionlock_locks, USAGE on sessionlock_generation)"
+                  sessionlock_locks, USAGE on sessionlock_generation, EXECUTE on \
+                  pg_logical_emit_message)"
                 .to_owned(),
         }),
         _ => client.batch_execute(sql::SCHEMA).await.map_err(ConnectError::setting_up),

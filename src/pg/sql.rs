@@ -10,12 +10,17 @@
 /// concurrently. [`PgFs::connect`](super::PgFs::connect) runs it when they are missing;
 /// a role that may not create tables needs them created by one that may.
 ///
-/// The lock table is `UNLOGGED`: a publish or a release writes no WAL and waits for no
+/// The lock table is `UNLOGGED`: its rows write no WAL, and a release waits for no
 /// flush. Nothing is lost by it: its rows mean something only while their sessions hold
 /// advisory locks, and a crash (or failover) ends every session anyway. After a crash
 /// the server empties it; after a clean restart the rows stay, each one provably dead.
-/// The generation sequence is logged, so generations never go back. The transcript is
-/// the application's data and is logged.
+/// The generation sequence is logged, and a publish flushes its record before the
+/// generation is handed out (see `PUBLISH`), so generations never go back. The
+/// transcript is the application's data and is logged.
+///
+/// Upgrades: the first version created the lock table logged. Run again, this SQL
+/// makes such a table unlogged, rows and all (as its owner: `ALTER TABLE` needs that);
+/// `PgFs::connect` runs it when it finds one, and refuses a role that may not.
 pub const SCHEMA: &str = "
 BEGIN;
 SELECT pg_advisory_xact_lock(1936028012, 1);
@@ -29,6 +34,12 @@ CREATE UNLOGGED TABLE IF NOT EXISTS sessionlock_locks (
     backend    integer NOT NULL,
     created    timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+DO $$ BEGIN
+    IF (SELECT relpersistence FROM pg_class
+        WHERE oid = 'sessionlock_locks'::regclass) = 'p' THEN
+        ALTER TABLE sessionlock_locks SET UNLOGGED;
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS sessionlock_transcript (
     path  text NOT NULL,
     seq   bigserial,
@@ -40,23 +51,44 @@ CREATE TABLE IF NOT EXISTS sessionlock_transcript (
 COMMIT;
 ";
 
-/// Whether the lock tables all exist, and whether this role may use them. Creating them
-/// needs the right to create tables even when they exist (`IF NOT EXISTS` is checked
-/// after the privilege), so a role that may only use them looks first.
+/// Whether the lock tables all exist, whether this role may use them, and whether the
+/// lock table is the first version's (logged), to be upgraded by [`SCHEMA`]. Creating
+/// them needs the right to create tables even when they exist (`IF NOT EXISTS` is
+/// checked after the privilege), so a role that may only use them looks first.
 pub(crate) const SCHEMA_STATE: &str = "
 SELECT to_regclass('sessionlock_locks') IS NOT NULL
        AND to_regclass('sessionlock_transcript') IS NOT NULL
        AND to_regclass('sessionlock_generation') IS NOT NULL,
        coalesce(has_table_privilege(to_regclass('sessionlock_locks'), 'SELECT, INSERT, DELETE')
-                AND has_sequence_privilege(to_regclass('sessionlock_generation'), 'USAGE'),
-                false)";
+                AND has_sequence_privilege(to_regclass('sessionlock_generation'), 'USAGE')
+                AND has_function_privilege(
+                        'pg_logical_emit_message(boolean, text, text)', 'EXECUTE'),
+                false),
+       coalesce((SELECT relpersistence = 'p' FROM pg_class
+                 WHERE oid = to_regclass('sessionlock_locks')), false)";
 
 /// Publishes a row already locked, in one statement (so one transaction): a fresh
 /// generation, its advisory lock taken by this session, then the row. On a conflict no
 /// row is returned, and the fresh generation's lock must be dropped.
+///
+/// The generation is durable before it is handed out. The sequence writes one WAL
+/// record for the next 32 values, and only a transaction that itself wrote WAL flushes
+/// it at commit; a transaction that writes only the unlogged lock table commits without
+/// a flush. So if the record came from a transaction that aborted (a publish whose
+/// client died mid-statement) or committed asynchronously, a crash before the WAL
+/// writer's next round would roll the sequence back below generations already handed
+/// out, and give them out again: a zombie's fenced write would pass under its
+/// successor's lock (INV-8). Hence the publish writes a transactional WAL message (a
+/// few bytes, no table) so that its commit flushes the WAL up to itself, the sequence's
+/// record included, and turns `synchronous_commit = off` (a database's or role's
+/// setting) back on for its own transaction.
 pub(crate) const PUBLISH: &str = "
 WITH g AS MATERIALIZED (SELECT nextval('sessionlock_generation') AS generation),
-     l AS MATERIALIZED (SELECT generation, pg_advisory_lock(generation) FROM g)
+     l AS MATERIALIZED (SELECT generation, pg_advisory_lock(generation),
+                               pg_logical_emit_message(true, 'sessionlock', ''),
+                               CASE WHEN current_setting('synchronous_commit') = 'off'
+                                    THEN set_config('synchronous_commit', 'on', true) END
+                        FROM g)
 INSERT INTO sessionlock_locks (path, generation, payload, host, pid, backend)
 SELECT $1, generation, $2, $3, $4, pg_backend_pid() FROM l
 ON CONFLICT (path) DO NOTHING
