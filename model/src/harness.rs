@@ -10,7 +10,7 @@ use sessionlock::fs::LockPath;
 use std::sync::Arc;
 
 use crate::fs::{ModelClock, ModelFs};
-use crate::invariant::Invariant;
+use crate::invariant::{Invariant, Verdict};
 use crate::observe::{Counter, Reach, Reachable};
 use crate::op::Op;
 use crate::rt;
@@ -39,6 +39,9 @@ pub struct Scenario {
     /// The states every full exploration of it must reach.
     pub reaches: &'static [Reachable],
 }
+
+/// The pid of the fresh process that proves recovery at the end of a run.
+pub const FRESH_PID: Pid = 200;
 
 /// The lock path every scenario uses.
 pub fn lock_path() -> LockPath {
@@ -298,7 +301,7 @@ impl Task {
 pub fn check_release(
     released: Result<Released, sessionlock::ReleaseError>,
     remaining: usize,
-) -> Result<(), (Invariant, String)> {
+) -> Verdict {
     match released {
         Ok(Released::StillHeld { remaining: r }) if r as usize == remaining && remaining > 0 => {
             Ok(())

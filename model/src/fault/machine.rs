@@ -29,7 +29,8 @@ use super::{Fault, FaultHits};
 use crate::exec::{Output, Stepper};
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
-use crate::invariant::Invariant;
+use crate::invariant::{Invariant, Verdict};
+use crate::machine::SETTLE_BUDGET;
 use crate::op::{Command, Op};
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
@@ -38,12 +39,8 @@ use crate::world::{Pid, World};
 pub const PROCESSES: [(Pid, usize); 2] = [(100, 2), (101, 1)];
 /// Tasks in all, numbered across processes in order.
 pub const TASKS: usize = 3;
-/// The pid of the fresh process that proves recovery at teardown.
-pub const FRESH_PID: Pid = 200;
 /// Guards one task holds at most; further acquires by it are ignored.
 pub const MAX_GUARDS: usize = 3;
-/// Polls one settle may make before it is judged to spin.
-const SETTLE_BUDGET: usize = 10_000;
 
 /// One move of a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,9 +52,6 @@ pub enum Move {
     /// Polls every task until all are stalled.
     Settle,
 }
-
-/// A check's outcome: `Err` names the invariant broken and what happened.
-pub type Verdict = Result<(), (Invariant, String)>;
 
 pub(super) struct Proc {
     pub pid: Pid,

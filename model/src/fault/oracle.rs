@@ -3,10 +3,10 @@
 use sessionlock::core::{Holder, ReleaseError, Released, TryAcquire};
 
 use super::explain::{Failure, Witness};
-use super::machine::{Driver, FRESH_PID, Pending, Running, Verdict};
+use super::machine::{Driver, Pending, Running};
 use crate::exec::Output;
-use crate::harness::{check_release, lock_path};
-use crate::invariant::Invariant;
+use crate::harness::{FRESH_PID, check_release, lock_path};
+use crate::invariant::{Invariant, Verdict};
 use crate::op::{Command, Op};
 use crate::subject::ModelGuard;
 

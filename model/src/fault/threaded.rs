@@ -19,15 +19,12 @@ use std::sync::Arc;
 use super::explain::Failure;
 use super::{Fault, FaultHits};
 use crate::fs::{ModelClock, ModelFs};
-use crate::harness::{Ghost, Scenario, check_release, lock_path};
+use crate::harness::{FRESH_PID, Ghost, Scenario, check_release, lock_path};
 use crate::invariant::Invariant;
 use crate::op::Op;
 use crate::rt;
 use crate::subject::{ModelGuard, ModelLocker};
 use crate::world::{Pid, World};
-
-/// The pid of the fresh process that proves recovery.
-pub const FRESH_PID: Pid = 300;
 
 /// What the tasks share besides the world: ghost state, invisible to the checkers.
 #[derive(Default)]

@@ -37,7 +37,7 @@ mod teardown;
 
 pub use plan::{Belief, Plan, Reference};
 pub use runner::{check_machine, replay};
-pub use sut::{Sut, Verdict};
+pub use sut::Sut;
 
 use crate::observe::Reach;
 use crate::op::Command;
@@ -52,8 +52,8 @@ pub const TASKS_PER_PROCESS: usize = 2;
 pub const TASKS: usize = PROCESSES * TASKS_PER_PROCESS;
 /// The pid of process 0; process `p` has pid `FIRST_PID + p`.
 pub const FIRST_PID: Pid = 100;
-/// The pid of the fresh process that proves recovery at teardown.
-pub const FRESH_PID: Pid = 200;
+/// Polls one settle may make before it is judged to spin instead of waiting.
+pub const SETTLE_BUDGET: usize = 10_000;
 /// How many transitions a case has at most.
 pub const MAX_TRANSITIONS: usize = 128;
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use sessionlock::core::{AcquireError, Holder, TryAcquire};
 
-use super::sut::{Pending, Running, Sut, Verdict};
+use super::sut::{Pending, Running, Sut};
 use crate::exec::Output;
 use crate::harness::check_release;
-use crate::invariant::Invariant;
+use crate::invariant::{Invariant, Verdict};
 use crate::refine::record::Registry;
 use crate::subject::ModelGuard;
 

@@ -6,22 +6,16 @@ use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Rele
 use sessionlock::fs::Moment;
 use std::sync::Arc;
 
-use super::{FIRST_PID, PROCESSES, TASKS_PER_PROCESS, Transition};
+use super::{FIRST_PID, PROCESSES, SETTLE_BUDGET, TASKS_PER_PROCESS, Transition};
 use crate::exec::{Output, Stepper};
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
-use crate::invariant::Invariant;
+use crate::invariant::{Invariant, Verdict};
 use crate::observe::{Counter, Reach};
 use crate::op::{Command, Op};
 use crate::refine::record::{Polled, Prim, Recording, Registry};
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
-
-/// A check's outcome: `Err` names the invariant broken and what happened.
-pub type Verdict = Result<(), (Invariant, String)>;
-
-/// Polls one settle may make before it is judged to spin instead of waiting.
-const SETTLE_BUDGET: u64 = 10_000;
 
 pub(super) struct Proc {
     pub pid: Pid,

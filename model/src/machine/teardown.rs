@@ -1,8 +1,8 @@
 //! The end of every case: release everything, then prove recovery and no leaks.
 
-use super::FRESH_PID;
-use super::sut::{Sut, Verdict};
-use crate::invariant::Invariant;
+use super::sut::Sut;
+use crate::harness::FRESH_PID;
+use crate::invariant::{Invariant, Verdict};
 use crate::op::{Command, Op};
 
 impl Sut {

@@ -36,9 +36,9 @@ pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
 /// Whether the zoo's `check` catches `mutant` with its expected invariant.
 pub fn zoo_catch(mutant: Mutant, check: &crate::zoo::Check) -> Catch {
     let reported = match crate::zoo::run(check, Subject::Mutant(mutant)) {
-        crate::zoo::Verdict::Broke(inv) => Some(inv.id().to_owned()),
-        crate::zoo::Verdict::Failed(_) => Some("failure without an invariant".to_owned()),
-        crate::zoo::Verdict::Pass => None,
+        crate::zoo::Outcome::Broke(inv) => Some(inv.id().to_owned()),
+        crate::zoo::Outcome::Failed(_) => Some("failure without an invariant".to_owned()),
+        crate::zoo::Outcome::Pass => None,
     };
     Catch {
         history: mutant.name(),
@@ -75,7 +75,7 @@ pub fn script_row(check: &crate::zoo::Check) -> Row {
         hits: 1,
         reached: "the history's interleaving".to_owned(),
         result: match verdict {
-            crate::zoo::Verdict::Pass => Ok(()),
+            crate::zoo::Outcome::Pass => Ok(()),
             other => Err(format!("{other:?}")),
         },
     }
