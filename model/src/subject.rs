@@ -113,6 +113,20 @@ impl Mutant {
     }
 }
 
+impl Mutant {
+    /// The invariants the stepped driver may report under fault plans: [`Mutant::breaks`],
+    /// and INV-5 for a release that removes by path: told by a path stat that its file
+    /// vanished, it reports the file removed and leaves it behind.
+    pub fn breaks_under_faults(self) -> Vec<Invariant> {
+        match self {
+            Self::H1OwnPidOrphan | Self::H5OldHolderDeletesSuccessor => {
+                vec![self.breaks(), Invariant::NoLeak]
+            }
+            _ => vec![self.breaks()],
+        }
+    }
+}
+
 /// The real core or a mutant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {

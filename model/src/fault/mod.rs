@@ -17,15 +17,13 @@
 //! | [`CrashAt`] `After` | the process's `at`-th primitive | it takes effect, then the process dies |
 //!
 //! A crashed primitive returns an error to its (dead) caller, so no task of a dead
-//! process acts on what it did. The drivers that use the plan: [`machine`] (proptest),
-//! [`threaded`] (shuttle) and [`points`] (every crash and fault point of a script).
+//! process acts on what it did. The drivers that use the plan: the stepped driver
+//! ([`machine`](crate::machine), proptest), [`threaded`] (shuttle) and [`points`] (every
+//! crash and fault point of a script).
 
 pub mod explain;
-pub mod machine;
-mod oracle;
 mod plan;
 pub mod points;
-mod runner;
 pub mod script;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod shuttle;
@@ -39,7 +37,6 @@ use crate::world::Pid;
 
 pub(crate) use plan::FaultPlan;
 pub use plan::LockFile;
-pub use runner::{FaultReport, REGRESSIONS, check_faults, check_faults_on, replay};
 
 /// `EIO`, without libc.
 pub const EIO: i32 = 5;

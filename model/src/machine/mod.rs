@@ -1,11 +1,16 @@
-//! The proptest state machine: the core against a sequential reference, one filesystem
-//! primitive at a time.
+//! The stepped driver: the core against a sequential reference, one filesystem
+//! primitive at a time, with or without a fault plan.
 //!
 //! One [`World`](crate::World) in step mode holds two processes (pids 100 and 101) of
 //! two tasks each, all on one lock path, polled by a single-threaded
 //! [`Stepper`](crate::exec::Stepper). Each [`Transition`] starts an op on a task, polls
 //! one task once (so it runs exactly one primitive), crashes or restarts a process (pid
-//! reuse), moves the clock, or settles every task.
+//! reuse), moves the clock, or settles every task. Two runs drive it:
+//!
+//! | run | cases | the clock | faults |
+//! |---|---|---|---|
+//! | [`check_machine`] | sequences from the [`Reference`] | moves ([`Transition::Advance`]) | none |
+//! | [`check_faults_on`] | one to three [`Fault`](crate::fault::Fault)s ([`FaultReference`]), then sequences as above | moves | installed in the world |
 //!
 //! **Two halves of the reference.** proptest-state-machine generates (and shrinks) a
 //! whole sequence before the system runs, so its [`Reference`] cannot see when an op
@@ -18,15 +23,23 @@
 //! task, a release by a task holding no guard) is ignored, so every subsequence the
 //! shrinker tries is valid.
 //!
+//! **One oracle.** Each op is polled inside a witness that records the faults injected
+//! into its primitives and the files it published. A failure is allowed only as the
+//! honest report of a fault injected into its own op (a typed error naming the lock
+//! path, the injected primitive and the injected error), or as a timeout whose deadline
+//! passed while something held the lock; with no plan installed, no fault explains
+//! anything.
+//!
 //! | check | when | invariant |
 //! |---|---|---|
 //! | an acquire returns a guard while another task is inside | on completion | INV-1 |
 //! | the world saw a bad unlink, or a task meet its own process's kernel lock | after every poll | INV-2, INV-3 |
-//! | an acquire times out though, when its deadline passed with every task stalled, no other task was busy or inside and no crash had left a file | on completion | INV-3 |
+//! | an acquire fails, unless it timed out though, when its deadline passed with every task stalled, no other task was busy or inside and no crash had left a file, or a fault injected into it explains the failure | on completion | INV-3 (INV-4 after a crash) |
+//! | a failed acquire leaves an entry (siblings idle) or a file it published | on completion | INV-5 |
 //! | a try-acquire with no other task busy or inside, kept so until it returns, finds the lock held | on completion | INV-4 (after a crash), INV-5 |
-//! | a release reports a count other than the reference's | on completion | INV-7 |
-//! | after releasing everything, a task is still waiting | teardown | INV-3 |
-//! | a fresh process cannot acquire at once | teardown | INV-4 |
+//! | a release reports a count other than the reference's, reports its file removed while it remains, or fails unexplained by a fault injected into it | on completion | INV-7, INV-5 |
+//! | after releasing everything (faults still armed, then disarmed), a task is still waiting | teardown | INV-3 |
+//! | each surviving process (under faults), then a fresh one, cannot acquire at once | teardown | INV-3, INV-4 |
 //! | a lock file or a registry entry remains | teardown | INV-5 |
 
 mod oracle;
@@ -35,12 +48,14 @@ mod runner;
 mod sut;
 mod teardown;
 
-pub use plan::{Belief, Plan, Reference};
-pub use runner::{check_machine, replay};
+pub use plan::{Belief, FaultReference, Plan, Reference};
+pub use runner::{check_faults, check_faults_on, check_machine, replay, replay_faults};
 pub use sut::Sut;
 
+use crate::fault::FaultHits;
 use crate::observe::Reach;
 use crate::op::Command;
+use crate::subject::Mutant;
 use crate::world::Pid;
 
 /// Simulated processes.
@@ -54,12 +69,23 @@ pub const TASKS: usize = PROCESSES * TASKS_PER_PROCESS;
 pub const FIRST_PID: Pid = 100;
 /// Polls one settle may make before it is judged to spin instead of waiting.
 pub const SETTLE_BUDGET: usize = 10_000;
+/// Guards one task holds at most; further acquires by it are not generated, and ignored.
+pub const MAX_GUARDS: usize = 3;
 /// How many transitions a case has at most.
 pub const MAX_TRANSITIONS: usize = 128;
 
-/// Where the core's failing seeds are kept (the lead commits this directory).
+/// The historic failures the driver must catch, each with and without faults: the seed
+/// race (H1, and its own-pid-orphan variant) and the breaker that lets go of its kernel
+/// lock before it unlinks by path (H2).
+pub const MUTANTS: [Mutant; 3] =
+    [Mutant::H1ReleaseOrder, Mutant::H1OwnPidOrphan, Mutant::H2UnlockedBreak];
+
+/// Where the core's failing seeds are kept (committed with the repository).
 pub const REGRESSIONS: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/proptest_core.txt");
+/// Where the core's failing seeds under fault plans are kept.
+pub const FAULT_REGRESSIONS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/proptest_faults.txt");
 
 /// One step of the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +110,7 @@ pub const fn process_of(task: usize) -> usize {
     task / TASKS_PER_PROCESS
 }
 
-/// What [`check_machine`] found.
+/// What [`check_machine`] or [`check_faults_on`] found.
 #[derive(Clone, Debug, Default)]
 pub struct MachineReport {
     /// Cases run, shrinking runs included.
@@ -93,6 +119,10 @@ pub struct MachineReport {
     pub transitions: u64,
     /// The interesting states reached, over all cases.
     pub reach: Reach,
+    /// Faults the worlds injected, over all cases.
+    pub faults_injected: u64,
+    /// Where the faults landed, over all cases.
+    pub hits: FaultHits,
     /// `"INV-n Name: …"` and the minimal failing sequence, if a case failed.
     pub failure: Option<String>,
 }
