@@ -18,8 +18,9 @@
 //!
 //! A crashed primitive returns an error to its (dead) caller, so no task of a dead
 //! process acts on what it did. The drivers that use the plan: the stepped driver
-//! ([`machine`](crate::machine), proptest), [`threaded`] (shuttle) and [`points`] (every
-//! crash and fault point of a script).
+//! ([`machine`](crate::machine), proptest), the threaded driver
+//! ([`harness`](crate::harness), [`shuttle`]) and [`points`] (every crash and fault point
+//! of a script).
 
 pub mod explain;
 mod plan;
@@ -27,7 +28,6 @@ pub mod points;
 pub mod script;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod shuttle;
-pub mod threaded;
 
 use std::io;
 
