@@ -4,7 +4,9 @@
 //! [`ModelFs`], [`ModelClock`]), the [`Invariant`]s, and the scenario harness.
 
 pub mod fs;
+pub mod injection;
 pub mod invariant;
+mod process;
 pub mod world;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod zoo;
