@@ -25,6 +25,7 @@ pub mod fault;
 pub mod fuzz;
 pub mod gate;
 pub mod harness;
+pub mod history;
 pub mod interleaving;
 pub mod machine;
 pub mod mixed;
