@@ -11,7 +11,7 @@ use proptest::option;
 use proptest::sample::select;
 use sessionlock::fs::FsOp;
 
-use super::{FIRST_PID, MAX_GUARDS, PROCESSES, TASKS, Transition, process_of};
+use super::shape::{FIRST_PID, MAX_GUARDS, PROCESSES, TASKS, Transition, process_of};
 use crate::fault::{Fault, FaultKind};
 use crate::op::{Command, Op};
 use crate::world::Pid;

@@ -7,10 +7,9 @@ use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 
-use super::{
-    FAULT_REGRESSIONS, FaultReference, MAX_TRANSITIONS, MachineReport, Plan, REGRESSIONS,
-    Reference, Sut, Transition,
-};
+use super::plan::{FaultReference, Plan, Reference};
+use super::shape::{FAULT_REGRESSIONS, MAX_TRANSITIONS, MachineReport, REGRESSIONS, Transition};
+use super::sut::Sut;
 use crate::fault::{Fault, FaultHits};
 use crate::invariant::Invariant;
 use crate::observe::Reach;

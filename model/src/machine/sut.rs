@@ -6,7 +6,9 @@ use std::time::Duration;
 use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Released, TryAcquire};
 use sessionlock::fs::{FileId, Moment};
 
-use super::{FIRST_PID, MAX_GUARDS, PROCESSES, SETTLE_BUDGET, TASKS_PER_PROCESS, Transition};
+use super::shape::{
+    FIRST_PID, MAX_GUARDS, PROCESSES, SETTLE_BUDGET, TASKS_PER_PROCESS, Transition,
+};
 use crate::exec::{Output, Stepper};
 use crate::fault::explain::{WitnessCell, witnessed};
 use crate::fault::{Fault, FaultHits};
