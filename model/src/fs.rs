@@ -8,7 +8,7 @@ use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath
 use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 use std::sync::Arc;
 
-use crate::fault::CrashWhen;
+use crate::injection::CrashWhen;
 use crate::interleaving;
 use crate::invariant::Invariant;
 use crate::refine::record::Prim;
@@ -107,7 +107,7 @@ impl ModelFs {
 
     /// As [`ModelFs::step`], for a primitive that a race fault makes report `raced`
     /// instead of running. The fault plan may fail the primitive before it runs, or
-    /// kill the process before or after it (see [`crate::fault`]).
+    /// kill the process before or after it (see [`crate::injection`]).
     pub(crate) async fn step_or<T>(
         &self,
         op: FsOp,

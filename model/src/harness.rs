@@ -1,16 +1,18 @@
 //! Threaded scenarios: each task of each simulated process runs a script of [`Op`]s on
 //! its own thread, loom's, shuttle's or std's. The same function is the body of every
-//! loom model, every shuttle schedule and every std run.
+//! loom model, every shuttle schedule and every std run, with or without a fault plan
+//! ([`run`], [`run_faulted`]).
 
-use std::sync::Mutex as GhostMutex;
+use std::sync::{Arc, Mutex as GhostMutex, PoisonError};
 use std::time::Duration;
 
-use sessionlock::core::{Locker, Options, Owner, Released, TryAcquire};
-use sessionlock::fs::LockPath;
-use std::sync::Arc;
+use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Released, TryAcquire};
+use sessionlock::fs::{FsOp, LockPath};
 
+use crate::fault::explain::Failure;
+use crate::fault::{Fault, FaultHits};
 use crate::fs::{ModelClock, ModelFs};
-use crate::invariant::Invariant;
+use crate::invariant::{Invariant, Verdict};
 use crate::observe::{Counter, Reach, Reachable};
 use crate::op::Op;
 use crate::refine::record::{self, Polled};
@@ -40,6 +42,9 @@ pub struct Scenario {
     /// The states every full exploration of it must reach.
     pub reaches: &'static [Reachable],
 }
+
+/// The pid of the fresh process that proves recovery at the end of a run.
+pub const FRESH_PID: Pid = 200;
 
 /// The lock path every scenario uses.
 pub fn lock_path() -> LockPath {
@@ -119,6 +124,25 @@ impl Ghost {
 /// down normally, and this function panics once every thread has joined. (Unwinding
 /// through a task would run drops that need the scheduler, which shuttle forbids.)
 pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
+    drive(scenario, subject, Vec::new()).0
+}
+
+/// As [`run`], under `faults`, installed once the initial hold is taken and the task
+/// that runs first has run, disarmed once every thread has joined. A failed acquire or
+/// release is accepted when it is the honest report of a fault injected into its own
+/// process, each injected fault explaining at most one failure; afterwards:
+///
+/// - no live process keeps a registry entry (INV-5);
+/// - a lock file may remain only if a release failed or a process crashed, and then
+///   only kernel-unlocked (INV-5);
+/// - a fresh process acquires at once, with the clock still, and releases (INV-4).
+///
+/// Returns where the faults landed.
+pub fn run_faulted(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> FaultHits {
+    drive(scenario, subject, faults).1
+}
+
+fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, FaultHits) {
     // Loom and shuttle report a deadlock by panicking out of a join here; the world and
     // the lockers hold checker-owned `Arc`s whose drop needs the (now stopped) scheduler,
     // and a panic in that drop would abort the whole test binary. Leak them instead.
@@ -128,7 +152,8 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
     (scenario.setup)(&world);
     let default_timeout = Options::default().timeout;
     let counter = std::sync::Arc::new(Counter::default());
-    let ghost = std::sync::Arc::new(Ghost::default());
+    let shared = std::sync::Arc::new(Shared { faulted: !faults.is_empty(), ..Shared::default() });
+    let mut faults = Some(faults).filter(|f| !f.is_empty());
     let mut lockers = LeakOnUnwind::new(Vec::new());
     let mut threads = Vec::new();
     // The core's events name the task that reports them, if the world records.
@@ -150,13 +175,13 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
                 let acquire = subject.acquire(&locker, &path, owner);
                 let guard = rt::block_on(record::acquiring(&world, pid, index, acquire));
                 held.push(guard.expect("the first acquire of an empty world succeeds"));
-                let _ = ghost.enter(pid, owner, owner);
+                let _ = shared.ghost.enter(pid, owner, owner);
             }
             let task = Task {
                 subject,
                 locker: locker.clone(),
                 world: Arc::clone(&world),
-                ghost: ghost.clone(),
+                shared: shared.clone(),
                 pid,
                 owner,
                 index,
@@ -166,19 +191,25 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
             if scenario.runs_first && (p, t) == (0, 0) {
                 rt::block_on(task.run(script, held));
             } else {
+                if let Some(faults) = faults.take() {
+                    world.set_faults(faults);
+                }
                 threads.push(rt::spawn(move || rt::block_on(task.run(script, held))));
             }
         }
-        lockers.push(locker);
+        lockers.push((pid, locker));
     }
     threads.into_iter().for_each(rt::Join::join);
     let crashes = world.stats().crashes;
-    if crashes == 0 && world.first_violation().is_none() {
+    if shared.faulted {
+        world.clear_faults();
+        conclude(&world, subject, &lockers, &shared);
+    } else if crashes == 0 && world.first_violation().is_none() {
         if world.file_count() != 0 {
             let detail = "a lock file remains after every guard was released";
             world.record(Invariant::NoLeak, detail.into());
         }
-        if lockers.iter().any(|l| !l.registry().is_empty()) {
+        if lockers.iter().any(|(_, l)| !l.registry().is_empty()) {
             let detail = "a registry entry remains after every guard was released";
             world.record(Invariant::NoLeak, detail.into());
         }
@@ -187,9 +218,124 @@ pub fn run(scenario: &Scenario, subject: Subject) -> Reach {
     let violations = world.violations();
     if let Some((inv, detail)) = violations.first() {
         let later: Vec<_> = violations[1..].iter().map(|(inv, _)| inv.id()).collect();
-        inv.violated(format!("{detail} (later: {later:?})"));
+        let injected = match shared.faulted {
+            true => format!(", faults injected: {:?}", world.injected()),
+            false => String::new(),
+        };
+        inv.violated(format!("{detail} (later: {later:?}{injected})"));
     }
-    counter.reach(crashes)
+    let hits = match shared.faulted {
+        true => shared.hits(&world),
+        false => FaultHits::default(),
+    };
+    (counter.reach(crashes), hits)
+}
+
+/// What the tasks share besides the world: ghost state, invisible to the checkers.
+#[derive(Default)]
+struct Shared {
+    ghost: Ghost,
+    /// A fault plan was installed: only then may a fault explain a failure.
+    faulted: bool,
+    /// Which injected faults already explained a failure.
+    claimed: GhostMutex<Vec<bool>>,
+    /// Failures explained by a fault: of a release, of a probe step of an acquire.
+    explained: GhostMutex<FaultHits>,
+    release_failed: GhostMutex<bool>,
+}
+
+impl Shared {
+    /// Claims the first unclaimed fault injected into `pid` that explains `failure`.
+    fn claim(&self, world: &World, pid: Pid, failure: &Failure<'_>) -> bool {
+        if !self.faulted {
+            return false;
+        }
+        let injected = world.injected();
+        let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+        claimed.resize(injected.len(), false);
+        let path = lock_path();
+        let found = (0..injected.len()).find(|&i| {
+            !claimed[i] && injected[i].pid == pid && failure.explained_by(&injected[i], &path)
+        });
+        if let Some(i) = found {
+            claimed[i] = true;
+        }
+        found.is_some()
+    }
+
+    fn explained(&self) -> std::sync::MutexGuard<'_, FaultHits> {
+        self.explained.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Where the faults landed: every one injected, those into a publish, and the
+    /// failures of releases and probes they explained.
+    fn hits(&self, world: &World) -> FaultHits {
+        let injected = world.injected();
+        let publish = injected.iter().filter(|i| i.op == FsOp::Publish).count() as u64;
+        FaultHits { injected: world.stats().faults_injected, publish, ..*self.explained() }
+    }
+
+    fn release_failed(&self) -> bool {
+        *self.release_failed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The end of a run under faults: no entry, no live or unexcused file, and recovery by a
+/// fresh process.
+fn conclude(world: &Arc<World>, subject: Subject, lockers: &[(Pid, ModelLocker)], shared: &Shared) {
+    if world.first_violation().is_some() {
+        return;
+    }
+    if let Some((pid, _)) =
+        lockers.iter().find(|(pid, l)| world.is_alive(*pid) && !l.registry().is_empty())
+    {
+        world.record(
+            Invariant::NoLeak,
+            format!("pid {pid} keeps a registry entry after its tasks finished"),
+        );
+    }
+    let excused = world.stats().crashes > 0 || shared.release_failed();
+    match world.lock_file(lock_path().as_path()) {
+        Some(file) if file.kernel_locked => {
+            world.record(
+                Invariant::NoLeak,
+                format!("{file:?} is still kernel-locked after every task finished"),
+            );
+            return;
+        }
+        Some(file) if !excused => {
+            let detail =
+                format!("{:?} remains though nothing crashed and no release failed", file.id);
+            world.record(Invariant::NoLeak, detail);
+        }
+        _ => {}
+    }
+    recover(world, subject);
+}
+
+/// INV-4: a fresh process acquires at once, breaking whatever was left, and releases.
+fn recover(world: &Arc<World>, subject: Subject) {
+    let fs = ModelFs::spawn(world, FRESH_PID);
+    let locker = Locker::new(fs, ModelClock::new(world), subject.options());
+    let before = world.now();
+    let owner = Owner::from_raw(FRESH_PID.into());
+    match rt::block_on(subject.acquire(&locker, &lock_path(), owner)) {
+        Ok(_) if world.now() != before => {
+            world
+                .record(Invariant::Recovery, "a fresh process had to wait for time to pass".into());
+        }
+        Ok(guard) => {
+            if let Err((inv, detail)) = check_release(rt::block_on(subject.release(guard)), 0) {
+                world.record(inv, format!("the fresh process's release: {detail}"));
+            }
+            if world.file_count() != 0 {
+                world.record(Invariant::NoLeak, "a lock file remains after recovery".into());
+            }
+        }
+        Err(error) => {
+            world.record(Invariant::Recovery, format!("a fresh process could not acquire: {error}"))
+        }
+    }
 }
 
 /// A value dropped normally, or leaked if it is dropped while the thread unwinds.
@@ -230,7 +376,7 @@ struct Task {
     subject: Subject,
     locker: ModelLocker,
     world: Arc<World>,
-    ghost: std::sync::Arc<Ghost>,
+    shared: std::sync::Arc<Shared>,
     pid: Pid,
     owner: Owner,
     /// Its index among the scenario's tasks, in the trace.
@@ -242,6 +388,7 @@ impl Task {
     async fn run(self, script: &[Op], mut guards: Vec<ModelGuard>) {
         let path = lock_path();
         self.polled.enter(self.index);
+        let ghost = &self.shared.ghost;
         for op in script {
             if self.world.first_violation().is_some() {
                 return;
@@ -263,23 +410,20 @@ impl Task {
                 }
                 Op::Release => {
                     let Some(guard) = guards.pop() else { continue };
-                    let remaining = self.ghost.leave(self.owner);
-                    let released = self.subject.release(guard).await;
-                    if let Err((inv, detail)) = check_release(released, remaining) {
-                        self.world.record(inv, detail);
-                    }
+                    let remaining = ghost.leave(self.owner);
+                    self.released(self.subject.release(guard).await, remaining);
                 }
                 Op::Crash => {
                     // Out of the critical section at the instant of death, before the
                     // kernel drops its locks and wakes anyone.
-                    self.ghost.crash(self.pid);
+                    ghost.crash(self.pid);
                     self.world.crash(self.pid);
                     return;
                 }
                 Op::Advance(by) => {
                     // Recorded before the clock moves: a waiter woken by the move may
                     // judge its timeout at once.
-                    self.ghost.advance(*by, !guards.is_empty());
+                    ghost.advance(*by, !guards.is_empty());
                     self.world.advance(*by);
                 }
             }
@@ -295,21 +439,26 @@ impl Task {
     }
 
     fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {
-        if let Some((inv, clash)) = self.ghost.enter(self.pid, self.owner, guard.owner()) {
+        if let Some((inv, clash)) = self.shared.ghost.enter(self.pid, self.owner, guard.owner()) {
             self.world.record(inv, clash);
         }
         guards.push(guard);
     }
 
-    fn failed_acquire(&self, error: &sessionlock::AcquireError) {
+    fn failed_acquire(&self, error: &AcquireError) {
         // A timeout is an outcome, not a failure, when its deadline passed while another
         // task held the lock and moved the clock past it (the timeout scenarios).
-        if let sessionlock::AcquireError::Timeout { waited, .. } = error {
-            let now = self.ghost.now();
-            let deadline = now.saturating_sub(*waited) + self.locker.options().timeout;
-            if self.ghost.held_at(deadline) {
+        if let AcquireError::Timeout { waited, .. } = error {
+            let ghost = &self.shared.ghost;
+            let deadline = ghost.now().saturating_sub(*waited) + self.locker.options().timeout;
+            if ghost.held_at(deadline) {
                 return;
             }
+        }
+        let failure = Failure::of_acquire(error);
+        if self.shared.claim(&self.world, self.pid, &failure) {
+            self.shared.explained().probe += u64::from(!failure.is_publish());
+            return;
         }
         let inv = match self.world.stats().crashes {
             0 => Invariant::NoSpuriousTimeout,
@@ -317,16 +466,27 @@ impl Task {
         };
         self.world.record(inv, format!("acquire by {:?} failed: {error}", self.owner));
     }
+
+    fn released(&self, released: Result<Released, ReleaseError>, remaining: usize) {
+        if let Err(error) = &released
+            && remaining == 0
+            && self.shared.claim(&self.world, self.pid, &Failure::of_release(error))
+        {
+            self.shared.explained().release += 1;
+            *self.shared.release_failed.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            return;
+        }
+        if let Err((inv, detail)) = check_release(released, remaining) {
+            self.world.record(inv, detail);
+        }
+    }
 }
 
 /// Checks a release's outcome against the ghost's count of remaining re-entries (INV-7).
 ///
 /// # Errors
 /// The invariant broken, with what happened.
-pub fn check_release(
-    released: Result<Released, sessionlock::ReleaseError>,
-    remaining: usize,
-) -> Result<(), (Invariant, String)> {
+pub fn check_release(released: Result<Released, ReleaseError>, remaining: usize) -> Verdict {
     match released {
         Ok(Released::StillHeld { remaining: r }) if r as usize == remaining && remaining > 0 => {
             Ok(())

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// A check's outcome: `Err` names the invariant broken and what happened.
+pub type Verdict = Result<(), (Invariant, String)>;
+
 /// One invariant of the lock (`spec/invariants.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Invariant {

@@ -4,7 +4,9 @@
 //! [`ModelFs`], [`ModelClock`]), the [`Invariant`]s, and the scenario harness.
 
 pub mod fs;
+pub mod injection;
 pub mod invariant;
+mod process;
 pub mod world;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod zoo;
@@ -23,6 +25,7 @@ pub mod fault;
 pub mod fuzz;
 pub mod gate;
 pub mod harness;
+pub mod history;
 pub mod interleaving;
 pub mod machine;
 pub mod mixed;

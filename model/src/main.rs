@@ -23,7 +23,9 @@ fn main() -> ExitCode {
     use sessionlock_model::places::{Check, Mutation};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
     use sessionlock_model::runner::{catch_or_failure, row_or_failure, rows_or_failure};
-    use sessionlock_model::{Invariant, Mutant, Subject, core_mutants, gate, scenarios, zoo};
+    use sessionlock_model::{
+        Invariant, Mutant, Subject, core_mutants, gate, machine, scenarios, zoo,
+    };
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -63,13 +65,14 @@ fn main() -> ExitCode {
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
     let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
     // Fifteen core rows besides shuttle's, the scripts' and the places'; the zoo adds
-    // five catches (the seed race's gate, two proptest runs, two original contenders).
+    // three catches (the seed race's gate, two original contenders) and two per mutant
+    // of the stepped driver (with and without faults).
     let total = shuttle_runs.len()
         + 15
         + runner::core_scripts().len()
         + Check::ALL.len()
         + zoo_checks
-        + if with_zoo { 5 } else { 0 }
+        + if with_zoo { 3 + 2 * machine::MUTANTS.len() } else { 0 }
         + place_mutants.len()
         + spec_mutants.iter().filter(|m| m.breaks_safety()).count()
         + spec_mutants.iter().filter(|m| m.breaks_liveness()).count()
@@ -169,11 +172,17 @@ fn main() -> ExitCode {
                 })
             }));
         }
-        if matches!(mutant, Mutant::H1ReleaseOrder | Mutant::H1OwnPidOrphan) {
-            let what = format!("proptest against mutant {}", mutant.name());
+        if !machine::MUTANTS.contains(&mutant) {
+            continue;
+        }
+        for (checker, faults) in [("proptest", false), ("proptest faults", true)] {
+            let what = format!("{checker} against mutant {}", mutant.name());
+            let invariants =
+                if faults { mutant.breaks_under_faults() } else { vec![mutant.breaks()] };
+            let expected = invariants.iter().map(|inv| inv.id()).collect::<Vec<_>>().join(" or ");
             catches.push(progress.step(&what, || {
-                catch_or_failure(mutant.name(), "proptest", expected(), || {
-                    runner::proptest_catch(mutant, cases)
+                catch_or_failure(mutant.name(), checker, expected, || {
+                    runner::proptest_catch(mutant, cases, faults)
                 })
             }));
         }

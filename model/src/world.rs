@@ -11,7 +11,7 @@
 //! because the world said so, never because the waiter itself slept.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -19,11 +19,11 @@ use sessionlock::fs::{FileId, FileKind, FsOp, Moment};
 use sessionlock::sync::Mutex;
 use std::sync::Arc;
 
+use crate::injection::{Armed, CrashAt, Fault, FaultPlan, Injected, Intercept};
 use crate::invariant::Invariant;
 use crate::refine::record::Prim;
 
-/// A process id in the model.
-pub type Pid = u32;
+pub use crate::process::Pid;
 
 /// Wall-clock milliseconds at logical time zero: 2026-02-13T10:00:00.000Z.
 pub const WALL_ORIGIN_MS: u64 = 1_770_976_800_000;
@@ -50,7 +50,7 @@ pub struct Stats {
     pub pid_reuses: u64,
     /// Times a task met its own process's kernel lock (INV-3 when non-zero).
     pub self_contention: u64,
-    /// Faults the plan injected (see [`crate::fault`]).
+    /// Faults the plan injected (see [`crate::injection`]).
     pub faults_injected: u64,
     /// Lease probes that found a writer (a foreign holder proven alive by the kernel).
     pub lease_writer: u64,
@@ -155,8 +155,8 @@ pub(crate) struct State {
     pub violations: Vec<(Invariant, String)>,
     pub pending_panic: Option<(Invariant, String)>,
     pub stats: Stats,
-    /// Faults and crash points to inject (see [`crate::fault`]).
-    pub faults: crate::fault::FaultPlan,
+    /// Faults and crash points to inject (see [`crate::injection`]).
+    pub faults: FaultPlan,
     /// The trace of every step, when recording ([`World::record_trace`]).
     pub(crate) recorder: Option<crate::refine::record::Recorder>,
     next_id: u64,
@@ -214,7 +214,7 @@ impl World {
                 violations: Vec::new(),
                 pending_panic: None,
                 stats: Stats::default(),
-                faults: crate::fault::FaultPlan::default(),
+                faults: FaultPlan::default(),
                 recorder,
                 next_id: 1,
             }),
@@ -607,4 +607,72 @@ impl State {
 
 pub(crate) fn file_id(ino: u64) -> FileId {
     FileId { dev: 1, ino }
+}
+
+impl State {
+    /// Consults the fault plan for primitive `op` of `pid`, counting what it injects.
+    pub(crate) fn intercept(&mut self, pid: Pid, op: FsOp) -> Intercept {
+        let hook = self.faults.intercept(pid, op);
+        self.stats.faults_injected += u64::from(hook.fault.is_some());
+        hook
+    }
+}
+
+/// What sits at a lock path, seen from outside the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockFile {
+    /// Its identity.
+    pub id: FileId,
+    /// Whether any open handle holds its kernel lock.
+    pub kernel_locked: bool,
+    /// Its content.
+    pub data: Vec<u8>,
+}
+
+impl World {
+    /// Installs `faults`, replacing any before; their counts start from 0 now.
+    pub fn set_faults(&self, faults: Vec<Fault>) {
+        self.state.lock().faults.faults = faults.into_iter().map(Armed::new).collect();
+    }
+
+    /// Installs crash points, replacing any before; their counts start from 0 now.
+    pub fn set_crash_points(&self, points: Vec<CrashAt>) {
+        self.state.lock().faults.crashes = points.into_iter().map(Armed::new).collect();
+    }
+
+    /// Disarms every fault and crash point (the log of what fired stays).
+    pub fn clear_faults(&self) {
+        let mut st = self.state.lock();
+        st.faults.faults.clear();
+        st.faults.crashes.clear();
+    }
+
+    /// Every fault injected so far, in order.
+    pub fn injected(&self) -> Vec<Injected> {
+        self.state.lock().faults.log.clone()
+    }
+
+    /// How many faults were injected so far.
+    pub fn injected_count(&self) -> usize {
+        self.state.lock().faults.log.len()
+    }
+
+    /// How many crash points have fired so far.
+    pub fn crash_points_fired(&self) -> u64 {
+        self.state.lock().faults.crashed
+    }
+
+    /// Whether process `pid` exists and is alive.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.state.lock().procs.get(&pid).is_some_and(|p| p.alive)
+    }
+
+    /// The file at `path`, if any, with its kernel-lock state and content.
+    pub fn lock_file(&self, path: &Path) -> Option<LockFile> {
+        let st = self.state.lock();
+        let ino = *st.paths.get(path)?;
+        let inode = st.inodes.get(&ino)?;
+        let kernel_locked = inode.lock.is_some_and(|h| st.handles.contains_key(&h));
+        Some(LockFile { id: file_id(ino), kernel_locked, data: inode.data.clone() })
+    }
 }

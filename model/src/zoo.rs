@@ -28,7 +28,7 @@ pub struct Check {
 
 /// What a check said.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Outcome {
     /// Nothing broke.
     Pass,
     /// This invariant broke.
@@ -72,7 +72,7 @@ pub fn checks(mutant: Mutant) -> Vec<Check> {
 }
 
 /// Runs `check` against `subject`.
-pub fn run(check: &Check, subject: Subject) -> Verdict {
+pub fn run(check: &Check, subject: Subject) -> Outcome {
     let outcome = match check.run {
         Run::Shuttle(scenario, strategy) => guarded(|| {
             let reach = checkers::shuttle(scenario, subject, strategy);
@@ -84,10 +84,10 @@ pub fn run(check: &Check, subject: Subject) -> Verdict {
         Run::Script(f) => guarded(|| f(subject)).and_then(|r| r),
     };
     match outcome {
-        Ok(()) => Verdict::Pass,
+        Ok(()) => Outcome::Pass,
         Err(message) => match Invariant::named_in(&message) {
-            Some(inv) => Verdict::Broke(inv),
-            None => Verdict::Failed(message),
+            Some(inv) => Outcome::Broke(inv),
+            None => Outcome::Failed(message),
         },
     }
 }

@@ -3,7 +3,7 @@
 //! the very same check.
 #![cfg(not(sessionlock_loom))]
 
-use sessionlock_model::zoo::{self, Verdict};
+use sessionlock_model::zoo::{self, Outcome};
 use sessionlock_model::{Mutant, Subject};
 
 /// Runs every check of `mutant`: each must catch it with its invariant, and the real core
@@ -13,13 +13,13 @@ fn caught(mutant: Mutant) {
         let on_core = zoo::run(&check, Subject::Core);
         assert_eq!(
             on_core,
-            Verdict::Pass,
+            Outcome::Pass,
             "the core fails {}'s check {}",
             mutant.name(),
             check.name
         );
         let on_mutant = zoo::run(&check, Subject::Mutant(mutant));
-        let expected = Verdict::Broke(mutant.breaks());
+        let expected = Outcome::Broke(mutant.breaks());
         assert_eq!(on_mutant, expected, "{} under {}", mutant.name(), check.name);
     }
 }

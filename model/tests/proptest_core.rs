@@ -46,3 +46,19 @@ fn proptest_catches_h1_own_pid_orphan() {
     let failure = report.failure.expect("the H1 own-pid-orphan mutant must fail");
     assert!(failure.contains("INV-2"), "{failure}");
 }
+
+/// Reproduces H2: a breaker that lets go of its kernel lock before it unlinks by path.
+/// Checks: INV-2
+#[test]
+fn proptest_catches_h2_unlocked_break() {
+    let report = mutant(Mutant::H2UnlockedBreak);
+    let failure = report.failure.expect("the H2 mutant must fail");
+    assert!(failure.contains("INV-2"), "{failure}");
+}
+
+/// The tests above cover every mutant the stepped driver must catch.
+#[test]
+fn every_machine_mutant_has_a_test_here() {
+    let tested = [Mutant::H1ReleaseOrder, Mutant::H1OwnPidOrphan, Mutant::H2UnlockedBreak];
+    assert_eq!(tested, sessionlock_model::machine::MUTANTS);
+}

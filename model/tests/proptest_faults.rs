@@ -8,9 +8,10 @@ use std::io;
 
 use sessionlock::fs::{FsOp, LockFs, Opened, Published};
 use sessionlock_model::fault::points::{Script, Strike, enumerate};
-use sessionlock_model::fault::{EIO, Fault, FaultKind, check_faults, check_faults_on};
+use sessionlock_model::fault::{EIO, Fault, FaultKind};
 use sessionlock_model::harness::lock_path;
-use sessionlock_model::{ModelFs, Mutant, Subject, World, rt};
+use sessionlock_model::machine::{check_faults, check_faults_on};
+use sessionlock_model::{Invariant, ModelFs, Mutant, Subject, World, rt};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
@@ -117,13 +118,44 @@ fn short_write_and_races_leave_the_world_untouched() {
     assert_eq!(world.injected().len(), 3);
 }
 
+/// Runs the fault plans against `mutant`; its failure must name `inv`, or another
+/// invariant the mutant breaks under faults.
+fn caught_under_faults(mutant: Mutant, inv: &str) {
+    let report = check_faults_on(Subject::Mutant(mutant), cases());
+    println!("proptest faults {}: {report:?}", mutant.name());
+    let failure = report.failure.expect("the mutant must fail under faults");
+    let named = Invariant::in_message(&failure).map(|found| found.id());
+    assert_eq!(mutant.breaks().id(), inv, "the mutant's own invariant");
+    let expected: Vec<_> = mutant.breaks_under_faults().iter().map(|i| i.id()).collect();
+    assert!(named.is_some_and(|id| expected.contains(&id)), "expected {expected:?}: {failure}");
+}
+
 /// The harness has teeth: H2's breaker, which lets go of the kernel lock before it
 /// unlinks by path, is caught under faults too.
 /// Checks: INV-2
 #[test]
 fn proptest_faults_catch_h2_unlocked_break() {
-    let report = check_faults_on(Subject::Mutant(Mutant::H2UnlockedBreak), cases());
-    println!("proptest faults H2: {report:?}");
-    let failure = report.failure.expect("the H2 mutant must fail under faults");
-    assert!(failure.contains("INV-2"), "{failure}");
+    caught_under_faults(Mutant::H2UnlockedBreak, "INV-2");
+}
+
+/// H1, the seed race, is caught under faults too.
+/// Checks: INV-3
+#[test]
+fn proptest_faults_catch_h1_release_order() {
+    caught_under_faults(Mutant::H1ReleaseOrder, "INV-3");
+}
+
+/// H1's own-pid-orphan variant is caught under faults too (or, when a path stat told its
+/// release the file vanished, as the file that release leaves behind).
+/// Checks: INV-2, INV-5
+#[test]
+fn proptest_faults_catch_h1_own_pid_orphan() {
+    caught_under_faults(Mutant::H1OwnPidOrphan, "INV-2");
+}
+
+/// The tests above cover every mutant the stepped driver must catch.
+#[test]
+fn every_machine_mutant_has_a_test_here() {
+    let tested = [Mutant::H1ReleaseOrder, Mutant::H1OwnPidOrphan, Mutant::H2UnlockedBreak];
+    assert_eq!(tested, sessionlock_model::machine::MUTANTS);
 }

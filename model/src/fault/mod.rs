@@ -1,202 +1,23 @@
-//! Filesystem fault injection and crash points: a deterministic plan, kept in the
-//! [`World`](crate::World), that makes a chosen primitive of a chosen process fail, or
-//! kills the process at it.
-//!
-//! Every primitive of [`ModelFs`](crate::ModelFs) passes through one hook after its
-//! checkpoint, so the plan covers publish, open, try-lock, the kernel wait, stat, read,
-//! unlink and close alike. Each plan entry counts the primitives it could hit, per
-//! process, from 0 when the plan is installed, and fires once:
-//!
-//! | entry | fires at | the primitive |
-//! |---|---|---|
-//! | [`Fault`] `Io`, `NoSpace`, `Access`, `Interrupted` | its `at`-th matching primitive | fails with EIO, ENOSPC, EACCES, EINTR, before any effect |
-//! | [`Fault`] `ShortWrite` | a publish | fails with `WriteZero` and leaves nothing behind (the adapter removes its temporary file) |
-//! | [`Fault`] `NotFoundRace` | an open or a path stat | reports nothing at the path, as if the file had just vanished |
-//! | [`Fault`] `AlreadyExistsRace` | a publish | reports [`Published::Exists`](sessionlock::fs::Published), as if a racing creator won |
-//! | [`CrashAt`] `Before` | the process's `at`-th primitive | the process dies before it takes effect |
-//! | [`CrashAt`] `After` | the process's `at`-th primitive | it takes effect, then the process dies |
+//! The drivers' side of fault injection: the plan's vocabulary (re-exported from
+//! [`crate::injection`], which the world owns), what each failure may be explained by
+//! ([`explain`]), where the faults landed ([`FaultHits`]), and the drivers that use the
+//! plan: the stepped driver ([`machine`](crate::machine), proptest), the threaded driver
+//! ([`harness`](crate::harness), [`shuttle`]) and [`points`] (every crash and fault point
+//! of a script).
 //!
 //! A crashed primitive returns an error to its (dead) caller, so no task of a dead
-//! process acts on what it did. The drivers that use the plan: [`machine`] (proptest),
-//! [`threaded`] (shuttle) and [`points`] (every crash and fault point of a script).
+//! process acts on what it did.
 
 pub mod explain;
-pub mod machine;
-mod oracle;
-mod plan;
 pub mod points;
-mod runner;
 pub mod script;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod shuttle;
-pub mod threaded;
 
-use std::io;
-
-use sessionlock::fs::FsOp;
-
-use crate::world::Pid;
-
-pub(crate) use plan::FaultPlan;
-pub use plan::LockFile;
-pub use runner::{FaultReport, REGRESSIONS, check_faults, check_faults_on, replay};
-
-/// `EIO`, without libc.
-pub const EIO: i32 = 5;
-/// `ENOSPC`, without libc.
-pub const ENOSPC: i32 = 28;
-/// `EACCES`, without libc.
-pub const EACCES: i32 = 13;
-/// `EINTR`, without libc.
-pub const EINTR: i32 = 4;
-
-/// Every primitive a plan can hit (all of [`FsOp`] but `Resolve`, which the core does
-/// not run).
-pub const FS_OPS: [FsOp; 9] = [
-    FsOp::Publish,
-    FsOp::Open,
-    FsOp::TryLock,
-    FsOp::LockUntil,
-    FsOp::Meta,
-    FsOp::PathId,
-    FsOp::Read,
-    FsOp::Unlink,
-    FsOp::Close,
-];
-
-/// How an injected fault makes a primitive fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultKind {
-    /// `EIO`.
-    Io,
-    /// `ENOSPC`.
-    NoSpace,
-    /// `EACCES`.
-    Access,
-    /// `EINTR`.
-    Interrupted,
-    /// An open or path stat finds nothing: the file vanished in between.
-    NotFoundRace,
-    /// A publish finds the path taken: a racing creator.
-    AlreadyExistsRace,
-    /// A publish could not write the whole payload; it fails with `WriteZero` and leaves
-    /// nothing behind.
-    ShortWrite,
-}
-
-impl FaultKind {
-    /// Every kind.
-    pub const ALL: [Self; 7] = [
-        Self::Io,
-        Self::NoSpace,
-        Self::Access,
-        Self::Interrupted,
-        Self::NotFoundRace,
-        Self::AlreadyExistsRace,
-        Self::ShortWrite,
-    ];
-
-    /// Whether this kind can hit `op`: the races only where they mean something, the
-    /// errors anywhere.
-    pub fn applies_to(self, op: FsOp) -> bool {
-        match self {
-            Self::NotFoundRace => matches!(op, FsOp::Open | FsOp::PathId),
-            Self::AlreadyExistsRace | Self::ShortWrite => op == FsOp::Publish,
-            Self::Io | Self::NoSpace | Self::Access | Self::Interrupted => true,
-        }
-    }
-
-    /// The error the primitive fails with; `None` for a race, which is reported as an
-    /// outcome instead.
-    pub fn error(self) -> Option<io::Error> {
-        let code = match self {
-            Self::Io => EIO,
-            Self::NoSpace => ENOSPC,
-            Self::Access => EACCES,
-            Self::Interrupted => EINTR,
-            Self::ShortWrite => {
-                let detail = "short write: publication abandoned, temporary file removed";
-                return Some(io::Error::new(io::ErrorKind::WriteZero, detail));
-            }
-            Self::NotFoundRace | Self::AlreadyExistsRace => return None,
-        };
-        Some(io::Error::from_raw_os_error(code))
-    }
-
-    /// Whether `error` is the one this kind injects.
-    pub fn produced(self, error: &io::Error) -> bool {
-        match self.error() {
-            Some(own) if own.raw_os_error().is_some() => own.raw_os_error() == error.raw_os_error(),
-            Some(own) => own.kind() == error.kind() && error.raw_os_error().is_none(),
-            None => false,
-        }
-    }
-
-    /// What the primitive returns instead of running: the error, or `raced` for a race.
-    pub(crate) fn inject<T>(self, raced: Option<T>) -> io::Result<T> {
-        match self.error() {
-            Some(error) => Err(error),
-            None => {
-                raced.ok_or_else(|| io::Error::other("race fault on a primitive it cannot hit"))
-            }
-        }
-    }
-}
-
-/// Makes the `at`-th primitive matching `pid`, `op` and `kind` fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fault {
-    /// Which matching primitive of the target process, counting from 0 when the plan is
-    /// installed. With `pid: None` each process counts its own, and the first to reach
-    /// `at` is hit.
-    pub at: u64,
-    /// The target process; `None` for any.
-    pub pid: Option<Pid>,
-    /// The target primitive; `None` for any that `kind` applies to.
-    pub op: Option<FsOp>,
-    /// How it fails.
-    pub kind: FaultKind,
-}
-
-impl Fault {
-    /// Whether a primitive `op` of `pid` counts towards this fault.
-    pub fn matches(&self, pid: Pid, op: FsOp) -> bool {
-        self.pid.is_none_or(|p| p == pid)
-            && self.op.is_none_or(|o| o == op)
-            && self.kind.applies_to(op)
-    }
-}
-
-/// When a crash point kills its process, relative to the primitive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CrashWhen {
-    /// Before the primitive takes effect.
-    Before,
-    /// Right after it takes effect.
-    After,
-}
-
-/// Kills process `pid` at its `at`-th primitive (counting from 0 when installed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CrashAt {
-    /// Which primitive of the process.
-    pub at: u64,
-    /// The process.
-    pub pid: Pid,
-    /// Before or after the primitive's effect.
-    pub when: CrashWhen,
-}
-
-/// A fault the plan injected: which process, which primitive, how.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Injected {
-    /// The process whose primitive was hit.
-    pub pid: Pid,
-    /// The primitive.
-    pub op: FsOp,
-    /// The fault.
-    pub kind: FaultKind,
-}
+pub use crate::injection::{
+    CrashAt, CrashWhen, EACCES, EINTR, EIO, ENOSPC, FS_OPS, Fault, FaultKind, Injected,
+};
+pub use crate::world::LockFile;
 
 /// How many faults a run injected, and where they landed: the evidence that a pass
 /// under faults means something.
@@ -239,33 +60,5 @@ impl FaultHits {
             missing.is_empty(),
             "{run}: no fault hit {missing:?}, so its pass proves nothing ({self:?})"
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_error_kind_is_recognised_only_by_itself() {
-        for kind in FaultKind::ALL {
-            for other in FaultKind::ALL {
-                let produced = kind.error().is_some_and(|e| other.produced(&e));
-                assert_eq!(
-                    produced,
-                    kind == other && kind.error().is_some(),
-                    "{kind:?} vs {other:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn races_apply_only_where_they_mean_something() {
-        let hits = |kind: FaultKind| FS_OPS.iter().filter(|op| kind.applies_to(**op)).count();
-        assert_eq!(hits(FaultKind::NotFoundRace), 2);
-        assert_eq!(hits(FaultKind::AlreadyExistsRace), 1);
-        assert_eq!(hits(FaultKind::ShortWrite), 1);
-        assert_eq!(hits(FaultKind::Io), FS_OPS.len());
     }
 }

@@ -25,7 +25,7 @@ use super::script::{Actor, Cycle};
 use super::{CrashAt, CrashWhen, Fault, FaultKind};
 use crate::exec::Stepper;
 use crate::fs::{ModelClock, ModelFs};
-use crate::harness::{Ghost, lock_path};
+use crate::harness::{FRESH_PID, Ghost, lock_path};
 use crate::invariant::Invariant;
 use crate::refine::record;
 use crate::subject::{ModelGuard, ModelLocker, Subject};
@@ -286,7 +286,7 @@ impl Stage {
             }
         }
         let reborn = (!survived).then_some(target);
-        let pids = reborn.into_iter().chain([300, 301]);
+        let pids = reborn.into_iter().chain([FRESH_PID, FRESH_PID + 1]);
         let fresh: Vec<Cycle> = pids.map(|pid| self.actor(pid).spawn(&mut self.ex, None)).collect();
         self.ex.run_until_stalled();
         self.violations()?;

@@ -6,20 +6,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use shuttle::rand::{Rng, thread_rng};
 
-use super::threaded;
 use super::{FS_OPS, Fault, FaultHits, FaultKind};
 use crate::checkers::{Strategy, env_count};
-use crate::harness::Scenario;
+use crate::harness::{Scenario, run_faulted};
+use crate::subject::Subject;
 use crate::world::Pid;
 
-/// Explores `scenario` under `strategy`, each iteration with its own random fault plan;
-/// panics on a violation. Returns where the faults landed, over every iteration.
-pub fn check(scenario: &'static Scenario, strategy: Strategy) -> FaultHits {
+/// Explores `scenario` against `subject` under `strategy`, each iteration with its own
+/// random fault plan; panics on a violation. Returns where the faults landed, over every
+/// iteration.
+pub fn check(scenario: &'static Scenario, subject: Subject, strategy: Strategy) -> FaultHits {
     let total = Arc::new(Mutex::new(FaultHits::default()));
     let sink = Arc::clone(&total);
     let body = move || {
-        let hits =
-            sessionlock::sync::shuttle_scope(|| threaded::run(scenario, random_plan(scenario)));
+        let hits = sessionlock::sync::shuttle_scope(|| {
+            run_faulted(scenario, subject, random_plan(scenario))
+        });
         sink.lock().unwrap_or_else(PoisonError::into_inner).add(&hits);
     };
     crate::checkers::explore(body, strategy, env_count("SHUTTLE_ITERATIONS", 1000));

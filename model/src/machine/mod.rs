@@ -1,11 +1,16 @@
-//! The proptest state machine: the core against a sequential reference, one filesystem
-//! primitive at a time.
+//! The stepped driver: the core against a sequential reference, one filesystem
+//! primitive at a time, with or without a fault plan.
 //!
 //! One [`World`](crate::World) in step mode holds two processes (pids 100 and 101) of
 //! two tasks each, all on one lock path, polled by a single-threaded
 //! [`Stepper`](crate::exec::Stepper). Each [`Transition`] starts an op on a task, polls
 //! one task once (so it runs exactly one primitive), crashes or restarts a process (pid
-//! reuse), moves the clock, or settles every task.
+//! reuse), moves the clock, or settles every task. Two runs drive it:
+//!
+//! | run | cases | the clock | faults |
+//! |---|---|---|---|
+//! | [`check_machine`] | sequences from the [`Reference`] | moves ([`Transition::Advance`]) | none |
+//! | [`check_faults_on`] | one to three [`Fault`](crate::fault::Fault)s ([`FaultReference`]), then sequences as above | moves | installed in the world |
 //!
 //! **Two halves of the reference.** proptest-state-machine generates (and shrinks) a
 //! whole sequence before the system runs, so its [`Reference`] cannot see when an op
@@ -18,81 +23,36 @@
 //! task, a release by a task holding no guard) is ignored, so every subsequence the
 //! shrinker tries is valid.
 //!
+//! **One oracle.** Each op is polled inside a witness that records the faults injected
+//! into its primitives and the files it published. A failure is allowed only as the
+//! honest report of a fault injected into its own op (a typed error naming the lock
+//! path, the injected primitive and the injected error), or as a timeout whose deadline
+//! passed while something held the lock; with no plan installed, no fault explains
+//! anything.
+//!
 //! | check | when | invariant |
 //! |---|---|---|
 //! | an acquire returns a guard while another task is inside | on completion | INV-1 |
 //! | the world saw a bad unlink, or a task meet its own process's kernel lock | after every poll | INV-2, INV-3 |
-//! | an acquire times out though, when its deadline passed with every task stalled, no other task was busy or inside and no crash had left a file | on completion | INV-3 |
+//! | an acquire fails, unless it timed out though, when its deadline passed with every task stalled, no other task was busy or inside and no crash had left a file, or a fault injected into it explains the failure | on completion | INV-3 (INV-4 after a crash) |
+//! | a failed acquire leaves an entry (siblings idle) or a file it published | on completion | INV-5 |
 //! | a try-acquire with no other task busy or inside, kept so until it returns, finds the lock held | on completion | INV-4 (after a crash), INV-5 |
-//! | a release reports a count other than the reference's | on completion | INV-7 |
-//! | after releasing everything, a task is still waiting | teardown | INV-3 |
-//! | a fresh process cannot acquire at once | teardown | INV-4 |
+//! | a release reports a count other than the reference's, reports its file removed while it remains, or fails unexplained by a fault injected into it | on completion | INV-7, INV-5 |
+//! | after releasing everything (faults still armed, then disarmed), a task is still waiting | teardown | INV-3 |
+//! | each surviving process (under faults), then a fresh one, cannot acquire at once | teardown | INV-3, INV-4 |
 //! | a lock file or a registry entry remains | teardown | INV-5 |
 
 mod oracle;
 mod plan;
 mod runner;
+mod shape;
 mod sut;
 mod teardown;
 
-pub use plan::{Belief, Plan, Reference};
-pub use runner::{check_machine, replay};
-pub use sut::{Sut, Verdict};
-
-use crate::observe::Reach;
-use crate::op::Command;
-use crate::world::Pid;
-
-/// Simulated processes.
-pub const PROCESSES: usize = 2;
-/// Tasks in each process.
-pub const TASKS_PER_PROCESS: usize = 2;
-/// Tasks in all, numbered across processes: task `t` belongs to process
-/// `t / TASKS_PER_PROCESS`.
-pub const TASKS: usize = PROCESSES * TASKS_PER_PROCESS;
-/// The pid of process 0; process `p` has pid `FIRST_PID + p`.
-pub const FIRST_PID: Pid = 100;
-/// The pid of the fresh process that proves recovery at teardown.
-pub const FRESH_PID: Pid = 200;
-/// How many transitions a case has at most.
-pub const MAX_TRANSITIONS: usize = 128;
-
-/// Where the core's failing seeds are kept (the lead commits this directory).
-pub const REGRESSIONS: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/proptest_core.txt");
-
-/// One step of the machine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transition {
-    /// Starts an [`Op`](crate::Op) (`Acquire`, `TryAcquire` or `Release`) on a task.
-    /// Ignored if the task is busy or dead, or, for a release, holds no guard.
-    Begin(Command),
-    /// Polls a task once: it runs at most one filesystem primitive.
-    Step(usize),
-    /// Kills a process at once.
-    Crash(usize),
-    /// Brings a crashed process back as a new incarnation of the same pid.
-    Restart(usize),
-    /// Moves the clock forward by this many milliseconds.
-    Advance(u64),
-    /// Polls every task until all are stalled.
-    Settle,
-}
-
-/// The process a task belongs to.
-pub const fn process_of(task: usize) -> usize {
-    task / TASKS_PER_PROCESS
-}
-
-/// What [`check_machine`] found.
-#[derive(Clone, Debug, Default)]
-pub struct MachineReport {
-    /// Cases run, shrinking runs included.
-    pub cases: u32,
-    /// Transitions applied over all cases.
-    pub transitions: u64,
-    /// The interesting states reached, over all cases.
-    pub reach: Reach,
-    /// `"INV-n Name: …"` and the minimal failing sequence, if a case failed.
-    pub failure: Option<String>,
-}
+pub use plan::{Belief, FaultReference, Plan, Reference};
+pub use runner::{check_faults, check_faults_on, check_machine, replay, replay_faults};
+pub use shape::{
+    FAULT_REGRESSIONS, FIRST_PID, MAX_GUARDS, MAX_TRANSITIONS, MUTANTS, MachineReport, PROCESSES,
+    REGRESSIONS, SETTLE_BUDGET, TASKS, TASKS_PER_PROCESS, Transition, process_of,
+};
+pub use sut::Sut;

@@ -1,16 +1,20 @@
-//! The generating half of the reference: which processes are alive, and what the
-//! generator believes each task is doing. Beliefs only steer generation and shrinking;
+//! The generating half of the reference: the fault plan, which processes are alive, and
+//! what the generator believes each task is doing. Beliefs only steer generation and shrinking;
 //! the checks use the exact model the [`Sut`](super::Sut) keeps.
 
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest_state_machine::ReferenceStateMachine;
 
-use super::{PROCESSES, TASKS, Transition, process_of};
-use crate::op::{Command, Op};
+use proptest::collection::vec;
+use proptest::option;
+use proptest::sample::select;
+use sessionlock::fs::FsOp;
 
-/// Guards a task is believed to hold at most; more acquires are not generated.
-const MAX_GUARDS: u8 = 3;
+use super::shape::{FIRST_PID, MAX_GUARDS, PROCESSES, TASKS, Transition, process_of};
+use crate::fault::{Fault, FaultKind};
+use crate::op::{Command, Op};
+use crate::world::Pid;
 
 /// What the generator believes about one task.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +40,9 @@ impl Belief {
 /// The reference state: what the transition sequence alone decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
+    /// The faults installed in the world before the first transition (none for
+    /// [`Reference`]).
+    pub faults: Vec<Fault>,
     /// Whether each process is alive.
     pub alive: [bool; PROCESSES],
     /// Each task's belief.
@@ -44,7 +51,7 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Self { alive: [true; PROCESSES], tasks: [Belief::default(); TASKS] }
+        Self { faults: Vec::new(), alive: [true; PROCESSES], tasks: [Belief::default(); TASKS] }
     }
 }
 
@@ -88,7 +95,7 @@ impl Plan {
         }
         choices.push((1, step(task)));
         let holding = belief.guards > 0;
-        if belief.guards < MAX_GUARDS {
+        if usize::from(belief.guards) < MAX_GUARDS {
             let acquire = 3 + u32::from(holding) + 6 * u32::from(self.sibling_releasing(task));
             choices.push((acquire, begin(task, Op::Acquire)));
             choices.push((2, begin(task, Op::TryAcquire)));
@@ -180,7 +187,7 @@ impl ReferenceStateMachine for Reference {
                 let guards = plan.tasks.get(task).map_or(0, |b| b.guards);
                 task < TASKS
                     && match op {
-                        Op::Acquire | Op::TryAcquire => guards < MAX_GUARDS,
+                        Op::Acquire | Op::TryAcquire => usize::from(guards) < MAX_GUARDS,
                         Op::Release => guards > 0,
                         Op::Crash | Op::Advance(_) => false,
                     }
@@ -190,4 +197,60 @@ impl ReferenceStateMachine for Reference {
             Transition::Advance(_) | Transition::Settle => true,
         }
     }
+}
+
+/// The reference with a fault plan: one to three faults drawn with the initial state
+/// (and shrunk with it), then transitions as [`Reference`] draws them.
+#[derive(Clone, Copy, Debug)]
+pub struct FaultReference;
+
+impl ReferenceStateMachine for FaultReference {
+    type State = Plan;
+    type Transition = Transition;
+
+    fn init_state() -> BoxedStrategy<Plan> {
+        vec(fault(), 1..=3).prop_map(|faults| Plan { faults, ..Plan::default() }).boxed()
+    }
+
+    fn transitions(plan: &Plan) -> BoxedStrategy<Transition> {
+        Reference::transitions(plan)
+    }
+
+    fn apply(plan: Plan, transition: &Transition) -> Plan {
+        Reference::apply(plan, transition)
+    }
+
+    fn preconditions(plan: &Plan, transition: &Transition) -> bool {
+        Reference::preconditions(plan, transition)
+    }
+}
+
+/// A fault on one of the first primitives of a process (or of any), usually of one
+/// primitive. A race kind only targets a primitive it applies to.
+fn fault() -> impl Strategy<Value = Fault> {
+    let pids: Vec<Pid> = (0..PROCESSES).map(|p| FIRST_PID + p as Pid).collect();
+    let pid = option::weighted(0.6, select(pids));
+    let op = option::weighted(0.75, common_op());
+    (0u64..4, pid, op, select(FaultKind::ALL.to_vec())).prop_map(|(at, pid, op, kind)| Fault {
+        at,
+        pid,
+        op: op.filter(|op| kind.applies_to(*op)),
+        kind,
+    })
+}
+
+/// A primitive, weighted by how often the core runs it: every acquire publishes and
+/// every release stats, unlinks and closes, while only contention probes.
+fn common_op() -> impl Strategy<Value = FsOp> {
+    prop_oneof![
+        3 => Just(FsOp::Publish),
+        2 => Just(FsOp::PathId),
+        2 => Just(FsOp::Unlink),
+        1 => Just(FsOp::Close),
+        2 => Just(FsOp::Open),
+        2 => Just(FsOp::TryLock),
+        1 => Just(FsOp::LockUntil),
+        1 => Just(FsOp::Meta),
+        1 => Just(FsOp::Read),
+    ]
 }

@@ -1,15 +1,23 @@
 //! Running the machine: proptest's runner, driven programmatically, and replays.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 
-use super::{MAX_TRANSITIONS, MachineReport, REGRESSIONS, Reference, Sut, Transition};
+use super::plan::{FaultReference, Plan, Reference};
+use super::shape::{FAULT_REGRESSIONS, MAX_TRANSITIONS, MachineReport, REGRESSIONS, Transition};
+use super::sut::Sut;
+use crate::fault::{Fault, FaultHits};
 use crate::invariant::Invariant;
 use crate::observe::Reach;
 use crate::subject::Subject;
+
+/// A generated case: the reference's initial state (with the fault plan), the
+/// transitions, and how many of them ran (for the shrinker).
+type Case = (Plan, Vec<Transition>, Option<Arc<AtomicUsize>>);
 
 /// Runs `cases` random transition sequences against `subject`, shrinking any failure.
 ///
@@ -19,24 +27,47 @@ use crate::subject::Subject;
 /// [`REGRESSIONS`] and replayed first on every run; mutants, which are meant to fail,
 /// save nothing.
 pub fn check_machine(subject: Subject, cases: u32) -> MachineReport {
+    let strategy = Reference::sequential_strategy(1..=MAX_TRANSITIONS).boxed();
+    check(subject, cases, strategy, REGRESSIONS)
+}
+
+/// Runs `cases` random (fault plan, transition sequence) cases against the core, as
+/// [`check_machine`] does, with the plan installed in the world; failing seeds are saved
+/// to [`FAULT_REGRESSIONS`].
+pub fn check_faults(cases: u32) -> MachineReport {
+    check_faults_on(Subject::Core, cases)
+}
+
+/// As [`check_faults`], against `subject`; a mutant's failing seeds are not saved.
+pub fn check_faults_on(subject: Subject, cases: u32) -> MachineReport {
+    let strategy = FaultReference::sequential_strategy(1..=MAX_TRANSITIONS).boxed();
+    check(subject, cases, strategy, FAULT_REGRESSIONS)
+}
+
+fn check(
+    subject: Subject,
+    cases: u32,
+    strategy: BoxedStrategy<Case>,
+    seeds: &'static str,
+) -> MachineReport {
     let tally = Mutex::new(MachineReport::default());
-    let mut runner = TestRunner::new(config(subject, cases));
-    let strategy = Reference::sequential_strategy(1..=MAX_TRANSITIONS);
-    let result = runner.run(&strategy, |(_, transitions, seen)| {
-        let (reach, applied, outcome) = run(subject, &transitions, seen.as_deref());
-        let mut report = tally.lock().unwrap_or_else(PoisonError::into_inner);
-        report.cases += 1;
-        report.transitions += applied;
-        report.reach.add(&reach);
+    let failure_persistence = crate::core_mutants::seeds(subject, seeds);
+    let config =
+        Config { cases, failure_persistence, max_shrink_iters: 20_000, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&strategy, |(plan, transitions, seen)| {
+        let (sut, applied, outcome) = run(subject, &plan.faults, &transitions, seen.as_deref());
+        tally.lock().unwrap_or_else(PoisonError::into_inner).add(&sut, applied);
         outcome.map_err(TestCaseError::fail)
     });
     let mut report = tally.into_inner().unwrap_or_else(PoisonError::into_inner);
     report.failure = match result {
         Ok(()) => None,
-        Err(TestError::Fail(reason, (_, transitions, _))) => {
-            let (transitions, message) = minimise(subject, transitions, reason.message());
+        Err(TestError::Fail(reason, (plan, transitions, _))) => {
+            let faults = &plan.faults;
+            let (transitions, message) = minimise(subject, faults, transitions, reason.message());
             Some(format!(
-                "{message}\nminimal failing case ({} transitions): {transitions:?}",
+                "{message}\nminimal failing case (faults {faults:?}, {} transitions): {transitions:?}",
                 transitions.len()
             ))
         }
@@ -51,22 +82,39 @@ pub fn check_machine(subject: Subject, cases: u32) -> MachineReport {
 /// # Errors
 /// `"INV-n Name: …"` for the first invariant broken.
 pub fn replay(subject: Subject, transitions: &[Transition]) -> Result<Reach, String> {
-    let (reach, _, outcome) = run(subject, transitions, None);
-    outcome.map(|()| reach)
+    let (sut, _, outcome) = run(subject, &[], transitions, None);
+    outcome.map(|()| sut.reach())
 }
 
-fn config(subject: Subject, cases: u32) -> Config {
-    let failure_persistence = crate::core_mutants::seeds(subject, REGRESSIONS);
-    Config { cases, failure_persistence, max_shrink_iters: 20_000, ..Config::default() }
+/// As [`replay`], against the core under `faults`, as [`check_faults`] does.
+///
+/// # Errors
+/// `"INV-n Name: …"` for the first invariant broken.
+pub fn replay_faults(faults: &[Fault], transitions: &[Transition]) -> Result<FaultHits, String> {
+    let (sut, _, outcome) = run(Subject::Core, faults, transitions, None);
+    outcome.map(|()| sut.hits())
 }
 
-/// Runs one case; returns what it reached, the transitions applied, and its outcome.
+impl MachineReport {
+    /// Adds one case: the system after it, and the transitions it applied.
+    fn add(&mut self, sut: &Sut, applied: u64) {
+        self.cases += 1;
+        self.transitions += applied;
+        self.reach.add(&sut.reach());
+        self.faults_injected += sut.faults_injected();
+        self.hits.add(&sut.hits());
+    }
+}
+
+/// Runs one case under `faults`; returns the system after it, the transitions applied,
+/// and its outcome.
 fn run(
     subject: Subject,
+    faults: &[Fault],
     transitions: &[Transition],
     seen: Option<&AtomicUsize>,
-) -> (Reach, u64, Result<(), String>) {
-    let mut sut = Sut::new(subject);
+) -> (Sut, u64, Result<(), String>) {
+    let mut sut = Sut::with_faults(subject, faults.to_vec());
     let mut applied = 0;
     let outcome = transitions
         .iter()
@@ -79,7 +127,7 @@ fn run(
         })
         .and_then(|()| sut.teardown())
         .map_err(|(inv, detail)| format!("{inv}: {detail}"));
-    (sut.reach(), applied, outcome)
+    (sut, applied, outcome)
 }
 
 /// Drops single transitions from a failing sequence while it still fails with the same
@@ -87,6 +135,7 @@ fn run(
 /// some into no-ops it does not go back to delete.)
 fn minimise(
     subject: Subject,
+    faults: &[Fault],
     mut transitions: Vec<Transition>,
     message: &str,
 ) -> (Vec<Transition>, String) {
@@ -97,7 +146,7 @@ fn minimise(
         for at in (0..before).rev() {
             let mut shorter = transitions.clone();
             shorter.remove(at);
-            if let Err(failure) = replay(subject, &shorter)
+            if let (_, _, Err(failure)) = run(subject, faults, &shorter, None)
                 && Invariant::in_message(&failure) == inv
             {
                 (transitions, message) = (shorter, failure);

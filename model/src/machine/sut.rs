@@ -1,27 +1,25 @@
 //! The system under test and the exact sequential model beside it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sessionlock::core::{AcquireError, Locker, Options, Owner, ReleaseError, Released, TryAcquire};
-use sessionlock::fs::Moment;
-use std::sync::Arc;
+use sessionlock::fs::{FileId, Moment};
 
-use super::{FIRST_PID, PROCESSES, TASKS_PER_PROCESS, Transition};
+use super::shape::{
+    FIRST_PID, MAX_GUARDS, PROCESSES, SETTLE_BUDGET, TASKS_PER_PROCESS, Transition,
+};
 use crate::exec::{Output, Stepper};
+use crate::fault::explain::{WitnessCell, witnessed};
+use crate::fault::{Fault, FaultHits};
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::lock_path;
-use crate::invariant::Invariant;
+use crate::invariant::{Invariant, Verdict};
 use crate::observe::{Counter, Reach};
 use crate::op::{Command, Op};
 use crate::refine::record::{Polled, Recording, Registry};
 use crate::subject::{ModelGuard, ModelLocker, Subject};
 use crate::world::{Pid, World};
-
-/// A check's outcome: `Err` names the invariant broken and what happened.
-pub type Verdict = Result<(), (Invariant, String)>;
-
-/// Polls one settle may make before it is judged to spin instead of waiting.
-const SETTLE_BUDGET: u64 = 10_000;
 
 pub(super) struct Proc {
     pub pid: Pid,
@@ -35,6 +33,8 @@ pub(super) struct Task {
     pub owner: Owner,
     /// Guards held: the task is inside while this is non-empty.
     pub guards: Vec<ModelGuard>,
+    /// The lock file its first guard published, if it published one.
+    pub file: Option<FileId>,
     pub running: Option<Running>,
 }
 
@@ -48,6 +48,8 @@ pub(super) struct Running {
     pub deadline: Option<Moment>,
     /// Set when the deadline passes: whether a timeout would then be legitimate.
     pub excused: Option<bool>,
+    /// The faults injected into its polls and the files it published.
+    pub witness: WitnessCell,
 }
 
 pub(super) enum Pending {
@@ -56,12 +58,13 @@ pub(super) enum Pending {
     Release { out: Output<Result<Released, ReleaseError>>, remaining: usize },
 }
 
-/// The system under test: one world in step mode, its processes and tasks, the
-/// stepper polling them, and the sequential model the checks compare against.
+/// The system under test: one world in step mode (with its fault plan, if any), its
+/// processes and tasks, the stepper polling them, and the sequential model the checks
+/// compare against.
 pub struct Sut {
     pub(super) subject: Subject,
     pub(super) world: Arc<World>,
-    counter: std::sync::Arc<Counter>,
+    counter: Arc<Counter>,
     pub(super) ex: Stepper<'static>,
     /// The task being polled, for the observers that record the core's events.
     polled: Polled,
@@ -69,35 +72,57 @@ pub struct Sut {
     pub(super) tasks: Vec<Task>,
     /// A crash may have left a lock file nobody holds.
     pub(super) stale_possible: bool,
+    /// A fault plan was installed.
+    pub(super) faulted: bool,
+    /// Where the injected faults landed, over the ops that finished or died.
+    pub(super) hits: FaultHits,
     next_owner: u64,
 }
 
 impl Sut {
     /// A fresh world with [`PROCESSES`] processes of [`TASKS_PER_PROCESS`] tasks, all idle.
     pub fn new(subject: Subject) -> Self {
+        Self::with_faults(subject, Vec::new())
+    }
+
+    /// As [`Sut::new`], with `faults` installed once every process has started.
+    pub fn with_faults(subject: Subject, faults: Vec<Fault>) -> Self {
         let world = World::new();
         world.set_strict(false);
         world.set_step_mode(true);
         let mut sut = Self {
             subject,
             world,
-            counter: std::sync::Arc::new(Counter::default()),
+            counter: Arc::new(Counter::default()),
             ex: Stepper::new(),
             polled: Polled::default(),
             procs: Vec::new(),
             tasks: Vec::new(),
             stale_possible: false,
+            faulted: !faults.is_empty(),
+            hits: FaultHits::default(),
             next_owner: 1,
         };
         for p in 0..PROCESSES {
             sut.add_process(FIRST_PID + p as Pid, TASKS_PER_PROCESS);
         }
+        sut.world.set_faults(faults);
         sut
     }
 
     /// What this case reached so far.
     pub fn reach(&self) -> Reach {
         self.counter.reach(self.world.stats().crashes)
+    }
+
+    /// The faults injected into the tasks' ops so far, and where they landed.
+    pub fn hits(&self) -> FaultHits {
+        self.hits
+    }
+
+    /// Faults the world injected so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.world.stats().faults_injected
     }
 
     /// Applies one transition and runs the checks it triggers.
@@ -124,12 +149,14 @@ impl Sut {
         let process = self.procs.len();
         self.procs.push(Proc { pid, locker: None });
         for _ in 0..tasks {
-            self.tasks.push(Task {
+            let task = Task {
                 process,
                 owner: Owner::PROCESS,
                 guards: Vec::new(),
+                file: None,
                 running: None,
-            });
+            };
+            self.tasks.push(task);
         }
         self.spawn(process);
         process
@@ -145,8 +172,7 @@ impl Sut {
             self.polled.clone(),
             self.counter.clone(),
         );
-        let locker =
-            Locker::new(fs, clock, Options::default()).observed(std::sync::Arc::new(recording));
+        let locker = Locker::new(fs, clock, self.subject.options()).observed(Arc::new(recording));
         self.procs[p].locker = Some(locker);
         for task in self.tasks.iter_mut().filter(|t| t.process == p) {
             task.owner = Owner::from_raw(self.next_owner);
@@ -154,7 +180,7 @@ impl Sut {
         }
     }
 
-    /// Spawns `command`'s op on its task, if it applies.
+    /// Spawns `command`'s op on its task, witnessed, if it applies.
     pub(super) fn begin(&mut self, Command { task: t, op }: Command) -> Verdict {
         let Some(task) = self.tasks.get_mut(t) else {
             return Ok(());
@@ -165,16 +191,19 @@ impl Sut {
         if task.running.is_some() {
             return Ok(());
         }
-        let (owner, subject, path) = (task.owner, self.subject, lock_path());
+        let (owner, subject, path, witness) =
+            (task.owner, self.subject, lock_path(), WitnessCell::default());
+        let (world, at) = (&self.world, path.clone());
         let (slot, pending) = match op {
+            Op::Acquire | Op::TryAcquire if task.guards.len() >= MAX_GUARDS => return Ok(()),
             Op::Acquire => {
-                let future = async move { subject.acquire(&locker, &path, owner).await };
-                let (slot, out) = self.ex.spawn(future);
+                let future = async move { subject.acquire(&locker, &at, owner).await };
+                let (slot, out) = self.ex.spawn(witnessed(world, path, &witness, future));
                 (slot, Pending::Acquire(out))
             }
             Op::TryAcquire => {
-                let future = async move { locker.try_acquire(&path, owner).await };
-                let (slot, out) = self.ex.spawn(future);
+                let future = async move { locker.try_acquire(&at, owner).await };
+                let (slot, out) = self.ex.spawn(witnessed(world, path, &witness, future));
                 (slot, Pending::TryAcquire(out))
             }
             Op::Release => {
@@ -182,7 +211,8 @@ impl Sut {
                     return Ok(());
                 };
                 let remaining = task.guards.len();
-                let (slot, out) = self.ex.spawn(subject.release(guard));
+                let future = subject.release(guard);
+                let (slot, out) = self.ex.spawn(witnessed(world, path, &witness, future));
                 (slot, Pending::Release { out, remaining })
             }
             Op::Crash | Op::Advance(_) => return Ok(()),
@@ -192,7 +222,7 @@ impl Sut {
             running.solo = false;
         }
         self.tasks[t].running =
-            Some(Running { slot, pending, solo, deadline: None, excused: None });
+            Some(Running { slot, pending, solo, deadline: None, excused: None, witness });
         if matches!(op, Op::Acquire | Op::TryAcquire) {
             self.recorded(t, Registry::Begun);
         }
@@ -232,15 +262,12 @@ impl Sut {
                 return Ok(());
             }
         }
-        let inv = match self.stale_possible {
-            true => Invariant::Recovery,
-            false => Invariant::NoSpuriousTimeout,
-        };
         let detail =
             format!("tasks kept running for {SETTLE_BUDGET} rounds without stalling (livelock)");
-        Err((inv, detail))
+        Err((self.failure_invariant(), detail))
     }
 
+    /// Kills process `p` at once; its tasks' guards and ops die with it.
     fn crash(&mut self, p: usize) {
         let Some(process) = self.procs.get_mut(p) else {
             return;
@@ -251,7 +278,11 @@ impl Sut {
         self.world.crash(process.pid);
         for task in self.tasks.iter_mut().filter(|t| t.process == p) {
             task.guards.clear();
-            task.running = None;
+            task.file = None;
+            if let Some(running) = task.running.take() {
+                let releasing = matches!(running.pending, Pending::Release { .. });
+                running.witness.borrow().tally(&mut self.hits, releasing);
+            }
         }
         self.stale_possible |= self.world.file_count() > 0;
     }
@@ -270,12 +301,18 @@ impl Sut {
             .any(|(i, o)| i != t && (o.running.is_some() || !o.guards.is_empty()))
     }
 
+    /// The invariant an unexplained failure breaks: INV-4 once a crash may have left a
+    /// file behind, else INV-3.
+    pub(super) fn failure_invariant(&self) -> Invariant {
+        match self.stale_possible {
+            true => Invariant::Recovery,
+            false => Invariant::NoSpuriousTimeout,
+        }
+    }
+
     /// The first violation the world recorded, if any.
     pub(super) fn check_world(&self) -> Verdict {
-        match self.world.first_violation() {
-            Some(violation) => Err(violation),
-            None => Ok(()),
-        }
+        self.world.first_violation().map_or(Ok(()), Err)
     }
 
     /// Records that task `t`'s acquire began or ended (for the refinement check).

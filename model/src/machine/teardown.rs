@@ -1,23 +1,28 @@
 //! The end of every case: release everything, then prove recovery and no leaks.
 
-use super::FRESH_PID;
-use super::sut::{Sut, Verdict};
-use crate::invariant::Invariant;
+use super::sut::Sut;
+use crate::harness::FRESH_PID;
+use crate::invariant::{Invariant, Verdict};
 use crate::op::{Command, Op};
 
 impl Sut {
     /// Ends the case, crashing nothing new:
-    /// 1. settles, then releases every guard, settling after each round, until no task
-    ///    holds or waits (a task still waiting was not woken by a release: INV-3);
-    /// 2. a fresh process (pid [`FRESH_PID`]) acquires with no clock advance, breaking
+    /// 1. settles, then releases every guard, settling after each round, with the faults
+    ///    still armed; then disarms them; a task still waiting was not woken by a
+    ///    release (INV-3);
+    /// 2. under a fault plan, each surviving process's first task acquires at once and
+    ///    releases: no failed release or acquire wedged its process (INV-3, INV-4 after a
+    ///    crash);
+    /// 3. a fresh process (pid [`FRESH_PID`]) acquires with no clock advance, breaking
     ///    whatever a crash left (INV-4), and releases;
-    /// 3. no lock file and no live registry entry remains (INV-5).
+    /// 4. no lock file and no live registry entry remains (INV-5).
     ///
     /// # Errors
     /// The first invariant broken.
     pub fn teardown(&mut self) -> Verdict {
         self.settle()?;
         self.release_all()?;
+        self.world.clear_faults();
         if let Some(t) = self.tasks.iter().position(|t| t.running.is_some()) {
             let detail = format!(
                 "{} is still waiting after every guard was released: no release woke it",
@@ -25,7 +30,15 @@ impl Sut {
             );
             return Err((Invariant::NoSpuriousTimeout, detail));
         }
-        self.recover()?;
+        for p in 0..self.procs.len() {
+            if self.faulted && self.procs[p].locker.is_some() {
+                let first = self.tasks.iter().position(|t| t.process == p).expect("a task");
+                self.acquire_at_once(first, self.failure_invariant())?;
+            }
+        }
+        let fresh = self.add_process(FRESH_PID, 1);
+        let task = self.tasks.iter().position(|t| t.process == fresh).expect("a task");
+        self.acquire_at_once(task, Invariant::Recovery)?;
         self.check_clean()
     }
 
@@ -44,24 +57,16 @@ impl Sut {
         }
     }
 
-    /// INV-4: a new process takes the lock at once, whatever the case left behind.
-    fn recover(&mut self) -> Verdict {
-        let process = self.add_process(FRESH_PID, 1);
-        let task = self.tasks.len() - 1;
+    /// Task `t` acquires with the clock still, then releases; `inv` if it cannot.
+    fn acquire_at_once(&mut self, t: usize, inv: Invariant) -> Verdict {
         let before = self.world.now();
-        let acquire = Command { task, op: Op::Acquire };
-        self.begin(acquire)?;
+        self.begin(Command { task: t, op: Op::Acquire })?;
         self.settle()?;
-        let acquired = self.tasks[task].running.is_none() && !self.tasks[task].guards.is_empty();
-        if !acquired || self.world.now() != before {
-            let detail = format!(
-                "a fresh process (pid {}) could not acquire without waiting",
-                self.procs[process].pid
-            );
-            return Err((Invariant::Recovery, detail));
+        let task = &self.tasks[t];
+        if task.running.is_some() || task.guards.is_empty() || self.world.now() != before {
+            return Err((inv, format!("{} could not acquire without waiting", self.who(t))));
         }
-        let release = Command { task, op: Op::Release };
-        self.begin(release)?;
+        self.begin(Command { task: t, op: Op::Release })?;
         self.settle()
     }
 

@@ -10,7 +10,7 @@ use sessionlock::fs::{LockFs, LockPath, Moment};
 use sessionlock::payload::Payload;
 
 use crate::fs::{ModelClock, ModelFs, ModelHandle};
-use crate::subject::Mutant;
+use crate::history::Mutant;
 
 type ModelCtx<'a> = Ctx<'a, ModelFs, ModelClock>;
 

@@ -10,7 +10,7 @@ use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
 
 use super::ModelCtx;
 use crate::fs::ModelHandle;
-use crate::subject::Mutant;
+use crate::history::Mutant;
 
 /// Opens, tries the kernel lock, judges and maybe removes the file at `path`, the way
 /// `mutant` did. Mutants that judge as the core does defer to the core's probe.

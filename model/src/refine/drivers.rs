@@ -125,7 +125,7 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
 /// The first rejection.
 pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
     let mut coverage = Coverage::default();
-    let (_, traces) = collect(|| crate::runner::guarded(|| crate::fault::check_faults(cases)));
+    let (_, traces) = collect(|| crate::runner::guarded(|| crate::machine::check_faults(cases)));
     let result = coverage.replay_all("proptest fault plans", &traces);
     (coverage, result)
 }

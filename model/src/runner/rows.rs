@@ -36,9 +36,9 @@ pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
 /// Whether the zoo's `check` catches `mutant` with its expected invariant.
 pub fn zoo_catch(mutant: Mutant, check: &crate::zoo::Check) -> Catch {
     let reported = match crate::zoo::run(check, Subject::Mutant(mutant)) {
-        crate::zoo::Verdict::Broke(inv) => Some(inv.id().to_owned()),
-        crate::zoo::Verdict::Failed(_) => Some("failure without an invariant".to_owned()),
-        crate::zoo::Verdict::Pass => None,
+        crate::zoo::Outcome::Broke(inv) => Some(inv.id().to_owned()),
+        crate::zoo::Outcome::Failed(_) => Some("failure without an invariant".to_owned()),
+        crate::zoo::Outcome::Pass => None,
     };
     Catch {
         history: mutant.name(),
@@ -75,7 +75,7 @@ pub fn script_row(check: &crate::zoo::Check) -> Row {
         hits: 1,
         reached: "the history's interleaving".to_owned(),
         result: match verdict {
-            crate::zoo::Verdict::Pass => Ok(()),
+            crate::zoo::Outcome::Pass => Ok(()),
             other => Err(format!("{other:?}")),
         },
     }
@@ -223,13 +223,22 @@ pub fn proptest_row(cases: u32) -> Row {
     }
 }
 
-/// Whether the proptest machine catches `mutant` with its expected invariant.
-pub fn proptest_catch(mutant: Mutant, cases: u32) -> Catch {
-    let report = crate::machine::check_machine(Subject::Mutant(mutant), cases);
+/// Whether the stepped driver catches `mutant` with its expected invariant, under random
+/// fault plans if `faults`.
+pub fn proptest_catch(mutant: Mutant, cases: u32, faults: bool) -> Catch {
+    let subject = Subject::Mutant(mutant);
+    let (checker, report, expected) = match faults {
+        false => ("proptest", crate::machine::check_machine(subject, cases), vec![mutant.breaks()]),
+        true => (
+            "proptest faults",
+            crate::machine::check_faults_on(subject, cases),
+            mutant.breaks_under_faults(),
+        ),
+    };
     Catch {
         history: mutant.name(),
-        checker: "proptest",
-        expected: mutant.breaks().id().to_owned(),
+        checker,
+        expected: expected.iter().map(|inv| inv.id()).collect::<Vec<_>>().join(" or "),
         reported: report.failure.as_deref().and_then(reported_id),
     }
 }
@@ -262,7 +271,7 @@ pub fn stale_generation_row() -> Row {
 
 /// The fault-plan machine's row against the real core.
 pub fn fault_row(cases: u32) -> Row {
-    let report = crate::fault::check_faults(cases);
+    let report = crate::machine::check_faults(cases);
     let hits = report.hits;
     let evidence = hits.publish > 0 && hits.release > 0 && hits.probe > 0;
     let result = match report.failure {
