@@ -17,7 +17,7 @@
 //! invalid field is dropped, unknown fields are ignored, and input past
 //! [`MAX_PAYLOAD_BYTES`] is refused unread.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
@@ -75,57 +75,134 @@ impl Payload {
         })
     }
 
-    /// Serialises the payload in the original's field names plus our `sessionlock` object.
+    /// Serialises the payload in the original's field names plus our `sessionlock` object:
+    /// compact JSON, fields in the order of the example above, absent ones left out.
+    /// Written by hand, byte for byte as `serde_json` writes the same fields (the tests
+    /// compare the two), because it runs on every publish.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let ours = (self.kernel_locked || self.nonce.is_some() || !self.location.is_unknown())
-            .then_some(Ours {
-                version: 1,
-                flock: self.kernel_locked,
-                nonce: self.nonce.as_deref(),
-                host: self.location.host.as_deref(),
-                boot: self.location.boot.as_deref(),
-                pidns: self.location.pid_ns,
-            });
-        let wire = Wire {
-            pid: self.pid,
-            created_at: self.created_at_ms.map(format_iso_ms),
-            starttime: self.starttime,
-            max_hold_ms: self.max_hold_ms,
-            sessionlock: ours,
-        };
-        serde_json::to_vec(&wire).expect("a payload always serialises")
+        let mut out = Vec::with_capacity(256);
+        let mut top = Members::open(&mut out);
+        if let Some(pid) = self.pid {
+            top.key("pid");
+            write_u64(top.out, pid.into());
+        }
+        if let Some(ms) = self.created_at_ms {
+            top.key("createdAt");
+            top.out.push(b'"');
+            write_iso_ms(top.out, ms);
+            top.out.push(b'"');
+        }
+        if let Some(starttime) = self.starttime {
+            top.key("starttime");
+            write_u64(top.out, starttime);
+        }
+        if let Some(max_hold_ms) = self.max_hold_ms {
+            top.key("maxHoldMs");
+            write_u64(top.out, max_hold_ms);
+        }
+        if self.kernel_locked || self.nonce.is_some() || !self.location.is_unknown() {
+            top.key("sessionlock");
+            let mut ours = Members::open(top.out);
+            ours.key("version");
+            write_u64(ours.out, 1);
+            ours.key("flock");
+            ours.out.extend_from_slice(if self.kernel_locked { b"true" } else { b"false" });
+            let texts = [
+                ("nonce", self.nonce.as_deref()),
+                ("host", self.location.host.as_deref()),
+                ("boot", self.location.boot.as_deref()),
+            ];
+            for (key, text) in texts {
+                if let Some(text) = text {
+                    ours.key(key);
+                    write_str(ours.out, text);
+                }
+            }
+            if let Some(pid_ns) = self.location.pid_ns {
+                ours.key("pidns");
+                write_u64(ours.out, pid_ns);
+            }
+            ours.close();
+        }
+        top.close();
+        out
     }
 }
 
-/// The payload as written: the original's fields, then ours.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Wire<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    starttime: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_hold_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sessionlock: Option<Ours<'a>>,
+/// The members of one JSON object being written: `{`, then `"key":value` pairs separated
+/// by commas, then `}`.
+struct Members<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
 }
 
-/// Our own fields, under `sessionlock`.
-#[derive(serde::Serialize)]
-struct Ours<'a> {
-    version: u32,
-    flock: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    boot: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pidns: Option<u64>,
+impl<'a> Members<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, first: true }
+    }
+
+    /// Starts a member: the comma before it if any, its key and the colon.
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_str(self.out, key);
+        self.out.push(b':');
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// Writes `v` in decimal.
+fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes `text` as a JSON string, escaped as `serde_json` escapes: `"` and `\` with a
+/// backslash, the control characters below 0x20 as `\b`, `\t`, `\n`, `\f`, `\r` or
+/// `\u00xx`; everything else, non-ASCII included, as it is.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => &[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        out.extend_from_slice(escaped);
+        plain = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
 }
 
 /// A string field of 1 to 128 characters, else nothing.
@@ -140,10 +217,52 @@ fn positive(map: &Map<String, Value>, key: &str) -> Option<u64> {
     map.get(key).and_then(Value::as_u64).filter(|&v| v > 0)
 }
 
-/// Formats milliseconds since the epoch as `2026-02-13T10:00:00.000Z`.
+/// The first millisecond the format cannot write: 10000-01-01T00:00:00.000Z.
+const YEAR_10000_MS: u64 = 253_402_300_800_000;
+
+/// Formats milliseconds since the epoch as `2026-02-13T10:00:00.000Z`. A time past the
+/// year 9999, which four year digits cannot write, is written as that year's last
+/// millisecond.
 pub fn format_iso_ms(ms: u64) -> String {
-    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(at).to_string()
+    let mut out = Vec::with_capacity(24);
+    write_iso_ms(&mut out, ms);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes `ms` as [`format_iso_ms`] formats it (24 ASCII bytes), with the proleptic
+/// Gregorian calendar in UTC.
+fn write_iso_ms(out: &mut Vec<u8>, ms: u64) {
+    let ms = ms.min(YEAR_10000_MS - 1);
+    let (days, ms_of_day) = (ms / 86_400_000, ms % 86_400_000);
+    // Days since 0000-03-01, in 400-year eras of 146,097 days: the leap day ends a year.
+    let days = days + 719_468;
+    let (era, day_of_era) = (days / 146_097, days % 146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    let fields = [
+        (year, 4, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (ms_of_day / 3_600_000, 2, b':'),
+        (ms_of_day / 60_000 % 60, 2, b':'),
+        (ms_of_day / 1_000 % 60, 2, b'.'),
+        (ms_of_day % 1_000, 3, b'Z'),
+    ];
+    for (value, width, then) in fields {
+        let mut digits = [b'0'; 4];
+        let mut v = value;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend_from_slice(&digits[..width]);
+        out.push(then);
+    }
 }
 
 /// Parses an ISO-8601 UTC timestamp into milliseconds since the epoch.
@@ -241,7 +360,122 @@ mod tests {
         assert_eq!(Payload::parse(&big), None);
     }
 
+    /// The payload as `serde_json` writes it from derived structs: the reference the
+    /// hand-written [`Payload::to_bytes`] must match byte for byte.
+    fn by_serde(p: &Payload) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pid: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            created_at: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            starttime: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            max_hold_ms: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sessionlock: Option<Ours<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Ours<'a> {
+            version: u32,
+            flock: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            nonce: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            host: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            boot: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pidns: Option<u64>,
+        }
+        let ours = (p.kernel_locked || p.nonce.is_some() || !p.location.is_unknown()).then_some(
+            Ours {
+                version: 1,
+                flock: p.kernel_locked,
+                nonce: p.nonce.as_deref(),
+                host: p.location.host.as_deref(),
+                boot: p.location.boot.as_deref(),
+                pidns: p.location.pid_ns,
+            },
+        );
+        let wire = Wire {
+            pid: p.pid,
+            created_at: p.created_at_ms.map(by_humantime),
+            starttime: p.starttime,
+            max_hold_ms: p.max_hold_ms,
+            sessionlock: ours,
+        };
+        serde_json::to_vec(&wire).unwrap()
+    }
+
+    fn by_humantime(ms: u64) -> String {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        humantime::format_rfc3339_millis(at).to_string()
+    }
+
+    #[test]
+    fn writes_what_serde_json_writes() {
+        let escapes = "q\"b\\s/\u{0}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}é😀";
+        let cases = [
+            ours(),
+            Payload::default(),
+            Payload { pid: Some(7), ..Payload::default() },
+            Payload { kernel_locked: true, ..Payload::default() },
+            Payload { nonce: Some(escapes.into()), ..ours() },
+            Payload { location: Location { host: Some(escapes.into()), ..Location::UNKNOWN }, ..Payload::default() },
+            Payload { pid: Some(u32::MAX), starttime: Some(u64::MAX), max_hold_ms: Some(0), ..ours() },
+            Payload { created_at_ms: Some(0), ..ours() },
+        ];
+        for p in cases {
+            let (ours, reference) = (p.to_bytes(), by_serde(&p));
+            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&reference));
+        }
+    }
+
+    /// A time past what the format can write is written as the last one it can, and
+    /// read back as that.
+    #[test]
+    fn writes_a_time_past_the_year_9999_as_its_last_millisecond() {
+        for ms in [YEAR_10000_MS, u64::MAX] {
+            assert_eq!(format_iso_ms(ms), "9999-12-31T23:59:59.999Z");
+        }
+        let p = Payload { created_at_ms: Some(u64::MAX), ..ours() };
+        let read = Payload::parse(&p.to_bytes()).unwrap();
+        assert_eq!(read.created_at_ms, Some(YEAR_10000_MS - 1));
+    }
+
     proptest::proptest! {
+        #[test]
+        fn formats_time_as_humantime_does(ms in 0u64..YEAR_10000_MS) {
+            proptest::prop_assert_eq!(format_iso_ms(ms), by_humantime(ms));
+        }
+
+        #[test]
+        fn writes_any_payload_as_serde_json_does(
+            pid in proptest::option::of(proptest::num::u32::ANY),
+            ms in proptest::option::of(0u64..YEAR_10000_MS),
+            starttime in proptest::option::of(proptest::num::u64::ANY),
+            max_hold_ms in proptest::option::of(proptest::num::u64::ANY),
+            kernel_locked in proptest::bool::ANY,
+            nonce in proptest::option::of(".{0,12}"),
+            host in proptest::option::of("[\\x00-\\x7f]{0,12}"),
+            boot in proptest::option::of("\\PC{0,12}"),
+            pid_ns in proptest::option::of(proptest::num::u64::ANY),
+        ) {
+            let p = Payload {
+                pid,
+                created_at_ms: ms,
+                starttime,
+                max_hold_ms,
+                kernel_locked,
+                nonce,
+                location: Location { host, boot, pid_ns },
+            };
+            proptest::prop_assert_eq!(p.to_bytes(), by_serde(&p));
+        }
+
         #[test]
         fn whatever_parses_round_trips(
             bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256),

@@ -17,6 +17,8 @@
 //! - `floor_as_adapter_us`: the floor, but making the calls the way the adapter does: the
 //!   directory `stat`ed twice per cycle (the checks that its remembered realpath and its
 //!   descriptor are still good, `src/real/dir.rs`), `lstat` and `unlink` by absolute path.
+//! - `payload_us`: the payload of one publish built (`Locker::payload`) and serialised
+//!   (`Payload::to_bytes`), no system call: part of `core_us`.
 //!
 //! The loops run interleaved in batches, and each figure is the median of its batch
 //! means, so a burst of load from other processes shifts them all alike.
@@ -76,6 +78,7 @@ fn measure(dir: &Path, iters: u64) -> Result<String, String> {
         ("floor_publish_us", Box::new(|| floor_publish(&dirfd, &floor_path, false).map_err(err))),
         ("floor_as_adapter_us", Box::new(|| floor_publish(&dirfd, &floor_path, true).map_err(err))),
         ("floor_excl_us", Box::new(|| floor_excl(&dirfd, OsStr::new("e.lock")).map_err(err))),
+        ("payload_us", Box::new(|| payload_bytes(&lock))),
     ];
     let means = batches(steps, iters / BATCHES)?;
     let stat = |name: &str, p: f64| {
@@ -97,6 +100,7 @@ fn measure(dir: &Path, iters: u64) -> Result<String, String> {
         ("resolve_us", med("resolve_us")),
         ("core_us", med("core_us")),
         ("floor_as_adapter_us", med("floor_as_adapter_us")),
+        ("payload_us", round(stat("payload_us", 0.5), 3)),
         ("lock_us_batch_range", range("lock_us")),
         ("floor_publish_us_batch_range", range("floor_publish_us")),
     ]))
@@ -113,6 +117,15 @@ fn core_cycle(lock: &SessionLock, path: &LockPath, owner: Owner) -> Result<(), S
     let guard = pollster::block_on(lock.locker().acquire(path, owner));
     let guard = guard.map_err(|e| e.to_string())?;
     pollster::block_on(guard.release()).map(drop).map_err(|e| e.to_string())
+}
+
+/// The payload of one publish, built and serialised as the core does it.
+fn payload_bytes(lock: &SessionLock) -> Result<(), String> {
+    let bytes = lock.locker().payload().to_bytes();
+    match std::hint::black_box(bytes).len() {
+        0 => Err("an empty payload".into()),
+        _ => Ok(()),
+    }
 }
 
 /// Runs each step `per_batch` times in turn, `BATCHES` times over (after one unrecorded
