@@ -9,7 +9,7 @@ use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 use std::sync::Arc;
 
 use crate::injection::CrashWhen;
-use crate::interleaving;
+use crate::interleaving::{self, Shown};
 use crate::invariant::Invariant;
 use crate::refine::record::Prim;
 use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
@@ -63,6 +63,29 @@ impl Drop for ModelHandle {
 impl std::fmt::Debug for ModelHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ModelHandle({})", self.id)
+    }
+}
+
+impl Shown for Published<ModelHandle> {
+    fn shown(&self) -> String {
+        match self {
+            Published::Created { handle, id } => {
+                format!("created inode {} (handle {}), kernel-locked", id.ino, handle.id())
+            }
+            Published::Exists => "exists: the path is taken".to_owned(),
+            _ => "another outcome".to_owned(),
+        }
+    }
+}
+
+impl Shown for Opened<ModelHandle> {
+    fn shown(&self) -> String {
+        match self {
+            Opened::File(handle) => format!("opened (handle {})", handle.id()),
+            Opened::Missing => "nothing there".to_owned(),
+            Opened::NotALockFile(kind) => format!("not a lock file: a {kind}"),
+            _ => "another outcome".to_owned(),
+        }
     }
 }
 
