@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::injection::CrashWhen;
 use crate::interleaving::{self, Shown};
 use crate::invariant::Invariant;
-use crate::refine::record::Prim;
+use crate::trace::Prim;
 use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
 
 /// How far `lstat` inode numbers are off under [`World::set_id_drift`].
