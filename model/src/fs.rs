@@ -4,6 +4,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::task::Poll;
 
+use sessionlock::core::protocol::Ctx;
 use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
 use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 use std::sync::Arc;
@@ -541,3 +542,7 @@ impl Clock for ModelClock {
         })
     }
 }
+
+/// The core's protocol context over the model's filesystem and clock: what the mutants'
+/// versions of the core's steps take.
+pub(crate) type ModelCtx<'a> = Ctx<'a, ModelFs, ModelClock>;
