@@ -196,6 +196,13 @@ fn the_spec_has_no_import_circle() {
     assert_one_way("spec/src/lib.rs", "spec/src");
 }
 
+/// The model's modules point one way: the world, the filesystem over it, the subjects,
+/// the recorders and the runners each import only from modules below them.
+#[test]
+fn the_model_has_no_import_circle() {
+    assert_one_way("model/src/lib.rs", "model/src");
+}
+
 /// The reader sees a circle where there is one: a child importing from its parent,
 /// which imports from it.
 #[test]

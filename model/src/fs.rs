@@ -4,14 +4,15 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::task::Poll;
 
+use sessionlock::core::protocol::Ctx;
 use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
 use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
 use std::sync::Arc;
 
 use crate::injection::CrashWhen;
-use crate::interleaving;
+use crate::interleaving::{self, Shown};
 use crate::invariant::Invariant;
-use crate::refine::record::Prim;
+use crate::trace::Prim;
 use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
 
 /// How far `lstat` inode numbers are off under [`World::set_id_drift`].
@@ -63,6 +64,29 @@ impl Drop for ModelHandle {
 impl std::fmt::Debug for ModelHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ModelHandle({})", self.id)
+    }
+}
+
+impl Shown for Published<ModelHandle> {
+    fn shown(&self) -> String {
+        match self {
+            Published::Created { handle, id } => {
+                format!("created inode {} (handle {}), kernel-locked", id.ino, handle.id())
+            }
+            Published::Exists => "exists: the path is taken".to_owned(),
+            _ => "another outcome".to_owned(),
+        }
+    }
+}
+
+impl Shown for Opened<ModelHandle> {
+    fn shown(&self) -> String {
+        match self {
+            Opened::File(handle) => format!("opened (handle {})", handle.id()),
+            Opened::Missing => "nothing there".to_owned(),
+            Opened::NotALockFile(kind) => format!("not a lock file: a {kind}"),
+            _ => "another outcome".to_owned(),
+        }
     }
 }
 
@@ -518,3 +542,7 @@ impl Clock for ModelClock {
         })
     }
 }
+
+/// The core's protocol context over the model's filesystem and clock: what the mutants'
+/// versions of the core's steps take.
+pub(crate) type ModelCtx<'a> = Ctx<'a, ModelFs, ModelClock>;

@@ -12,11 +12,10 @@ use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::time::Duration;
 
-use sessionlock::fs::{FileId, FileMeta, FsOp, FsResult, Lease, LockPath, Opened, Published};
+use sessionlock::fs::{FileId, FileMeta, FsOp, FsResult, Lease, LockPath};
 
-use crate::fs::ModelHandle;
 use crate::invariant::Invariant;
-use crate::world::Pid;
+use crate::process::Pid;
 
 /// One step of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,29 +142,6 @@ pub(crate) fn current() -> Option<&'static str> {
 pub(crate) trait Shown {
     /// The result, e.g. `created inode 3` or `names nothing`.
     fn shown(&self) -> String;
-}
-
-impl Shown for Published<ModelHandle> {
-    fn shown(&self) -> String {
-        match self {
-            Published::Created { handle, id } => {
-                format!("created inode {} (handle {}), kernel-locked", id.ino, handle.id())
-            }
-            Published::Exists => "exists: the path is taken".to_owned(),
-            _ => "another outcome".to_owned(),
-        }
-    }
-}
-
-impl Shown for Opened<ModelHandle> {
-    fn shown(&self) -> String {
-        match self {
-            Opened::File(handle) => format!("opened (handle {})", handle.id()),
-            Opened::Missing => "nothing there".to_owned(),
-            Opened::NotALockFile(kind) => format!("not a lock file: a {kind}"),
-            _ => "another outcome".to_owned(),
-        }
-    }
 }
 
 impl Shown for FileMeta {

@@ -7,6 +7,7 @@ pub mod fs;
 pub mod injection;
 pub mod invariant;
 mod process;
+mod trace;
 pub mod world;
 #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
 pub mod zoo;

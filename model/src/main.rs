@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     // of the stepped driver (with and without faults).
     let total = shuttle_runs.len()
         + 15
-        + runner::core_scripts().len()
+        + zoo::core_scripts().len()
         + Check::ALL.len()
         + zoo_checks
         + if with_zoo { 3 + 2 * machine::MUTANTS.len() } else { 0 }
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
     rows.push(progress.step(what, || row_or_failure(what, runner::original_row)));
     let what = "script: original contender past the grace";
     rows.push(progress.step(what, || row_or_failure(what, runner::original_residual_row)));
-    for check in runner::core_scripts() {
+    for check in zoo::core_scripts() {
         let what = format!("{} against the core", check.name);
         rows.push(progress.step(&what, || row_or_failure(&what, || runner::script_row(&check))));
     }

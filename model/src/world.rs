@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::injection::{Armed, CrashAt, Fault, FaultPlan, Injected, Intercept};
 use crate::invariant::Invariant;
-use crate::refine::record::Prim;
+use crate::trace::{InodeView, Prim, Recorder, Sink, Step, View};
 
 pub use crate::process::Pid;
 
@@ -158,7 +158,7 @@ pub(crate) struct State {
     /// Faults and crash points to inject (see [`crate::injection`]).
     pub faults: FaultPlan,
     /// The trace of every step, when recording ([`World::record_trace`]).
-    pub(crate) recorder: Option<crate::refine::record::Recorder>,
+    pub(crate) recorder: Option<Recorder>,
     next_id: u64,
 }
 
@@ -174,7 +174,7 @@ pub struct World {
     violated: std::sync::atomic::AtomicBool,
     /// The recorder's trace, when recording, reachable without the world's lock (whose
     /// taking is a scheduling point) for the steps that touch no file. Ghost state.
-    pub(crate) sink: std::sync::OnceLock<crate::refine::record::Sink>,
+    pub(crate) sink: std::sync::OnceLock<Sink>,
 }
 
 impl World {
@@ -184,7 +184,7 @@ impl World {
     /// (a handle opened, a task started) are the harness's, not the system's, and loom would
     /// add a branch at each (15-25% of the executions of the loom scenarios at bound 2).
     pub fn new() -> Arc<Self> {
-        let recorder = crate::refine::record::collecting();
+        let recorder = crate::trace::collecting();
         let sink = std::sync::OnceLock::new();
         if let Some(r) = &recorder {
             _ = sink.set(Arc::clone(&r.sink));
@@ -674,5 +674,57 @@ impl World {
         let inode = st.inodes.get(&ino)?;
         let kernel_locked = inode.lock.is_some_and(|h| st.handles.contains_key(&h));
         Some(LockFile { id: file_id(ino), kernel_locked, data: inode.data.clone() })
+    }
+}
+
+impl State {
+    /// Logs step `prim` of `pid`, if recording; called inside the step's critical section.
+    pub(crate) fn log(&mut self, pid: Pid, prim: Prim) {
+        self.log_by(pid, None, prim);
+    }
+
+    /// Logs step `prim` of `pid`, taken by the driver's task `task`, if recording.
+    pub(crate) fn log_by(&mut self, pid: Pid, task: Option<u8>, prim: Prim) {
+        if self.recorder.is_none() {
+            return;
+        }
+        let after = self.view();
+        if let Some(r) = self.recorder.as_ref() {
+            let mut steps = r.sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            steps.push(Step { pid, task, prim, after });
+        }
+    }
+
+    /// Notes that `pid`'s current incarnation published inode `ino`.
+    pub(crate) fn log_publisher(&mut self, ino: u64, pid: Pid) {
+        let incarnation = self.procs.get(&pid).map_or(0, |p| p.incarnation);
+        if let Some(r) = self.recorder.as_mut() {
+            r.publisher.insert(ino, (pid, incarnation));
+        }
+    }
+
+    /// The abstraction function: see the state table in [`crate::refine`].
+    fn view(&self) -> View {
+        let publisher = |ino: u64| self.recorder.as_ref().and_then(|r| r.publisher.get(&ino));
+        let inode = |ino: u64| InodeView {
+            publisher: publisher(ino).copied(),
+            flock: self
+                .inodes
+                .get(&ino)
+                .and_then(|i| i.lock)
+                .and_then(|h| self.handles.get(&h).map(|h| h.pid)),
+        };
+        let named_ino = self.paths.values().next().copied();
+        let mut referenced: Vec<u64> = self.handles.values().map(|h| h.ino).collect();
+        referenced.sort_unstable();
+        referenced.dedup();
+        let mut unnamed: Vec<InodeView> =
+            referenced.into_iter().filter(|&i| Some(i) != named_ino).map(inode).collect();
+        unnamed.sort();
+        View {
+            named: named_ino.map(inode),
+            unnamed,
+            procs: self.procs.iter().map(|(&pid, p)| (pid, (p.alive, p.incarnation))).collect(),
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Which check catches which mutant. One table, used by the zoo tests and the runner.
 
 use crate::checkers::{self, Strategy};
+use crate::failure;
 use crate::harness::Scenario;
 use crate::invariant::Invariant;
-use crate::runner::guarded;
 use crate::scenarios;
 use crate::scripts::{self, Leftover};
 use crate::subject::{Mutant, Subject};
@@ -71,17 +71,28 @@ pub fn checks(mutant: Mutant) -> Vec<Check> {
     }
 }
 
+/// The zoo's scripted checks, each run against the real core too.
+pub fn core_scripts() -> Vec<Check> {
+    let mut scripts: Vec<_> = Mutant::ALL
+        .iter()
+        .flat_map(|m| checks(*m))
+        .filter(|c| matches!(c.run, Run::Script(_)))
+        .collect();
+    scripts.dedup_by_key(|c| c.name);
+    scripts
+}
+
 /// Runs `check` against `subject`.
 pub fn run(check: &Check, subject: Subject) -> Outcome {
     let outcome = match check.run {
-        Run::Shuttle(scenario, strategy) => guarded(|| {
+        Run::Shuttle(scenario, strategy) => failure::catch(|| {
             let reach = checkers::shuttle(scenario, subject, strategy);
             if subject == Subject::Core {
                 // The core's pass means something only if the run got somewhere.
                 reach.assert_reached(scenario.name, scenario.reaches);
             }
         }),
-        Run::Script(f) => guarded(|| f(subject)).and_then(|r| r),
+        Run::Script(f) => failure::catch(|| f(subject)).and_then(|r| r),
     };
     match outcome {
         Ok(()) => Outcome::Pass,

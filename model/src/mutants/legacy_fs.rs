@@ -7,8 +7,7 @@ use sessionlock::core::protocol::HeldFile;
 use sessionlock::fs::{FsError, FsOp, LockFs, LockPath};
 use sessionlock::payload::Payload;
 
-use super::ModelCtx;
-use crate::fs::{ModelFs, ModelHandle};
+use crate::fs::{ModelCtx, ModelFs, ModelHandle};
 use crate::world::Inode;
 
 impl ModelFs {

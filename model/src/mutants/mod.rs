@@ -4,15 +4,13 @@
 mod legacy_fs;
 mod probe;
 
-use sessionlock::core::protocol::{self, Ctx, HeldFile, Wait};
+use sessionlock::core::protocol::{self, HeldFile, Wait};
 use sessionlock::core::{AcquireError, Event, ReleaseError};
 use sessionlock::fs::{LockFs, LockPath, Moment};
 use sessionlock::payload::Payload;
 
-use crate::fs::{ModelClock, ModelFs, ModelHandle};
+use crate::fs::{ModelCtx, ModelHandle};
 use crate::history::Mutant;
-
-type ModelCtx<'a> = Ctx<'a, ModelFs, ModelClock>;
 
 /// Whether `mutant` acquires differently from the core.
 pub fn changes_acquire(mutant: Mutant) -> bool {

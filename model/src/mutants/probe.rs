@@ -8,8 +8,7 @@ use sessionlock::core::protocol::{self, Probe, Removal};
 use sessionlock::fs::{Clock, LockFs, LockPath, Opened, PidState};
 use sessionlock::payload::{MAX_PAYLOAD_BYTES, Payload};
 
-use super::ModelCtx;
-use crate::fs::ModelHandle;
+use crate::fs::{ModelCtx, ModelHandle};
 use crate::history::Mutant;
 
 /// Opens, tries the kernel lock, judges and maybe removes the file at `path`, the way

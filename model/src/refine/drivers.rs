@@ -125,7 +125,7 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
 /// The first rejection.
 pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
     let mut coverage = Coverage::default();
-    let (_, traces) = collect(|| crate::runner::guarded(|| crate::machine::check_faults(cases)));
+    let (_, traces) = collect(|| crate::failure::catch(|| crate::machine::check_faults(cases)));
     let result = coverage.replay_all("proptest fault plans", &traces);
     (coverage, result)
 }
@@ -138,12 +138,12 @@ pub fn fault_plans(cases: u32) -> (Coverage, Result<(), String>) {
 pub fn scripts() -> (Coverage, Result<(), String>) {
     let mut coverage = Coverage::default();
     let mut result = Ok(());
-    for check in crate::runner::core_scripts() {
+    for check in crate::zoo::core_scripts() {
         let (_, traces) =
-            collect(|| crate::runner::guarded(|| crate::zoo::run(&check, Subject::Core)));
+            collect(|| crate::failure::catch(|| crate::zoo::run(&check, Subject::Core)));
         result = result.and(coverage.replay_all(check.name, &traces));
     }
-    let (_, traces) = collect(|| crate::runner::guarded(|| crate::gate::seed_race(Subject::Core)));
+    let (_, traces) = collect(|| crate::failure::catch(|| crate::gate::seed_race(Subject::Core)));
     result = result.and(coverage.replay_all("gate seed race", &traces));
     (coverage, result)
 }
@@ -182,7 +182,7 @@ pub fn shuttle(iterations: usize) -> (Coverage, Result<(), String>) {
             sessionlock::sync::shuttle_scope(|| crate::harness::run(scenario, Subject::Core));
         };
         let (_, traces) =
-            collect(|| crate::runner::guarded(|| explore(body, Strategy::Random, iterations)));
+            collect(|| crate::failure::catch(|| explore(body, Strategy::Random, iterations)));
         let what = format!("shuttle random {}", scenario.name);
         result = result.and(coverage.replay_all(&what, &traces));
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Catch, Row};
+use super::verdict::{Catch, Row};
 use crate::invariant::Invariant;
 use crate::mixed::{GRACE, MixedReport, Release, Timing, explore};
 

@@ -1,6 +1,6 @@
 //! One builder per kind of row and per kind of catch: each runs one checker.
 
-use super::{Catch, Row, guarded, render_reach, reported_id};
+use super::verdict::{Catch, Row, guarded, render_reach, reported_id};
 use crate::checkers::{self, Strategy};
 use crate::harness::Scenario;
 use crate::invariant::Invariant;
@@ -46,17 +46,6 @@ pub fn zoo_catch(mutant: Mutant, check: &crate::zoo::Check) -> Catch {
         expected: mutant.breaks().id().to_owned(),
         reported,
     }
-}
-
-/// The zoo's scripted checks, each run against the real core too.
-pub fn core_scripts() -> Vec<crate::zoo::Check> {
-    let mut scripts: Vec<_> = Mutant::ALL
-        .iter()
-        .flat_map(|m| crate::zoo::checks(*m))
-        .filter(|c| matches!(c.run, crate::zoo::Run::Script(_)))
-        .collect();
-    scripts.dedup_by_key(|c| c.name);
-    scripts
 }
 
 /// A scripted check's row against the real core.
