@@ -1,8 +1,9 @@
 //! Modules point one way: no module imports, directly or through others, from a module
 //! that imports from it, and in particular no child imports from its parent while the
-//! parent imports from the child. The test reads the `use` lines of the library and of
-//! the CLI, resolves `crate::`, `super::`, `self::` and child paths to the module they
-//! name, and fails naming every circle, with its edges.
+//! parent imports from the child. The test reads the `use` lines and the inline paths
+//! (`super::conn::io_err(e)`, a child's `fifo::check(..)`) of the library, the CLI, the
+//! spec and the model, resolves `crate::`, `super::`, `self::` and child paths to the
+//! module they name, and fails naming every circle, with its edges.
 //!
 //! Unit tests (`mod tests`, at the end of a file) are left out: they import their parent
 //! by design.
@@ -71,13 +72,17 @@ fn uses(code: &str) -> Vec<String> {
 }
 
 /// Every path written inline in `code` that starts at `crate::` or `super::`
-/// (`super::conn::io_err(e)`), outside comments: an import as real as a `use`.
-fn inline_paths(code: &str) -> Vec<String> {
+/// (`super::conn::io_err(e)`), or at one of the module's `children` (`fifo::check(..)`),
+/// outside comments: an import as real as a `use`.
+fn inline_paths(code: &str, children: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
+    let starts = ["crate::", "super::"].map(str::to_owned);
+    let starts: Vec<String> =
+        starts.into_iter().chain(children.iter().map(|c| format!("{c}::"))).collect();
     for line in code.lines() {
         let line = line.split("//").next().unwrap_or_default();
-        for start in ["crate::", "super::"] {
-            for (at, _) in line.match_indices(start) {
+        for start in &starts {
+            for (at, _) in line.match_indices(start.as_str()) {
                 let before = line[..at].chars().next_back();
                 if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
                     continue; // `$crate::`, or the middle of a longer path
@@ -142,7 +147,12 @@ fn circles(root: &Path, dir: &Path) -> Vec<String> {
     let edges: BTreeMap<&Module, BTreeSet<Module>> = all
         .iter()
         .map(|(m, code)| {
-            let paths = uses(code).into_iter().chain(inline_paths(code));
+            let children: Vec<&str> = all
+                .keys()
+                .filter(|c| c.len() == m.len() + 1 && c.starts_with(m))
+                .filter_map(|c| c.last().map(String::as_str))
+                .collect();
+            let paths = uses(code).into_iter().chain(inline_paths(code, &children));
             (m, paths.flat_map(|u| targets(m, &u, &all)).collect())
         })
         .collect();
@@ -232,5 +242,22 @@ fn an_inline_path_is_an_import() {
     let found = circles(&src.join("lib.rs"), src);
     assert!(found.contains(&"crate::setup -> crate::conn (and back)".to_owned()), "{found:?}");
     std::fs::write(src.join("setup.rs"), "pub struct Probe;\n// super::conn::io_err()\n").unwrap();
+    assert_eq!(circles(&src.join("lib.rs"), src), Vec::<String>::new());
+}
+
+/// A parent that names its child inline (`fifo::check(..)`, no `use`) imports from it: with
+/// a child that imports from the parent, that is a circle.
+#[test]
+fn a_child_named_inline_is_an_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path();
+    std::fs::write(src.join("lib.rs"), "mod live;\n").unwrap();
+    std::fs::create_dir(src.join("live")).unwrap();
+    let parent = "mod fifo;\npub fn alive() {}\nfn f() { fifo::check() }\n";
+    std::fs::write(src.join("live/mod.rs"), parent).unwrap();
+    std::fs::write(src.join("live/fifo.rs"), "use super::alive;\npub fn check() {}\n").unwrap();
+    let found = circles(&src.join("lib.rs"), src);
+    assert!(found.contains(&"crate::live -> crate::live::fifo (and back)".to_owned()), "{found:?}");
+    std::fs::write(src.join("live/fifo.rs"), "pub fn check() {}\n").unwrap();
     assert_eq!(circles(&src.join("lib.rs"), src), Vec::<String>::new());
 }

@@ -8,6 +8,7 @@
 //! get in by their own steps, with no age threshold. States without live tasks are
 //! skipped.
 
+use crate::actions::Action;
 use crate::config::ProtocolModel;
 use crate::state::{Pc, State};
 use crate::trace;
@@ -36,11 +37,11 @@ pub fn steps_to_critical_section(model: &ProtocolModel, s: &State, budget: usize
         }
         // The next task after the last mover that can move (task order, cyclic).
         model.actions(&s, &mut actions);
-        actions.retain(|a| matches!(a, crate::Action::Step { .. }));
+        actions.retain(|a| matches!(a, Action::Step { .. }));
         let pick = taken % s.tasks.len().max(1);
         let action = actions
             .iter()
-            .find(|a| matches!(a, crate::Action::Step { task, .. } if usize::from(*task) >= pick))
+            .find(|a| matches!(a, Action::Step { task, .. } if usize::from(*task) >= pick))
             .or(actions.first())?
             .clone();
         actions.clear();

@@ -6,8 +6,7 @@
 //! out of the queue while `v` is still in it. The product of the graph and the monitor is
 //! searched breadth-first, so a counterexample is a shortest path.
 
-use super::graph::{Graph, NodeId};
-use super::{alive, pc};
+use super::graph::{Graph, NodeId, alive, pc};
 use crate::actions::Action;
 use crate::config::ProtocolModel;
 use crate::state::{Pc, State, TaskId};

@@ -10,7 +10,7 @@
 
 use crate::actions::Action;
 use crate::config::ProtocolModel;
-use crate::state::{State, TaskId};
+use crate::state::{Pc, State, TaskId};
 use stateright::Model;
 use std::collections::HashMap;
 
@@ -239,6 +239,16 @@ impl Graph {
         path.reverse();
         path
     }
+}
+
+/// Whether task `t`'s process is alive in `s`.
+pub(super) fn alive(m: &ProtocolModel, s: &State, t: TaskId) -> bool {
+    s.procs[usize::from(m.owner[usize::from(t)])].alive
+}
+
+/// Task `t`'s program counter in `s`.
+pub(super) fn pc(s: &State, t: TaskId) -> Pc {
+    s.tasks[usize::from(t)].pc
 }
 
 #[cfg(test)]

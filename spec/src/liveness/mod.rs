@@ -46,7 +46,7 @@ mod lasso;
 use crate::config::ProtocolModel;
 use crate::state::{Entry, Pc, State, TaskId};
 use crate::{Mutant, SpecConfig};
-use graph::{Edge, Graph, NodeId};
+use graph::{Edge, Graph, NodeId, alive, pc};
 
 #[cfg(test)]
 mod tests;
@@ -173,14 +173,6 @@ pub fn check_liveness(config: &SpecConfig) -> LivenessReport {
 /// reuse (the breaker livelock needs a kernel waiter on a holder that then crashes).
 pub fn mutant_config(mutant: Mutant) -> SpecConfig {
     SpecConfig { mutant: Some(mutant), tasks_in_first_process: 3, ..SpecConfig::default() }
-}
-
-fn alive(m: &ProtocolModel, s: &State, t: TaskId) -> bool {
-    s.procs[usize::from(m.owner[usize::from(t)])].alive
-}
-
-fn pc(s: &State, t: TaskId) -> Pc {
-    s.tasks[usize::from(t)].pc
 }
 
 /// Whether a task at `pc` is in the acquire, in memory or on the filesystem (it wants the
