@@ -9,7 +9,7 @@ use sessionlock::core::{AcquireError, Found, ReleaseError};
 use sessionlock::fs::{FileId, FsError, FsOp, LockPath};
 use std::sync::Arc;
 
-use super::{FaultHits, FaultKind, Injected};
+use crate::injection::{FaultHits, FaultKind, Injected};
 use crate::world::World;
 
 /// A failed operation, reduced to what an injected fault can explain.

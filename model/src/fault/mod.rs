@@ -15,50 +15,6 @@ pub mod script;
 pub mod shuttle;
 
 pub use crate::injection::{
-    CrashAt, CrashWhen, EACCES, EINTR, EIO, ENOSPC, FS_OPS, Fault, FaultKind, Injected,
+    CrashAt, CrashWhen, EACCES, EINTR, EIO, ENOSPC, FS_OPS, Fault, FaultHits, FaultKind, Injected,
 };
 pub use crate::world::LockFile;
-
-/// How many faults a run injected, and where they landed: the evidence that a pass
-/// under faults means something.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct FaultHits {
-    /// Faults injected in all.
-    pub injected: u64,
-    /// Faults that hit a publish.
-    pub publish: u64,
-    /// Faults that hit a step of a release (seen by the release).
-    pub release: u64,
-    /// Faults that hit a probe step of an acquire: open, try-lock, the kernel wait,
-    /// stat, read, or the removal of a stale file.
-    pub probe: u64,
-}
-
-impl FaultHits {
-    /// Adds another run's counts.
-    pub fn add(&mut self, other: &Self) {
-        self.injected += other.injected;
-        self.publish += other.publish;
-        self.release += other.release;
-        self.probe += other.probe;
-    }
-
-    /// Panics unless faults were injected, and hit a publish, a release and a probe.
-    #[track_caller]
-    pub fn assert_exercised(&self, run: &str) {
-        let missing: Vec<&str> = [
-            ("any step", self.injected),
-            ("a publish", self.publish),
-            ("a release step", self.release),
-            ("a probe step", self.probe),
-        ]
-        .into_iter()
-        .filter(|(_, n)| *n == 0)
-        .map(|(what, _)| what)
-        .collect();
-        assert!(
-            missing.is_empty(),
-            "{run}: no fault hit {missing:?}, so its pass proves nothing ({self:?})"
-        );
-    }
-}

@@ -22,10 +22,10 @@ use sessionlock::fs::Moment;
 use std::sync::Arc;
 
 use super::script::{Actor, Cycle};
-use super::{CrashAt, CrashWhen, Fault, FaultKind};
 use crate::exec::Stepper;
 use crate::fs::{ModelClock, ModelFs};
 use crate::harness::{FRESH_PID, Ghost, lock_path};
+use crate::injection::{CrashAt, CrashWhen, Fault, FaultKind};
 use crate::invariant::Invariant;
 use crate::refine::record;
 use crate::subject::{ModelGuard, ModelLocker, Subject};

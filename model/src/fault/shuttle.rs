@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use shuttle::rand::{Rng, thread_rng};
 
-use super::{FS_OPS, Fault, FaultHits, FaultKind};
 use crate::checkers::{Strategy, env_count};
 use crate::harness::{Scenario, run_faulted};
+use crate::injection::{FS_OPS, Fault, FaultHits, FaultKind};
 use crate::subject::Subject;
 use crate::world::Pid;
 
