@@ -44,8 +44,9 @@ pub mod graph;
 mod lasso;
 
 use crate::config::ProtocolModel;
+use crate::config::SpecConfig;
+use crate::mutant::Mutant;
 use crate::state::{Entry, Pc, State, TaskId};
-use crate::{Mutant, SpecConfig};
 use graph::{Edge, Graph, NodeId, alive, pc};
 
 #[cfg(test)]
