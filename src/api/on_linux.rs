@@ -7,7 +7,9 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-use super::{Builder, SessionGuard, SessionLock, block_on};
+use super::block_on::block_on;
+use super::guard::SessionGuard;
+use super::lock::{Builder, SessionLock};
 use crate::core::protocol;
 use crate::core::{ReleaseError, release_hold};
 use crate::fs::{FileId, FsError, FsOp, LockPath};
