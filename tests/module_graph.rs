@@ -3,7 +3,8 @@
 //! parent imports from the child. The test reads the `use` lines and the inline paths
 //! (`super::conn::io_err(e)`, a child's `fifo::check(..)`) of the library, the CLI, the
 //! spec and the model, resolves `crate::`, `super::`, `self::` and child paths to the
-//! module they name, and fails naming every circle, with its edges.
+//! module they name, and fails naming every circle, with its edges, and every import of
+//! a module from one of its ancestors (a parent only declares and re-exports).
 //!
 //! Unit tests (`mod tests`, at the end of a file) are left out: they import their parent
 //! by design.
@@ -181,11 +182,37 @@ fn circles(root: &Path, dir: &Path) -> Vec<String> {
     found
 }
 
+/// Every import of a module from one of its ancestors (`use super::Ctx`, or an item of
+/// the crate root), as lines naming the two. Unit-test modules (`tests.rs`) are left out.
+fn upward(root: &Path, dir: &Path) -> Vec<String> {
+    let all = modules(root, dir);
+    let name = |m: &Module| format!("crate::{}", m.join("::"));
+    let mut found = Vec::new();
+    for (m, code) in all.iter().filter(|(m, _)| m.last().is_none_or(|l| l != "tests")) {
+        let children: Vec<&str> = all
+            .keys()
+            .filter(|c| c.len() == m.len() + 1 && c.starts_with(m))
+            .filter_map(|c| c.last().map(String::as_str))
+            .collect();
+        let paths = uses(code).into_iter().chain(inline_paths(code, &children));
+        for to in paths.flat_map(|u| targets(m, &u, &all)) {
+            if to.len() < m.len() && m.starts_with(&to) {
+                found.push(format!("{} -> {}", name(m), name(&to)));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 fn assert_one_way(root: &str, dir: &str) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (root, dir) = (here.join(root), here.join(dir));
     let found = circles(&root, &dir);
     assert!(found.is_empty(), "import circles in {}:\n{}", dir.display(), found.join("\n"));
+    let up = upward(&root, &dir);
+    assert!(up.is_empty(), "imports from a parent in {}:\n{}", dir.display(), up.join("\n"));
 }
 
 /// The library's modules point one way.
@@ -260,4 +287,22 @@ fn a_child_named_inline_is_an_import() {
     assert!(found.contains(&"crate::live -> crate::live::fifo (and back)".to_owned()), "{found:?}");
     std::fs::write(src.join("live/fifo.rs"), "pub fn check() {}\n").unwrap();
     assert_eq!(circles(&src.join("lib.rs"), src), Vec::<String>::new());
+}
+
+/// A child that imports an item of its parent is found even when the parent imports
+/// nothing from it (no circle): children import nothing from their parent.
+#[test]
+fn a_child_importing_from_its_parent_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path();
+    std::fs::write(src.join("lib.rs"), "mod api;\n").unwrap();
+    std::fs::create_dir(src.join("api")).unwrap();
+    std::fs::write(src.join("api/mod.rs"), "mod lock;\nmod linux;\npub struct Lock;\n").unwrap();
+    std::fs::write(src.join("api/linux.rs"), "use super::Lock;\n").unwrap();
+    std::fs::write(src.join("api/lock.rs"), "pub struct Lock;\n").unwrap();
+    let (root, found) = (src.join("lib.rs"), upward(&src.join("lib.rs"), src));
+    assert_eq!(found, vec!["crate::api::linux -> crate::api".to_owned()]);
+    assert_eq!(circles(&root, src), Vec::<String>::new());
+    std::fs::write(src.join("api/linux.rs"), "use super::lock::Lock;\n").unwrap();
+    assert_eq!(upward(&root, src), Vec::<String>::new());
 }
