@@ -10,6 +10,7 @@
 #   MUTANT_RUNNER=0 model/mutants.sh # loom only
 #   MUTANT_LOOM_TESTS="loom_try_acquire loom_seed_window" model/mutants.sh  # some loom tests
 #   MUTANT_JOBS=2 MUTANT_LOOM_CATCHING=1 model/mutants.sh  # what .ci/run runs
+#   MUTANT_LOOM_TIMEOUT=60 model/mutants.sh  # each loom test stopped after 60 s (default 120)
 #
 # MUTANT_JOBS builds and runs that many mutants side by side (default 1). With
 # MUTANT_LOOM_CATCHING=1 loom runs, for each mutant, only the tests that caught it in a
@@ -93,14 +94,15 @@ seed() {
       "$to"/release/deps/*sessionlock* "$to"/release/deps/loom_core-* "$to"/release/build/sessionlock*
   fi
 }
-# Runs cargo ($@) for mutant $m with the extra cfgs $1 (for every crate).
+# Runs cargo ($@) for mutant $m with the extra cfgs $1 (for every crate), behind
+# $BUILD_PREFIX if set (a `timeout`).
 build() {
   local flags=$1; shift
   if [ "${MUTANT_FULL_REBUILD:-0}" = 1 ]; then
-    RUSTFLAGS="$flags --cfg sessionlock_mutant=\"$m\"" cargo "$@"
+    RUSTFLAGS="$flags --cfg sessionlock_mutant=\"$m\"" ${BUILD_PREFIX:-} cargo "$@"
   else
     RUSTFLAGS="$flags" SESSIONLOCK_MUTANT="$m" RUSTC_WORKSPACE_WRAPPER="$PWD/model/mutant-rustc.sh" \
-      cargo "$@"
+      ${BUILD_PREFIX:-} cargo "$@"
   fi
 }
 
@@ -158,10 +160,16 @@ one() {
     elif [ "${MUTANT_LOOM_CATCHING:-0}" = 1 ] && [ -n "${LOOM_CATCHING[$m]:-}" ]; then
       tests=${LOOM_CATCHING[$m]}
     fi
+    # A mutant can leave a loom test hung after its failure is printed (a coroutine that
+    # overflowed its stack, then a thread parked forever): each test gets a time limit.
+    local limit=${MUTANT_LOOM_TIMEOUT:-120}
     for test in $tests; do
-      CARGO_TARGET_DIR="target/mutants/$m-loom" build "--cfg sessionlock_loom" \
+      BUILD_PREFIX="timeout -k 10 $limit" CARGO_TARGET_DIR="target/mutants/$m-loom" \
+        build "--cfg sessionlock_loom" \
         test --release -q -p sessionlock-model --test loom_core -- --exact "$test" \
-        >>"$logs/$m.loom" 2>&1
+        >>"$logs/$m.loom" 2>&1 ||
+        { [ $? = 124 ] && echo "loom $test: still running after ${limit}s, stopped" >>"$logs/$m.loom"; } ||
+        true
     done
     timing="$timing; loom build $((ran - built))s run $((SECONDS - ran))s"
     # The invariant each failed loom test reports first (`FAILED: INV-n Name: …`).
@@ -169,7 +177,8 @@ one() {
     loom_hit=$(named "$failed" "${BREAKS[$m]}")
     loom_note="${loom_hit:-found nothing}"
     [ -n "$loom_hit" ] && loom_note="$loom_hit; scenarios failed: $(grep -oE '^loom [a-z0-9-]+ FAILED' "$logs/$m.loom" | sort -u | awk '{print $2}' | tr '\n' ' ')"
-    grep -q 'SIGABRT\|non-unwinding panic' "$logs/$m.loom" && loom_note="$loom_note; loom ABORTED (see $logs/$m.loom)"
+    grep -q 'SIGABRT\|non-unwinding panic\|overflowed its stack' "$logs/$m.loom" && loom_note="$loom_note; loom ABORTED (see $logs/$m.loom)"
+    grep -q 'still running after' "$logs/$m.loom" && loom_note="$loom_note; loom HUNG and was stopped (see $logs/$m.loom)"
     echo "  $m loom:   $loom_note"
   fi
   local verdict=MISSED
