@@ -142,21 +142,23 @@ fn targets(at: &Module, decl: &str, all: &BTreeMap<Module, String>) -> BTreeSet<
         .collect()
 }
 
+/// The modules that module `m`, whose source is `code`, imports from: through its `use`
+/// lines and the paths it writes inline.
+fn imports(m: &Module, code: &str, all: &BTreeMap<Module, String>) -> BTreeSet<Module> {
+    let children: Vec<&str> = all
+        .keys()
+        .filter(|c| c.len() == m.len() + 1 && c.starts_with(m))
+        .filter_map(|c| c.last().map(String::as_str))
+        .collect();
+    let paths = uses(code).into_iter().chain(inline_paths(code, &children));
+    paths.flat_map(|u| targets(m, &u, all)).collect()
+}
+
 /// Every circle of the crate rooted at `root`, as lines naming its modules and edges.
 fn circles(root: &Path, dir: &Path) -> Vec<String> {
     let all = modules(root, dir);
-    let edges: BTreeMap<&Module, BTreeSet<Module>> = all
-        .iter()
-        .map(|(m, code)| {
-            let children: Vec<&str> = all
-                .keys()
-                .filter(|c| c.len() == m.len() + 1 && c.starts_with(m))
-                .filter_map(|c| c.last().map(String::as_str))
-                .collect();
-            let paths = uses(code).into_iter().chain(inline_paths(code, &children));
-            (m, paths.flat_map(|u| targets(m, &u, &all)).collect())
-        })
-        .collect();
+    let edges: BTreeMap<&Module, BTreeSet<Module>> =
+        all.iter().map(|(m, code)| (m, imports(m, code, &all))).collect();
     let reaches = |from: &Module, to: &Module| -> bool {
         let mut seen = BTreeSet::new();
         let mut stack = vec![from.clone()];
@@ -189,13 +191,7 @@ fn upward(root: &Path, dir: &Path) -> Vec<String> {
     let name = |m: &Module| format!("crate::{}", m.join("::"));
     let mut found = Vec::new();
     for (m, code) in all.iter().filter(|(m, _)| m.last().is_none_or(|l| l != "tests")) {
-        let children: Vec<&str> = all
-            .keys()
-            .filter(|c| c.len() == m.len() + 1 && c.starts_with(m))
-            .filter_map(|c| c.last().map(String::as_str))
-            .collect();
-        let paths = uses(code).into_iter().chain(inline_paths(code, &children));
-        for to in paths.flat_map(|u| targets(m, &u, &all)) {
+        for to in imports(m, code, &all) {
             if to.len() < m.len() && m.starts_with(&to) {
                 found.push(format!("{} -> {}", name(m), name(&to)));
             }
