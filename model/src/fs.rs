@@ -260,6 +260,7 @@ impl LockFs for ModelFs {
                     Inode { special: None, data: payload.to_vec(), mtime_ms, lock: Some(id) };
                 st.inodes.insert(ino, inode);
                 st.paths.insert(path.as_path().to_owned(), ino);
+                st.note_published(self.pid, path.as_path(), ino);
                 st.log_publisher(ino, self.pid);
                 st.log(self.pid, Prim::Publish { created: true });
                 Ok(Some((id, ino)))
@@ -423,6 +424,9 @@ impl LockFs for ModelFs {
                 st.violation(Invariant::NoLiveRemoval, detail);
             }
             let removed = st.paths.remove(path.as_path());
+            if let Some(gone) = removed {
+                st.note_unlinked(self.pid, path.as_path(), gone);
+            }
             st.log(self.pid, Prim::Unlink);
             removed.map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
         })

@@ -228,7 +228,7 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
         true => shared.hits(&world),
         false => FaultHits::default(),
     };
-    (counter.reach(crashes), hits)
+    (counter.reach(crashes).with_queue(&world.stats()), hits)
 }
 
 /// What the tasks share besides the world: ghost state, invisible to the checkers.
