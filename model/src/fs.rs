@@ -353,7 +353,11 @@ impl LockFs for ModelFs {
                 st.log(self.pid, Prim::LockExpired);
                 return Poll::Ready(Ok(false));
             }
-            let ino = st.handles[&handle.id].ino;
+            // A handle closed under the waiter (its process crashed, killed by a sibling).
+            let ino = match ino_of(&st, handle.id) {
+                Ok(ino) => ino,
+                Err(e) => return Poll::Ready(Err(FsError::new(FsOp::LockUntil, path, e))),
+            };
             st.lock_waiters.push((ino, cx.waker().clone()));
             st.timers.push((deadline.as_duration(), cx.waker().clone()));
             Poll::Pending

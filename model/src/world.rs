@@ -453,9 +453,10 @@ impl World {
         self.state.lock().paths.len()
     }
 
-    /// How many tickets are named now.
-    pub fn ticket_count(&self) -> usize {
-        self.state.lock().paths.keys().filter(|p| is_ticket(p)).count()
+    /// How many tickets are named now and kernel-locked: live waiters' (Q1).
+    pub fn live_tickets(&self) -> usize {
+        let st = self.state.lock();
+        st.paths.iter().filter(|(p, ino)| is_ticket(p) && st.kernel_held(**ino)).count()
     }
 
     /// Creates a file at `path` written by someone outside the protocol (the original
