@@ -81,6 +81,68 @@ impl fmt::Display for LockPath {
     }
 }
 
+/// A waiter's place in a lock's queue: the file `<lock>.q.<seq>.<id>` beside the lock
+/// file (`spec/protocol.md`, section 11). Ordered as the queue is: by `seq`, then by `id`.
+///
+/// `seq` is decimal without leading zeros; `id` is 1 to 64 characters of `0-9`, `a-f`
+/// and `-`, so a ticket's name never ends in `.lock` and never names another session's
+/// lock file. A name beside the lock that does not have this shape is not a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ticket {
+    seq: u64,
+    id: String,
+}
+
+impl Ticket {
+    /// The longest `id`.
+    const MAX_ID: usize = 64;
+
+    /// The ticket `seq`, `id`; `None` when `id` is empty, too long, or has a character
+    /// outside `0-9`, `a-f` and `-`.
+    pub fn new(seq: u64, id: impl Into<String>) -> Option<Self> {
+        let id = id.into();
+        let valid = !id.is_empty()
+            && id.len() <= Self::MAX_ID
+            && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'));
+        valid.then_some(Self { seq, id })
+    }
+
+    /// Its place number: the highest a waiter's listing found, plus one.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Its waiter's identity, which orders equal `seq`s.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The ticket's path beside the lock file `lock`.
+    pub fn path(&self, lock: &LockPath) -> LockPath {
+        let mut name = lock.as_path().as_os_str().to_owned();
+        name.push(format!(".q.{}.{}", self.seq, self.id));
+        LockPath(PathBuf::from(name))
+    }
+
+    /// The ticket a directory entry named `name` is, if it is one of `lock`'s: for
+    /// adapters that list a directory.
+    pub fn parse(lock: &LockPath, name: &std::ffi::OsStr) -> Option<Self> {
+        let lock_name = lock.as_path().file_name()?.as_encoded_bytes();
+        Self::after(name.as_encoded_bytes().strip_prefix(lock_name)?)
+    }
+
+    /// The ticket whose path is its lock's path followed by `suffix` (`.q.<seq>.<id>`).
+    pub(crate) fn after(suffix: &[u8]) -> Option<Self> {
+        let rest = std::str::from_utf8(suffix.strip_prefix(b".q.")?).ok()?;
+        let (seq, id) = rest.split_once('.')?;
+        let canonical = seq == "0" || (!seq.is_empty() && !seq.starts_with('0'));
+        if !canonical || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Self::new(seq.parse().ok()?, id)
+    }
+}
+
 /// The identity of a file: device and inode number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileId {
@@ -243,6 +305,8 @@ pub enum FsOp {
     Lease,
     /// [`LockFs::writers_closed_until`].
     WriterWait,
+    /// [`LockFs::tickets`]. The error's path is the lock path.
+    Tickets,
     /// Resolving a session path to its canonical lock path, before any primitive runs.
     /// The error's path is then the session path.
     Resolve,
@@ -265,6 +329,7 @@ impl fmt::Display for FsOp {
             Self::Close => "close",
             Self::Lease => "probe read lease of",
             Self::WriterWait => "wait for the writers to close",
+            Self::Tickets => "list the queue of",
             Self::Resolve => "resolve lock path for",
             Self::OpenSession => "open for appending",
         };
@@ -407,6 +472,20 @@ pub trait LockFs: Send + Sync + 'static {
         }
     }
 
+    /// The tickets beside the lock file `lock` (its queue, `spec/protocol.md` section 11),
+    /// in queue order, each with the identity of the file its name named.
+    ///
+    /// One listing: a ticket named throughout the call is listed, one named or removed
+    /// during it may or may not be, and nothing else beside `lock` is (Linux:
+    /// `getdents` of the lock's directory, then `lstat` of each ticket's name, dropping
+    /// one that went away in between). A ticket is created with [`LockFs::publish`] at
+    /// [`Ticket::path`], so it is complete and kernel-locked from the moment it is named,
+    /// and it is removed with [`LockFs::unlink_if`], as the lock file is.
+    fn tickets(
+        &self,
+        lock: &LockPath,
+    ) -> impl Future<Output = FsResult<Vec<(Ticket, FileId)>>> + Send;
+
     /// Closes a handle, releasing its kernel lock. The handle is gone even when this fails.
     fn close(&self, handle: Self::Handle) -> impl Future<Output = FsResult<()>> + Send;
 
@@ -468,4 +547,56 @@ pub trait SessionFs: LockFs {
     /// # Errors
     /// Any I/O error met while resolving (or creating) the session's directory.
     fn lock_path_for(&self, session: &std::path::Path) -> io::Result<LockPath>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::{LockPath, Ticket};
+
+    fn lock() -> LockPath {
+        LockPath::from_canonical("/run/s/chat.jsonl.lock")
+    }
+
+    #[test]
+    fn a_ticket_is_named_beside_its_lock_and_read_back() {
+        let ticket = Ticket::new(12, "5f-a0").unwrap();
+        let path = ticket.path(&lock());
+        assert_eq!(path.as_path().to_str(), Some("/run/s/chat.jsonl.lock.q.12.5f-a0"));
+        let name = path.as_path().file_name().unwrap();
+        assert_eq!(Ticket::parse(&lock(), name), Some(ticket));
+    }
+
+    #[test]
+    fn only_names_of_the_ticket_shape_are_tickets() {
+        let not = [
+            "chat.jsonl.lock",                           // the lock itself
+            "chat.jsonl.lock.q.1",                       // no id
+            "chat.jsonl.lock.q.1.",                      // an empty id
+            "chat.jsonl.lock.q..ab",                     // no seq
+            "chat.jsonl.lock.q.01.ab",                   // a leading zero: two names for one place
+            "chat.jsonl.lock.q.1.AB",                    // upper case
+            "chat.jsonl.lock.q.1.a.b",                   // a dot in the id
+            "chat.jsonl.lock.q.-1.ab",                   // a sign
+            "chat.jsonl.lock.q.1.lock",                  // an id outside 0-9, a-f and -
+            "other.lock.q.1.ab",                         // another lock's
+            "chat.jsonl.lock.q.99999999999999999999.ab", // past u64
+        ];
+        for name in not {
+            assert_eq!(Ticket::parse(&lock(), OsStr::new(name)), None, "{name}");
+        }
+        let long = format!("chat.jsonl.lock.q.1.{}", "a".repeat(65));
+        assert_eq!(Ticket::parse(&lock(), OsStr::new(&long)), None, "an id too long");
+        assert!(Ticket::parse(&lock(), OsStr::new("chat.jsonl.lock.q.0.a")).is_some());
+        assert_eq!(Ticket::new(1, ""), None);
+    }
+
+    #[test]
+    fn the_queue_is_ordered_by_number_then_id() {
+        let t = |seq, id: &str| Ticket::new(seq, id).unwrap();
+        let mut queue = vec![t(10, "0"), t(9, "ff"), t(9, "0a"), t(2, "f")];
+        queue.sort();
+        assert_eq!(queue, [t(2, "f"), t(9, "0a"), t(9, "ff"), t(10, "0")]);
+    }
 }

@@ -40,6 +40,7 @@ const PUBLIC_FACE: &[&str] = &[
     "fs/struct.LockPath.html",
     "fs/struct.Moment.html",
     "fs/struct.ProcessId.html",
+    "fs/struct.Ticket.html",
     "fs/trait.Clock.html",
     "fs/trait.LockFs.html",
     "fs/trait.SessionFs.html",

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::{Seen, dead_pid, lock_file, lock_path, now_iso, session, write_foreign};
 use sessionlock::Reason;
-use sessionlock::fs::Published;
 use sessionlock::fs::{FileId, FileMeta, FsResult, Lease, Location, Opened, PidState, ProcessId};
+use sessionlock::fs::{Published, Ticket};
 use sessionlock::payload::Payload;
 use sessionlock::{AcquireError, Builder, LockFs, LockPath, Moment, Owner, RealClock, RealFs};
 use sessionlock::{Clock, Released};
@@ -65,6 +65,13 @@ impl LockFs for DriftFs {
 
     fn path_id(&self, path: &LockPath) -> impl Future<Output = FsResult<Option<FileId>>> + Send {
         RealFs.path_id(path)
+    }
+
+    fn tickets(
+        &self,
+        lock: &LockPath,
+    ) -> impl Future<Output = FsResult<Vec<(Ticket, FileId)>>> + Send {
+        RealFs.tickets(lock)
     }
 
     fn read(

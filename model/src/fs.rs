@@ -6,7 +6,7 @@ use std::task::Poll;
 
 use sessionlock::core::protocol::Ctx;
 use sessionlock::fs::{Clock, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use sessionlock::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
+use sessionlock::fs::{FileId, Lease, Location, Opened, PidState, ProcessId, Published, Ticket};
 use std::sync::Arc;
 
 use crate::injection::CrashWhen;
@@ -394,6 +394,27 @@ impl LockFs for ModelFs {
             })
             .await;
         interleaving::fs(self.pid, FsOp::PathId, path, result)
+    }
+
+    async fn tickets(&self, lock: &LockPath) -> FsResult<Vec<(Ticket, FileId)>> {
+        let result = self
+            .step(FsOp::Tickets, lock, |st| {
+                st.log(self.pid, Prim::Tickets);
+                let dir = lock.as_path().parent();
+                let mut found: Vec<(Ticket, FileId)> = st
+                    .paths
+                    .iter()
+                    .filter(|(path, ino)| path.parent() == dir && st.inodes[ino].special.is_none())
+                    .filter_map(|(path, &ino)| {
+                        let ticket = Ticket::parse(lock, path.file_name()?)?;
+                        Some((ticket, file_id(if st.id_drift { ino + DRIFT } else { ino })))
+                    })
+                    .collect();
+                found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                Ok(found)
+            })
+            .await;
+        interleaving::fs(self.pid, FsOp::Tickets, lock, result)
     }
 
     async fn read(&self, handle: &ModelHandle, limit: usize) -> FsResult<Vec<u8>> {

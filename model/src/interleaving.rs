@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::time::Duration;
 
-use sessionlock::fs::{FileId, FileMeta, FsOp, FsResult, Lease, LockPath};
+use sessionlock::fs::{FileId, FileMeta, FsOp, FsResult, Lease, LockPath, Ticket};
 
 use crate::invariant::Invariant;
 use crate::process::Pid;
@@ -156,6 +156,19 @@ impl Shown for Option<FileId> {
             Some(id) => format!("names inode {}", id.ino),
             None => "names nothing".to_owned(),
         }
+    }
+}
+
+impl Shown for Vec<(Ticket, FileId)> {
+    fn shown(&self) -> String {
+        if self.is_empty() {
+            return "no tickets".to_owned();
+        }
+        let tickets: Vec<String> = self
+            .iter()
+            .map(|(t, id)| format!("{}.{} (inode {})", t.seq(), t.id(), id.ino))
+            .collect();
+        format!("tickets {}", tickets.join(", "))
     }
 }
 

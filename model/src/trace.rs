@@ -33,6 +33,8 @@ pub enum Prim {
     LockExpired,
     /// `path_id` (`lstat` of the lock path).
     PathId,
+    /// `tickets`: a listing of the lock's queue.
+    Tickets,
     /// A primitive that only looks (`meta`, `read`, `lease`, waiting for writers).
     Look,
     /// `unlink` of the lock path.

@@ -1,5 +1,6 @@
 //! Conformance of the PostgreSQL adapter: random sequences of `LockFs` primitives on a
-//! few handles and two lock keys run on `PgFs` (against a throwaway server) and on
+//! few handles and six keys (two locks, and tickets beside them, see `NAMES`) run on
+//! `PgFs` (against a throwaway server) and on
 //! `ModelFs` side by side; every answer must match, with generations and model inode
 //! numbers compared up to a consistent renaming. So what the checkers prove of the core
 //! over the model holds for the core over PostgreSQL.
@@ -21,11 +22,17 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use sessionlock::api::block_on;
-use sessionlock::fs::{FileId, FsResult, LockFs, LockPath, Opened, Published};
+use sessionlock::fs::{FileId, FsResult, LockFs, LockPath, Opened, Published, Ticket};
 use sessionlock::pg::PgFs;
 use sessionlock_model::{Invariant, ModelFs, World};
 
-/// One primitive; indices pick a key (of two) or an open handle (modulo how many).
+/// The keys in play, as suffixes of two lock keys `a` and `b`: the two locks, two tickets
+/// of `a` (queue order is not name order), a key that only looks like a ticket (a leading
+/// zero), which no listing may report, and a ticket of `b`.
+const NAMES: [(usize, &str); 6] =
+    [(0, ""), (1, ""), (0, ".q.10.0a"), (0, ".q.9.ff-1"), (0, ".q.09.1"), (1, ".q.1.1")];
+
+/// One primitive; indices pick a key (of [`NAMES`]) or an open handle (modulo how many).
 #[derive(Clone, Copy, Debug)]
 enum Prim {
     Publish(usize),
@@ -37,19 +44,22 @@ enum Prim {
     Unlink(usize, usize),
     UnlinkIf(usize, usize),
     Close(usize),
+    /// `tickets` of one of the two locks.
+    Tickets(usize),
 }
 
 fn prim() -> impl Strategy<Value = Prim> {
     let i = 0..8usize;
     prop_oneof![
-        (0..2usize).prop_map(Prim::Publish),
-        (0..2usize).prop_map(Prim::Open),
+        (0..NAMES.len()).prop_map(Prim::Publish),
+        (0..NAMES.len()).prop_map(Prim::Open),
         i.clone().prop_map(Prim::TryLock),
         i.clone().prop_map(Prim::Meta),
-        (0..2usize).prop_map(Prim::PathId),
+        (0..NAMES.len()).prop_map(Prim::PathId),
+        (0..2usize).prop_map(Prim::Tickets),
         i.clone().prop_map(Prim::Read),
-        ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
-        ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::UnlinkIf(p, h)),
+        ((0..NAMES.len()), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
+        ((0..NAMES.len()), i.clone()).prop_map(|(p, h)| Prim::UnlinkIf(p, h)),
         i.prop_map(Prim::Close),
     ]
 }
@@ -68,8 +78,8 @@ fn pg_fs() -> Option<&'static PgFs> {
 /// the identity renaming seen so far.
 struct Pair {
     fs: &'static PgFs,
-    pg_paths: [LockPath; 2],
-    model_paths: [LockPath; 2],
+    pg_paths: Vec<LockPath>,
+    model_paths: Vec<LockPath>,
     world: std::sync::Arc<World>,
     model: ModelFs,
     handles: Vec<(<PgFs as LockFs>::Handle, <ModelFs as LockFs>::Handle, bool)>,
@@ -87,22 +97,28 @@ enum Answer {
     Missing,
     Id(Option<FileId>),
     Bytes(Vec<u8>),
+    Tickets(Vec<(Ticket, FileId)>),
     Err(io::ErrorKind),
     Skipped,
 }
 
 impl Pair {
     fn new(fs: &'static PgFs) -> Self {
-        let key = |n| LockPath::from_canonical(pg_server::key(n));
-        let fake = |n| LockPath::from_canonical(format!("/model/{n}"));
+        let keys = [pg_server::key("conformance-a"), pg_server::key("conformance-b")];
+        let key = |&(lock, suffix): &(usize, &str)| {
+            LockPath::from_canonical(format!("{}{suffix}", keys[lock]))
+        };
+        let fake = |&(lock, suffix): &(usize, &str)| {
+            LockPath::from_canonical(format!("/model/{}.lock{suffix}", ["a", "b"][lock]))
+        };
         let world = World::new();
         // The model records, rather than panics at, what one process does to itself
         // here (two handles on one lock); INV-2 is checked after each case.
         world.set_strict(false);
         Self {
             fs,
-            pg_paths: [key("conformance-a"), key("conformance-b")],
-            model_paths: [fake("a.lock"), fake("b.lock")],
+            pg_paths: NAMES.iter().map(key).collect(),
+            model_paths: NAMES.iter().map(fake).collect(),
             model: ModelFs::spawn(&world, 100),
             world,
             handles: Vec::new(),
@@ -147,7 +163,8 @@ impl Pair {
             | Prim::Open(i)
             | Prim::PathId(i)
             | Prim::Unlink(i, _)
-            | Prim::UnlinkIf(i, _) => (self.pg_paths[i].clone(), self.model_paths[i].clone()),
+            | Prim::UnlinkIf(i, _)
+            | Prim::Tickets(i) => (self.pg_paths[i].clone(), self.model_paths[i].clone()),
             _ => (self.pg_paths[0].clone(), self.model_paths[0].clone()),
         };
         let handle = |h: usize| (n > 0).then(|| h % n);
@@ -175,6 +192,23 @@ impl Pair {
                 }
                 (r, m) => (opened(r), opened(m)),
             },
+            Prim::Tickets(_) => {
+                let (r, m) = (block_on(fs.tickets(&pp)), block_on(self.model.tickets(&mp)));
+                match (r, m) {
+                    (Ok(r), Ok(m)) => {
+                        let mapped = r
+                            .iter()
+                            .zip(&m)
+                            .map(|((_, ri), (mt, mi))| {
+                                (mt.clone(), if self.same(*ri, *mi) { *ri } else { *mi })
+                            })
+                            .chain(m.iter().skip(r.len()).cloned())
+                            .collect();
+                        (Answer::Tickets(r), Answer::Tickets(mapped))
+                    }
+                    (r, m) => (tickets(r), tickets(m)),
+                }
+            }
             Prim::PathId(_) => {
                 let (r, m) = (block_on(fs.path_id(&pp)), block_on(self.model.path_id(&mp)));
                 match (r, m) {
@@ -287,6 +321,10 @@ fn boolean(r: FsResult<bool>) -> Answer {
     r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bool)
 }
 
+fn tickets(r: FsResult<Vec<(Ticket, FileId)>>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Tickets)
+}
+
 fn bytes(r: FsResult<Vec<u8>>) -> Answer {
     r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bytes)
 }
@@ -297,7 +335,7 @@ proptest! {
     /// The model answers every primitive as PostgreSQL does: atomic publication of a
     /// locked row, per-handle (per-session) advisory locks, generations, content,
     /// compare-and-delete (`unlink`, and `unlink_if` in one statement against the model's
-/// default of two steps) and close.
+/// default of two steps), close, and which tickets stand beside a lock, in queue order.
     /// Checks: INV-1, INV-2, INV-4
     #[test]
     fn the_model_answers_as_postgres_does(prims in proptest::collection::vec(prim(), 1..40)) {
@@ -368,4 +406,32 @@ fn unlinks_outside_the_protocol_are_refused() {
     for h in [held, unlocked, other] {
         block_on(fs.close(h)).unwrap();
     }
+}
+
+/// A listing reports exactly the tickets of its own lock, in queue order (by number, then
+/// id), with the generations `path_id` reports; not the lock row, not a key with a leading
+/// zero, not another lock's ticket; and a deleted ticket is no longer listed.
+#[test]
+fn a_listing_is_the_queue_in_order() {
+    let Some(fs) = pg_fs() else { return };
+    let mut pair = Pair::new(fs);
+    for name in 0..NAMES.len() {
+        assert_eq!(pair.run(Prim::Publish(name)), (Answer::Created, Answer::Created));
+    }
+    let paths = pair.pg_paths.clone();
+    let id = |name: usize| block_on(fs.path_id(&paths[name])).unwrap().unwrap();
+    let (pg, model) = pair.run(Prim::Tickets(0));
+    assert_eq!(pg, model);
+    let queue =
+        vec![(Ticket::new(9, "ff-1").unwrap(), id(3)), (Ticket::new(10, "0a").unwrap(), id(2))];
+    assert_eq!(pg, Answer::Tickets(queue));
+    assert_eq!(Ticket::new(9, "ff-1").unwrap().path(&paths[0]), paths[3]);
+    let (pg, model) = pair.run(Prim::Tickets(1));
+    assert_eq!(pg, model);
+    assert_eq!(pg, Answer::Tickets(vec![(Ticket::new(1, "1").unwrap(), id(5))]));
+    assert_eq!(pair.run(Prim::Unlink(3, 3)), (Answer::Unit, Answer::Unit));
+    let (pg, model) = pair.run(Prim::Tickets(0));
+    assert_eq!(pg, model);
+    assert_eq!(pg, Answer::Tickets(vec![(Ticket::new(10, "0a").unwrap(), id(2))]));
+    assert!(pair.removals_of_live_files().is_empty());
 }

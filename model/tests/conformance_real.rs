@@ -1,5 +1,6 @@
 //! Conformance: the real adapter and the model agree. Random sequences of `LockFs`
-//! primitives on a few handles and two lock paths run on `RealFs` (in a temporary
+//! primitives on a few handles and five paths (two lock files, two tickets of the first
+//! and a name beside it that is not a ticket) run on `RealFs` (in a temporary
 //! directory) and on `ModelFs` side by side, in one process; every answer must match,
 //! with inode numbers compared up to a consistent renaming. What the model promises is
 //! then what Linux does, so what the checkers prove holds for the real adapter.
@@ -10,11 +11,18 @@ use std::io;
 
 use proptest::prelude::*;
 use sessionlock::api::block_on;
+use sessionlock::fs::Ticket;
 use sessionlock::fs::{FileId, FsResult, Lease, LockFs, LockPath, Moment, Opened, Published};
 use sessionlock::real::RealFs;
 use sessionlock_model::{ModelFs, World};
 
-/// One primitive; indices pick a path (of two) or an open handle (modulo how many).
+/// The names in play: two lock files, two tickets of the first (queue order is not
+/// name order: `10` sorts after `9` by number, before it by name), and a name that only
+/// looks like one (a leading zero), which no listing may report.
+const NAMES: [&str; 6] =
+    ["a.lock", "b.lock", "a.lock.q.10.0a", "a.lock.q.9.ff-1", "a.lock.q.09.1", "b.lock.q.1.1"];
+
+/// One primitive; indices pick a path (of [`NAMES`]) or an open handle (modulo how many).
 #[derive(Clone, Copy, Debug)]
 enum Prim {
     Publish(usize),
@@ -28,18 +36,21 @@ enum Prim {
     Lease(usize),
     /// `writers_closed_until` with a deadline already past: one look.
     WriterWait(usize),
+    /// `tickets` of one of the two lock files.
+    Tickets(usize),
 }
 
 fn prim() -> impl Strategy<Value = Prim> {
     let i = 0..8usize;
     prop_oneof![
-        (0..2usize).prop_map(Prim::Publish),
-        (0..2usize).prop_map(Prim::Open),
+        (0..NAMES.len()).prop_map(Prim::Publish),
+        (0..NAMES.len()).prop_map(Prim::Open),
         i.clone().prop_map(Prim::TryLock),
         i.clone().prop_map(Prim::Meta),
-        (0..2usize).prop_map(Prim::PathId),
+        (0..NAMES.len()).prop_map(Prim::PathId),
+        (0..2usize).prop_map(Prim::Tickets),
         i.clone().prop_map(Prim::Read),
-        ((0..2usize), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
+        ((0..NAMES.len()), i.clone()).prop_map(|(p, h)| Prim::Unlink(p, h)),
         i.clone().prop_map(Prim::Close),
         i.clone().prop_map(Prim::Lease),
         i.prop_map(Prim::WriterWait),
@@ -49,8 +60,8 @@ fn prim() -> impl Strategy<Value = Prim> {
 /// Both worlds, their open handles side by side, and the inode renaming seen so far.
 struct Pair {
     _dir: tempfile::TempDir,
-    real_paths: [LockPath; 2],
-    model_paths: [LockPath; 2],
+    real_paths: Vec<LockPath>,
+    model_paths: Vec<LockPath>,
     model: ModelFs,
     handles: Vec<(<RealFs as LockFs>::Handle, <ModelFs as LockFs>::Handle)>,
     ids: HashMap<FileId, FileId>,
@@ -68,6 +79,7 @@ enum Answer {
     Id(Option<FileId>),
     Bytes(Vec<u8>),
     Lease(Lease),
+    Tickets(Vec<(Ticket, FileId)>),
     Err(io::ErrorKind),
     Skipped,
 }
@@ -80,8 +92,8 @@ impl Pair {
         let world = World::new();
         world.set_strict(false); // the real side unlinks unchecked; so must the model
         Self {
-            real_paths: [real("a.lock"), real("b.lock")],
-            model_paths: [fake("a.lock"), fake("b.lock")],
+            real_paths: NAMES.iter().map(real).collect(),
+            model_paths: NAMES.iter().map(fake).collect(),
             model: ModelFs::spawn(&world, 100),
             _dir: dir,
             handles: Vec::new(),
@@ -121,9 +133,11 @@ impl Pair {
         let fs = RealFs;
         let n = self.handles.len();
         let (rp, mp) = match p {
-            Prim::Publish(i) | Prim::Open(i) | Prim::PathId(i) | Prim::Unlink(i, _) => {
-                (self.real_paths[i].clone(), self.model_paths[i].clone())
-            }
+            Prim::Publish(i)
+            | Prim::Open(i)
+            | Prim::PathId(i)
+            | Prim::Unlink(i, _)
+            | Prim::Tickets(i) => (self.real_paths[i].clone(), self.model_paths[i].clone()),
             _ => (self.real_paths[0].clone(), self.model_paths[0].clone()),
         };
         let handle = |h: usize| (n > 0).then(|| h % n);
@@ -151,6 +165,23 @@ impl Pair {
                 }
                 (r, m) => (opened(r), opened(m)),
             },
+            Prim::Tickets(_) => {
+                let (r, m) = (block_on(fs.tickets(&rp)), block_on(self.model.tickets(&mp)));
+                match (r, m) {
+                    (Ok(r), Ok(m)) => {
+                        let mapped = r
+                            .iter()
+                            .zip(&m)
+                            .map(|((_, ri), (mt, mi))| {
+                                (mt.clone(), if self.same(*ri, *mi) { *ri } else { *mi })
+                            })
+                            .chain(m.iter().skip(r.len()).cloned())
+                            .collect();
+                        (Answer::Tickets(r), Answer::Tickets(mapped))
+                    }
+                    (r, m) => (tickets(r), tickets(m)),
+                }
+            }
             Prim::PathId(_) => {
                 let (r, m) = (block_on(fs.path_id(&rp)), block_on(self.model.path_id(&mp)));
                 match (r, m) {
@@ -252,6 +283,10 @@ fn lease(r: FsResult<Lease>) -> Answer {
     r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Lease)
 }
 
+fn tickets(r: FsResult<Vec<(Ticket, FileId)>>) -> Answer {
+    r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Tickets)
+}
+
 fn bytes(r: FsResult<Vec<u8>>) -> Answer {
     r.map_or_else(|e| Answer::Err(e.source.kind()), Answer::Bytes)
 }
@@ -262,7 +297,8 @@ proptest! {
     /// The model answers every primitive as Linux does: atomic publication, per-handle
     /// kernel locks, identities, content, unlink and close, and who has a file open for
     /// writing (the read-lease probe: a publisher's handle is a writer, an opened one is
-    /// not, and closing the last writer grants the lease).
+    /// not, and closing the last writer grants the lease), and which tickets stand beside
+    /// a lock file, in queue order.
     /// Checks: INV-1, INV-2, INV-4
     #[test]
     fn the_model_answers_as_linux_does(prims in proptest::collection::vec(prim(), 1..40)) {
@@ -292,4 +328,34 @@ fn conformance_checks_can_fail() {
     let gone = (Answer::Lease(Lease::NoWriter), Answer::Lease(Lease::NoWriter));
     assert_eq!(pair.run(Prim::Lease(0)), gone, "its close leaves no writer");
     assert_eq!(pair.run(Prim::WriterWait(0)), (Answer::Bool(true), Answer::Bool(true)));
+}
+
+/// A listing reports exactly the tickets of its own lock, in queue order (by number, then
+/// id), with the identities `path_id` reports; not the lock file, not a name with a
+/// leading zero, not another lock's ticket; and a removed ticket is no longer listed.
+#[test]
+fn a_listing_is_the_queue_in_order() {
+    let mut pair = Pair::new();
+    for name in 0..NAMES.len() {
+        assert_eq!(pair.run(Prim::Publish(name)), (Answer::Created, Answer::Created));
+    }
+    let (real, model) = pair.run(Prim::Tickets(0));
+    assert_eq!(real, model);
+    let paths = pair.real_paths.clone();
+    let id = |name: usize| block_on(RealFs.path_id(&paths[name])).unwrap().unwrap();
+    let queue =
+        vec![(Ticket::new(9, "ff-1").unwrap(), id(3)), (Ticket::new(10, "0a").unwrap(), id(2))];
+    assert_eq!(real, Answer::Tickets(queue));
+    assert_eq!(
+        Ticket::new(9, "ff-1").unwrap().path(&paths[0]),
+        paths[3],
+        "a ticket's path is the one listed"
+    );
+    let (real, model) = pair.run(Prim::Tickets(1));
+    assert_eq!((&real, &model), (&model, &real));
+    assert_eq!(real, Answer::Tickets(vec![(Ticket::new(1, "1").unwrap(), id(5))]));
+    assert_eq!(pair.run(Prim::Unlink(3, 3)), (Answer::Unit, Answer::Unit));
+    let (real, model) = pair.run(Prim::Tickets(0));
+    assert_eq!(real, model);
+    assert_eq!(real, Answer::Tickets(vec![(Ticket::new(10, "0a").unwrap(), id(2))]));
 }

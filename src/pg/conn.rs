@@ -27,6 +27,7 @@ pub(crate) struct Statements {
     pub(crate) publish: Statement,
     pub(crate) open: Statement,
     pub(crate) path_id: Statement,
+    pub(crate) tickets: Statement,
     pub(crate) try_lock: Statement,
     pub(crate) lock: Statement,
     pub(crate) delete: Statement,
@@ -224,10 +225,11 @@ async fn open(config: &Config) -> Result<Client, ConnectError> {
 
 /// Prepares every statement on `client` (pipelined: one round trip in all).
 async fn prepare(client: Client) -> Result<Conn, ConnectError> {
-    let (publish, open, path_id, try_lock, lock, delete, delete_if, unlock_all) = tokio::join!(
+    let (publish, open, path_id, tickets, try_lock, lock, delete, delete_if, unlock_all) = tokio::join!(
         client.prepare(sql::PUBLISH),
         client.prepare(sql::OPEN),
         client.prepare(sql::PATH_ID),
+        client.prepare(sql::TICKETS),
         client.prepare(sql::TRY_LOCK),
         client.prepare(sql::LOCK),
         client.prepare(sql::DELETE),
@@ -239,6 +241,7 @@ async fn prepare(client: Client) -> Result<Conn, ConnectError> {
         publish: publish.map_err(up)?,
         open: open.map_err(up)?,
         path_id: path_id.map_err(up)?,
+        tickets: tickets.map_err(up)?,
         try_lock: try_lock.map_err(up)?,
         lock: lock.map_err(up)?,
         delete: delete.map_err(up)?,

@@ -16,6 +16,7 @@
 //! | `lock_until`       | `pg_advisory_lock(generation)`, waiting in the server, bounded by `lock_timeout` and cancelled if the future is dropped; a `SELECT generation` at the key is pipelined right behind it on the same connection, a look taken as soon as the lock is granted |
 //! | `meta`, `read`     | the snapshot: generation, creation time (server clock), payload |
 //! | `path_id`          | `SELECT generation` at the key                                 |
+//! | `tickets`          | `SELECT path, generation` of the rows whose keys are the key followed by `.q.` |
 //! | `unlink`           | compare-and-delete: `DELETE ... WHERE path AND generation`, run on the connection that holds the lock |
 //! | `unlink_if`        | one statement on that connection: the compare-and-delete, and the generation the key named before it (the default would be `path_id` on another pooled connection, then `unlink`); none after a `lock_until` whose look found the key no longer naming the generation |
 //! | `close`, drop      | `pg_advisory_unlock_all()`, then the connection is pooled again |
@@ -85,7 +86,7 @@ use crate::api::{self, Builder};
 use crate::core::Registry;
 use crate::core::protocol::HeldFile;
 use crate::fs::{Clock, FileId, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use crate::fs::{Opened, PidState, ProcessId, Published, SessionFs};
+use crate::fs::{Opened, PidState, ProcessId, Published, SessionFs, Ticket};
 use crate::real::{RealClock, RealFs};
 
 /// The session lock over PostgreSQL.
@@ -421,6 +422,33 @@ impl PgFs {
         Ok(row.map(|row| id_of(row.get(0))))
     }
 
+    async fn ticket_rows(&self, lock: &LockPath) -> io::Result<Vec<(Ticket, FileId)>> {
+        let key = key_of(lock)?;
+        let prefix = format!("{key}.q.");
+        let prefix = &prefix;
+        let rows = self
+            .with_retry(|conn| async move {
+                match conn.client.query(&conn.st.tickets, &[prefix]).await {
+                    Ok(rows) => {
+                        self.shared.put(conn);
+                        Ok(rows)
+                    }
+                    Err(e) => Err((Some(conn), e)),
+                }
+            })
+            .await?;
+        let mut found: Vec<(Ticket, FileId)> = rows
+            .iter()
+            .filter_map(|row| {
+                let path: &str = row.get(0);
+                let ticket = Ticket::after(path.as_bytes().strip_prefix(key.as_bytes())?)?;
+                Some((ticket, id_of(row.get(1))))
+            })
+            .collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+
     async fn delete_row(&self, path: &LockPath, held: &PgHandle) -> io::Result<()> {
         let key = key_of(path)?;
         let Some(conn) = held.take() else {
@@ -648,6 +676,10 @@ impl LockFs for PgFs {
 
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<FileId>> {
         self.path_generation(path).await.map_err(err(FsOp::PathId, path))
+    }
+
+    async fn tickets(&self, lock: &LockPath) -> FsResult<Vec<(Ticket, FileId)>> {
+        self.ticket_rows(lock).await.map_err(err(FsOp::Tickets, lock))
     }
 
     async fn read(&self, handle: &PgHandle, limit: usize) -> FsResult<Vec<u8>> {

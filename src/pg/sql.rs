@@ -102,6 +102,12 @@ FROM sessionlock_locks WHERE path = $1";
 /// The generation at a path now.
 pub(crate) const PATH_ID: &str = "SELECT generation FROM sessionlock_locks WHERE path = $1";
 
+/// The queue beside a key (`$1` is the key followed by `.q.`): every ticket row's key and
+/// generation. The lock table is small (one row per held lock or queued waiter), so a
+/// scan costs less than a prefix index would in every publish.
+pub(crate) const TICKETS: &str =
+    "SELECT path, generation FROM sessionlock_locks WHERE starts_with(path, $1)";
+
 /// The non-waiting probe of a holder.
 pub(crate) const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
 

@@ -8,6 +8,7 @@
 //! | `lock_until`| inotify on the inode + `flock(LOCK_EX\|LOCK_NB)` (see `wait.rs`)     |
 //! | `meta`      | `fstat`                                                             |
 //! | `path_id`   | `lstat`                                                             |
+//! | `tickets`   | `openat(O_DIRECTORY)` of the lock's directory, `getdents`, `fstatat(AT_SYMLINK_NOFOLLOW)` of each ticket |
 //! | `read`      | `pread` from offset 0                                               |
 //! | `unlink`    | `unlinkat`                                                          |
 //! | `close`     | `close`, reporting its error                                        |
@@ -24,8 +25,11 @@
 //! another process.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{AtFlags, CWD, Mode, OFlags, fstat, lstat, openat, unlinkat};
+use rustix::fs::{
+    AtFlags, CWD, Dir, FileType, Mode, OFlags, fstat, lstat, openat, statat, unlinkat,
+};
 use rustix::io::Errno;
 
 use super::clock::RealClock;
@@ -35,7 +39,7 @@ use super::proc;
 use super::publish::{publish, split};
 use super::wait::LockWait;
 use crate::fs::{FileId, FileKind, FileMeta, FsError, FsOp, FsResult, LockFs, LockPath, Moment};
-use crate::fs::{Lease, Location, Opened, PidState, ProcessId, Published};
+use crate::fs::{Lease, Location, Opened, PidState, ProcessId, Published, Ticket};
 
 /// The Linux filesystem, processes and `flock`.
 ///
@@ -86,6 +90,10 @@ impl LockFs for RealFs {
             Err(Errno::NOENT) => Ok(None),
             Err(e) => Err(FsError::new(FsOp::PathId, path, e.into())),
         }
+    }
+
+    async fn tickets(&self, lock: &LockPath) -> FsResult<Vec<(Ticket, FileId)>> {
+        tickets(lock).map_err(err(FsOp::Tickets, lock))
     }
 
     async fn read(&self, handle: &RealHandle, limit: usize) -> FsResult<Vec<u8>> {
@@ -188,4 +196,29 @@ fn not_openable(path: &LockPath) -> io::Result<Opened<RealHandle>> {
         Err(Errno::NOENT) => Ok(Opened::Missing),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The tickets beside `lock`: one pass over its directory, then `lstat` of each ticket's
+/// name for the identity `path_id` and `unlink_if` compare against. A name that went away
+/// in between was removed during the listing, so leaving it out is a listing taken a
+/// moment later; a name that is not a regular file is nobody's ticket.
+fn tickets(lock: &LockPath) -> io::Result<Vec<(Ticket, FileId)>> {
+    let (dir, _) = split(lock)?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = openat(CWD, dir, flags, Mode::empty())?;
+    let mut found = Vec::new();
+    for entry in Dir::read_from(&fd)? {
+        let entry = entry?;
+        let name = std::ffi::OsStr::from_bytes(entry.file_name().to_bytes());
+        let Some(ticket) = Ticket::parse(lock, name) else { continue };
+        match statat(&fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+                found.push((ticket, file_id(&st)));
+            }
+            Ok(_) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
 }

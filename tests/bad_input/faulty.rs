@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use rustix::io::Errno;
 use sessionlock::fs::{FileId, FileMeta, FsError, FsOp, FsResult, Opened, PidState, ProcessId};
-use sessionlock::fs::{Lease, Location, Published};
+use sessionlock::fs::{Lease, Location, Published, Ticket};
 use sessionlock::{Builder, LockFs, LockPath, Moment, RealClock, RealFs};
 use sessionlock::{SessionFs, SessionLock};
 
@@ -82,6 +82,11 @@ impl LockFs for FaultyFs {
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<FileId>> {
         self.check(FsOp::PathId, path)?;
         RealFs.path_id(path).await
+    }
+
+    async fn tickets(&self, lock: &LockPath) -> FsResult<Vec<(Ticket, FileId)>> {
+        self.check(FsOp::Tickets, lock)?;
+        RealFs.tickets(lock).await
     }
 
     async fn read(&self, handle: &RealHandle, limit: usize) -> FsResult<Vec<u8>> {

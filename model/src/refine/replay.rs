@@ -451,6 +451,7 @@ fn candidates(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> Vec<S
     let looks_only = matches!(
         step.prim,
         Prim::PathId
+            | Prim::Tickets
             | Prim::Spawn { reused: false }
             | Prim::LockWait
             | Prim::LockExpired
