@@ -411,6 +411,7 @@ impl LockFs for ModelFs {
                     })
                     .collect();
                 found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                st.note_listed(self.pid);
                 Ok(found)
             })
             .await;

@@ -41,7 +41,7 @@ use crate::fs::{Clock, FsError, FsOp, LockFs, LockPath, Moment, Opened, Publishe
 /// A primitive's failure.
 pub async fn look<F: LockFs, C>(ctx: &Ctx<'_, F, C>, lock: &LockPath) -> Result<Option<u64>, FsError> {
     let tickets = ctx.fs.tickets(lock).await?;
-    Ok(tickets.iter().map(|(t, _)| t.seq).max().map(|seq| seq.saturating_add(1)))
+    Ok(tickets.iter().map(|(t, _)| t.seq()).max().map(|seq| seq.saturating_add(1)))
 }
 
 /// W1: publishes this waiter's ticket `L.q.<seq>.<id>`, complete and kernel-locked, with
