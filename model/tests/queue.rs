@@ -5,7 +5,9 @@
 use sessionlock_model::checkers::{self, Strategy};
 use sessionlock_model::harness::Scenario;
 use sessionlock_model::machine::check_machine;
-use sessionlock_model::scenarios::{QUEUE_GIVE_UP, QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH};
+use sessionlock_model::scenarios::{
+    QUEUE_DRIFT, QUEUE_GIVE_UP, QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH,
+};
 use sessionlock_model::{Reach, Reachable, Subject};
 
 fn cases() -> u32 {
@@ -58,6 +60,14 @@ fn shuttle_queue_waiter_crash() {
 #[test]
 fn shuttle_queue_give_up() {
     shuttle(&QUEUE_GIVE_UP, Strategy::Random);
+}
+
+/// Where inode numbers drift between `lstat` and `fstat` (H17), every ticket is still
+/// removed by its owner at the end of its release: nothing is left.
+/// Checks: INV-1, INV-3, INV-5, INV-9
+#[test]
+fn shuttle_queue_drift() {
+    shuttle(&QUEUE_DRIFT, Strategy::Random);
 }
 
 mod scripted {
