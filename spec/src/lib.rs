@@ -19,7 +19,7 @@
 //!   handle, flock) to it in memory, at most [`SpecConfig::hand_off_bound`] times in a row
 //!   for one published file (INV-9);
 //! * with [`SpecConfig::queue`], the **cross-process queue** of `spec/protocol.md` section
-//!   11 (not yet in the code): a task with its process's turn lists the tickets beside `L`;
+//!   11 (in the code behind `Options::queue`): a task with its process's turn lists the tickets beside `L`;
 //!   with none it publishes `L`, else (or if it then finds `L` held) it publishes a ticket
 //!   `L.q.<seq>.<id>` (`seq` = highest listed + 1), waits in the kernel on its
 //!   predecessor's ticket only, removes it if its waiter died, and at the head publishes
