@@ -5,7 +5,9 @@
 //! atomic step with a scheduling point before it, exactly as each syscall is atomic on
 //! Linux. The world also checks the rules only it can see: an unlink by a handle that does
 //! not hold the inode's kernel lock (INV-2), and a task that meets its own process's kernel
-//! lock, which means in-process contention leaked to the filesystem (INV-3).
+//! lock, which means in-process contention leaked to the filesystem (INV-3), and, with
+//! the cross-process queue, a queued waiter overtaken more than P − 1 times (INV-9, from
+//! a ghost of the queue, `QueueGhost`).
 //!
 //! Time moves only when something advances it ([`World::advance`]): a deadline passes
 //! because the world said so, never because the waiter itself slept.

@@ -41,6 +41,10 @@
 //! | after releasing everything (faults still armed, then disarmed), a task is still waiting | teardown | INV-3 |
 //! | each surviving process (under faults), then a fresh one, cannot acquire at once | teardown | INV-3, INV-4 |
 //! | a lock file or a registry entry remains | teardown | INV-5 |
+//!
+//! Against [`Subject::Queue`](crate::Subject::Queue) (the core with the cross-process
+//! queue) the same checks run, tickets counting as files at teardown, and the world adds
+//! INV-9: no queued waiter is overtaken more than P − 1 times.
 
 mod oracle;
 mod plan;
