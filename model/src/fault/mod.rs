@@ -11,7 +11,7 @@
 pub mod explain;
 pub mod points;
 pub mod script;
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod shuttle;
 
 pub use crate::injection::{
