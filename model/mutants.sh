@@ -19,10 +19,12 @@
 # Each mutant prints what its builds and runs took.
 #
 # Each mutant builds in its own target dir, target/mutants/NAME (and NAME-loom for loom).
-# The cfg reaches the workspace's crates only (model/mutant-rustc.sh, as
-# RUSTC_WORKSPACE_WRAPPER): RUSTFLAGS would rebuild every dependency for every mutant.
-# Each dir starts as hard links to the dependencies of the ordinary build (target/release,
-# and target/loom for loom), so a mutant rebuilds only sessionlock, its spec and its model.
+# The runner is the shuttle build (`--cfg sessionlock_shuttle`, see src/sync.rs), as
+# `cargo run -p sessionlock-model` runs it. The mutant's cfg reaches the workspace's crates
+# only (model/mutant-rustc.sh, as RUSTC_WORKSPACE_WRAPPER): RUSTFLAGS would rebuild every
+# dependency for every mutant. Each dir starts as hard links to the dependencies of the
+# shuttle build (target/shuttle, and target/loom for loom), so a mutant rebuilds only
+# sessionlock, its spec and its model.
 # MUTANT_FULL_REBUILD=1 uses RUSTFLAGS="--cfg sessionlock_mutant=..." and empty dirs
 # instead (same result, every dependency rebuilt: about 4 CPU-minutes a build).
 set -uo pipefail
@@ -115,9 +117,10 @@ one() {
   local timing="" explained
   echo "== mutant $m (expects ${BREAKS[$m]}) $(date -u +%H:%M:%S)"
   if [ "${MUTANT_RUNNER:-1}" = 1 ]; then
-    seed target "target/mutants/$m"
+    seed target/shuttle "target/mutants/$m"
     built=$SECONDS
-    CARGO_TARGET_DIR="target/mutants/$m" build "" build --release -q -p sessionlock-model \
+    CARGO_TARGET_DIR="target/mutants/$m" build "--cfg sessionlock_shuttle" \
+      build --release -q -p sessionlock-model \
       >"$logs/$m.runner" 2>"$logs/$m.runner.err"
     ran=$SECONDS
     "target/mutants/$m/release/sessionlock-model" >>"$logs/$m.runner" 2>>"$logs/$m.runner.err"

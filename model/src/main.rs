@@ -1,9 +1,10 @@
 //! `cargo run --release -p sessionlock-model`: the scenario report.
 //!
 //! Runs the shuttle, stateright, proptest and scripted-gate checks of the real core and of
-//! every mutant in one process, shows progress on stderr, prints one table row per run,
-//! one line per invariant and one line per mutant, and exits non-zero if an invariant
-//! breaks on the real core or a mutant is missed.
+//! every mutant in one process of the shuttle build (`--cfg sessionlock_shuttle`; an
+//! ordinary build runs that one with cargo), shows progress on stderr, prints one table
+//! row per run, one line per invariant and one line per mutant, and exits non-zero if an
+//! invariant breaks on the real core or a mutant is missed.
 //!
 //! `-- explain NAME` prints the counterexample a checker found for `NAME` instead
 //! ([`sessionlock_model::counterexample`]); `-- explain` lists the names.
