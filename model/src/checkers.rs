@@ -147,7 +147,7 @@ pub fn exploring() -> bool {
 }
 
 /// Runs `f` where the shuttle build's primitives work: as the only task of one shuttle
-/// execution (round robin, no step budget, a stack as large as a main thread's), or
+/// execution (round robin, no step budget, a 64 MiB stack, not shuttle's 32 KiB), or
 /// directly if this thread is inside one already. In the shuttle build every facade mutex
 /// (the core's registry, the world's state) is shuttle's, and shuttle's primitives panic
 /// outside an execution (`ExecutionState NotSet`): the runner runs its rows, and a test
