@@ -58,3 +58,18 @@ impl<T> std::fmt::Debug for Mutex<T> {
         f.write_str("Mutex { .. }")
     }
 }
+
+#[cfg(all(test, not(any(sessionlock_loom, sessionlock_shuttle))))]
+mod tests {
+    /// The facade is chosen at compile time: in the ordinary build, the model crate's
+    /// feature on or off, its mutex is std's alone, with no other kind beside it to switch
+    /// to at run time, and its guard is std's guard.
+    #[test]
+    fn the_ordinary_build_is_std_alone() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<super::Mutex<u64>>(), size_of::<std::sync::Mutex<u64>>());
+        let mutex = super::Mutex::new(7_u64);
+        let guard: std::sync::MutexGuard<'_, u64> = mutex.lock();
+        assert_eq!(*guard, 7);
+    }
+}
