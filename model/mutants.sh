@@ -84,11 +84,15 @@ named() {
   done
 }
 
-# A target dir for a mutant: hard links to the dependencies already built in $1.
+# A target dir for a mutant: hard links to the dependencies already built in $1. A dir
+# seeded from another build (before the runner was the shuttle build, from target) would
+# rebuild every dependency: it is seeded again.
 seed() {
   local from=$1 to=$2
-  [ -d "$to/release" ] && return
+  [ -d "$to/release" ] && [ "$(cat "$to/seeded-from" 2>/dev/null)" = "$from" ] && return
+  rm -rf "$to"
   mkdir -p "$to"
+  echo "$from" >"$to/seeded-from"
   if [ -d "$from/release" ] && [ "${MUTANT_FULL_REBUILD:-0}" != 1 ]; then
     cp -al "$from/release" "$to/"
     rm -f "$to/release/.cargo-lock" # a hard link would share the lock with $from
