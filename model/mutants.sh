@@ -19,10 +19,12 @@
 # Each mutant prints what its builds and runs took.
 #
 # Each mutant builds in its own target dir, target/mutants/NAME (and NAME-loom for loom).
-# The cfg reaches the workspace's crates only (model/mutant-rustc.sh, as
-# RUSTC_WORKSPACE_WRAPPER): RUSTFLAGS would rebuild every dependency for every mutant.
-# Each dir starts as hard links to the dependencies of the ordinary build (target/release,
-# and target/loom for loom), so a mutant rebuilds only sessionlock, its spec and its model.
+# The runner is the shuttle build (`--cfg sessionlock_shuttle`, see src/sync.rs), as
+# `cargo run -p sessionlock-model` runs it. The mutant's cfg reaches the workspace's crates
+# only (model/mutant-rustc.sh, as RUSTC_WORKSPACE_WRAPPER): RUSTFLAGS would rebuild every
+# dependency for every mutant. Each dir starts as hard links to the dependencies of the
+# shuttle build (target/shuttle, and target/loom for loom), so a mutant rebuilds only
+# sessionlock, its spec and its model.
 # MUTANT_FULL_REBUILD=1 uses RUSTFLAGS="--cfg sessionlock_mutant=..." and empty dirs
 # instead (same result, every dependency rebuilt: about 4 CPU-minutes a build).
 set -uo pipefail
@@ -86,11 +88,15 @@ named() {
   done
 }
 
-# A target dir for a mutant: hard links to the dependencies already built in $1.
+# A target dir for a mutant: hard links to the dependencies already built in $1. A dir
+# seeded from another build (before the runner was the shuttle build, from target) would
+# rebuild every dependency: it is seeded again.
 seed() {
   local from=$1 to=$2
-  [ -d "$to/release" ] && return
+  [ -d "$to/release" ] && [ "$(cat "$to/seeded-from" 2>/dev/null)" = "$from" ] && return
+  rm -rf "$to"
   mkdir -p "$to"
+  echo "$from" >"$to/seeded-from"
   if [ -d "$from/release" ] && [ "${MUTANT_FULL_REBUILD:-0}" != 1 ]; then
     cp -al "$from/release" "$to/"
     rm -f "$to/release/.cargo-lock" # a hard link would share the lock with $from
@@ -119,9 +125,10 @@ one() {
   local timing="" explained
   echo "== mutant $m (expects ${BREAKS[$m]}) $(date -u +%H:%M:%S)"
   if [ "${MUTANT_RUNNER:-1}" = 1 ]; then
-    seed target "target/mutants/$m"
+    seed target/shuttle "target/mutants/$m"
     built=$SECONDS
-    CARGO_TARGET_DIR="target/mutants/$m" build "" build --release -q -p sessionlock-model \
+    CARGO_TARGET_DIR="target/mutants/$m" build "--cfg sessionlock_shuttle" \
+      build --release -q -p sessionlock-model \
       >"$logs/$m.runner" 2>"$logs/$m.runner.err"
     ran=$SECONDS
     "target/mutants/$m/release/sessionlock-model" >>"$logs/$m.runner" 2>>"$logs/$m.runner.err"

@@ -7,6 +7,7 @@ Each pinned entry names the test that found its schedule, as
 Run it from anywhere after a change to the core's or the harness's scheduling points
 breaks a replay; then run the replay tests and commit.
 """
+import os
 import pathlib
 import re
 import subprocess
@@ -22,10 +23,13 @@ TEST = re.compile(
 
 
 def fresh_schedule(file: str, source: str) -> str:
+    # The shuttle tests are the shuttle build's (src/sync.rs), in its own target dir.
+    flags = (os.environ.get("RUSTFLAGS", "") + " --cfg sessionlock_shuttle").strip()
+    env = dict(os.environ, RUSTFLAGS=flags, CARGO_TARGET_DIR=str(ROOT / "target/shuttle"))
     run = subprocess.run(
         ["cargo", "test", "--release", "-p", "sessionlock-model", "--test", file, source,
          "--", "--nocapture", "--exact"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True, env=env,
     )
     found = re.search(r'failing schedule:\n"\n(?P<body>[0-9a-f\n]+)"', run.stdout + run.stderr)
     if not found:

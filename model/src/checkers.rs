@@ -52,7 +52,7 @@ pub fn shuttle_from(
     let total = Arc::new(Mutex::new(Reach::default()));
     let sink = Arc::clone(&total);
     let body = move || {
-        let reach = sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
+        let reach = harness::run(scenario, subject);
         sink.lock().unwrap_or_else(|e| e.into_inner()).add(&reach);
     };
     explore_from(body, strategy, env_count("SHUTTLE_ITERATIONS", 2000), seed);
@@ -104,21 +104,14 @@ pub fn explore_from(
 /// Replays one pinned shuttle schedule of `scenario` against `subject`.
 pub fn replay(scenario: &'static Scenario, subject: Subject, schedule: &str) {
     let body = move || {
-        sessionlock::sync::shuttle_scope(|| harness::run(scenario, subject));
+        harness::run(scenario, subject);
     };
     guarded(|| shuttle::replay(body, schedule));
 }
 
-/// Runs `run`, one call of a shuttle runner: the only place the model enters shuttle
-/// ([`explore`] and [`replay`] are its callers; a test keeps it so). The thread leaves
-/// shuttle's scope as it found it, even when a schedule fails, and a failure is re-raised
-/// named ([`crate::failure::named`]).
-///
-/// A failed execution does not unwind the tasks it stopped: shuttle leaks their stacks,
-/// so the scope guards on them never run, and the scope flag is whatever the last task
-/// to run left it (set, after a deadlock or a step-budget overrun). Without this guard
-/// every later facade mutex of the thread would be a shuttle one, and would panic
-/// (`ExecutionState NotSet`) outside shuttle.
+/// Runs `run`, one call of a shuttle runner that explores schedules: the only place the
+/// model does ([`explore`] and [`replay`] are its callers; a test keeps it so). A failure
+/// is re-raised named ([`crate::failure::named`]).
 ///
 /// Shuttle's panic hook speaks only for panics of a thread inside this function: see
 /// [`hook_for_runners_only`].
@@ -130,19 +123,67 @@ fn guarded(run: impl FnOnce()) {
             IN_RUNNER.with(|r| r.set(self.0));
         }
     }
-    static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(hook_for_runners_only);
     let leave = Leave(IN_RUNNER.with(|r| r.replace(true)));
-    let outcome = crate::failure::catch(|| sessionlock::sync::outside_shuttle(run));
+    let outcome = crate::failure::catch(run);
     drop(leave);
     if let Err(message) = outcome {
         std::panic::resume_unwind(Box::new(message));
     }
 }
 
+/// Installs [`hook_for_runners_only`], once per process.
+static HOOK: std::sync::Once = std::sync::Once::new();
+
 std::thread_local! {
     /// Whether this thread is inside [`guarded`], running a shuttle runner.
     static IN_RUNNER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread explores schedules now (inside [`explore`] or [`replay`]), as
+/// opposed to running [`sequential`] work or nothing under shuttle.
+pub fn exploring() -> bool {
+    IN_RUNNER.with(std::cell::Cell::get)
+}
+
+/// Runs `f` where the shuttle build's primitives work: as the only task of one shuttle
+/// execution (round robin, no step budget, a 64 MiB stack, not shuttle's 32 KiB), or
+/// directly if this thread is inside one already. In the shuttle build every facade mutex
+/// (the core's registry, the world's state) is shuttle's, and shuttle's primitives panic
+/// outside an execution (`ExecutionState NotSet`): the runner runs its rows, and a test
+/// its work outside [`explore`], through this. The threads `f` spawns are shuttle's,
+/// scheduled round robin; [`explore`] and [`replay`] inside `f` run their own executions.
+///
+/// `f`'s panic is re-raised as it was, and reaches the hook that was there before
+/// shuttle's ([`hook_for_runners_only`]): a proptest case that fails inside is not
+/// reported as a failed shuttle schedule.
+pub fn sequential<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    if shuttle::current::try_get_current_task().is_some() {
+        return f();
+    }
+    HOOK.call_once(hook_for_runners_only);
+    type Slot<T> = Arc<Mutex<Option<T>>>;
+    let input: Slot<_> = Arc::new(Mutex::new(Some(f)));
+    let output: Slot<std::thread::Result<R>> = Arc::new(Mutex::new(None));
+    let (take, put) = (Arc::clone(&input), Arc::clone(&output));
+    let body = move || {
+        let f = take.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(f) = f else { return };
+        let result = catch_unwind(AssertUnwindSafe(f));
+        *put.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+    };
+    let mut config = shuttle::Config::new();
+    config.max_steps = shuttle::MaxSteps::None;
+    config.stack_size = 64 << 20;
+    let scheduler = shuttle::scheduler::RoundRobinScheduler::new(1);
+    shuttle::Runner::new(scheduler, config).run(body);
+    let result = output.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match result {
+        Some(Ok(value)) => value,
+        Some(Err(panic)) => resume_unwind(panic),
+        None => unreachable!("a shuttle execution of one task ran its task"),
+    }
 }
 
 /// Shuttle installs a process-wide panic hook at its first run, and keeps it: for every

@@ -9,16 +9,16 @@ pub mod invariant;
 mod process;
 mod trace;
 pub mod world;
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod zoo;
 
 pub use fs::{ModelClock, ModelFs, ModelHandle};
 pub use invariant::Invariant;
 pub use world::{FlockScope, Gate, Pid, Stats, Whereabouts, World};
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod checkers;
 pub mod core_mutants;
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod counterexample;
 pub mod exec;
 pub mod failure;
@@ -37,10 +37,10 @@ pub mod original;
 pub mod places;
 pub mod refine;
 pub mod rt;
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod runner;
 pub mod scenarios;
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod schedules;
 pub mod scripts;
 pub mod subject;

@@ -1,24 +1,59 @@
 //! `cargo run --release -p sessionlock-model`: the scenario report.
 //!
 //! Runs the shuttle, stateright, proptest and scripted-gate checks of the real core and of
-//! every mutant in one process, shows progress on stderr, prints one table row per run,
-//! one line per invariant and one line per mutant, and exits non-zero if an invariant
-//! breaks on the real core or a mutant is missed.
+//! every mutant in one process of the shuttle build (`--cfg sessionlock_shuttle`; an
+//! ordinary build runs that one with cargo), shows progress on stderr, prints one table
+//! row per run, one line per invariant and one line per mutant, and exits non-zero if an
+//! invariant breaks on the real core or a mutant is missed.
 //!
 //! `-- explain NAME` prints the counterexample a checker found for `NAME` instead
 //! ([`sessionlock_model::counterexample`]); `-- explain` lists the names.
 
 use std::process::ExitCode;
 
-/// Under loom's cfg every primitive is loom's, which only works inside `loom::model`.
-#[cfg(any(sessionlock_loom, not(feature = "shuttle")))]
+/// The runner is the shuttle build (`--cfg sessionlock_shuttle`, see `src/sync.rs`): this
+/// build runs it as a child, `cargo run` in `target/shuttle` with the cfg added to
+/// `RUSTFLAGS`, and exits as it does. The first run there builds every dependency once
+/// more.
+#[cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 fn main() -> ExitCode {
-    eprintln!("the runner needs the default `shuttle` feature and no `--cfg sessionlock_loom`");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["run", "--release", "-q", "-p", "sessionlock-model", "--"])
+        .args(std::env::args_os().skip(1))
+        .current_dir(&workspace)
+        .env("RUSTFLAGS", format!("{flags} --cfg sessionlock_shuttle").trim_start())
+        .env("CARGO_TARGET_DIR", workspace.join("target").join("shuttle"))
+        .status();
+    match status {
+        Ok(status) => status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .map_or(ExitCode::FAILURE, ExitCode::from),
+        Err(e) => {
+            eprintln!("could not run the shuttle build of the runner with cargo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Under loom's cfg every primitive is loom's, which only works inside `loom::model`.
+#[cfg(sessionlock_loom)]
+fn main() -> ExitCode {
+    eprintln!("the runner is the shuttle build: it does not run under `--cfg sessionlock_loom`");
     ExitCode::FAILURE
 }
 
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+/// Every row runs inside a shuttle execution: the shuttle checkers explore their own, and
+/// the rest run as the only task of one ([`sessionlock_model::checkers::sequential`]).
+#[cfg(sessionlock_shuttle)]
 fn main() -> ExitCode {
+    sessionlock_model::checkers::sequential(report)
+}
+
+#[cfg(sessionlock_shuttle)]
+fn report() -> ExitCode {
     use sessionlock_model::checkers::{self, Strategy};
     use sessionlock_model::places::{Check, Mutation};
     use sessionlock_model::runner::{self, Catch, Progress, Row};
@@ -254,7 +289,7 @@ fn main() -> ExitCode {
 
 /// `explain NAME`: prints the counterexample; without a name, lists the names. An unknown
 /// name, or one with nothing to show in this build, exits 2.
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 fn explain(name: Option<&str>) -> ExitCode {
     use sessionlock_model::counterexample::{self, Refusal};
     let Some(name) = name else {

@@ -292,13 +292,13 @@ fn take_turns(world: &Arc<World>, held_elsewhere: &std::sync::Arc<AtomicU64>) {
 
 /// Runs `check` under shuttle's random scheduler, `iterations` times, summing the reach;
 /// panics on a violation, as [`crate::checkers::explore`] does (whose step budget applies).
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub fn shuttle(check: Check, mutation: Mutation, iterations: usize) -> PlaceReach {
     use std::sync::Mutex;
     let total = std::sync::Arc::new(Mutex::new(PlaceReach::default()));
     let sink = std::sync::Arc::clone(&total);
     let body = move || {
-        let reach = sessionlock::sync::shuttle_scope(|| run(check, mutation));
+        let reach = run(check, mutation);
         sink.lock().unwrap_or_else(|e| e.into_inner()).add(&reach);
     };
     crate::checkers::explore(body, crate::checkers::Strategy::Random, iterations);

@@ -1,32 +1,23 @@
-//! Threads and `block_on` for the harness: loom's under `--cfg sessionlock_loom`,
-//! shuttle's inside a shuttle scope, std's (with pollster) otherwise.
+//! Threads and `block_on` for the harness, chosen by the build like the core's sync facade:
+//! loom's under `--cfg sessionlock_loom`, shuttle's under `--cfg sessionlock_shuttle`,
+//! std's (with pollster) otherwise.
 
 use std::future::Future;
 
-/// A spawned harness thread.
-pub struct Join(JoinImp);
+#[cfg(sessionlock_loom)]
+use loom::thread as imp;
+#[cfg(sessionlock_shuttle)]
+use shuttle::thread as imp;
+#[cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
+use std::thread as imp;
 
-enum JoinImp {
-    #[cfg(sessionlock_loom)]
-    Loom(loom::thread::JoinHandle<()>),
-    #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
-    Shuttle(shuttle::thread::JoinHandle<()>),
-    #[cfg(not(sessionlock_loom))]
-    Std(std::thread::JoinHandle<()>),
-}
+/// A spawned harness thread.
+pub struct Join(imp::JoinHandle<()>);
 
 impl Join {
     /// Waits for the thread; re-raises its panic.
     pub fn join(self) {
-        let result = match self.0 {
-            #[cfg(sessionlock_loom)]
-            JoinImp::Loom(h) => h.join(),
-            #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
-            JoinImp::Shuttle(h) => h.join(),
-            #[cfg(not(sessionlock_loom))]
-            JoinImp::Std(h) => h.join(),
-        };
-        if let Err(panic) = result {
+        if let Err(panic) = self.0.join() {
             std::panic::resume_unwind(panic);
         }
     }
@@ -34,25 +25,15 @@ impl Join {
 
 /// Spawns a harness thread.
 pub fn spawn(f: impl FnOnce() + Send + 'static) -> Join {
-    #[cfg(sessionlock_loom)]
-    return Join(JoinImp::Loom(loom::thread::spawn(f)));
-    #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
-    if sessionlock::sync::in_shuttle_scope() {
-        let scoped = move || sessionlock::sync::shuttle_scope(f);
-        return Join(JoinImp::Shuttle(shuttle::thread::spawn(scoped)));
-    }
-    #[cfg(not(sessionlock_loom))]
-    Join(JoinImp::Std(std::thread::spawn(f)))
+    Join(imp::spawn(f))
 }
 
 /// Runs a future to completion on the current harness thread.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     #[cfg(sessionlock_loom)]
     return loom::future::block_on(future);
-    #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
-    if sessionlock::sync::in_shuttle_scope() {
-        return shuttle::future::block_on(future);
-    }
-    #[cfg(not(sessionlock_loom))]
+    #[cfg(sessionlock_shuttle)]
+    return shuttle::future::block_on(future);
+    #[cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
     pollster::block_on(future)
 }

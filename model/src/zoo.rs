@@ -92,7 +92,10 @@ pub fn run(check: &Check, subject: Subject) -> Outcome {
                 reach.assert_reached(scenario.name, scenario.reaches);
             }
         }),
-        Run::Script(f) => failure::catch(|| f(subject)).and_then(|r| r),
+        // A script's world is made of the shuttle build's mutexes: it runs in an execution.
+        Run::Script(f) => {
+            failure::catch(|| checkers::sequential(move || f(subject))).and_then(|r| r)
+        }
     };
     match outcome {
         Ok(()) => Outcome::Pass,

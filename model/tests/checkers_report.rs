@@ -1,9 +1,9 @@
 //! Checkers report, never crash: a deadlock or a step-budget overrun under shuttle is a
-//! named invariant failure in the runner's row, and the thread leaves shuttle's scope,
-//! so every later check still runs on std primitives.
-#![cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+//! named invariant failure in the runner's row, and every later check of the thread still
+//! runs.
+#![cfg(sessionlock_shuttle)]
 
-use sessionlock_model::checkers::Strategy;
+use sessionlock_model::checkers::{Strategy, sequential};
 use sessionlock_model::harness::{self, Scenario};
 use sessionlock_model::{World, rt, runner, scenarios};
 
@@ -30,18 +30,20 @@ fn spin(_: &World) {
 const DEADLOCK: Scenario = Scenario { name: "deadlock", setup: deadlock, ..scenarios::SEED_WINDOW };
 const SPIN: Scenario = Scenario { name: "spin", setup: spin, ..scenarios::SEED_WINDOW };
 
-fn the_thread_is_back_outside_shuttle() {
-    assert!(!sessionlock::sync::in_shuttle_scope(), "a failed shuttle run leaked its scope");
-    // An ordinary run on std threads and std mutexes works on this thread afterwards.
-    harness::run(&scenarios::TWO_TASKS, sessionlock_model::Subject::Core);
+/// After a failed shuttle run, an ordinary run works on this thread, as the runner's next
+/// row does: its world and its core are made of facade mutexes, new ones.
+fn later_checks_still_run() {
+    let reach =
+        sequential(|| harness::run(&scenarios::TWO_TASKS, sessionlock_model::Subject::Core));
+    assert_eq!(reach.executions, 1, "the run after the failed one ran");
 }
 
 /// A shuttle deadlock is a waiter never woken: the row names INV-3, with shuttle's words.
 /// Checks: INV-3
 #[test]
-fn a_shuttle_deadlock_is_reported_as_inv3_and_leaves_the_scope() {
+fn a_shuttle_deadlock_is_reported_as_inv3_and_later_checks_run() {
     let row = runner::shuttle_row(&DEADLOCK, Strategy::Random);
-    the_thread_is_back_outside_shuttle();
+    later_checks_still_run();
     let failure = row.result.expect_err("the scenario deadlocks");
     assert!(failure.starts_with("INV-3 NoSpuriousTimeout:"), "{failure}");
     assert!(failure.contains("deadlock"), "{failure}");
@@ -50,18 +52,18 @@ fn a_shuttle_deadlock_is_reported_as_inv3_and_leaves_the_scope() {
 /// A schedule past the step budget is no progress: the row names INV-4.
 /// Checks: INV-4
 #[test]
-fn a_shuttle_step_budget_overrun_is_reported_as_inv4_and_leaves_the_scope() {
+fn a_shuttle_step_budget_overrun_is_reported_as_inv4_and_later_checks_run() {
     let row = runner::shuttle_row(&SPIN, Strategy::Pct { depth: 3 });
-    the_thread_is_back_outside_shuttle();
+    later_checks_still_run();
     let failure = row.result.expect_err("the scenario never ends");
     assert!(failure.starts_with("INV-4 Recovery:"), "{failure}");
     assert!(failure.contains("max_steps"), "{failure}");
 }
 
-/// Every shuttle runner call of the model goes through the one guarded function in
-/// `checkers` (`explore`, `replay`), which leaves shuttle's scope and names a failure: a
-/// runner called anywhere else would leave the scope flag set after a failed schedule,
-/// and every later check of the thread would crash (`ExecutionState NotSet`).
+/// Every shuttle runner call of the model is in `checkers`: the guarded one (`explore`,
+/// `replay`), which names a failure and keeps shuttle's panic hook to its runs, and
+/// `sequential`'s single execution. A runner called anywhere else would report its
+/// failure unnamed, and a panic there as shuttle's.
 /// Checks: INV-3, INV-4 (a checker's deadlock or budget overrun is reported, never a crash)
 #[test]
 fn every_shuttle_runner_call_goes_through_the_guard() {
@@ -115,7 +117,7 @@ fn every_shuttle_runner_call_goes_through_the_guard() {
 const OUTSIDE: &str = "-- a panic outside shuttle follows --";
 
 /// The child of `a_panic_outside_shuttle_is_not_reported_as_a_shuttle_failure`: a shuttle
-/// run that fails, then a panic outside shuttle, both on stderr.
+/// run that fails, then a panic outside shuttle and one in `sequential` work, on stderr.
 #[test]
 #[ignore = "run by a_panic_outside_shuttle_is_not_reported_as_a_shuttle_failure"]
 fn child_a_failed_run_then_a_panic_outside() {
@@ -124,6 +126,10 @@ fn child_a_failed_run_then_a_panic_outside() {
     eprintln!("{OUTSIDE}");
     let outside = std::panic::catch_unwind(|| panic!("a check failed outside shuttle"));
     assert!(outside.is_err());
+    let sequential =
+        std::panic::catch_unwind(|| sequential(|| panic!("a sequential check failed")));
+    let payload = sequential.expect_err("the panic is re-raised");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"a sequential check failed"), "as it was");
 }
 
 /// Shuttle's panic hook speaks for panics inside a shuttle run only: after a failed run,
@@ -142,6 +148,7 @@ fn a_panic_outside_shuttle_is_not_reported_as_a_shuttle_failure() {
     // Reachability: shuttle's hook did report the failed run.
     assert!(inside.contains("failing schedule"), "shuttle reported its failure: {inside}");
     assert!(outside.contains("a check failed outside shuttle"), "the panic is reported: {outside}");
+    assert!(outside.contains("a sequential check failed"), "the panic is reported: {outside}");
     assert!(
         !outside.contains("Task failed") && !outside.contains("NotSet"),
         "a panic outside shuttle reported as a shuttle failure: {outside}"

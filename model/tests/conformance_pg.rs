@@ -11,7 +11,7 @@
 //! the path names its file; `unlink_if` compares the path itself, so it runs whenever
 //! the handle holds the lock), every case checks that the model recorded no INV-2
 //! violation, and a separate test shows the adapter refusing the others.
-#![cfg(all(not(sessionlock_loom), feature = "postgres", feature = "shuttle"))]
+#![cfg(all(not(any(sessionlock_loom, sessionlock_shuttle)), feature = "postgres"))]
 
 #[path = "../../tests/pg_server/mod.rs"]
 mod pg_server;

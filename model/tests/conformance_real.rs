@@ -4,7 +4,7 @@
 //! directory) and on `ModelFs` side by side, in one process; every answer must match,
 //! with inode numbers compared up to a consistent renaming. What the model promises is
 //! then what Linux does, so what the checkers prove holds for the real adapter.
-#![cfg(all(not(sessionlock_loom), feature = "shuttle"))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use std::collections::HashMap;
 use std::io;

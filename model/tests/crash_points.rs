@@ -2,7 +2,7 @@
 //! takeover, before and right after the step takes effect. After each, two fresh
 //! processes contend under the ghost and must acquire at once, with the clock still:
 //! whatever the crash left is proven stale and broken.
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use sessionlock_model::fault::CrashWhen;
 use sessionlock_model::fault::points::{Script, Strike, enumerate, enumerate_on};

@@ -1,7 +1,7 @@
 //! `explain` for the protocol mutants: each prints the spec checker's counterexample, which
 //! names the invariant the mutant is expected to break, and is the same on every run (the
 //! shortest path is found breadth-first; the lasso from a fixed exploration order).
-#![cfg(not(sessionlock_loom))]
+#![cfg(sessionlock_shuttle)]
 
 use sessionlock_model::counterexample::spec::{NAMES, find};
 use sessionlock_spec::Mutant;

@@ -2,7 +2,7 @@
 //! `fuzz/artifacts/TARGET/`) through the same target functions libFuzzer runs
 //! ([`sessionlock_model::fuzz`]), so an ordinary `cargo test` re-checks every input the
 //! fuzzer kept and every crash it found.
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};

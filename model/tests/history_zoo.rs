@@ -1,7 +1,7 @@
 //! The history zoo: every failure of `spec/history.md` that the model can express, as a
 //! mutant that a checker must catch with the right invariant, while the real core passes
 //! the very same check.
-#![cfg(not(sessionlock_loom))]
+#![cfg(sessionlock_shuttle)]
 
 use sessionlock_model::zoo::{self, Outcome};
 use sessionlock_model::{Mutant, Subject};

@@ -1,6 +1,6 @@
-#![cfg(not(sessionlock_loom))]
 //! `spec/invariants.md` cannot drift from the code: its rows are exactly
 //! `Invariant::ALL`, and every test it cites as `file::function` exists.
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! proptest-state-machine: the core against a sequential reference, stepped one
 //! filesystem primitive at a time. `PROPTEST_CASES` (default 256) sets the depth;
 //! failing seeds of the core are kept in `model/proptest-regressions/`.
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use sessionlock_model::machine::{MachineReport, check_machine};
 use sessionlock_model::{Mutant, Reachable, Subject};

@@ -2,7 +2,7 @@
 //! stepped one primitive at a time, and every fault point of three scripts.
 //! `PROPTEST_CASES` (default 256) sets the depth; failing seeds are kept in
 //! `model/proptest-regressions/proptest_faults.txt`.
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use std::io;
 

@@ -1,8 +1,10 @@
 //! The refinement check: recorded traces of the real core replay in the spec, and a
 //! trace the spec does not allow is rejected.
+#![cfg(sessionlock_shuttle)]
 
 use std::collections::BTreeMap;
 
+use sessionlock_model::checkers::sequential;
 use sessionlock_model::machine::Transition;
 use sessionlock_model::refine::drivers::{TASKS, machine};
 use sessionlock_model::refine::record::Registry;
@@ -13,14 +15,19 @@ use sessionlock_model::{Command, ModelFs, Op, Subject, World, runner};
 /// replay in the spec step by step, and the run reached contention and releases.
 #[test]
 fn machine_traces_replay_in_the_spec() {
-    let (coverage, result) = machine(32);
-    result.unwrap();
-    assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
-    assert!(coverage.contention > 0 && coverage.releases > 0, "{coverage:?}");
-    assert!(coverage.registry > 0, "registry transitions replayed: {coverage:?}");
-    assert!(coverage.hand_offs > 0 && coverage.ends > 0, "FIFO hand-offs and ends: {coverage:?}");
-    assert!(coverage.handed > 0, "in-memory hand-offs replayed: {coverage:?}");
-    eprintln!("{coverage:?}");
+    sequential(|| {
+        let (coverage, result) = machine(32);
+        result.unwrap();
+        assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
+        assert!(coverage.contention > 0 && coverage.releases > 0, "{coverage:?}");
+        assert!(coverage.registry > 0, "registry transitions replayed: {coverage:?}");
+        assert!(
+            coverage.hand_offs > 0 && coverage.ends > 0,
+            "FIFO hand-offs and ends: {coverage:?}"
+        );
+        assert!(coverage.handed > 0, "in-memory hand-offs replayed: {coverage:?}");
+        eprintln!("{coverage:?}");
+    });
 }
 
 /// An inode published by `pid` (first incarnation), its kernel lock held by `flock`.
@@ -101,15 +108,17 @@ fn two_breakers(last: Prim) -> Vec<Step> {
 /// does instead replays, takeover included.
 #[test]
 fn an_unlink_of_another_inode_than_judged_is_rejected() {
-    let good = replay(&two_breakers(Prim::Close), TASKS).expect("the protocol's trace replays");
-    assert_eq!((good.takeovers, good.kernel_waits, good.contention), (1, 1, 2), "{good:?}");
-    let bad = two_breakers(Prim::Unlink);
-    let rejection = replay(&bad, TASKS).expect_err("an unlink of an unjudged inode");
-    assert_eq!(rejection.index, bad.len() - 1, "{rejection}");
-    assert_eq!((rejection.step.pid, rejection.step.prim), (102, Prim::Unlink));
-    let message = rejection.to_string();
-    assert!(message.contains("is not enabled in the spec"), "{message}");
-    assert!(message.starts_with("refinement: step 19 (process 102 Unlink)"), "{message}");
+    sequential(|| {
+        let good = replay(&two_breakers(Prim::Close), TASKS).expect("the protocol's trace replays");
+        assert_eq!((good.takeovers, good.kernel_waits, good.contention), (1, 1, 2), "{good:?}");
+        let bad = two_breakers(Prim::Unlink);
+        let rejection = replay(&bad, TASKS).expect_err("an unlink of an unjudged inode");
+        assert_eq!(rejection.index, bad.len() - 1, "{rejection}");
+        assert_eq!((rejection.step.pid, rejection.step.prim), (102, Prim::Unlink));
+        let message = rejection.to_string();
+        assert!(message.contains("is not enabled in the spec"), "{message}");
+        assert!(message.starts_with("refinement: step 19 (process 102 Unlink)"), "{message}");
+    });
 }
 
 /// Checks: INV-2 (refinement): in a build with a core mutant compiled in, a refinement
@@ -118,29 +127,31 @@ fn an_unlink_of_another_inode_than_judged_is_rejected() {
 /// a failure that names neither an invariant of the mutant nor a step is no catch.
 #[test]
 fn a_refinement_rejection_counts_as_a_mutant_catch() {
-    let rejection = replay(&two_breakers(Prim::Unlink), TASKS).expect_err("M2's unlink");
-    let failed = |message: String| runner::Row {
-        scenario: "traces of machines, scripts, crash points, shuttle".into(),
-        checker: "refinement (trace replay)".into(),
-        checks: Vec::new(),
-        explored: "-".into(),
-        hits: 0,
-        reached: "-".into(),
-        result: Err(message),
-    };
-    let m2 = sessionlock_model::core_mutants::ALL
-        .iter()
-        .find(|m| m.name == "m2_remove_by_path")
-        .expect("M2 is a core mutant");
-    let message = format!("proptest machine: {rejection}\nminimal case (3 transitions): []");
-    assert!(runner::print_core_mutant(m2, &[failed(message.clone())]), "{message}");
-    assert_eq!(
-        runner::refinement_rejection(&message).as_deref(),
-        Some("refinement step 19 in proptest machine"),
-    );
-    let unnamed = "proptest machine: aborted: too many global rejects".to_owned();
-    assert!(!runner::print_core_mutant(m2, &[failed(unnamed.clone())]));
-    assert_eq!(runner::refinement_rejection(&unnamed), None);
+    sequential(|| {
+        let rejection = replay(&two_breakers(Prim::Unlink), TASKS).expect_err("M2's unlink");
+        let failed = |message: String| runner::Row {
+            scenario: "traces of machines, scripts, crash points, shuttle".into(),
+            checker: "refinement (trace replay)".into(),
+            checks: Vec::new(),
+            explored: "-".into(),
+            hits: 0,
+            reached: "-".into(),
+            result: Err(message),
+        };
+        let m2 = sessionlock_model::core_mutants::ALL
+            .iter()
+            .find(|m| m.name == "m2_remove_by_path")
+            .expect("M2 is a core mutant");
+        let message = format!("proptest machine: {rejection}\nminimal case (3 transitions): []");
+        assert!(runner::print_core_mutant(m2, &[failed(message.clone())]), "{message}");
+        assert_eq!(
+            runner::refinement_rejection(&message).as_deref(),
+            Some("refinement step 19 in proptest machine"),
+        );
+        let unnamed = "proptest machine: aborted: too many global rejects".to_owned();
+        assert!(!runner::print_core_mutant(m2, &[failed(unnamed.clone())]));
+        assert_eq!(runner::refinement_rejection(&unnamed), None);
+    });
 }
 
 /// Checks: INV-2, INV-3 (refinement): the traces of the scripts (the zoo's, the seed-race
@@ -149,13 +160,16 @@ fn a_refinement_rejection_counts_as_a_mutant_catch() {
 /// crash and recorded ends of acquires.
 #[test]
 fn script_traces_replay_in_the_spec() {
-    use sessionlock_model::refine::drivers::{crash_points, scripts};
-    for (what, (coverage, result)) in [("scripts", scripts()), ("crash points", crash_points())] {
-        result.unwrap();
-        assert!(coverage.traces > 0 && coverage.takeovers > 0, "{what}: {coverage:?}");
-        assert!(coverage.registry > 0, "{what}: registry transitions replayed: {coverage:?}");
-        eprintln!("{what}: {coverage:?}");
-    }
+    sequential(|| {
+        use sessionlock_model::refine::drivers::{crash_points, scripts};
+        for (what, (coverage, result)) in [("scripts", scripts()), ("crash points", crash_points())]
+        {
+            result.unwrap();
+            assert!(coverage.traces > 0 && coverage.takeovers > 0, "{what}: {coverage:?}");
+            assert!(coverage.registry > 0, "{what}: registry transitions replayed: {coverage:?}");
+            eprintln!("{what}: {coverage:?}");
+        }
+    });
 }
 
 /// Checks: INV-2, INV-3 (refinement): the traces of shuttle's random schedules of every
@@ -164,12 +178,14 @@ fn script_traces_replay_in_the_spec() {
 /// them.
 #[test]
 fn shuttle_traces_replay_in_the_spec() {
-    let (coverage, result) = sessionlock_model::refine::drivers::shuttle(20);
-    result.unwrap();
-    assert!(coverage.traces > 0 && coverage.contention > 0, "{coverage:?}");
-    assert!(coverage.registry > 0 && coverage.hand_offs > 0, "{coverage:?}");
-    assert!(coverage.handed > 0 && coverage.ends > 0, "{coverage:?}");
-    eprintln!("{coverage:?}");
+    sequential(|| {
+        let (coverage, result) = sessionlock_model::refine::drivers::shuttle(20);
+        result.unwrap();
+        assert!(coverage.traces > 0 && coverage.contention > 0, "{coverage:?}");
+        assert!(coverage.registry > 0 && coverage.hand_offs > 0, "{coverage:?}");
+        assert!(coverage.handed > 0 && coverage.ends > 0, "{coverage:?}");
+        eprintln!("{coverage:?}");
+    });
 }
 
 /// Checks: INV-3 (refinement), H1: a second task of a process publishing while the
@@ -179,43 +195,47 @@ fn shuttle_traces_replay_in_the_spec() {
 /// transitions.
 #[test]
 fn a_publish_while_the_own_process_releases_is_rejected() {
-    let x = inode(100, Some(100));
-    let trace = |handed_on_first: bool| {
-        let mut t = Trace::default();
-        t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
-            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
-            .step(100, Prim::Registry(Registry::Acquired), |_| {})
-            .step(100, Prim::Registry(Registry::Queued { behind_releasing: false }), |_| {});
-        if handed_on_first {
-            // The waiter runs before the holder's file is gone: it meets that file.
-            t.step(100, Prim::Publish { created: false }, |_| {});
-        }
-        t.step(100, Prim::PathId, |_| {})
-            .step(100, Prim::Unlink, |v| {
-                v.named = None;
-                v.unnamed = vec![x];
-            })
-            .step(100, Prim::Close, |v| v.unnamed = vec![])
-            .step(100, Prim::Registry(Registry::Released), |_| {})
-            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
-            .step(100, Prim::Registry(Registry::Acquired), |_| {});
-        t.steps
-    };
-    let good = replay(&trace(false), TASKS).expect("remove, close, then hand on");
-    assert_eq!((good.releases, good.registry), (1, 4), "{good:?}");
-    let rejection = replay(&trace(true), TASKS).expect_err("a publish while releasing");
-    assert_eq!((rejection.index, rejection.step.prim), (4, Prim::Publish { created: false }));
-    assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+    sequential(|| {
+        let x = inode(100, Some(100));
+        let trace = |handed_on_first: bool| {
+            let mut t = Trace::default();
+            t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+                .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+                .step(100, Prim::Registry(Registry::Acquired), |_| {})
+                .step(100, Prim::Registry(Registry::Queued { behind_releasing: false }), |_| {});
+            if handed_on_first {
+                // The waiter runs before the holder's file is gone: it meets that file.
+                t.step(100, Prim::Publish { created: false }, |_| {});
+            }
+            t.step(100, Prim::PathId, |_| {})
+                .step(100, Prim::Unlink, |v| {
+                    v.named = None;
+                    v.unnamed = vec![x];
+                })
+                .step(100, Prim::Close, |v| v.unnamed = vec![])
+                .step(100, Prim::Registry(Registry::Released), |_| {})
+                .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+                .step(100, Prim::Registry(Registry::Acquired), |_| {});
+            t.steps
+        };
+        let good = replay(&trace(false), TASKS).expect("remove, close, then hand on");
+        assert_eq!((good.releases, good.registry), (1, 4), "{good:?}");
+        let rejection = replay(&trace(true), TASKS).expect_err("a publish while releasing");
+        assert_eq!((rejection.index, rejection.step.prim), (4, Prim::Publish { created: false }));
+        assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+    });
 }
 
 /// Checks: INV-2 (refinement): the traces of the fault-plan machine replay in the spec
 /// (an injected error is a failed primitive without effect; race faults are skipped).
 #[test]
 fn fault_plan_traces_replay_in_the_spec() {
-    let (coverage, result) = sessionlock_model::refine::drivers::fault_plans(32);
-    result.unwrap();
-    assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
-    eprintln!("{coverage:?}");
+    sequential(|| {
+        let (coverage, result) = sessionlock_model::refine::drivers::fault_plans(32);
+        result.unwrap();
+        assert!(coverage.traces > 0 && coverage.steps > 0, "{coverage:?}");
+        eprintln!("{coverage:?}");
+    });
 }
 
 /// A driver that panics inside `collect` leaves the thread as it found it: a world made
@@ -223,22 +243,24 @@ fn fault_plan_traces_replay_in_the_spec() {
 /// a sink nobody read, for the rest of the thread's life).
 #[test]
 fn a_panic_inside_collect_stops_the_collecting() {
-    // The same steps inside a collect are recorded: the check below is not vacuous.
-    let (_, traces) = collect(|| {
+    sequential(|| {
+        // The same steps inside a collect are recorded: the check below is not vacuous.
+        let (_, traces) = collect(|| {
+            let world = World::new();
+            ModelFs::spawn(&world, 100);
+        });
+        assert!(traces.iter().any(|t| !t.is_empty()), "a spawn inside collect is recorded");
+        let failed = runner::guarded(|| {
+            collect(|| {
+                let _world = World::new();
+                panic!("a driver failed");
+            })
+        });
+        assert!(failed.is_err(), "the driver's panic came through");
         let world = World::new();
         ModelFs::spawn(&world, 100);
+        assert!(world.trace().is_empty(), "a world outside collect recorded: {:?}", world.trace());
     });
-    assert!(traces.iter().any(|t| !t.is_empty()), "a spawn inside collect is recorded");
-    let failed = runner::guarded(|| {
-        collect(|| {
-            let _world = World::new();
-            panic!("a driver failed");
-        })
-    });
-    assert!(failed.is_err(), "the driver's panic came through");
-    let world = World::new();
-    ModelFs::spawn(&world, 100);
-    assert!(world.trace().is_empty(), "a world outside collect recorded: {:?}", world.trace());
 }
 
 /// One process (pid 100) of two tasks: task 0 holds its file X, task 1 queues behind it,
@@ -280,35 +302,37 @@ fn unnamed(mut trace: Vec<Step>) -> Vec<Step> {
 /// in, and the FIFO order replays.
 #[test]
 fn a_newcomer_winning_the_turn_over_a_waiter_is_rejected() {
-    let x = inode(100, Some(100));
-    let republish =
-        |t: &mut Trace| _ = t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x));
-    let fifo = hand_off(|t| {
-        republish(t);
-        t.event(100, 1, Registry::Acquired);
+    sequential(|| {
+        let x = inode(100, Some(100));
+        let republish =
+            |t: &mut Trace| _ = t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x));
+        let fifo = hand_off(|t| {
+            republish(t);
+            t.event(100, 1, Registry::Acquired);
+        });
+        let good = replay(&fifo, TASKS).expect("the waiter gets the turn");
+        assert_eq!((good.releases, good.registry), (1, 6), "{good:?}");
+        let newcomer = hand_off(|t| {
+            t.event(100, 0, Registry::Begun);
+            republish(t);
+            t.event(100, 0, Registry::Acquired);
+        });
+        let rejection = replay(&newcomer, TASKS).expect_err("a newcomer wins the turn");
+        assert_eq!(rejection.index, newcomer.len() - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.task, rejection.step.prim),
+            (Some(0), Prim::Registry(Registry::Acquired))
+        );
+        assert!(rejection.to_string().contains("registry transition no spec state"), "{rejection}");
+        replay(&unnamed(newcomer), TASKS).expect("without names, the grant may be the waiter's");
+        let gave_up = hand_off(|t| {
+            t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun);
+            republish(t);
+            t.event(100, 0, Registry::Acquired);
+        });
+        let good = replay(&gave_up, TASKS).expect("the waiter gave up first");
+        assert_eq!(good.registry, 8, "{good:?}");
     });
-    let good = replay(&fifo, TASKS).expect("the waiter gets the turn");
-    assert_eq!((good.releases, good.registry), (1, 6), "{good:?}");
-    let newcomer = hand_off(|t| {
-        t.event(100, 0, Registry::Begun);
-        republish(t);
-        t.event(100, 0, Registry::Acquired);
-    });
-    let rejection = replay(&newcomer, TASKS).expect_err("a newcomer wins the turn");
-    assert_eq!(rejection.index, newcomer.len() - 1, "{rejection}");
-    assert_eq!(
-        (rejection.step.task, rejection.step.prim),
-        (Some(0), Prim::Registry(Registry::Acquired))
-    );
-    assert!(rejection.to_string().contains("registry transition no spec state"), "{rejection}");
-    replay(&unnamed(newcomer), TASKS).expect("without names, the grant may be the waiter's");
-    let gave_up = hand_off(|t| {
-        t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun);
-        republish(t);
-        t.event(100, 0, Registry::Acquired);
-    });
-    let good = replay(&gave_up, TASKS).expect("the waiter gave up first");
-    assert_eq!(good.registry, 8, "{good:?}");
 }
 
 /// Checks: INV-3 (refinement), mutant `withdraw_ignores_granted`: a waiter handed the
@@ -317,19 +341,24 @@ fn a_newcomer_winning_the_turn_over_a_waiter_is_rejected() {
 /// trace replays (the spec may keep the waiter parked), so the end is what catches it.
 #[test]
 fn a_turn_kept_by_a_waiter_that_gave_up_is_rejected() {
-    let kept = hand_off(|t| {
-        t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun).event(
-            100,
-            0,
-            Registry::Queued { behind_releasing: false },
+    sequential(|| {
+        let kept = hand_off(|t| {
+            t.event(100, 1, Registry::Ended).event(100, 0, Registry::Begun).event(
+                100,
+                0,
+                Registry::Queued { behind_releasing: false },
+            );
+        });
+        let rejection = replay(&kept, TASKS).expect_err("a turn kept by a waiter that gave up");
+        assert_eq!(rejection.index, kept.len() - 1, "{rejection}");
+        assert_eq!(
+            rejection.step.prim,
+            Prim::Registry(Registry::Queued { behind_releasing: false })
         );
+        let no_end: Vec<Step> =
+            kept.iter().filter(|s| s.prim != Prim::Registry(Registry::Ended)).cloned().collect();
+        replay(&no_end, TASKS).expect("without the end, the waiter may still be parked");
     });
-    let rejection = replay(&kept, TASKS).expect_err("a turn kept by a waiter that gave up");
-    assert_eq!(rejection.index, kept.len() - 1, "{rejection}");
-    assert_eq!(rejection.step.prim, Prim::Registry(Registry::Queued { behind_releasing: false }));
-    let no_end: Vec<Step> =
-        kept.iter().filter(|s| s.prim != Prim::Registry(Registry::Ended)).cloned().collect();
-    replay(&no_end, TASKS).expect("without the end, the waiter may still be parked");
 }
 
 /// Checks: INV-3 (refinement, FIFO within a process): the proptest machine's run where
@@ -339,37 +368,40 @@ fn a_turn_kept_by_a_waiter_that_gave_up_is_rejected() {
 /// grant: the turn was task 1's, so it is the recorded end that lets task 0 in.
 #[test]
 fn a_waiter_that_timed_out_lets_the_next_acquire_in() {
-    let begin = |task, op| Transition::Begin(Command { task, op });
-    let transitions = [
-        begin(0, Op::Acquire),
-        Transition::Settle,
-        begin(1, Op::Acquire),
-        Transition::Step(1),
-        Transition::Advance(10_001),
-        Transition::Step(1),
-        begin(0, Op::Release),
-        Transition::Settle,
-        begin(0, Op::Acquire),
-        Transition::Settle,
-    ];
-    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
-    let trace = &traces[0];
-    // The first step of `task` showing `event` after step `from`.
-    let at = |from: usize, task, event| {
-        let found = trace[from..]
-            .iter()
-            .position(|s| s.task == Some(task) && s.prim == Prim::Registry(event));
-        found.map(|i| from + i)
-    };
-    let ended = at(0, 1, Registry::Ended).expect("task 1 gave up");
-    let released = at(ended, 0, Registry::Released).expect("then task 0 released");
-    let granted = at(released, 0, Registry::Acquired).expect("then task 0 acquired again");
-    let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
-    assert_eq!(replayed.releases, 3, "two by task 0, one at teardown: {replayed:?}");
-    let mut no_end = trace.clone();
-    no_end.remove(ended);
-    let rejection = replay(&no_end, TASKS).expect_err("the turn was task 1's");
-    assert_eq!(rejection.index, granted - 1, "{rejection}");
+    sequential(|| {
+        let begin = |task, op| Transition::Begin(Command { task, op });
+        let transitions = [
+            begin(0, Op::Acquire),
+            Transition::Settle,
+            begin(1, Op::Acquire),
+            Transition::Step(1),
+            Transition::Advance(10_001),
+            Transition::Step(1),
+            begin(0, Op::Release),
+            Transition::Settle,
+            begin(0, Op::Acquire),
+            Transition::Settle,
+        ];
+        let (_, traces) =
+            collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+        let trace = &traces[0];
+        // The first step of `task` showing `event` after step `from`.
+        let at = |from: usize, task, event| {
+            let found = trace[from..]
+                .iter()
+                .position(|s| s.task == Some(task) && s.prim == Prim::Registry(event));
+            found.map(|i| from + i)
+        };
+        let ended = at(0, 1, Registry::Ended).expect("task 1 gave up");
+        let released = at(ended, 0, Registry::Released).expect("then task 0 released");
+        let granted = at(released, 0, Registry::Acquired).expect("then task 0 acquired again");
+        let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(replayed.releases, 3, "two by task 0, one at teardown: {replayed:?}");
+        let mut no_end = trace.clone();
+        no_end.remove(ended);
+        let rejection = replay(&no_end, TASKS).expect_err("the turn was task 1's");
+        assert_eq!(rejection.index, granted - 1, "{rejection}");
+    });
 }
 
 /// Checks: INV-3 (refinement, FIFO within a process), the spec mutant `lifo-hand-off`'s
@@ -378,34 +410,36 @@ fn a_waiter_that_timed_out_lets_the_next_acquire_in() {
 /// is rejected at that grant; the grant to task 1 replays.
 #[test]
 fn a_hand_off_to_the_last_waiter_is_rejected() {
-    let x = inode(100, Some(100));
-    let trace = |granted: u8| {
-        let mut t = Trace::default();
-        t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
-            .event(100, 0, Registry::Begun)
-            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
-            .event(100, 0, Registry::Acquired)
-            .event(100, 1, Registry::Begun)
-            .event(100, 1, Registry::Queued { behind_releasing: false })
-            .event(100, 2, Registry::Begun)
-            .event(100, 2, Registry::Queued { behind_releasing: false })
-            .step(100, Prim::PathId, |_| {})
-            .step(100, Prim::Unlink, |v| {
-                v.named = None;
-                v.unnamed = vec![x];
-            })
-            .step(100, Prim::Close, |v| v.unnamed = vec![])
-            .event(100, 0, Registry::Released)
-            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
-            .event(100, granted, Registry::Acquired);
-        t.steps
-    };
-    let fifo = replay(&trace(1), 3).expect("the first waiter gets the turn");
-    assert_eq!((fifo.registry, fifo.hand_offs), (8, 1), "{fifo:?}");
-    let lifo = trace(2);
-    let rejection = replay(&lifo, 3).expect_err("the last waiter gets the turn");
-    assert_eq!(rejection.index, lifo.len() - 1, "{rejection}");
-    assert_eq!(rejection.step.task, Some(2), "{rejection}");
+    sequential(|| {
+        let x = inode(100, Some(100));
+        let trace = |granted: u8| {
+            let mut t = Trace::default();
+            t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+                .event(100, 0, Registry::Begun)
+                .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+                .event(100, 0, Registry::Acquired)
+                .event(100, 1, Registry::Begun)
+                .event(100, 1, Registry::Queued { behind_releasing: false })
+                .event(100, 2, Registry::Begun)
+                .event(100, 2, Registry::Queued { behind_releasing: false })
+                .step(100, Prim::PathId, |_| {})
+                .step(100, Prim::Unlink, |v| {
+                    v.named = None;
+                    v.unnamed = vec![x];
+                })
+                .step(100, Prim::Close, |v| v.unnamed = vec![])
+                .event(100, 0, Registry::Released)
+                .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+                .event(100, granted, Registry::Acquired);
+            t.steps
+        };
+        let fifo = replay(&trace(1), 3).expect("the first waiter gets the turn");
+        assert_eq!((fifo.registry, fifo.hand_offs), (8, 1), "{fifo:?}");
+        let lifo = trace(2);
+        let rejection = replay(&lifo, 3).expect_err("the last waiter gets the turn");
+        assert_eq!(rejection.index, lifo.len() - 1, "{rejection}");
+        assert_eq!(rejection.step.task, Some(2), "{rejection}");
+    });
 }
 
 /// One process (pid 100) of two tasks: task 0 publishes X and holds it; then `rounds`
@@ -435,17 +469,23 @@ fn in_memory_hand_offs(rounds: u32) -> (Trace, u8) {
 /// the disk; the spec's `HandOff` and the waiter's wake-up replay it.
 #[test]
 fn an_in_memory_hand_off_replays() {
-    let (mut t, holder) = in_memory_hand_offs(1);
-    let x = inode(100, Some(100));
-    t.step(100, Prim::PathId, |_| {})
-        .step(100, Prim::Unlink, |v| {
-            v.named = None;
-            v.unnamed = vec![x];
-        })
-        .step(100, Prim::Close, |v| v.unnamed = vec![])
-        .event(100, holder, Registry::Released);
-    let replayed = replay(&t.steps, TASKS).unwrap_or_else(|r| panic!("{r}"));
-    assert_eq!((replayed.handed, replayed.hand_offs, replayed.releases), (1, 1, 1), "{replayed:?}");
+    sequential(|| {
+        let (mut t, holder) = in_memory_hand_offs(1);
+        let x = inode(100, Some(100));
+        t.step(100, Prim::PathId, |_| {})
+            .step(100, Prim::Unlink, |v| {
+                v.named = None;
+                v.unnamed = vec![x];
+            })
+            .step(100, Prim::Close, |v| v.unnamed = vec![])
+            .event(100, holder, Registry::Released);
+        let replayed = replay(&t.steps, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(
+            (replayed.handed, replayed.hand_offs, replayed.releases),
+            (1, 1, 1),
+            "{replayed:?}"
+        );
+    });
 }
 
 /// Checks: INV-9 (refinement): K = `HAND_OFF_BOUND` hand-offs of one file in a row replay;
@@ -454,35 +494,40 @@ fn an_in_memory_hand_off_replays() {
 /// spec would do it.
 #[test]
 fn a_hand_off_past_the_bound_is_rejected() {
-    let bound = sessionlock::core::registry::HAND_OFF_BOUND;
-    let (at_bound, _) = in_memory_hand_offs(bound);
-    let replayed = replay(&at_bound.steps, TASKS).unwrap_or_else(|r| panic!("{r}"));
-    assert_eq!(replayed.handed, u64::from(bound), "{replayed:?}");
-    let (past, _) = in_memory_hand_offs(bound + 1);
-    let rejection = replay(&past.steps, TASKS).expect_err("K + 1 hand-offs of one file");
-    assert_eq!(rejection.index, past.steps.len() - 2, "{rejection}");
-    assert_eq!(rejection.step.prim, Prim::Registry(Registry::HandedOff), "{rejection}");
+    sequential(|| {
+        let bound = sessionlock::core::registry::HAND_OFF_BOUND;
+        let (at_bound, _) = in_memory_hand_offs(bound);
+        let replayed = replay(&at_bound.steps, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(replayed.handed, u64::from(bound), "{replayed:?}");
+        let (past, _) = in_memory_hand_offs(bound + 1);
+        let rejection = replay(&past.steps, TASKS).expect_err("K + 1 hand-offs of one file");
+        assert_eq!(rejection.index, past.steps.len() - 2, "{rejection}");
+        assert_eq!(rejection.step.prim, Prim::Registry(Registry::HandedOff), "{rejection}");
+    });
 }
 
 /// Checks: INV-9, INV-3 (refinement): a hand-off to a waiter that gave up (its recorded
 /// end comes first, so it left the queue) is rejected at the hand-off: nobody is queued.
 #[test]
 fn a_hand_off_to_a_waiter_that_gave_up_is_rejected() {
-    let x = inode(100, Some(100));
-    let mut t = Trace::default();
-    t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
-        .event(100, 0, Registry::Begun)
-        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
-        .event(100, 0, Registry::Acquired)
-        .event(100, 1, Registry::Begun)
-        .event(100, 1, Registry::Queued { behind_releasing: false })
-        .event(100, 1, Registry::Ended)
-        .event(100, 0, Registry::HandedOff);
-    let rejection = replay(&t.steps, TASKS).expect_err("a hand-off to a waiter that gave up");
-    assert_eq!(rejection.index, t.steps.len() - 1, "{rejection}");
-    let mut kept = t.steps.clone();
-    kept.retain(|s| s.prim != Prim::Registry(Registry::Ended));
-    replay(&kept, TASKS).unwrap_or_else(|r| panic!("without the end, the waiter is there: {r}"));
+    sequential(|| {
+        let x = inode(100, Some(100));
+        let mut t = Trace::default();
+        t.step(100, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(100, (true, 1)))
+            .event(100, 0, Registry::Begun)
+            .step(100, Prim::Publish { created: true }, |v| v.named = Some(x))
+            .event(100, 0, Registry::Acquired)
+            .event(100, 1, Registry::Begun)
+            .event(100, 1, Registry::Queued { behind_releasing: false })
+            .event(100, 1, Registry::Ended)
+            .event(100, 0, Registry::HandedOff);
+        let rejection = replay(&t.steps, TASKS).expect_err("a hand-off to a waiter that gave up");
+        assert_eq!(rejection.index, t.steps.len() - 1, "{rejection}");
+        let mut kept = t.steps.clone();
+        kept.retain(|s| s.prim != Prim::Registry(Registry::Ended));
+        replay(&kept, TASKS)
+            .unwrap_or_else(|r| panic!("without the end, the waiter is there: {r}"));
+    });
 }
 
 /// Checks: INV-9 (refinement): the proptest machine's run where task 1 of pid 100 queues
@@ -490,38 +535,41 @@ fn a_hand_off_to_a_waiter_that_gave_up_is_rejected() {
 /// unlink, no publish in between), and the trace replays with that hand-off.
 #[test]
 fn the_core_hands_off_in_memory_and_the_trace_replays() {
-    let begin = |task, op| Transition::Begin(Command { task, op });
-    let transitions = [
-        begin(0, Op::Acquire),
-        Transition::Settle,
-        begin(1, Op::Acquire),
-        Transition::Step(1),
-        begin(0, Op::Release),
-        Transition::Settle,
-    ];
-    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
-    let trace = &traces[0];
-    let handed = trace
-        .iter()
-        .position(|s| s.task == Some(0) && s.prim == Prim::Registry(Registry::HandedOff))
-        .expect("task 0 handed its hold off");
-    let publishes = trace
-        .iter()
-        .filter(|s| s.pid == trace[handed].pid && matches!(s.prim, Prim::Publish { .. }))
-        .count();
-    let unlinks_before = trace[..handed].iter().filter(|s| s.prim == Prim::Unlink).count();
-    assert_eq!(unlinks_before, 0, "nothing was unlinked before the hand-off");
-    let granted = trace[handed..]
-        .iter()
-        .position(|s| s.task == Some(1) && s.prim == Prim::Registry(Registry::Acquired))
-        .expect("task 1 acquired");
-    assert!(
-        trace[handed..handed + granted].iter().all(|s| matches!(s.prim, Prim::Registry(_))),
-        "no filesystem step between the hand-off and the grant: {trace:?}"
-    );
-    assert_eq!(publishes, 1, "one publish of the process for both holds: {trace:?}");
-    let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
-    assert_eq!(replayed.handed, 1, "{replayed:?}");
+    sequential(|| {
+        let begin = |task, op| Transition::Begin(Command { task, op });
+        let transitions = [
+            begin(0, Op::Acquire),
+            Transition::Settle,
+            begin(1, Op::Acquire),
+            Transition::Step(1),
+            begin(0, Op::Release),
+            Transition::Settle,
+        ];
+        let (_, traces) =
+            collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+        let trace = &traces[0];
+        let handed = trace
+            .iter()
+            .position(|s| s.task == Some(0) && s.prim == Prim::Registry(Registry::HandedOff))
+            .expect("task 0 handed its hold off");
+        let publishes = trace
+            .iter()
+            .filter(|s| s.pid == trace[handed].pid && matches!(s.prim, Prim::Publish { .. }))
+            .count();
+        let unlinks_before = trace[..handed].iter().filter(|s| s.prim == Prim::Unlink).count();
+        assert_eq!(unlinks_before, 0, "nothing was unlinked before the hand-off");
+        let granted = trace[handed..]
+            .iter()
+            .position(|s| s.task == Some(1) && s.prim == Prim::Registry(Registry::Acquired))
+            .expect("task 1 acquired");
+        assert!(
+            trace[handed..handed + granted].iter().all(|s| matches!(s.prim, Prim::Registry(_))),
+            "no filesystem step between the hand-off and the grant: {trace:?}"
+        );
+        assert_eq!(publishes, 1, "one publish of the process for both holds: {trace:?}");
+        let replayed = replay(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(replayed.handed, 1, "{replayed:?}");
+    });
 }
 
 /// A guard of a crashed incarnation, dropped by the driver after its pid came back as a
@@ -531,35 +579,38 @@ fn the_core_hands_off_in_memory_and_the_trace_replays() {
 /// Checks: INV-9
 #[test]
 fn a_hand_off_by_a_dropped_guard_of_an_old_incarnation_is_no_step() {
-    use sessionlock_model::machine::Transition::{Begin, Crash, Restart, Settle, Step as Poll};
-    let command = |task, op| Begin(Command { task, op });
-    let transitions = [
-        Poll(1),
-        Settle,
-        Crash(1),
-        Settle,
-        command(1, Op::Acquire),
-        Settle,
-        command(1, Op::Release),
-        Settle,
-        Restart(1),
-        command(2, Op::Acquire),
-        Settle,
-        command(2, Op::Release),
-        command(3, Op::Acquire),
-        Poll(3),
-        Crash(1),
-        Restart(1),
-    ];
-    let (_, traces) = collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
-    let queued = traces
-        .iter()
-        .flatten()
-        .any(|s| matches!(s.prim, Prim::Registry(Registry::Queued { .. })) && s.pid == 101);
-    assert!(queued, "task 3 queued behind task 2's hold: {traces:?}");
-    for trace in &traces {
-        replay(trace, TASKS).unwrap();
-    }
+    sequential(|| {
+        use sessionlock_model::machine::Transition::{Begin, Crash, Restart, Settle, Step as Poll};
+        let command = |task, op| Begin(Command { task, op });
+        let transitions = [
+            Poll(1),
+            Settle,
+            Crash(1),
+            Settle,
+            command(1, Op::Acquire),
+            Settle,
+            command(1, Op::Release),
+            Settle,
+            Restart(1),
+            command(2, Op::Acquire),
+            Settle,
+            command(2, Op::Release),
+            command(3, Op::Acquire),
+            Poll(3),
+            Crash(1),
+            Restart(1),
+        ];
+        let (_, traces) =
+            collect(|| sessionlock_model::machine::replay(Subject::Core, &transitions));
+        let queued = traces
+            .iter()
+            .flatten()
+            .any(|s| matches!(s.prim, Prim::Registry(Registry::Queued { .. })) && s.pid == 101);
+        assert!(queued, "task 3 queued behind task 2's hold: {traces:?}");
+        for trace in &traces {
+            replay(trace, TASKS).unwrap();
+        }
+    });
 }
 
 /// In a recorded trace of one process, the first grant (`Acquired`) of a task while
@@ -587,27 +638,27 @@ fn first_grant_with_a_later_waiter(trace: &[Step]) -> Option<(usize, u8)> {
 /// later waiter instead is rejected at that grant.
 #[test]
 fn a_later_waiter_granted_in_a_shuttle_trace_is_rejected() {
-    use sessionlock_model::checkers::{Strategy, explore_from};
-    let scenario = &sessionlock_model::scenarios::THREE_TASKS_TWO_ROUNDS;
-    let body = move || {
-        sessionlock::sync::shuttle_scope(|| {
-            sessionlock_model::harness::run(scenario, Subject::Core)
-        });
-    };
-    let (_, traces) =
-        collect(|| runner::guarded(|| explore_from(body, Strategy::Random, 200, Some(7))));
-    assert_eq!(traces.len(), 200, "one trace per schedule");
-    let mut overtakings = 0;
-    for trace in &traces {
-        let replayed = replay(trace, 3).unwrap_or_else(|r| panic!("{r}"));
-        assert!(replayed.registry > 0, "registry transitions recorded under shuttle");
-        let Some((grant, later)) = first_grant_with_a_later_waiter(trace) else { continue };
-        let mut overtaken = trace.clone();
-        overtaken[grant].task = Some(later);
-        let rejection = replay(&overtaken, 3).expect_err("a later waiter granted first");
-        assert_eq!(rejection.index, grant, "{rejection}");
-        overtakings += 1;
-    }
-    assert!(overtakings > 0, "no schedule had two waiters with the first one granted");
-    eprintln!("{overtakings} of {} schedules had two waiters", traces.len());
+    sequential(|| {
+        use sessionlock_model::checkers::{Strategy, explore_from};
+        let scenario = &sessionlock_model::scenarios::THREE_TASKS_TWO_ROUNDS;
+        let body = move || {
+            sessionlock_model::harness::run(scenario, Subject::Core);
+        };
+        let (_, traces) =
+            collect(|| runner::guarded(|| explore_from(body, Strategy::Random, 200, Some(7))));
+        assert_eq!(traces.len(), 200, "one trace per schedule");
+        let mut overtakings = 0;
+        for trace in &traces {
+            let replayed = replay(trace, 3).unwrap_or_else(|r| panic!("{r}"));
+            assert!(replayed.registry > 0, "registry transitions recorded under shuttle");
+            let Some((grant, later)) = first_grant_with_a_later_waiter(trace) else { continue };
+            let mut overtaken = trace.clone();
+            overtaken[grant].task = Some(later);
+            let rejection = replay(&overtaken, 3).expect_err("a later waiter granted first");
+            assert_eq!(rejection.index, grant, "{rejection}");
+            overtakings += 1;
+        }
+        assert!(overtakings > 0, "no schedule had two waiters with the first one granted");
+        eprintln!("{overtakings} of {} schedules had two waiters", traces.len());
+    });
 }

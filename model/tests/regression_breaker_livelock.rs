@@ -2,7 +2,7 @@
 //! forth forever, each closing the file unjudged after its kernel wait, so neither ever
 //! broke it. Found by the proptest machine; fixed in `protocol::acquire_file`, which now
 //! judges the file while it holds the lock it waited for.
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use sessionlock_model::machine::{Transition, replay};
 use sessionlock_model::{Command, Op, Subject};

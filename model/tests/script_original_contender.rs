@@ -1,6 +1,6 @@
 //! Mixed with the original lock's contenders, in logical time (`model/src/mixed.rs`):
 //! its check-then-remove-by-path against our short-lived holder and its successor.
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Shuttle: the core's scenarios under PCT and random schedules (sampled), and a DFS
 //! capped at `SHUTTLE_DFS_MAX` schedules (a sample too: it never finishes the space).
 //! `SHUTTLE_ITERATIONS` and `SHUTTLE_DFS_MAX` set the depth.
-#![cfg(not(sessionlock_loom))]
+#![cfg(sessionlock_shuttle)]
 
 use sessionlock_model::checkers::{Strategy, shuttle};
 use sessionlock_model::scenarios::*;

@@ -2,7 +2,7 @@
 //! fault plan drawn from shuttle's random source (so a failing schedule replays with
 //! its plan). An acquire or release may fail only as the honest report of a fault
 //! injected into its process. `SHUTTLE_ITERATIONS` (default 1000) sets the depth.
-#![cfg(not(sessionlock_loom))]
+#![cfg(sessionlock_shuttle)]
 
 use sessionlock_model::checkers::Strategy;
 use sessionlock_model::fault::shuttle::check;

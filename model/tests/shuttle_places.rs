@@ -3,7 +3,7 @@
 //! format in another pid namespace or on another host where `flock` proves nothing.
 //! Each must never be removed while alive, and the mutants that judge their pids must
 //! be caught. `SHUTTLE_ITERATIONS` sets the depth.
-#![cfg(not(sessionlock_loom))]
+#![cfg(sessionlock_shuttle)]
 
 use sessionlock_model::checkers::env_count;
 use sessionlock_model::places::{Check, Mutation, PlaceReach, shuttle};

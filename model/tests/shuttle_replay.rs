@@ -1,7 +1,8 @@
 //! Pinned shuttle schedules (`sessionlock_model::schedules`): every failure shuttle found,
 //! replayed on every run. Each test expects its mutant's invariant to break.
-#![cfg(not(sessionlock_loom))]
+#![cfg(sessionlock_shuttle)]
 
+use sessionlock_model::checkers::sequential;
 use sessionlock_model::counterexample;
 use sessionlock_model::failure::catch;
 use sessionlock_model::schedules::{PINNED, Pinned, of};
@@ -93,16 +94,18 @@ fn shuttle_replay_h17_inode_only() {
 /// Checks: INV-2, INV-5, INV-7
 #[test]
 fn every_pinned_schedule_explains_itself() {
-    let names: Vec<_> = PINNED.iter().filter_map(|p| Some((p.explain?, p.breaks))).collect();
-    assert!(names.len() >= 7, "H1's variant, H2, H4, H5 (core), H6, H14, H17: {names:?}");
-    for (name, breaks) in names {
-        let found = counterexample::find(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(found.breaks, breaks, "{name}");
-        let lines = found.lines();
-        assert!(lines.len() >= 3, "{name}: {lines:?}");
-        let last = lines.last().unwrap();
-        assert!(last.contains(&format!("{} broken", breaks)), "{name} ends elsewhere: {last}");
-    }
+    sequential(|| {
+        let names: Vec<_> = PINNED.iter().filter_map(|p| Some((p.explain?, p.breaks))).collect();
+        assert!(names.len() >= 7, "H1's variant, H2, H4, H5 (core), H6, H14, H17: {names:?}");
+        for (name, breaks) in names {
+            let found = counterexample::find(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(found.breaks, breaks, "{name}");
+            let lines = found.lines();
+            assert!(lines.len() >= 3, "{name}: {lines:?}");
+            let last = lines.last().unwrap();
+            assert!(last.contains(&format!("{} broken", breaks)), "{name} ends elsewhere: {last}");
+        }
+    });
 }
 
 /// Replays `explain H17`, step by step: the drifted path's inode, the release that judges
@@ -110,12 +113,14 @@ fn every_pinned_schedule_explains_itself() {
 /// Checks: INV-5
 #[test]
 fn explain_h17_replays() {
-    let expected = [
-        "  1. pid 100: publish /sessions/s.jsonl.lock -> created inode 3 (handle 4), kernel-locked",
-        "  2. pid 100: stat path /sessions/s.jsonl.lock -> names inode 1099511627779",
-        "  3. pid 100: close /sessions/s.jsonl.lock -> done",
-        "  4. pid 100: publish /sessions/s.jsonl.lock -> exists: the path is taken",
-        "  5. ** INV-5 NoLeak broken: release failed: lock on /sessions/s.jsonl.lock was compromised while held: found another file (device 1, inode 1099511627779) at the path  <- INV-5 NoLeak broken",
-    ];
-    assert_eq!(counterexample::replay("H17", &expected), Ok(()));
+    sequential(|| {
+        let expected = [
+            "  1. pid 100: publish /sessions/s.jsonl.lock -> created inode 3 (handle 4), kernel-locked",
+            "  2. pid 100: stat path /sessions/s.jsonl.lock -> names inode 1099511627779",
+            "  3. pid 100: close /sessions/s.jsonl.lock -> done",
+            "  4. pid 100: publish /sessions/s.jsonl.lock -> exists: the path is taken",
+            "  5. ** INV-5 NoLeak broken: release failed: lock on /sessions/s.jsonl.lock was compromised while held: found another file (device 1, inode 1099511627779) at the path  <- INV-5 NoLeak broken",
+        ];
+        assert_eq!(counterexample::replay("H17", &expected), Ok(()));
+    });
 }

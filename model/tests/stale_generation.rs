@@ -1,6 +1,6 @@
 //! INV-6 in memory: a guard of an earlier hold of the same process is refused and leaves
 //! the current holder alone (the registry's generation check).
-#![cfg(not(sessionlock_loom))]
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 /// Checks: INV-6
 #[test]

@@ -19,9 +19,7 @@ pub fn check(scenario: &'static Scenario, subject: Subject, strategy: Strategy) 
     let total = Arc::new(Mutex::new(FaultHits::default()));
     let sink = Arc::clone(&total);
     let body = move || {
-        let hits = sessionlock::sync::shuttle_scope(|| {
-            run_faulted(scenario, subject, random_plan(scenario))
-        });
+        let hits = run_faulted(scenario, subject, random_plan(scenario));
         sink.lock().unwrap_or_else(PoisonError::into_inner).add(&hits);
     };
     crate::checkers::explore(body, strategy, env_count("SHUTTLE_ITERATIONS", 1000));

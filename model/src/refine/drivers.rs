@@ -179,7 +179,7 @@ pub fn shuttle(iterations: usize) -> (Coverage, Result<(), String>) {
     let mut result = Ok(());
     for scenario in crate::scenarios::ALL.iter() {
         let body = move || {
-            sessionlock::sync::shuttle_scope(|| crate::harness::run(scenario, Subject::Core));
+            crate::harness::run(scenario, Subject::Core);
         };
         let (_, traces) =
             collect(|| crate::failure::catch(|| explore(body, Strategy::Random, iterations)));

@@ -96,7 +96,7 @@
 //!   decides nothing the spec models.
 //! * One lock path per world.
 
-#[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
+#[cfg(sessionlock_shuttle)]
 pub mod drivers;
 pub mod record;
 pub mod replay;

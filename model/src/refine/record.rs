@@ -147,10 +147,11 @@ fn late_report(steps: &[Step], step: &Step) -> Option<usize> {
     }
 }
 
-/// The id of the shuttle thread running this, inside a shuttle execution.
+/// The id of the shuttle thread running this, inside a shuttle execution that explores
+/// schedules (not one that runs a stepped driver alone, [`crate::checkers::sequential`]).
 fn shuttle_thread() -> Option<usize> {
-    #[cfg(all(feature = "shuttle", not(sessionlock_loom)))]
-    if sessionlock::sync::in_shuttle_scope() {
+    #[cfg(sessionlock_shuttle)]
+    if crate::checkers::exploring() {
         return shuttle::current::try_get_current_task().map(usize::from);
     }
     None

@@ -1,8 +1,11 @@
-//! The scenario runner: every checker that runs on stable without a special cfg (shuttle,
-//! stateright, proptest, the scripted gate), one table, one line per mutant.
+//! The scenario runner: every checker but loom (shuttle, stateright, proptest, the scripted
+//! gate), one table, one line per mutant. It is the shuttle build
+//! (`--cfg sessionlock_shuttle`), where the rows that are not shuttle's run as the only
+//! task of one shuttle execution ([`crate::checkers::sequential`]).
 //!
-//! Loom needs `RUSTFLAGS="--cfg sessionlock_loom"`, which rebuilds every crate, so it
-//! runs under `cargo test` instead (see the README and `.ci/run`).
+//! Loom needs `RUSTFLAGS="--cfg sessionlock_loom"`, a build of its own whose primitives
+//! work only inside `loom::model`, so it runs under `cargo test` instead (see the README
+//! and `.ci/run`).
 
 use std::fmt::Write as _;
 use std::time::Instant;
