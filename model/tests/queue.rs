@@ -1,19 +1,16 @@
-//! The cross-process queue (`spec/protocol.md`, section 11) under the model's drivers:
-//! the core with `Options::queue` on.
-#![cfg(not(sessionlock_loom))]
+//! The cross-process queue (`spec/protocol.md`, section 11) under the stepped driver and
+//! in scripts: the core with `Options::queue` on. Its shuttle scenarios are in
+//! `shuttle_queue.rs` (the shuttle build).
+#![cfg(not(any(sessionlock_loom, sessionlock_shuttle)))]
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use sessionlock::core::{Locker, Owner};
-use sessionlock_model::checkers::{self, Strategy};
-use sessionlock_model::harness::{Scenario, lock_path};
+use sessionlock_model::harness::lock_path;
 use sessionlock_model::machine::check_machine;
-use sessionlock_model::scenarios::{
-    QUEUE_DRIFT, QUEUE_GIVE_UP, QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH,
-};
-use sessionlock_model::{ModelClock, ModelFs, Reach, Reachable, Subject, World};
+use sessionlock_model::{ModelClock, ModelFs, Reachable, Subject, World};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
@@ -34,45 +31,6 @@ fn proptest_queue_matches_reference() {
     }
     report.reach.assert_reached("proptest queue", &Reachable::ALL);
     report.reach.assert_reached("proptest queue", &Reachable::QUEUE);
-}
-
-fn shuttle(scenario: &'static Scenario, strategy: Strategy) -> Reach {
-    let reach = checkers::shuttle(scenario, Subject::Queue, strategy);
-    println!("shuttle queue {strategy:?} {}: {reach:?}", scenario.name);
-    reach.assert_reached(scenario.name, scenario.reaches);
-    reach
-}
-
-/// Three processes queue; releasers queue behind waiters.
-/// Checks: INV-1, INV-2, INV-3, INV-5, INV-9
-#[test]
-fn shuttle_queue_three_processes() {
-    shuttle(&QUEUE_THREE_PROCESSES, Strategy::Random);
-    shuttle(&QUEUE_THREE_PROCESSES, Strategy::Pct { depth: 3 });
-}
-
-/// A process dies at any moment, queued waiters included; its successors skip its ticket
-/// at once, and a fresh process then acquires without waiting.
-/// Checks: INV-1, INV-2, INV-4, INV-9
-#[test]
-fn shuttle_queue_waiter_crash() {
-    shuttle(&QUEUE_WAITER_CRASH, Strategy::Random);
-}
-
-/// Waiters with tickets time out behind a slow holder, give their tickets up, and leave
-/// nothing behind.
-/// Checks: INV-1, INV-3, INV-5, INV-9
-#[test]
-fn shuttle_queue_give_up() {
-    shuttle(&QUEUE_GIVE_UP, Strategy::Random);
-}
-
-/// Where inode numbers drift between `lstat` and `fstat` (H17), every ticket is still
-/// removed by its owner at the end of its release: nothing is left.
-/// Checks: INV-1, INV-3, INV-5, INV-9
-#[test]
-fn shuttle_queue_drift() {
-    shuttle(&QUEUE_DRIFT, Strategy::Random);
 }
 
 fn poll<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
