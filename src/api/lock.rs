@@ -315,7 +315,7 @@ impl<F: SessionFs, C: Clock> SessionLock<F, C> {
 
 /// Options for a [`SessionLock`]. The defaults are the original lock's: a 10 s timeout,
 /// a 30 min stale age (reported only), a 30 s grace for payload-less files, per-owner
-/// reentrancy, no declared hold budget.
+/// reentrancy, no declared hold budget, no cross-process queue.
 #[derive(Clone, Default)]
 pub struct Builder {
     options: Options,
@@ -365,6 +365,21 @@ impl Builder {
     /// A hold budget to declare in the lock file (`maxHoldMs`), for diagnostics (H16).
     pub fn max_hold(mut self, budget: Duration) -> Self {
         self.options.max_hold = Some(budget);
+        self
+    }
+
+    /// Whether waiters of different processes queue, first come, first served, each
+    /// waiting on its predecessor only, instead of racing for the lock at each release.
+    ///
+    /// Off by default. With it, a process that finds the lock held, or other processes
+    /// already queued, takes a ticket (a file `<lock>.q.<seq>.<id>` beside the lock file,
+    /// kernel-locked like the lock file itself) and publishes the lock only at the head of
+    /// the queue; a waiter that dies is skipped at once, through the kernel lock. A queued
+    /// waiter is overtaken by at most one later arrival per other process (INV-9). The
+    /// original lock's contenders ignore the queue and may still take the lock between a
+    /// release and the head's publish.
+    pub fn queue(mut self, queue: bool) -> Self {
+        self.options.queue = queue;
         self
     }
 

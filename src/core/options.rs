@@ -27,6 +27,11 @@ pub struct Options {
     pub reentrancy: Reentrancy,
     /// A hold budget to declare in the payload (`maxHoldMs`), for diagnostics.
     pub max_hold: Option<Duration>,
+    /// First come, first served across processes (`spec/protocol.md`, section 11): a
+    /// process that finds the lock held, or other processes queued, takes a ticket beside
+    /// the lock file and waits for its predecessor only. Default `false`: the race of
+    /// section 4, as the original lock runs it.
+    pub queue: bool,
 }
 
 impl Default for Options {
@@ -36,6 +41,7 @@ impl Default for Options {
             thresholds: Thresholds::default(),
             reentrancy: Reentrancy::default(),
             max_hold: None,
+            queue: false,
         }
     }
 }
