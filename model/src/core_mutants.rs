@@ -95,7 +95,7 @@ pub fn seeds(subject: Subject, file: &'static str) -> Option<Box<dyn FailurePers
     match subject {
         Subject::Core if active().is_none() => Some(Box::new(file)),
         Subject::Core => Some(Box::new(ReplayOnly(file))),
-        Subject::Mutant(_) => None,
+        Subject::Queue | Subject::Mutant(_) => None,
     }
 }
 

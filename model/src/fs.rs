@@ -260,6 +260,7 @@ impl LockFs for ModelFs {
                     Inode { special: None, data: payload.to_vec(), mtime_ms, lock: Some(id) };
                 st.inodes.insert(ino, inode);
                 st.paths.insert(path.as_path().to_owned(), ino);
+                st.note_published(self.pid, path.as_path(), ino);
                 st.log_publisher(ino, self.pid);
                 st.log(self.pid, Prim::Publish { created: true });
                 Ok(Some((id, ino)))
@@ -352,7 +353,11 @@ impl LockFs for ModelFs {
                 st.log(self.pid, Prim::LockExpired);
                 return Poll::Ready(Ok(false));
             }
-            let ino = st.handles[&handle.id].ino;
+            // A handle closed under the waiter (its process crashed, killed by a sibling).
+            let ino = match ino_of(&st, handle.id) {
+                Ok(ino) => ino,
+                Err(e) => return Poll::Ready(Err(FsError::new(FsOp::LockUntil, path, e))),
+            };
             st.lock_waiters.push((ino, cx.waker().clone()));
             st.timers.push((deadline.as_duration(), cx.waker().clone()));
             Poll::Pending
@@ -406,6 +411,7 @@ impl LockFs for ModelFs {
                     })
                     .collect();
                 found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                st.note_listed(self.pid);
                 Ok(found)
             })
             .await;
@@ -444,6 +450,9 @@ impl LockFs for ModelFs {
                 st.violation(Invariant::NoLiveRemoval, detail);
             }
             let removed = st.paths.remove(path.as_path());
+            if let Some(gone) = removed {
+                st.note_unlinked(self.pid, path.as_path(), gone);
+            }
             st.log(self.pid, Prim::Unlink);
             removed.map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
         })

@@ -204,6 +204,9 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
     if shared.faulted {
         world.clear_faults();
         conclude(&world, subject, &lockers, &shared);
+    } else if crashes > 0 && subject == Subject::Queue {
+        // Dead waiters' tickets are skipped at once: a fresh process gets in (INV-4).
+        conclude(&world, subject, &lockers, &shared);
     } else if crashes == 0 && world.first_violation().is_none() {
         if world.file_count() != 0 {
             let detail = "a lock file remains after every guard was released";
@@ -228,7 +231,7 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
         true => shared.hits(&world),
         false => FaultHits::default(),
     };
-    (counter.reach(crashes), hits)
+    (counter.reach(crashes).with_queue(&world.stats()), hits)
 }
 
 /// What the tasks share besides the world: ghost state, invisible to the checkers.
@@ -293,6 +296,11 @@ fn conclude(world: &Arc<World>, subject: Subject, lockers: &[(Pid, ModelLocker)]
             Invariant::NoLeak,
             format!("pid {pid} keeps a registry entry after its tasks finished"),
         );
+    }
+    if world.live_tickets() != 0 {
+        let detail = "a ticket is still kernel-locked after every task finished";
+        world.record(Invariant::NoLeak, detail.into());
+        return;
     }
     let excused = world.stats().crashes > 0 || shared.release_failed();
     match world.lock_file(lock_path().as_path()) {
@@ -390,7 +398,7 @@ impl Task {
         self.polled.enter(self.index);
         let ghost = &self.shared.ghost;
         for op in script {
-            if self.world.first_violation().is_some() {
+            if self.world.first_violation().is_some() || self.died() {
                 return;
             }
             match op {
@@ -416,8 +424,15 @@ impl Task {
                 Op::Crash => {
                     // Out of the critical section at the instant of death, before the
                     // kernel drops its locks and wakes anyone.
-                    ghost.crash(self.pid);
+                    // (With the queue's scenarios, whose sibling tasks run on until the
+                    // crash, only once it happened: a sibling may enter or leave while
+                    // the crash waits for the world. No scheduling point comes between
+                    // the crash and that, so nobody can enter in between either.)
+                    if self.subject != Subject::Queue {
+                        ghost.crash(self.pid);
+                    }
                     self.world.crash(self.pid);
+                    ghost.crash(self.pid);
                     return;
                 }
                 Op::Advance(by) => {
@@ -439,13 +454,28 @@ impl Task {
     }
 
     fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {
+        if self.died() {
+            // Its process died holding: the kernel let go of the lock at the crash.
+            return std::mem::forget(guard);
+        }
         if let Some((inv, clash)) = self.shared.ghost.enter(self.pid, self.owner, guard.owner()) {
             self.world.record(inv, clash);
         }
         guards.push(guard);
     }
 
+    /// Whether this task's process was killed by a sibling task (the queue's scenarios
+    /// crash a process while another of its tasks waits): its tasks stop, and what their
+    /// primitives answered after the death is no failure. (Asked only there, so that the
+    /// other scenarios' schedules keep their scheduling points.)
+    fn died(&self) -> bool {
+        self.subject == Subject::Queue && !self.world.is_alive(self.pid)
+    }
+
     fn failed_acquire(&self, error: &AcquireError) {
+        if self.died() {
+            return;
+        }
         // A timeout is an outcome, not a failure, when its deadline passed while another
         // task held the lock and moved the clock past it (the timeout scenarios).
         if let AcquireError::Timeout { waited, .. } = error {
@@ -468,6 +498,9 @@ impl Task {
     }
 
     fn released(&self, released: Result<Released, ReleaseError>, remaining: usize) {
+        if released.is_err() && self.died() {
+            return;
+        }
         if let Err(error) = &released
             && remaining == 0
             && self.shared.claim(&self.world, self.pid, &Failure::of_release(error))

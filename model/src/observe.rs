@@ -20,12 +20,21 @@ pub enum Reachable {
     Crash,
     /// An owner re-entered a lock it held.
     Reentry,
+    /// With the queue: two tickets were named at once.
+    QueueOfTwo,
+    /// With the queue: a dead waiter's ticket was removed by its successor.
+    DeadTicketRemoved,
+    /// With the queue: a waiter gave its ticket up (deadline, cancellation).
+    TicketGivenUp,
 }
 
 impl Reachable {
     /// All of them.
     pub const ALL: [Self; 5] =
         [Self::Contention, Self::ReleasingWait, Self::StaleTakeover, Self::Crash, Self::Reentry];
+
+    /// What a run with the cross-process queue must reach besides.
+    pub const QUEUE: [Self; 3] = [Self::QueueOfTwo, Self::DeadTicketRemoved, Self::TicketGivenUp];
 }
 
 impl fmt::Display for Reachable {
@@ -49,6 +58,14 @@ pub struct Reach {
     pub crash: u64,
     /// Re-entries.
     pub reentry: u64,
+    /// Runs in which two tickets were named at once (the queue).
+    pub queue_of_two: u64,
+    /// Dead waiters' tickets removed by a successor (the queue).
+    pub dead_ticket_removed: u64,
+    /// Tickets given up by their waiters (the queue).
+    pub ticket_given_up: u64,
+    /// Times a queued waiter was overtaken by a later arrival (the queue; INV-9 bounds it).
+    pub overtaken: u64,
 }
 
 impl Reach {
@@ -60,6 +77,9 @@ impl Reach {
             Reachable::StaleTakeover => self.stale_takeover,
             Reachable::Crash => self.crash,
             Reachable::Reentry => self.reentry,
+            Reachable::QueueOfTwo => self.queue_of_two,
+            Reachable::DeadTicketRemoved => self.dead_ticket_removed,
+            Reachable::TicketGivenUp => self.ticket_given_up,
         }
     }
 
@@ -71,6 +91,19 @@ impl Reach {
         self.stale_takeover += other.stale_takeover;
         self.crash += other.crash;
         self.reentry += other.reentry;
+        self.queue_of_two += other.queue_of_two;
+        self.dead_ticket_removed += other.dead_ticket_removed;
+        self.ticket_given_up += other.ticket_given_up;
+        self.overtaken += other.overtaken;
+    }
+
+    /// Adds what one world's queue reached (its [`Stats`](crate::Stats)).
+    pub fn with_queue(mut self, stats: &crate::world::Stats) -> Self {
+        self.queue_of_two += u64::from(stats.longest_queue >= 2);
+        self.dead_ticket_removed += stats.dead_tickets_removed;
+        self.ticket_given_up += stats.tickets_given_up;
+        self.overtaken += stats.overtakes;
+        self
     }
 
     /// Panics unless every state in `required` was reached at least once.
@@ -104,6 +137,7 @@ impl Counter {
             stale_takeover: self.stale_takeover.load(Relaxed),
             crash: crashes,
             reentry: self.reentry.load(Relaxed),
+            ..Reach::default()
         }
     }
 }

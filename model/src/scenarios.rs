@@ -166,6 +166,65 @@ pub const TIMEOUT_HAND_ON: Scenario = Scenario {
 pub const CRASH_TWO_BREAKERS_DEAD: Scenario =
     Scenario { name: "crash-two-breakers-dead", runs_first: true, ..CRASH_TWO_BREAKERS };
 
+/// With the cross-process queue: three processes of one task each, two rounds each, so
+/// that a waiter queues behind another's ticket, and a releaser queues behind the
+/// waiters (no barging). Run with [`Subject::Queue`](crate::Subject::Queue).
+pub const QUEUE_THREE_PROCESSES: Scenario = Scenario {
+    name: "queue-three-processes",
+    processes: &[
+        &[&[Acquire, Release, Acquire, Release]],
+        &[&[Acquire, Release, Acquire, Release]],
+        &[&[Acquire, Release]],
+    ],
+    checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak, BoundedBypass],
+    held_at_start: false,
+    runs_first: false,
+    setup: no_setup,
+    timeout: None,
+    reaches: &[Reachable::Contention, Reachable::QueueOfTwo],
+};
+
+/// With the cross-process queue: a process crashes at any moment (its second task
+/// pauses a few scheduling points, then kills it), while its task waits in the queue,
+/// holds or releases; its successors skip its ticket at once (removing it
+/// under its free flock), never by age, and a fresh process then acquires at once.
+pub const QUEUE_WAITER_CRASH: Scenario = Scenario {
+    name: "queue-waiter-crash",
+    processes: &[
+        &[&[Acquire, Release]],
+        &[&[Acquire, Release], &[PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, PAUSE, Crash]],
+        &[&[Acquire, Release]],
+    ],
+    checks: &[MutualExclusion, NoLiveRemoval, Recovery, BoundedBypass],
+    held_at_start: false,
+    runs_first: false,
+    setup: no_setup,
+    timeout: None,
+    reaches: &[Reachable::Crash, Reachable::DeadTicketRemoved],
+};
+
+/// With the cross-process queue: the holder keeps the lock past the others' timeout; a
+/// waiter with a ticket gives it up (unlinks and closes it), and leaves nothing behind.
+pub const QUEUE_GIVE_UP: Scenario = Scenario {
+    name: "queue-give-up",
+    processes: &[
+        &[&[Advance(ELEVEN_SECONDS), Release]],
+        &[&[Acquire, Release]],
+        &[&[Acquire, Release]],
+    ],
+    checks: &[MutualExclusion, NoSpuriousTimeout, NoLeak, BoundedBypass],
+    held_at_start: true,
+    runs_first: false,
+    setup: no_setup,
+    timeout: Some(Duration::from_secs(10)),
+    reaches: &[Reachable::Contention, Reachable::TicketGivenUp],
+};
+
+/// The scenarios of the cross-process queue.
+pub const QUEUE: [Scenario; 3] = [QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH, QUEUE_GIVE_UP];
+
+/// A scheduling point and nothing else: the clock moved by zero.
+const PAUSE: crate::op::Op = Advance(Duration::ZERO);
 const ELEVEN_SECONDS: Duration = Duration::from_secs(11);
 const HALF_HOUR_AND_A_MINUTE: Duration = Duration::from_secs(31 * 60);
 

@@ -24,6 +24,8 @@ pub type ModelGuard = Guard<ModelFs, ModelClock>;
 pub enum Subject {
     /// The shipped core.
     Core,
+    /// The shipped core with the cross-process queue on ([`Options::queue`]).
+    Queue,
     /// A historic bug.
     Mutant(Mutant),
 }
@@ -35,7 +37,7 @@ impl Subject {
             Self::Mutant(Mutant::H14ProcessReentry) => Reentrancy::Process,
             _ => Reentrancy::PerOwner,
         };
-        Options { reentrancy, ..Options::default() }
+        Options { reentrancy, queue: self == Self::Queue, ..Options::default() }
     }
 
     /// Acquires as this subject does.

@@ -59,6 +59,43 @@ pub struct Stats {
     /// Opens, by a contender, of a file a live process elsewhere (another host or pid
     /// namespace) has open for writing: the states where a pid guess could go wrong.
     pub elsewhere_probes: u64,
+    /// Tickets published (the cross-process queue, `spec/protocol.md` section 11).
+    pub tickets_taken: u64,
+    /// The most tickets named at once.
+    pub longest_queue: u64,
+    /// Dead waiters' tickets (Q2) removed by a successor.
+    pub dead_tickets_removed: u64,
+    /// Tickets removed by their own waiter before it entered: give-ups.
+    pub tickets_given_up: u64,
+    /// Times a queued waiter was overtaken by a later arrival (INV-9 allows P - 1 each).
+    pub overtakes: u64,
+}
+
+/// The queue's ghost (INV-9), kept by the world from the primitives it sees: when each
+/// ticket was named, each process's last listing, and how often each queued waiter was
+/// overtaken. A *later arrival* enters the critical section (publishes the lock file)
+/// while a waiter is queued, with a ticket named after the waiter's or, without a
+/// ticket, with a last listing after it (or none since its last entry: it never looked).
+#[derive(Default)]
+pub(crate) struct QueueGhost {
+    /// A logical clock: one tick per ticket named or listing taken.
+    tick: u64,
+    /// The named tickets, by inode.
+    tickets: BTreeMap<u64, GhostTicket>,
+    /// Each process's last listing since its last entry, by (pid, incarnation).
+    listed: BTreeMap<(Pid, u32), u64>,
+}
+
+struct GhostTicket {
+    waiter: (Pid, u32),
+    named: u64,
+    entered: bool,
+    overtaken: u64,
+}
+
+/// Whether `path` names a ticket (`<lock>.q.<seq>.<id>`), not a lock file.
+pub fn is_ticket(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".q."))
 }
 
 /// Where a model process lives: its host and pid namespace, and its pid as seen there.
@@ -159,6 +196,8 @@ pub(crate) struct State {
     pub faults: FaultPlan,
     /// The trace of every step, when recording ([`World::record_trace`]).
     pub(crate) recorder: Option<Recorder>,
+    /// The queue's ghost (INV-9).
+    pub(crate) queue: QueueGhost,
     next_id: u64,
 }
 
@@ -216,6 +255,7 @@ impl World {
                 stats: Stats::default(),
                 faults: FaultPlan::default(),
                 recorder,
+                queue: QueueGhost::default(),
                 next_id: 1,
             }),
         })
@@ -408,9 +448,15 @@ impl World {
         self.state.lock().paths.get(path).map(|&ino| file_id(ino))
     }
 
-    /// How many lock files exist.
+    /// How many lock files exist, tickets included.
     pub fn file_count(&self) -> usize {
         self.state.lock().paths.len()
+    }
+
+    /// How many tickets are named now and kernel-locked: live waiters' (Q1).
+    pub fn live_tickets(&self) -> usize {
+        let st = self.state.lock();
+        st.paths.iter().filter(|(p, ino)| is_ticket(p) && st.kernel_held(**ino)).count()
     }
 
     /// Creates a file at `path` written by someone outside the protocol (the original
@@ -678,6 +724,89 @@ impl World {
 }
 
 impl State {
+    fn incarnation(&self, pid: Pid) -> (Pid, u32) {
+        (pid, self.procs.get(&pid).map_or(0, |p| p.incarnation))
+    }
+
+    /// Whether inode `ino`'s kernel lock is held by an open handle.
+    fn kernel_held(&self, ino: u64) -> bool {
+        self.inodes.get(&ino).and_then(|i| i.lock).is_some_and(|h| self.handles.contains_key(&h))
+    }
+
+    /// The queue's ghost: `pid` published inode `ino` at `path`. A ticket is queued from
+    /// now; the lock file is an entry, which overtakes every waiter queued before the
+    /// entrant arrived (INV-9: at most P - 1 times each, P the processes taking part).
+    pub(crate) fn note_published(&mut self, pid: Pid, path: &Path, ino: u64) {
+        let me = self.incarnation(pid);
+        if is_ticket(path) {
+            self.queue.tick += 1;
+            let ticket =
+                GhostTicket { waiter: me, named: self.queue.tick, entered: false, overtaken: 0 };
+            self.queue.tickets.insert(ino, ticket);
+            self.stats.tickets_taken += 1;
+            let named = self.paths.keys().filter(|p| is_ticket(p)).count() as u64;
+            self.stats.longest_queue = self.stats.longest_queue.max(named);
+            return;
+        }
+        let own = self
+            .queue
+            .tickets
+            .iter()
+            .filter(|(i, t)| t.waiter == me && self.kernel_held(**i))
+            .map(|(_, t)| t.named)
+            .max();
+        let arrived = own.or_else(|| self.queue.listed.get(&me).copied()).unwrap_or(u64::MAX);
+        let bound = (self.procs.len() as u64).saturating_sub(1);
+        let queued: Vec<u64> = self
+            .queue
+            .tickets
+            .iter()
+            .filter(|(i, t)| {
+                t.waiter != me && !t.entered && t.named < arrived && self.kernel_held(**i)
+            })
+            .map(|(&i, _)| i)
+            .collect();
+        for i in queued {
+            let t = self.queue.tickets.get_mut(&i).expect("listed above");
+            t.overtaken += 1;
+            self.stats.overtakes += 1;
+            if t.overtaken > bound {
+                let detail = format!(
+                    "process {pid} entered past process {}'s queued ticket {}, overtaking it {} times: more than P - 1 = {bound}",
+                    t.waiter.0,
+                    path.display(),
+                    t.overtaken
+                );
+                self.violation(Invariant::BoundedBypass, detail);
+            }
+        }
+        for t in self.queue.tickets.values_mut().filter(|t| t.waiter == me) {
+            t.entered = true;
+        }
+        self.queue.listed.remove(&me);
+    }
+
+    /// The queue's ghost: `pid` listed the tickets.
+    pub(crate) fn note_listed(&mut self, pid: Pid) {
+        self.queue.tick += 1;
+        let me = self.incarnation(pid);
+        self.queue.listed.insert(me, self.queue.tick);
+    }
+
+    /// The queue's ghost: `pid` unlinked inode `ino` at `path`.
+    pub(crate) fn note_unlinked(&mut self, pid: Pid, path: &Path, ino: u64) {
+        if !is_ticket(path) {
+            return;
+        }
+        let me = self.incarnation(pid);
+        let Some(ticket) = self.queue.tickets.remove(&ino) else { return };
+        if ticket.waiter != me {
+            self.stats.dead_tickets_removed += 1;
+        } else if !ticket.entered {
+            self.stats.tickets_given_up += 1;
+        }
+    }
+
     /// Logs step `prim` of `pid`, if recording; called inside the step's critical section.
     pub(crate) fn log(&mut self, pid: Pid, prim: Prim) {
         self.log_by(pid, None, prim);
@@ -714,7 +843,7 @@ impl State {
                 .and_then(|i| i.lock)
                 .and_then(|h| self.handles.get(&h).map(|h| h.pid)),
         };
-        let named_ino = self.paths.values().next().copied();
+        let named_ino = self.paths.iter().find(|(p, _)| !is_ticket(p)).map(|(_, &ino)| ino);
         let mut referenced: Vec<u64> = self.handles.values().map(|h| h.ino).collect();
         referenced.sort_unstable();
         referenced.dedup();

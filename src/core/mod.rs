@@ -87,9 +87,12 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
             Admission::Turn(turn) => turn,
         };
         let payload = self.payload();
-        let file = protocol::acquire_file(&self.ctx(), path, payload, started, deadline)
-            .await
-            .inspect_err(|e| {
+        let ctx = self.ctx();
+        let file = match self.options().queue {
+            true => protocol::acquire_queued(&ctx, path, payload, started, deadline).await,
+            false => protocol::acquire_file(&ctx, path, payload, started, deadline).await,
+        };
+        let file = file.inspect_err(|e| {
                 if matches!(e, AcquireError::Timeout { .. }) {
                     self.timed_out(path);
                 }
@@ -156,6 +159,19 @@ impl<F: LockFs, C: Clock> Locker<F, C> {
         };
         let ctx = self.ctx();
         let payload = self.payload();
+        // With the queue, a waiter queued elsewhere goes first: report the lock taken.
+        if self.options().queue && protocol::anyone_queued(&ctx, path).await? {
+            let holder = match protocol::probe(&ctx, path).await? {
+                Probe::Alive { holder, handle } => {
+                    if let Some(handle) = handle {
+                        protocol::close_quietly(&ctx, path, handle).await;
+                    }
+                    holder
+                }
+                Probe::Missing | Probe::Broken(_) => error::probed(path, None, true, Vec::new()),
+            };
+            return Ok(TryAcquire::Held(Box::new(holder)));
+        }
         loop {
             if let Some(file) = protocol::publish(&ctx, path, &payload).await? {
                 return Ok(TryAcquire::Acquired(turn.grant(owner, file)));

@@ -112,7 +112,8 @@ impl Sut {
 
     /// What this case reached so far.
     pub fn reach(&self) -> Reach {
-        self.counter.reach(self.world.stats().crashes)
+        let stats = self.world.stats();
+        self.counter.reach(stats.crashes).with_queue(&stats)
     }
 
     /// The faults injected into the tasks' ops so far, and where they landed.

@@ -65,5 +65,6 @@ pub async fn publish_in_two_steps(
     ctx.fs.try_lock(&handle).await?;
     ctx.fs.write_all(path, &handle, &payload.to_bytes()).await?;
     let id = ctx.fs.meta(&handle).await?.id;
-    Ok(Some(HeldFile { handle, id, nonce: payload.nonce.clone().unwrap_or_default() }))
+    let nonce = payload.nonce.clone().unwrap_or_default();
+    Ok(Some(HeldFile { handle, id, nonce, ticket: None }))
 }

@@ -3,7 +3,7 @@
 
 use crate::core::judge::Thresholds;
 use crate::core::observe::{self, Event, Observer};
-use crate::fs::{FileId, Location, LockFs, LockPath, ProcessId};
+use crate::fs::{FileId, Location, LockFs, LockPath, ProcessId, Ticket};
 
 /// The world a protocol step runs in.
 pub struct Ctx<'a, F, C> {
@@ -37,6 +37,21 @@ pub struct HeldFile<H> {
     pub id: FileId,
     /// The publication's nonce, to recognise the file if inode numbers drift (H17).
     pub nonce: String,
+    /// The holder's place in the cross-process queue, kept until the end of its release
+    /// (R5q); `None` without the queue, or when the lock was free and nobody queued.
+    pub ticket: Option<HeldTicket<H>>,
+}
+
+/// A ticket this process published and holds the kernel lock of: its place in the
+/// cross-process queue (`spec/protocol.md`, section 11).
+#[derive(Debug)]
+pub struct HeldTicket<H> {
+    /// Its place: `seq` and id.
+    pub ticket: Ticket,
+    /// The handle keeping its kernel lock.
+    pub handle: H,
+    /// The inode published.
+    pub id: FileId,
 }
 
 /// Closes `handle`; a failure is reported, never propagated (closing is best-effort).

@@ -17,11 +17,13 @@ use std::time::Duration;
 
 mod ctx;
 mod examine;
+mod queue;
 mod remove;
 
-pub use ctx::{Ctx, HeldFile, close_quietly};
+pub use ctx::{Ctx, HeldFile, HeldTicket, close_quietly};
 use examine::examine;
 pub use examine::inspect;
+pub use queue::anyone_queued;
 pub use remove::{Removal, identify, remove_if_names, remove_own};
 
 use super::error::{AcquireError, Holder};
@@ -58,7 +60,7 @@ pub async fn publish<F: LockFs, C>(
 ) -> Result<Option<HeldFile<F::Handle>>, FsError> {
     let nonce = payload.nonce.clone().unwrap_or_default();
     Ok(match ctx.fs.publish(path, &payload.to_bytes()).await? {
-        Published::Created { handle, id } => Some(HeldFile { handle, id, nonce }),
+        Published::Created { handle, id } => Some(HeldFile { handle, id, nonce, ticket: None }),
         Published::Exists => None,
     })
 }
@@ -79,6 +81,74 @@ pub async fn acquire_file<F: LockFs, C: Clock>(
             return Ok(file);
         }
         ctx.emit(Event::Contended { path });
+        let outcome = probe(ctx, path).await?;
+        wait.settle(ctx, path, outcome).await?;
+    }
+}
+
+/// [`acquire_file`] with the cross-process queue (`spec/protocol.md`, section 11; the
+/// states W0–W5 are in the `queue` module): publish L at once only when nobody is queued;
+/// otherwise take a ticket, wait on the predecessor only, and publish at the head. A head
+/// that finds L held probes and settles as [`acquire_file`] does; a task without a ticket
+/// that finds L held joins the queue. The ticket goes with the held file, and is removed
+/// at the end of its release (R5q); a give-up (deadline, error, the future dropped)
+/// removes it too.
+pub async fn acquire_queued<F: LockFs, C: Clock>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    payload: Payload,
+    started: Moment,
+    deadline: Moment,
+) -> Result<HeldFile<F::Handle>, AcquireError> {
+    let mut slot = queue::Slot::new(ctx, path);
+    let held = queued(ctx, path, payload, started, deadline, &mut slot).await;
+    match held {
+        Ok(mut file) => {
+            file.ticket = slot.ticket.take();
+            Ok(file)
+        }
+        Err(error) => {
+            slot.give_up().await;
+            Err(error)
+        }
+    }
+}
+
+async fn queued<F: LockFs, C: Clock>(
+    ctx: &Ctx<'_, F, C>,
+    path: &LockPath,
+    mut payload: Payload,
+    started: Moment,
+    deadline: Moment,
+    slot: &mut queue::Slot<'_, '_, F, C>,
+) -> Result<HeldFile<F::Handle>, AcquireError> {
+    let mut wait = Wait::new(started, deadline);
+    // W0: a newcomer, the releaser included, queues behind whoever is queued.
+    #[cfg(not(sessionlock_mutant = "releaser_barges"))] // the mutant publishes at once
+    if let Some(seq) = queue::look(ctx, path).await? {
+        slot.ticket = Some(queue::take(ctx, path, seq, &payload.to_bytes()).await?);
+    }
+    let mut head = false;
+    loop {
+        if let Some(mine) = &slot.ticket
+            && !head
+        {
+            if !queue::wait_turn(ctx, path, mine, deadline).await? {
+                return Err(wait.timeout(ctx, path, None));
+            }
+            head = true;
+        }
+        payload.created_at_ms = Some(ctx.clock.wall_ms());
+        if let Some(file) = publish(ctx, path, &payload).await? {
+            return Ok(file);
+        }
+        ctx.emit(Event::Contended { path });
+        if slot.ticket.is_none() {
+            // W5: L held and nobody queued before us: join.
+            let seq = queue::look(ctx, path).await?.unwrap_or(1);
+            slot.ticket = Some(queue::take(ctx, path, seq, &payload.to_bytes()).await?);
+            continue;
+        }
         let outcome = probe(ctx, path).await?;
         wait.settle(ctx, path, outcome).await?;
     }

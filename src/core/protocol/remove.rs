@@ -2,6 +2,7 @@
 //! the file that was judged.
 
 use super::ctx::{Ctx, HeldFile, close_quietly};
+use super::queue;
 use crate::core::error::{Found, ReleaseError};
 use crate::core::observe::Event;
 use crate::fs::{FileId, FsError, LockFs, LockPath, Opened};
@@ -88,7 +89,8 @@ pub async fn remove_if_names<F: LockFs, C>(
     }
 }
 
-/// The holder's teardown: remove its own file, inode-bound, then close best-effort.
+/// The holder's teardown: remove its own file, inode-bound, then close best-effort; then,
+/// with the queue, remove and close its ticket (R5q), which wakes its successor.
 pub async fn remove_own<F: LockFs, C>(
     ctx: &Ctx<'_, F, C>,
     path: &LockPath,
@@ -96,6 +98,9 @@ pub async fn remove_own<F: LockFs, C>(
 ) -> Result<(), ReleaseError> {
     let removal = remove_if_names(ctx, path, &file.handle, file.id, Some(&file.nonce)).await;
     close_quietly(ctx, path, file.handle).await;
+    if let Some(ticket) = file.ticket {
+        queue::leave(ctx, path, ticket).await;
+    }
     let Some(found) = removal?.found() else {
         ctx.emit(Event::Released { path });
         return Ok(());
