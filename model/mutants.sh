@@ -32,6 +32,7 @@ ALL=(
   m1_release_before_remove m2_remove_by_path m3_turn_not_woken m4_reenter_any_owner
   m5_free_lock_no_proof h17_inode_only break_without_recheck kernel_wait_unjudged
   abandon_drops_waiters withdraw_ignores_granted leave_ignores_generation
+  releaser_barges wakes_nobody
 )
 # The invariants each mutant breaks (any of them counts), as in model/src/core_mutants.rs.
 declare -A BREAKS=(
@@ -40,7 +41,8 @@ declare -A BREAKS=(
   [m5_free_lock_no_proof]="INV-4 INV-3" [h17_inode_only]="INV-5 INV-4 INV-3"
   [break_without_recheck]="INV-2" [kernel_wait_unjudged]="INV-4 INV-3"
   [abandon_drops_waiters]="INV-3" [withdraw_ignores_granted]="INV-3 INV-5"
-  [leave_ignores_generation]="INV-6"
+  [leave_ignores_generation]="INV-6" [releaser_barges]="INV-9 INV-5"
+  [wakes_nobody]="INV-4 INV-3"
 )
 # The loom tests that caught each mutant at preemption bound 2 when every test ran
 # (`model/mutants.sh` with no MUTANT_LOOM_CATCHING; measured, see spec/invariants.md);
@@ -60,6 +62,8 @@ declare -A LOOM_CATCHING=(
   [abandon_drops_waiters]="loom_try_acquire loom_timeout_hand_on"
   [withdraw_ignores_granted]="loom_timeout_hand_on"
   [leave_ignores_generation]="-"
+  [releaser_barges]="-"
+  [wakes_nobody]="-"
 )
 mutants=("$@")
 [ ${#mutants[@]} -eq 0 ] && mutants=("${ALL[@]}")

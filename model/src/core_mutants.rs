@@ -18,6 +18,8 @@
 //! | `abandon_drops_waiters` (H19) | `registry.rs` | a failed turn drops the queue instead of handing on | INV-3 |
 //! | `withdraw_ignores_granted` | `registry.rs` | a timed-out waiter withdraws a turn already handed to it | INV-3, INV-5 |
 //! | `leave_ignores_generation` | `registry.rs` | an old guard's release ends the current hold | INV-6 |
+//! | `releaser_barges` | `protocol/mod.rs` | with the queue, a newcomer (the releaser included) publishes without looking at the tickets | INV-9, INV-5 |
+//! | `wakes_nobody` | `protocol/queue.rs` | with the queue, R5q and give-ups neither remove nor close the ticket: its successor is never woken | INV-4, INV-3 |
 //!
 //! A lost wake-up or a wait on a dead holder shows in shuttle and loom as a deadlock:
 //! their model time only moves when a task moves it, so a task waiting for a deadline
@@ -27,7 +29,9 @@
 //! never bind the dead holder's file). Each row lists every id that names the bug. A stranger let
 //! in by `m4` holds a guard of another owner's hold: which shows first depends on the
 //! interleaving, a second task inside (INV-1), a count that does not match (INV-7), or
-//! the stranger's release refused as stale so the hold never ends (INV-5).
+//! the stranger's release refused as stale so the hold never ends (INV-5). `releaser_barges`
+//! overtakes queued waiters (INV-9); where a queued waiter died, nobody who barges ever
+//! lists the queue, so its ticket is never removed (INV-5 at the machine's teardown).
 
 use proptest::test_runner::{FailurePersistence, FileFailurePersistence, PersistedSeed};
 
@@ -71,6 +75,8 @@ mutants! {
     "abandon_drops_waiters", Some("H19"), [NoSpuriousTimeout];
     "withdraw_ignores_granted", None, [NoSpuriousTimeout, NoLeak];
     "leave_ignores_generation", None, [StaleGuardHarmless];
+    "releaser_barges", None, [BoundedBypass, NoLeak];
+    "wakes_nobody", None, [Recovery, NoSpuriousTimeout];
 }
 
 /// The mutant compiled into this build, if any.

@@ -203,11 +203,13 @@ fn core_mutant(name: &'static str) -> Result<Counterexample, Refusal> {
     let mutant =
         core_mutants::active().filter(|m| m.name == name).ok_or(Refusal::NotCompiledIn(name))?;
     let mut others = Vec::new();
-    for scenario in scenarios::ALL.iter() {
+    // The queue's mutants show only with the queue on.
+    let runs = scenarios::ALL.iter().map(|s| (s, Subject::Core));
+    for (scenario, subject) in runs.chain(scenarios::QUEUE.iter().map(|s| (s, Subject::Queue))) {
         for strategy in [Strategy::Pct { depth: 3 }, Strategy::Random] {
             let (verdict, steps) = interleaving::record(|| {
                 crate::failure::catch(|| {
-                    checkers::shuttle_from(scenario, Subject::Core, strategy, Some(SEED))
+                    checkers::shuttle_from(scenario, subject, strategy, Some(SEED))
                 })
             });
             let Err(message) = verdict else { continue };

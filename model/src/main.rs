@@ -64,11 +64,18 @@ fn main() -> ExitCode {
     };
     let cases = checkers::env_count("PROPTEST_CASES", 256) as u32;
     let zoo_checks: usize = zoo_mutants.iter().map(|m| zoo::checks(*m).len()).sum();
-    // Fifteen core rows besides shuttle's, the scripts' and the places'; the zoo adds
-    // three catches (the seed race's gate, two original contenders) and two per mutant
-    // of the stepped driver (with and without faults).
+    // Sixteen core rows besides shuttle's (the queue's proptest row among them), the
+    // scripts' and the places'; the zoo adds three catches (the seed race's gate, two
+    // original contenders) and two per mutant of the stepped driver (with and without
+    // faults).
+    let queue_runs: Vec<_> = scenarios::QUEUE
+        .iter()
+        .map(|s| (s, Strategy::Random))
+        .chain([(&scenarios::QUEUE_THREE_PROCESSES, Strategy::Pct { depth: 3 })])
+        .collect();
     let total = shuttle_runs.len()
-        + 15
+        + queue_runs.len()
+        + 16
         + zoo::core_scripts().len()
         + Check::ALL.len()
         + zoo_checks
@@ -88,6 +95,12 @@ fn main() -> ExitCode {
                 .step(&what, || row_or_failure(&what, || runner::shuttle_row(scenario, strategy))),
         );
     }
+    for (scenario, strategy) in queue_runs {
+        let what = format!("shuttle {strategy:?} {} (queue)", scenario.name);
+        rows.push(progress.step(&what, || {
+            row_or_failure(&what, || runner::queue_shuttle_row(scenario, strategy))
+        }));
+    }
     for processes in [2, 3] {
         let what = format!("stateright protocol, {processes} processes");
         rows.push(progress.step(&what, || row_or_failure(&what, || runner::spec_row(processes))));
@@ -103,6 +116,8 @@ fn main() -> ExitCode {
     rows.push(progress.step(what, || row_or_failure(what, || runner::fence_row(2))));
     let what = "proptest machine against the core";
     rows.push(progress.step(what, || row_or_failure(what, || runner::proptest_row(cases))));
+    let what = "proptest machine against the core with the queue";
+    rows.push(progress.step(what, || row_or_failure(what, || runner::queue_proptest_row(cases))));
     let what = "refinement: recorded traces replayed in the spec";
     let refine_schedules = checkers::env_count("REFINE_SHUTTLE_ITERATIONS", 400);
     rows.push(

@@ -220,8 +220,14 @@ pub const QUEUE_GIVE_UP: Scenario = Scenario {
     reaches: &[Reachable::Contention, Reachable::TicketGivenUp],
 };
 
+/// [`QUEUE_THREE_PROCESSES`] where `lstat` and `fstat` disagree on inode numbers (H17):
+/// each waiter still removes its own ticket at the end of its release.
+pub const QUEUE_DRIFT: Scenario =
+    Scenario { name: "queue-drift", setup: drift, ..QUEUE_THREE_PROCESSES };
+
 /// The scenarios of the cross-process queue.
-pub const QUEUE: [Scenario; 3] = [QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH, QUEUE_GIVE_UP];
+pub const QUEUE: [Scenario; 4] =
+    [QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH, QUEUE_GIVE_UP, QUEUE_DRIFT];
 
 /// A scheduling point and nothing else: the clock moved by zero.
 const PAUSE: crate::op::Op = Advance(Duration::ZERO);

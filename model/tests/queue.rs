@@ -5,7 +5,9 @@
 use sessionlock_model::checkers::{self, Strategy};
 use sessionlock_model::harness::Scenario;
 use sessionlock_model::machine::check_machine;
-use sessionlock_model::scenarios::{QUEUE_GIVE_UP, QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH};
+use sessionlock_model::scenarios::{
+    QUEUE_DRIFT, QUEUE_GIVE_UP, QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH,
+};
 use sessionlock_model::{Reach, Reachable, Subject};
 
 fn cases() -> u32 {
@@ -58,4 +60,87 @@ fn shuttle_queue_waiter_crash() {
 #[test]
 fn shuttle_queue_give_up() {
     shuttle(&QUEUE_GIVE_UP, Strategy::Random);
+}
+
+/// Where inode numbers drift between `lstat` and `fstat` (H17), every ticket is still
+/// removed by its owner at the end of its release: nothing is left.
+/// Checks: INV-1, INV-3, INV-5, INV-9
+#[test]
+fn shuttle_queue_drift() {
+    shuttle(&QUEUE_DRIFT, Strategy::Random);
+}
+
+mod scripted {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use sessionlock::core::{Locker, Owner};
+    use sessionlock_model::harness::lock_path;
+    use sessionlock_model::{ModelClock, ModelFs, Subject, World};
+
+    fn poll<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// An acquire that took a ticket and waits in the kernel, then is dropped (a
+    /// cancellation), removes and closes its ticket: nothing of it is left beside the lock,
+    /// and its process's entry is gone.
+    /// Checks: INV-5
+    #[test]
+    fn a_dropped_acquire_gives_its_ticket_up() {
+        let world = World::new();
+        let locker = |pid| {
+            let fs = ModelFs::spawn(&world, pid);
+            Locker::new(fs, ModelClock::new(&world), Subject::Queue.options())
+        };
+        let (a, b) = (locker(100), locker(101));
+        let path = lock_path();
+        let held = sessionlock_model::rt::block_on(a.acquire(&path, Owner::from_raw(1)));
+        let guard = held.expect("the lock is free");
+        {
+            let mut waiting = pin!(b.acquire(&path, Owner::from_raw(2)));
+            assert!(poll(waiting.as_mut()).is_pending(), "b waits for a's hold");
+            assert_eq!(world.live_tickets(), 1, "b waits with a ticket");
+        }
+        assert_eq!(world.live_tickets(), 0, "the dropped acquire gave its ticket up");
+        assert_eq!(world.file_count(), 1, "only a's lock file is left");
+        assert!(b.registry().is_empty(), "b's entry is gone");
+        assert_eq!(world.stats().tickets_given_up, 1);
+        drop(guard);
+        assert_eq!(world.file_count(), 0);
+    }
+
+    /// No barging: a holder that releases while another process is queued, and wants the
+    /// lock again at once, queues behind it; the waiter, woken by the release, gets in.
+    /// Checks: INV-9
+    #[test]
+    fn the_releaser_queues_behind_a_waiter() {
+        let world = World::new();
+        let locker = |pid| {
+            let fs = ModelFs::spawn(&world, pid);
+            Locker::new(fs, ModelClock::new(&world), Subject::Queue.options())
+        };
+        let (a, b) = (locker(100), locker(101));
+        let path = lock_path();
+        use sessionlock_model::rt::block_on;
+        let first = block_on(a.acquire(&path, Owner::from_raw(1))).expect("the lock is free");
+        let mut waiter = pin!(b.acquire(&path, Owner::from_raw(2)));
+        assert!(poll(waiter.as_mut()).is_pending(), "b waits for a's hold");
+        block_on(first.release()).expect("a releases");
+        let mut again = pin!(a.acquire(&path, Owner::from_raw(1)));
+        assert!(poll(again.as_mut()).is_pending(), "a queues behind b's ticket");
+        assert_eq!(world.live_tickets(), 2, "b's ticket and a's, behind it");
+        let Poll::Ready(Ok(inside)) = poll(waiter.as_mut()) else {
+            panic!("b, woken by a's release, gets in");
+        };
+        assert!(poll(again.as_mut()).is_pending(), "a waits for b's hold");
+        block_on(inside.release()).expect("b releases");
+        let Poll::Ready(Ok(last)) = poll(again.as_mut()) else {
+            panic!("a, woken by b's release, gets in");
+        };
+        block_on(last.release()).expect("a releases");
+        assert_eq!(world.file_count(), 0, "no lock file and no ticket is left");
+        assert_eq!(world.stats().overtakes, 0);
+    }
 }

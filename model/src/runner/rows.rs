@@ -33,6 +33,73 @@ pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
     }
 }
 
+/// A shuttle row for one of the queue's `scenario`s under `strategy`, against the core
+/// with the cross-process queue ([`Subject::Queue`]).
+pub fn queue_shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
+    let outcome = guarded(|| checkers::shuttle(scenario, Subject::Queue, strategy));
+    let (reach, result) = match outcome {
+        Ok(reach) => {
+            let reached = guarded(|| reach.assert_reached(scenario.name, scenario.reaches));
+            (reach, reached)
+        }
+        Err(e) => (Reach::default(), Err(e)),
+    };
+    Row {
+        scenario: scenario.name.to_owned(),
+        checker: format!("shuttle {} (queue)", strategy_name(strategy)),
+        checks: scenario.checks.to_vec(),
+        explored: format!("{} schedules", reach.executions),
+        hits: scenario.reaches.iter().map(|s| reach.count(*s)).sum(),
+        reached: render_queue_reach(&reach),
+        result,
+    }
+}
+
+/// The proptest machine's row against the core with the cross-process queue: the core's
+/// checks, INV-9 (the world's ghost), and the queue's reach besides the core's.
+pub fn queue_proptest_row(cases: u32) -> Row {
+    let report = crate::machine::check_machine(Subject::Queue, cases);
+    let reached = guarded(|| {
+        report.reach.assert_reached("proptest queue", &Reachable::ALL);
+        report.reach.assert_reached("proptest queue", &Reachable::QUEUE);
+    });
+    let result = match report.failure {
+        Some(failure) => Err(failure),
+        None => reached,
+    };
+    let mut checks = machine_checks();
+    checks.push(Invariant::BoundedBypass);
+    Row {
+        scenario: "random op sequences".to_owned(),
+        checker: "proptest machine (queue)".to_owned(),
+        checks,
+        explored: format!("{} cases", report.cases),
+        hits: Reachable::QUEUE.iter().map(|s| report.reach.count(*s)).sum(),
+        reached: render_queue_reach(&report.reach),
+        result,
+    }
+}
+
+fn strategy_name(strategy: Strategy) -> &'static str {
+    match strategy {
+        Strategy::Pct { .. } => "pct",
+        Strategy::Random => "random",
+        Strategy::Dfs => "dfs",
+    }
+}
+
+/// What a queue run reached: the core's counts, then the queue's.
+fn render_queue_reach(reach: &Reach) -> String {
+    format!(
+        "{}, queue of 2 {}, dead tickets removed {}, give-ups {}, overtakes {}",
+        render_reach(reach),
+        reach.queue_of_two,
+        reach.dead_ticket_removed,
+        reach.ticket_given_up,
+        reach.overtaken
+    )
+}
+
 /// Whether the zoo's `check` catches `mutant` with its expected invariant.
 pub fn zoo_catch(mutant: Mutant, check: &crate::zoo::Check) -> Catch {
     let reported = match crate::zoo::run(check, Subject::Mutant(mutant)) {

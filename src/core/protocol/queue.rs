@@ -166,8 +166,15 @@ pub async fn leave<F: LockFs, C>(ctx: &Ctx<'_, F, C>, lock: &LockPath, mine: Hel
         let _ = &path;
         return std::mem::forget(mine.handle);
     }
+    // Where `lstat` and `fstat` disagree on inode numbers (H17), the name shows another
+    // identity; it is still ours: the name is unique to this waiter, and only a holder of
+    // its flock, which we are, unlinks it.
     #[allow(unreachable_code)]
-    if let Err(error) = ctx.fs.unlink_if(&path, &mine.handle, mine.id).await {
+    let removed = match ctx.fs.unlink_if(&path, &mine.handle, mine.id).await {
+        Ok(Some(now)) if now != mine.id => ctx.fs.unlink(&path, &mine.handle).await,
+        other => other.map(drop),
+    };
+    if let Err(error) = removed {
         tracing::warn!(%path, %error, "ticket not removed; its successor removes it");
     }
     close_quietly(ctx, &path, mine.handle).await;
