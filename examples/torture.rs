@@ -7,8 +7,11 @@
 //!
 //! ```text
 //! cargo run --release --example torture -- [--workers 4] [--appends 20000] [--kills 300]
-//!     [--hold-us 1000] [--fsync] [--seed N] [--dir PATH] [--keep] [--unlocked]
+//!     [--hold-us 1000] [--fsync] [--seed N] [--dir PATH] [--keep] [--unlocked] [--queue]
 //! ```
+//!
+//! `--queue` makes the workers wait in the cross-process queue (`Builder::queue`), so the
+//! kills while waiting kill queued waiters; then no ticket may be left either.
 //!
 //! `--unlocked` makes the workers append *without* the lock, to show that the checks
 //! catch overlapping writers (it must fail with `misplaced` > 0).
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         fsync: false,
         seed: worker::mono_ns(),
         unlocked: false,
+        queue: false,
     };
     let (mut base, mut keep) = (None, false);
     let mut args = std::env::args().skip(1);
@@ -72,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
             "--dir" => base = Some(PathBuf::from(value()?)),
             "--fsync" => cfg.fsync = true,
             "--unlocked" => cfg.unlocked = true,
+            "--queue" => cfg.queue = true,
             "--keep" => keep = true,
             other => return Err(format!("unknown flag {other}")),
         }

@@ -144,3 +144,46 @@ fn inspect_says_when_a_payloadless_lock_becomes_stale() {
     assert!(stderr(&busy).contains("no usable payload: stale in "), "{}", stderr(&busy));
     assert!(dir.join("s.jsonl.lock").exists(), "nothing was removed");
 }
+
+/// `--queue` (or `SESSIONLOCK_QUEUE=1`) makes `run` wait in the cross-process queue: a run
+/// that finds the lock held takes a ticket beside the lock file, runs its command once the
+/// holder lets go, and leaves no ticket behind.
+/// Checks: INV-9
+#[test]
+fn queue_makes_a_waiting_run_take_a_ticket() {
+    let (_tmp, dir) = tempdir();
+    let first = Holder::start(&dir);
+    let tickets = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("s.jsonl.lock.q."))
+            .count()
+    };
+    let flag = cli_support::bin(&dir)
+        .args(["run", "--queue", "s.jsonl", "--", "touch", "ran-flag"])
+        .spawn()
+        .unwrap();
+    let env = cli_support::bin(&dir)
+        .env("SESSIONLOCK_QUEUE", "1")
+        .args(["run", "s.jsonl", "--", "touch", "ran-env"])
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    for _ in 0..3000 {
+        seen = tickets();
+        if seen == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(seen, 2, "both waiting runs queue, by flag and by environment");
+    assert!(!dir.join("ran-flag").exists() && !dir.join("ran-env").exists());
+    assert_eq!(first.finish(), Some(0));
+    for mut run in [flag, env] {
+        assert_eq!(run.wait().unwrap().code(), Some(0));
+    }
+    assert!(dir.join("ran-flag").exists() && dir.join("ran-env").exists());
+    assert_eq!(tickets(), 0, "a ticket was left behind");
+    assert!(!dir.join("s.jsonl.lock").exists());
+}

@@ -22,7 +22,12 @@ fn torture_worker() {
     }
 }
 
-fn torture(appends: u64, kills: u64, unlocked: bool) -> (verify::Figures, driver::Run) {
+fn torture(
+    appends: u64,
+    kills: u64,
+    unlocked: bool,
+    queue: bool,
+) -> (verify::Figures, driver::Run) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = driver::Config {
         dir: tmp.path().join("run"),
@@ -33,6 +38,7 @@ fn torture(appends: u64, kills: u64, unlocked: bool) -> (verify::Figures, driver
         fsync: false,
         seed: worker::mono_ns(),
         unlocked,
+        queue,
     };
     let spawner = || {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -53,7 +59,24 @@ fn torture(appends: u64, kills: u64, unlocked: bool) -> (verify::Figures, driver
 /// Checks: INV-1, INV-2, INV-4, INV-5
 #[test]
 fn sigkilled_workers_lose_no_acknowledged_append() {
-    let (f, run) = torture(4000, 60, false);
+    let (f, run) = torture(4000, 60, false, false);
+    assert_survived(&f, &run);
+}
+
+/// The same with the workers waiting in the cross-process queue, so that kills while
+/// waiting kill queued waiters: the same figures, and no ticket left behind (a dead
+/// waiter's ticket is removed by its successor at once, or by the next arrival).
+/// Checks: INV-1, INV-2, INV-4, INV-5, INV-9
+#[test]
+fn sigkilled_queued_waiters_lose_nothing_and_leave_no_ticket() {
+    let (f, run) = torture(4000, 60, false, true);
+    assert_survived(&f, &run);
+    assert!(f.kills_while_queued >= 1, "no queued waiter was killed: {f:?}");
+    assert_eq!(f.tickets_left, 0, "a ticket was left beside the lock file: {f:?}");
+}
+
+/// What every torture run must show.
+fn assert_survived(f: &verify::Figures, run: &driver::Run) {
     assert_eq!(run.worker_errors, Vec::<String>::new());
     assert!(f.appends >= 2000 && f.kills >= 20, "the run was too small: {f:?}");
     assert!(f.kills_while_holding >= 1, "no holder was killed: {f:?}");
@@ -71,6 +94,6 @@ fn sigkilled_workers_lose_no_acknowledged_append() {
 /// writers: the checks have teeth.
 #[test]
 fn unlocked_writers_are_caught() {
-    let (f, _) = torture(400, 0, true);
+    let (f, _) = torture(400, 0, true, false);
     assert!(f.misplaced > 0, "overlapping writers went unnoticed: {f:?}");
 }

@@ -25,6 +25,9 @@
 //! `--think-us T` makes each process pause T µs between its release and its next
 //! acquire (default 0: it re-acquires at once).
 //!
+//! `--queue 1` makes every worker wait in the cross-process queue (`Builder::queue`):
+//! first come, first served, one wake per release (default 0: the race of each release).
+//!
 //! `--backend postgres` runs every worker on `PgFs` (see `pg.rs`), on one session key;
 //! the line then also has `select1_us` (one `SELECT 1` round trip) and `handoff_p50_rtt`
 //! (the median hand-off in those round trips).
@@ -63,6 +66,10 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
     let rounds = flags.num("rounds", 10)?;
     let hold_us = flags.num("hold-us", flags.num("hold-ms", 1)? * 1000)?;
     let think_us = flags.num("think-us", 0)?;
+    let queue = flags.num("queue", 0)?;
+    if queue > 1 {
+        return Err(format!("--queue takes 0 or 1, not {queue}"));
+    }
     let postgres = flags.text("backend") == Some("postgres");
     let pg_url = if postgres { Some(pg_url(flags)?) } else { None };
     let session = match postgres {
@@ -76,7 +83,7 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
         cmd.args([WORKER, "--session"])
             .arg(&session)
             .args(["--rounds", &rounds.to_string(), "--hold-us", &hold_us.to_string()])
-            .args(["--think-us", &think_us.to_string()]);
+            .args(["--think-us", &think_us.to_string(), "--queue", &queue.to_string()]);
         if let Some(url) = &pg_url {
             cmd.args(["--backend", "postgres", "--pg-url", url]);
         }
@@ -109,7 +116,7 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
             .collect();
         std::fs::write(dump, text.join("\n")).map_err(|e| e.to_string())?;
     }
-    let plan = [procs, rounds, hold_us, think_us];
+    let plan = [procs, rounds, hold_us, think_us, queue];
     let select1_us = match &pg_url {
         Some(url) => Some(select1_us(url)?),
         None => None,
@@ -192,7 +199,8 @@ pub fn worker(flags: &Flags) -> Result<(), String> {
     let hold = Duration::from_micros(flags.num("hold-us", 1000)?);
     let think = Duration::from_micros(flags.num("think-us", 0)?);
     let counts = Arc::new(Counts::default());
-    let builder = SessionLock::builder().observer(counts.clone());
+    let builder =
+        SessionLock::builder().queue(flags.num("queue", 0)? == 1).observer(counts.clone());
     match flags.text("backend") {
         Some("postgres") => {
             let url = flags.text("pg-url").ok_or("--pg-url is required")?;
@@ -273,8 +281,8 @@ impl Observer for Counts {
 /// `plan`: processes, rounds, hold (µs), think time (µs). `counts`: timeouts, failed
 /// publishes, kernel waits, stale locks broken. `select1_us`: the database round trip,
 /// for the postgres backend.
-fn report(plan: [u64; 4], all: &mut [Round], counts: [u64; 4], select1_us: Option<f64>) -> String {
-    let [procs, rounds, hold_us, think_us] = plan;
+fn report(plan: [u64; 5], all: &mut [Round], counts: [u64; 4], select1_us: Option<f64>) -> String {
+    let [procs, rounds, hold_us, think_us, queue] = plan;
     let [timeouts, contended, kernel_waits, broke] = counts;
     let acquired = all.len().max(1) as f64;
     let per_acquire = |n: u64| round(n as f64 / acquired, 2);
@@ -302,6 +310,7 @@ fn report(plan: [u64; 4], all: &mut [Round], counts: [u64; 4], select1_us: Optio
         ("rounds", rounds.into()),
         ("hold_us", hold_us.into()),
         ("think_us", think_us.into()),
+        ("queue", (queue == 1).into()),
         ("total_ms", round(total_ms, 2)),
         ("ideal_ms", round(ideal_ms, 2)),
         ("ratio", round(total_ms / ideal_ms, 3)),

@@ -34,6 +34,9 @@ pub struct Config {
     pub seed: u64,
     /// Workers append without the lock: only to prove that the checks catch overlaps.
     pub unlocked: bool,
+    /// Workers wait in the cross-process queue, so a kill while waiting kills a queued
+    /// waiter, whose ticket its successor must remove at once.
+    pub queue: bool,
 }
 
 /// One SIGKILL.
@@ -43,6 +46,8 @@ pub struct Kill {
     pub at_ns: u64,
     /// The victim's phase at death.
     pub phase: Phase,
+    /// A ticket of the victim's stood in the queue just before the kill.
+    pub queued: bool,
 }
 
 /// What the driver saw.
@@ -123,6 +128,7 @@ impl Driver<'_> {
             hold_max_us: self.cfg.hold_max_us,
             fsync: self.cfg.fsync,
             unlocked: self.cfg.unlocked,
+            queue: self.cfg.queue,
         };
         let mut cmd = (self.spawner)();
         cmd.envs(cfg.env()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
@@ -186,14 +192,32 @@ impl Driver<'_> {
         while self.phase(slot) != target && mono_ns() < give_up {
             std::hint::spin_loop();
         }
+        let queued = self.cfg.queue && self.has_ticket(self.slots[slot].child.id());
         let at_ns = mono_ns();
         let child = &mut self.slots[slot].child;
         if child.kill().is_ok() {
             let _ = child.wait();
             let phase = self.phase(slot);
-            self.run.kills.push(Kill { at_ns, phase });
+            self.run.kills.push(Kill { at_ns, phase, queued });
         }
         self.respawn(slot)
+    }
+
+    /// Whether a ticket of process `pid` stands in the queue: its id starts with the
+    /// pid in hex (the core's ticket ids are `<pid>-<start time>-<counter>`).
+    fn has_ticket(&self, pid: u32) -> bool {
+        let Ok(lock) = sessionlock::SessionFs::lock_path_for(
+            &sessionlock::RealFs,
+            &session_path(&self.cfg.dir),
+        ) else {
+            return false;
+        };
+        let Ok(entries) = std::fs::read_dir(&self.cfg.dir) else { return false };
+        let mine = format!("{pid:x}-");
+        entries.filter_map(Result::ok).any(|e| {
+            sessionlock::fs::Ticket::parse(&lock, &e.file_name())
+                .is_some_and(|t| t.id().starts_with(&mine))
+        })
     }
 
     /// Sets the stop flag and waits for every worker to finish its round and exit.

@@ -30,6 +30,9 @@ pub struct Figures {
     pub kills_while_holding: u64,
     /// Victims inside `acquire_blocking`.
     pub kills_while_waiting: u64,
+    /// Victims inside `acquire_blocking` with a ticket in the queue just before their kill
+    /// (with `--queue`): queued waiters.
+    pub kills_while_queued: u64,
     /// Victims inside `release_blocking`.
     pub kills_while_releasing: u64,
     /// Victims between rounds (acknowledging, or not started yet).
@@ -54,6 +57,9 @@ pub struct Figures {
     pub worker_errors: u64,
     /// A lock file was left after every worker stopped cleanly.
     pub lock_file_left: bool,
+    /// Queue tickets left beside the lock file: a dead waiter's ticket that no later
+    /// acquire removed, or a live one's that its release or give-up left behind.
+    pub tickets_left: u64,
     /// Holder kills after which no acquisition was seen.
     pub unrecovered: u64,
     /// The longest any acquire waited (`Acquired.waited`), in milliseconds.
@@ -93,9 +99,16 @@ pub fn check(dir: &Path, run: &Run) -> Result<Figures, String> {
     f.acquire_wait_max_ms = logs.max_wait_us as f64 / 1e3;
     f.worker_errors = logs.errors.max(run.worker_errors.len() as u64);
     classify_kills(run, &logs.acquired_ns, &mut f);
-    f.lock_file_left =
-        sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, &session_path(dir))
-            .map_or(true, |p| p.as_path().exists());
+    let lock = sessionlock::SessionFs::lock_path_for(&sessionlock::RealFs, &session_path(dir));
+    f.lock_file_left = lock.as_ref().map_or(true, |p| p.as_path().exists());
+    f.tickets_left = match &lock {
+        Ok(lock) => std::fs::read_dir(dir)
+            .map_err(|e| format!("listing the run directory: {e}"))?
+            .filter_map(Result::ok)
+            .filter(|e| sessionlock::fs::Ticket::parse(lock, &e.file_name()).is_some())
+            .count() as u64,
+        Err(_) => 0,
+    };
     f.elapsed_s = run.elapsed_ns as f64 / 1e9;
     Ok(f)
 }
@@ -170,6 +183,7 @@ fn read_fact(id: u64, line: &str, logs: &mut Logs) {
 fn classify_kills(run: &Run, acquired_ns: &[u64], f: &mut Figures) {
     for kill in &run.kills {
         f.kills += 1;
+        f.kills_while_queued += u64::from(kill.queued && kill.phase == Phase::Waiting);
         match kill.phase {
             Phase::Waiting => f.kills_while_waiting += 1,
             Phase::Releasing => f.kills_while_releasing += 1,
@@ -198,7 +212,7 @@ pub fn quantile(values: &[f64], p: f64) -> f64 {
 
 impl Figures {
     /// Whether every check held: nothing lost, torn, duplicated or misplaced; no timeout,
-    /// compromise or worker failure; no lock file left; every holder kill recovered,
+    /// compromise or worker failure; no lock file or ticket left; every holder kill recovered,
     /// and only by the kernel proof.
     pub fn passed(&self) -> bool {
         let bad = self.lost
@@ -210,7 +224,7 @@ impl Figures {
             + self.compromised
             + self.worker_errors
             + self.unrecovered;
-        bad == 0 && !self.lock_file_left
+        bad == 0 && !self.lock_file_left && self.tickets_left == 0
     }
 
     /// The figures as one JSON line, in a fixed order.
@@ -221,12 +235,14 @@ impl Figures {
             ("workers", cfg.workers.into()),
             ("hold_max_us", cfg.hold_max_us.into()),
             ("fsync", cfg.fsync.into()),
+            ("queue", cfg.queue.into()),
             ("seed", cfg.seed.into()),
             ("appends", self.appends.into()),
             ("acked", self.acked.into()),
             ("kills", self.kills.into()),
             ("kills_while_holding", self.kills_while_holding.into()),
             ("kills_while_waiting", self.kills_while_waiting.into()),
+            ("kills_while_queued", self.kills_while_queued.into()),
             ("kills_while_releasing", self.kills_while_releasing.into()),
             ("kills_other", self.kills_other.into()),
             ("lost", self.lost.into()),
@@ -239,6 +255,7 @@ impl Figures {
             ("compromised", self.compromised.into()),
             ("worker_errors", self.worker_errors.into()),
             ("lock_file_left", self.lock_file_left.into()),
+            ("tickets_left", self.tickets_left.into()),
             ("unrecovered", self.unrecovered.into()),
             ("recovery_p50_ms", r(0.5)),
             ("recovery_p99_ms", r(0.99)),

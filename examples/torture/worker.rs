@@ -64,6 +64,7 @@ const ENV_SLOT: &str = "SESSIONLOCK_TORTURE_SLOT";
 const ENV_HOLD_US: &str = "SESSIONLOCK_TORTURE_HOLD_US";
 const ENV_FSYNC: &str = "SESSIONLOCK_TORTURE_FSYNC";
 const ENV_UNLOCKED: &str = "SESSIONLOCK_TORTURE_UNLOCKED";
+const ENV_QUEUE: &str = "SESSIONLOCK_TORTURE_QUEUE";
 
 /// One worker's settings, passed from the driver through the environment.
 #[derive(Clone, Debug)]
@@ -80,6 +81,8 @@ pub struct WorkerConfig {
     pub fsync: bool,
     /// Append without taking the lock: only to prove that the checks catch overlaps.
     pub unlocked: bool,
+    /// Wait in the cross-process queue (`Builder::queue`).
+    pub queue: bool,
 }
 
 impl WorkerConfig {
@@ -92,6 +95,7 @@ impl WorkerConfig {
             (ENV_HOLD_US, self.hold_max_us.to_string()),
             (ENV_FSYNC, u8::from(self.fsync).to_string()),
             (ENV_UNLOCKED, u8::from(self.unlocked).to_string()),
+            (ENV_QUEUE, u8::from(self.queue).to_string()),
         ]
     }
 
@@ -105,6 +109,7 @@ impl WorkerConfig {
             hold_max_us: var(ENV_HOLD_US)?.parse().ok()?,
             fsync: var(ENV_FSYNC)? == "1",
             unlocked: var(ENV_UNLOCKED)? == "1",
+            queue: var(ENV_QUEUE)? == "1",
         })
     }
 }
@@ -246,7 +251,11 @@ impl<'a> Worker<'a> {
         let session_path = session_path(&cfg.dir);
         let session = open_append(session_path.clone())?;
         let status = File::options().read(true).write(true).open(status_path(&cfg.dir))?;
-        let lock = Builder::new().timeout(Duration::from_secs(120)).observer(log.clone()).build();
+        let lock = Builder::new()
+            .timeout(Duration::from_secs(120))
+            .queue(cfg.queue)
+            .observer(log.clone())
+            .build();
         let rng = Rng::new(cfg.id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ mono_ns());
         Ok(Self { cfg, log, session_path, session, status, lock, owner: Owner::new(), rng })
     }

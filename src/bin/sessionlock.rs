@@ -225,12 +225,16 @@ struct Wait {
     /// The exit code when the lock is held (at once with `-n`, else at the timeout).
     #[arg(short = 'E', long, value_name = "CODE", default_value_t = error::EXIT_TIMEOUT)]
     conflict_exit_code: u8,
+    /// Wait in the cross-process queue: first come, first served among the processes
+    /// that also use it (every process sharing the lock should).
+    #[arg(long, env = "SESSIONLOCK_QUEUE", value_parser = clap::builder::BoolishValueParser::new())]
+    queue: bool,
 }
 
 impl From<Wait> for run::Wait {
     fn from(w: Wait) -> Self {
         let timeout = if w.nonblock { None } else { Some(w.timeout) };
-        Self { timeout, busy_code: w.conflict_exit_code }
+        Self { timeout, busy_code: w.conflict_exit_code, queue: w.queue }
     }
 }
 

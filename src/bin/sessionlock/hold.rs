@@ -36,7 +36,8 @@ pub fn main(file: &Path, wait: Wait, channel: &str, command: &[OsString]) -> Res
     };
     let link =
         channel::connect_to(channel).map_err(CliError::supervise("reach `sessionlock run`"))?;
-    let lock = SessionLock::builder().timeout(wait.timeout.unwrap_or_default()).build();
+    let lock =
+        SessionLock::builder().timeout(wait.timeout.unwrap_or_default()).queue(wait.queue).build();
     let guard = match run::acquire(&lock, file, wait.timeout) {
         Ok(guard) => guard,
         Err(busy) if busy.is_busy() => {

@@ -64,7 +64,8 @@ pub fn run(url: &str, key: &Path, wait: run::Wait, command: &[OsString]) -> Resu
     }
     let key = key_text(key)?;
     let fs = PgFs::connect_blocking(url)?;
-    let lock = fs.session_lock(Builder::new().timeout(wait.timeout.unwrap_or(Duration::ZERO)));
+    let builder = Builder::new().timeout(wait.timeout.unwrap_or(Duration::ZERO));
+    let lock = fs.session_lock(builder.queue(wait.queue));
     let guard = match run::acquire(&lock, Path::new(key), wait.timeout) {
         Ok(guard) => guard,
         Err(busy) if busy.is_busy() => {

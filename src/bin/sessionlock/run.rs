@@ -57,6 +57,8 @@ pub struct Wait {
     pub timeout: Option<Duration>,
     /// The exit code when the lock stays held (`--conflict-exit-code`).
     pub busy_code: u8,
+    /// Wait in the cross-process queue (`--queue`, `Builder::queue`).
+    pub queue: bool,
 }
 
 /// Runs `command` holding the lock of `file`, waiting for it as `wait` says. Returns the
@@ -137,6 +139,9 @@ fn holder(
         Some(timeout) => cmd.arg("--timeout").arg(humantime::format_duration(timeout).to_string()),
         None => cmd.arg("--nonblock"),
     };
+    if wait.queue {
+        cmd.arg("--queue");
+    }
     cmd.arg("--conflict-exit-code")
         .arg(wait.busy_code.to_string())
         .arg("--channel")
