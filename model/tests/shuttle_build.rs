@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Checks: INV-1, INV-2, INV-3, INV-4, INV-5, INV-6, INV-7 (those the shuttle
+/// Checks: INV-1, INV-2, INV-3, INV-4, INV-5, INV-6, INV-7, INV-9 (those the shuttle
 /// build's tests check, each named in its own test)
 #[test]
 fn the_shuttle_build_passes_its_tests() {

@@ -109,6 +109,12 @@ impl SessionGuard {
     /// lives; the lock file is proven stale only once the last of them is gone, and
     /// then the next contender (or `sessionlock clean`) removes it.
     ///
+    /// With [`Builder::queue`](crate::Builder::queue), the hold's ticket is removed first,
+    /// as at the end of a release (R5q): the program inherits the lock, not the place in
+    /// the queue, and a ticket it cannot remove would be left for a successor to prove
+    /// dead. The next waiter, now at the head, waits in the kernel on the lock file itself
+    /// (`spec/protocol.md`, section 11).
+    ///
     /// # Errors
     /// When `dup` fails; the lock is then released as
     /// [`SessionGuard::release`] would.
@@ -117,6 +123,12 @@ impl SessionGuard {
         let dup = locker.registry().with_held(&path, generation, |file| {
             rustix::io::dup(file.handle.fd()).map_err(io::Error::from)
         });
+        if let Some(Ok(_)) = dup {
+            let ticket = locker.registry().with_held_mut(&path, generation, |f| f.ticket.take());
+            if let Some(ticket) = ticket.flatten() {
+                block_on(protocol::leave_queue(&locker.ctx(), &path, ticket));
+            }
+        }
         let error = match dup {
             Some(Ok(fd)) => return Ok(fd),
             Some(Err(error)) => error,

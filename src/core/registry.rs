@@ -308,6 +308,21 @@ impl<F> Registry<F> {
         }
     }
 
+    /// As [`Registry::with_held`], with the file open for change: for a holder that hands
+    /// part of it on (its queue ticket, before an exec).
+    pub fn with_held_mut<R>(
+        &self,
+        key: &LockPath,
+        generation: u64,
+        f: impl FnOnce(&mut F) -> R,
+    ) -> Option<R> {
+        let mut table = self.table.lock();
+        match &mut table.entries.get_mut(key)?.phase {
+            Phase::Held(hold) if hold.generation == generation => Some(f(&mut hold.file)),
+            _ => None,
+        }
+    }
+
     /// The phase of `key` now, for diagnostics and tests. Stale as soon as it returns.
     pub fn phase(&self, key: &LockPath) -> Option<PhaseKind> {
         self.table.lock().entries.get(key).map(|e| kind(&e.phase))

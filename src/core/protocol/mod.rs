@@ -23,7 +23,7 @@ mod remove;
 pub use ctx::{Ctx, HeldFile, HeldTicket, close_quietly};
 use examine::examine;
 pub use examine::inspect;
-pub use queue::anyone_queued;
+pub use queue::{anyone_queued, leave as leave_queue};
 pub use remove::{Removal, identify, remove_if_names, remove_own};
 
 use super::error::{AcquireError, Holder};
