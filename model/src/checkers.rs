@@ -116,15 +116,8 @@ pub fn replay(scenario: &'static Scenario, subject: Subject, schedule: &str) {
 /// Shuttle's panic hook speaks only for panics of a thread inside this function: see
 /// [`hook_for_runners_only`].
 fn guarded(run: impl FnOnce()) {
-    /// Puts the thread's "inside a runner" flag back, even on unwind.
-    struct Leave(bool);
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            IN_RUNNER.with(|r| r.set(self.0));
-        }
-    }
     HOOK.call_once(hook_for_runners_only);
-    let leave = Leave(IN_RUNNER.with(|r| r.replace(true)));
+    let leave = crate::exploring::enter();
     let outcome = crate::failure::catch(run);
     drop(leave);
     if let Err(message) = outcome {
@@ -134,17 +127,6 @@ fn guarded(run: impl FnOnce()) {
 
 /// Installs [`hook_for_runners_only`], once per process.
 static HOOK: std::sync::Once = std::sync::Once::new();
-
-std::thread_local! {
-    /// Whether this thread is inside [`guarded`], running a shuttle runner.
-    static IN_RUNNER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether this thread explores schedules now (inside [`explore`] or [`replay`]), as
-/// opposed to running [`sequential`] work or nothing under shuttle.
-pub fn exploring() -> bool {
-    IN_RUNNER.with(std::cell::Cell::get)
-}
 
 /// Runs `f` where the shuttle build's primitives work: as the only task of one shuttle
 /// execution (round robin, no step budget, a 64 MiB stack, not shuttle's 32 KiB), or
@@ -203,6 +185,6 @@ fn hook_for_runners_only() {
     shuttle::check_random(|| {}, 1);
     let shuttle_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if IN_RUNNER.with(std::cell::Cell::get) { shuttle_hook(info) } else { before(info) }
+        if crate::exploring::exploring() { shuttle_hook(info) } else { before(info) }
     }));
 }

@@ -21,6 +21,8 @@ pub mod core_mutants;
 #[cfg(sessionlock_shuttle)]
 pub mod counterexample;
 pub mod exec;
+#[cfg(sessionlock_shuttle)]
+mod exploring;
 pub mod failure;
 pub mod fault;
 pub mod fuzz;

@@ -151,7 +151,7 @@ fn late_report(steps: &[Step], step: &Step) -> Option<usize> {
 /// schedules (not one that runs a stepped driver alone, [`crate::checkers::sequential`]).
 fn shuttle_thread() -> Option<usize> {
     #[cfg(sessionlock_shuttle)]
-    if crate::checkers::exploring() {
+    if crate::exploring::exploring() {
         return shuttle::current::try_get_current_task().map(usize::from);
     }
     None
