@@ -23,8 +23,17 @@ impl Join {
     }
 }
 
+/// Loom's threads are coroutines with a 32 KiB stack unless told otherwise, too small for
+/// the core's futures and a panic's unwinding ("coroutine has overflowed its stack"): 512
+/// KiB, in the machine words loom counts in.
+#[cfg(sessionlock_loom)]
+const LOOM_STACK_WORDS: usize = (512 << 10) / std::mem::size_of::<usize>();
+
 /// Spawns a harness thread.
 pub fn spawn(f: impl FnOnce() + Send + 'static) -> Join {
+    #[cfg(sessionlock_loom)]
+    return Join(imp::Builder::new().stack_size(LOOM_STACK_WORDS).spawn(f).expect("loom spawns"));
+    #[cfg(not(sessionlock_loom))]
     Join(imp::spawn(f))
 }
 
