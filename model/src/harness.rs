@@ -189,7 +189,7 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
             };
             index += 1;
             if scenario.runs_first && (p, t) == (0, 0) {
-                rt::block_on(task.run(script, held));
+                rt::run_alone(move || rt::block_on(task.run(script, held)));
             } else {
                 if let Some(faults) = faults.take() {
                     world.set_faults(faults);
