@@ -9,34 +9,20 @@ use crate::subject::{Mutant, Subject};
 
 /// A shuttle row for `scenario` under `strategy` against the real core.
 pub fn shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
-    let name = match strategy {
-        Strategy::Pct { .. } => "shuttle pct",
-        Strategy::Random => "shuttle random",
-        Strategy::Dfs => "shuttle dfs",
-    };
-    let outcome = guarded(|| checkers::shuttle(scenario, Subject::Core, strategy));
-    let (reach, result) = match outcome {
-        Ok(reach) => {
-            let reached = guarded(|| reach.assert_reached(scenario.name, scenario.reaches));
-            (reach, reached)
-        }
-        Err(e) => (Reach::default(), Err(e)),
-    };
-    Row {
-        scenario: scenario.name.to_owned(),
-        checker: name.to_owned(),
-        checks: scenario.checks.to_vec(),
-        explored: format!("{} schedules", reach.executions),
-        hits: Reachable::ALL.iter().map(|s| reach.count(*s)).sum(),
-        reached: render_reach(&reach),
-        result,
-    }
+    shuttle_row_of(scenario, strategy, Subject::Core)
 }
 
 /// A shuttle row for one of the queue's `scenario`s under `strategy`, against the core
 /// with the cross-process queue ([`Subject::Queue`]).
 pub fn queue_shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row {
-    let outcome = guarded(|| checkers::shuttle(scenario, Subject::Queue, strategy));
+    shuttle_row_of(scenario, strategy, Subject::Queue)
+}
+
+/// A shuttle row against `subject`: the core's reach for the core; for the queue, the
+/// hits of its scenario's own states and the queue's counts besides the core's.
+fn shuttle_row_of(scenario: &'static Scenario, strategy: Strategy, subject: Subject) -> Row {
+    let queue = subject == Subject::Queue;
+    let outcome = guarded(|| checkers::shuttle(scenario, subject, strategy));
     let (reach, result) = match outcome {
         Ok(reach) => {
             let reached = guarded(|| reach.assert_reached(scenario.name, scenario.reaches));
@@ -44,13 +30,15 @@ pub fn queue_shuttle_row(scenario: &'static Scenario, strategy: Strategy) -> Row
         }
         Err(e) => (Reach::default(), Err(e)),
     };
+    let name = strategy_name(strategy);
+    let states: &[Reachable] = if queue { scenario.reaches } else { &Reachable::ALL };
     Row {
         scenario: scenario.name.to_owned(),
-        checker: format!("shuttle {} (queue)", strategy_name(strategy)),
+        checker: if queue { format!("shuttle {name} (queue)") } else { format!("shuttle {name}") },
         checks: scenario.checks.to_vec(),
         explored: format!("{} schedules", reach.executions),
-        hits: scenario.reaches.iter().map(|s| reach.count(*s)).sum(),
-        reached: render_queue_reach(&reach),
+        hits: states.iter().map(|s| reach.count(*s)).sum(),
+        reached: if queue { render_queue_reach(&reach) } else { render_reach(&reach) },
         result,
     }
 }
