@@ -5,12 +5,13 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use sessionlock::core::{Locker, Owner};
 use sessionlock_model::harness::lock_path;
 use sessionlock_model::machine::check_machine;
-use sessionlock_model::{ModelClock, ModelFs, Reachable, Subject, World};
+use sessionlock_model::{ModelClock, ModelFs, Pid, Reachable, Subject, World};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
@@ -37,6 +38,11 @@ fn poll<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// The core with the queue on, as process `pid` of `world`.
+fn queued_locker(world: &Arc<World>, pid: Pid) -> Locker<ModelFs, ModelClock> {
+    Locker::new(ModelFs::spawn(world, pid), ModelClock::new(world), Subject::Queue.options())
+}
+
 /// An acquire that took a ticket and waits in the kernel, then is dropped (a
 /// cancellation), removes and closes its ticket: nothing of it is left beside the lock,
 /// and its process's entry is gone.
@@ -44,11 +50,7 @@ fn poll<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
 #[test]
 fn a_dropped_acquire_gives_its_ticket_up() {
     let world = World::new();
-    let locker = |pid| {
-        let fs = ModelFs::spawn(&world, pid);
-        Locker::new(fs, ModelClock::new(&world), Subject::Queue.options())
-    };
-    let (a, b) = (locker(100), locker(101));
+    let (a, b) = (queued_locker(&world, 100), queued_locker(&world, 101));
     let path = lock_path();
     let held = sessionlock_model::rt::block_on(a.acquire(&path, Owner::from_raw(1)));
     let guard = held.expect("the lock is free");
@@ -71,11 +73,7 @@ fn a_dropped_acquire_gives_its_ticket_up() {
 #[test]
 fn the_releaser_queues_behind_a_waiter() {
     let world = World::new();
-    let locker = |pid| {
-        let fs = ModelFs::spawn(&world, pid);
-        Locker::new(fs, ModelClock::new(&world), Subject::Queue.options())
-    };
-    let (a, b) = (locker(100), locker(101));
+    let (a, b) = (queued_locker(&world, 100), queued_locker(&world, 101));
     let path = lock_path();
     use sessionlock_model::rt::block_on;
     let first = block_on(a.acquire(&path, Owner::from_raw(1))).expect("the lock is free");
