@@ -59,8 +59,8 @@ fn bench(scenario: &str, argv: impl Iterator<Item = String>) -> Result<Option<St
     let known: &[&str] = match scenario {
         "tasks" => &["tasks", "rounds", "hold-ms", "hold", "lock", "dir"],
         "procs" => &[
-            "procs", "rounds", "hold-ms", "hold-us", "think-us", "queue", "backend", "pg-url",
-            "dump", "dir",
+            "procs", "rounds", "hold-ms", "hold-us", "hold", "think-us", "queue", "backend",
+            "pg-url", "dump", "dir",
         ],
         "uncontended" => &["iters", "backend", "pg-url", "dir"],
         "original" => &["rounds", "settle-ms", "dir"],

@@ -19,6 +19,11 @@
 //! - `contended_per_acquire`, `kernel_waits_per_acquire`: failed publishes and kernel
 //!   waits per grant, from an observer in each process.
 //!
+//! `--hold spin` holds by spinning for exactly H instead of `thread::sleep`, which
+//! overshoots every hold by the timer's slack (about 85 µs per 1 ms hold here): the
+//! hand-offs' cost is then what the lock adds. `hold_p50_us` is the median hold as
+//! measured.
+//!
 //! `--hold-us` sets the hold in microseconds instead of `--hold-ms`. `--dump PATH` writes
 //! every round (process, then the four instants) for offline analysis.
 //!
@@ -67,6 +72,11 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
     let hold_us = flags.num("hold-us", flags.num("hold-ms", 1)? * 1000)?;
     let think_us = flags.num("think-us", 0)?;
     let queue = flags.num("queue", 0)?;
+    let spin = match flags.text("hold") {
+        None | Some("sleep") => false,
+        Some("spin") => true,
+        Some(other) => return Err(format!("--hold takes sleep or spin, not {other}")),
+    };
     if queue > 1 {
         return Err(format!("--queue takes 0 or 1, not {queue}"));
     }
@@ -83,7 +93,8 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
         cmd.args([WORKER, "--session"])
             .arg(&session)
             .args(["--rounds", &rounds.to_string(), "--hold-us", &hold_us.to_string()])
-            .args(["--think-us", &think_us.to_string(), "--queue", &queue.to_string()]);
+            .args(["--think-us", &think_us.to_string(), "--queue", &queue.to_string()])
+            .args(["--hold", if spin { "spin" } else { "sleep" }]);
         if let Some(url) = &pg_url {
             cmd.args(["--backend", "postgres", "--pg-url", url]);
         }
@@ -116,7 +127,7 @@ pub fn run(flags: &Flags, dir: &Path) -> Result<String, String> {
             .collect();
         std::fs::write(dump, text.join("\n")).map_err(|e| e.to_string())?;
     }
-    let plan = [procs, rounds, hold_us, think_us, queue];
+    let plan = [procs, rounds, hold_us, think_us, queue, u64::from(spin)];
     let select1_us = match &pg_url {
         Some(url) => Some(select1_us(url)?),
         None => None,
@@ -197,6 +208,7 @@ pub fn worker(flags: &Flags) -> Result<(), String> {
     let session = flags.text("session").ok_or("--session is required")?;
     let rounds = flags.num("rounds", 10)?;
     let hold = Duration::from_micros(flags.num("hold-us", 1000)?);
+    let hold = Hold { length: hold, spin: flags.text("hold") == Some("spin") };
     let think = Duration::from_micros(flags.num("think-us", 0)?);
     let counts = Arc::new(Counts::default());
     let builder =
@@ -229,7 +241,7 @@ fn rounds_on<F: SessionFs>(
     lock: &sessionlock::SessionLock<F, RealClock>,
     session: &str,
     rounds: u64,
-    hold: Duration,
+    hold: Hold,
     think: Duration,
     counts: &Counts,
 ) -> Result<(), String> {
@@ -252,7 +264,7 @@ fn rounds_on<F: SessionFs>(
             Err(e) => return Err(e.to_string()),
         };
         let acquired = mono_ns();
-        std::thread::sleep(hold);
+        hold.hold();
         let releasing = mono_ns();
         guard.release_blocking().map_err(|e| e.to_string())?;
         lines.push(format!("r {called} {acquired} {releasing} {}", mono_ns()));
@@ -260,6 +272,26 @@ fn rounds_on<F: SessionFs>(
     let [contended, kernel_waits, broke] = counts.0.each_ref().map(|c| c.load(Ordering::Relaxed));
     lines.push(format!("c {contended} {kernel_waits} {broke}"));
     writeln!(out, "{}", lines.join("\n")).map_err(|e| e.to_string())
+}
+
+/// How a worker holds the lock each round.
+#[derive(Clone, Copy)]
+struct Hold {
+    length: Duration,
+    /// Spin for exactly `length` rather than sleep (which overshoots by the timer slack).
+    spin: bool,
+}
+
+impl Hold {
+    fn hold(self) {
+        if !self.spin {
+            return std::thread::sleep(self.length);
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < self.length {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// Counts what the lock did: failed publishes, kernel waits, stale locks broken.
@@ -278,11 +310,11 @@ impl Observer for Counts {
     }
 }
 
-/// `plan`: processes, rounds, hold (µs), think time (µs). `counts`: timeouts, failed
+/// `plan`: processes, rounds, hold (µs), think time (µs), queue, spin (0 or 1). `counts`: timeouts, failed
 /// publishes, kernel waits, stale locks broken. `select1_us`: the database round trip,
 /// for the postgres backend.
-fn report(plan: [u64; 5], all: &mut [Round], counts: [u64; 4], select1_us: Option<f64>) -> String {
-    let [procs, rounds, hold_us, think_us, queue] = plan;
+fn report(plan: [u64; 6], all: &mut [Round], counts: [u64; 4], select1_us: Option<f64>) -> String {
+    let [procs, rounds, hold_us, think_us, queue, spin] = plan;
     let [timeouts, contended, kernel_waits, broke] = counts;
     let acquired = all.len().max(1) as f64;
     let per_acquire = |n: u64| round(n as f64 / acquired, 2);
@@ -291,6 +323,7 @@ fn report(plan: [u64; 5], all: &mut [Round], counts: [u64; 4], select1_us: Optio
     let end = all.iter().map(|r| r.released).max().unwrap_or(0);
     let mut waits: Vec<f64> = all.iter().map(|r| ms(r.acquired - r.called)).collect();
     let mut releases: Vec<f64> = all.iter().map(|r| ms(r.released - r.releasing) * 1e3).collect();
+    let mut holds: Vec<f64> = all.iter().map(|r| ms(r.releasing - r.acquired) * 1e3).collect();
     let waited_for: Vec<_> = all.windows(2).filter(|w| w[1].called < w[0].releasing).collect();
     let gap_us =
         |w: &&[Round], from: fn(&Round) -> u64| (w[1].acquired as f64 - from(&w[0]) as f64) / 1e3;
@@ -309,6 +342,8 @@ fn report(plan: [u64; 5], all: &mut [Round], counts: [u64; 4], select1_us: Optio
         ("procs", procs.into()),
         ("rounds", rounds.into()),
         ("hold_us", hold_us.into()),
+        ("hold", (if spin == 1 { "spin" } else { "sleep" }).into()),
+        ("hold_p50_us", round(quantile(&mut holds, 0.5), 1)),
         ("think_us", think_us.into()),
         ("queue", (queue == 1).into()),
         ("total_ms", round(total_ms, 2)),
