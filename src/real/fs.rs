@@ -205,13 +205,14 @@ fn not_openable(path: &LockPath) -> io::Result<Opened<RealHandle>> {
 fn tickets(lock: &LockPath) -> io::Result<Vec<(Ticket, FileId)>> {
     let (dir, _) = split(lock)?;
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let fd = openat(CWD, dir, flags, Mode::empty())?;
+    // The stream owns the descriptor: `Dir::read_from` would open the directory again.
+    let mut entries = Dir::new(openat(CWD, dir, flags, Mode::empty())?)?;
     let mut found = Vec::new();
-    for entry in Dir::read_from(&fd)? {
+    while let Some(entry) = entries.read() {
         let entry = entry?;
         let name = std::ffi::OsStr::from_bytes(entry.file_name().to_bytes());
         let Some(ticket) = Ticket::parse(lock, name) else { continue };
-        match statat(&fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
+        match statat(entries.fd()?, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
                 found.push((ticket, file_id(&st)));
             }
