@@ -137,7 +137,7 @@ static HOOK: std::sync::Once = std::sync::Once::new();
 /// scheduled round robin; [`explore`] and [`replay`] inside `f` run their own executions.
 ///
 /// `f`'s panic is re-raised as it was, and reaches the hook that was there before
-/// shuttle's ([`hook_for_runners_only`]): a proptest case that fails inside is not
+/// shuttle's (`hook_for_runners_only`): a proptest case that fails inside is not
 /// reported as a failed shuttle schedule.
 pub fn sequential<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
