@@ -8,7 +8,7 @@ use sessionlock_model::checkers::sequential;
 use sessionlock_model::machine::Transition;
 use sessionlock_model::refine::drivers::{TASKS, machine};
 use sessionlock_model::refine::record::Registry;
-use sessionlock_model::refine::{InodeView, Prim, Step, View, collect, replay};
+use sessionlock_model::refine::{InodeView, Prim, Step, View, collect, replay, replay_queue};
 use sessionlock_model::{Command, ModelFs, Op, Subject, World, runner};
 
 /// Checks: INV-2 (refinement): the recorded traces of a small proptest-machine run
@@ -46,7 +46,16 @@ impl Trace {
     fn step(&mut self, pid: u32, prim: Prim, change: impl FnOnce(&mut View)) -> &mut Self {
         change(&mut self.view);
         self.view.unnamed.sort();
-        self.steps.push(Step { pid, task: None, prim, after: self.view.clone() });
+        self.steps.push(Step { pid, task: None, prim, ticket: false, after: self.view.clone() });
+        self
+    }
+
+    /// Step `prim` of `pid` on a ticket of the queue.
+    fn on_ticket(&mut self, pid: u32, prim: Prim, change: impl FnOnce(&mut View)) -> &mut Self {
+        self.step(pid, prim, change);
+        if let Some(last) = self.steps.last_mut() {
+            last.ticket = true;
+        }
         self
     }
 
@@ -660,5 +669,155 @@ fn a_later_waiter_granted_in_a_shuttle_trace_is_rejected() {
         }
         assert!(overtakings > 0, "no schedule had two waiters with the first one granted");
         eprintln!("{overtakings} of {} schedules had two waiters", traces.len());
+    });
+}
+
+/// Checks: INV-9, INV-2, INV-4 (refinement, the queue): the recorded traces of the proptest
+/// machine with the cross-process queue on replay in the spec with its `queue` option,
+/// step by step, and they reached a ticket published, a dead waiter's ticket removed by
+/// its successor (`PredecessorWait`), a ticket removed at the end of a release
+/// (`UnlinkTicket`), a give-up with a ticket and a queue of two.
+#[test]
+fn queue_machine_traces_replay_in_the_spec() {
+    sequential(|| {
+        let (coverage, result) = sessionlock_model::refine::drivers::machine_queue(256);
+        result.unwrap();
+        eprintln!("{coverage:?}");
+        assert!(coverage.traces > 0 && coverage.releases > 0, "{coverage:?}");
+        assert!(coverage.tickets_linked > 0 && coverage.tickets_left > 0, "{coverage:?}");
+        assert!(coverage.dead_tickets > 0, "a dead waiter's ticket removed: {coverage:?}");
+        assert!(coverage.ticket_give_ups > 0, "a give-up with a ticket: {coverage:?}");
+        assert!(coverage.longest_queue >= 2, "a queue of two: {coverage:?}");
+    });
+}
+
+/// Checks: INV-9, INV-2, INV-4 (refinement, the queue): the traces of shuttle's random
+/// schedules of the queue's scenarios (three processes, a waiter's crash, give-ups, inode
+/// drift) replay in the spec with its `queue` option, and reached a dead waiter's ticket
+/// removed by its successor, give-ups with a ticket and a queue of two.
+#[test]
+fn queue_shuttle_traces_replay_in_the_spec() {
+    sequential(|| {
+        let (coverage, result) = sessionlock_model::refine::drivers::shuttle_queue(60);
+        result.unwrap();
+        eprintln!("{coverage:?}");
+        assert!(coverage.traces > 0 && coverage.tickets_linked > 0, "{coverage:?}");
+        assert!(coverage.tickets_left > 0 && coverage.dead_tickets > 0, "{coverage:?}");
+        assert!(coverage.ticket_give_ups > 0 && coverage.longest_queue >= 2, "{coverage:?}");
+    });
+}
+
+/// How process 100 (one task) acquires again after its release, while process 101 waits
+/// with a ticket ([`queue_trace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Again {
+    /// It lists the tickets, queues behind 101's, and gets in after 101's release.
+    Queues,
+    /// It publishes L at once, without a look at the tickets (the core mutant
+    /// `releaser_barges`).
+    Barges,
+    /// It queues, then unlinks 101's ticket while 101, alive, holds its flock.
+    UnlinksALiveTicket,
+}
+
+/// Process 100 holds L; 101 finds it held, joins the queue (a ticket) and, at its head,
+/// waits in the kernel on 100's file; 100 releases, then acquires again as `again` says.
+fn queue_trace(again: Again) -> Vec<Step> {
+    let x = |flock| inode(100, flock);
+    let mine = inode(100, Some(100));
+    let theirs = inode(101, Some(101));
+    let mut t = Trace::default();
+    for pid in [100, 101] {
+        t.step(pid, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(pid, (true, 1)));
+    }
+    t.step(100, Prim::Tickets, |_| {})
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))))
+        .step(101, Prim::Tickets, |_| {})
+        .step(101, Prim::Publish { created: false }, |_| {})
+        .step(101, Prim::Tickets, |_| {})
+        .on_ticket(101, Prim::Publish { created: true }, |v| v.tickets = vec![theirs])
+        .step(101, Prim::Tickets, |_| {})
+        .step(101, Prim::Publish { created: false }, |_| {})
+        .step(101, Prim::Open { found: true }, |_| {})
+        .step(101, Prim::TryLock { got: false }, |_| {})
+        .step(101, Prim::LockWait, |_| {})
+        .step(100, Prim::PathId, |_| {})
+        .step(100, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![x(Some(100))];
+        })
+        .step(100, Prim::Close, |v| v.unnamed = vec![x(None)]);
+    match again {
+        Again::Barges => {
+            t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))));
+            return t.steps;
+        }
+        Again::Queues | Again::UnlinksALiveTicket => {}
+    }
+    t.step(100, Prim::Tickets, |_| {})
+        .on_ticket(100, Prim::Publish { created: true }, |v| v.tickets = vec![theirs, mine])
+        .step(100, Prim::Tickets, |_| {})
+        .on_ticket(100, Prim::Open { found: true }, |_| {})
+        .on_ticket(100, Prim::LockWait, |_| {});
+    if again == Again::UnlinksALiveTicket {
+        t.on_ticket(100, Prim::PathId, |_| {})
+            .on_ticket(100, Prim::Unlink, |v| v.tickets = vec![mine]);
+        return t.steps;
+    }
+    let y = |flock| inode(101, flock);
+    t.step(101, Prim::LockGranted, |v| v.unnamed = vec![x(Some(101))])
+        .step(101, Prim::PathId, |_| {})
+        .step(101, Prim::Close, |v| v.unnamed = vec![])
+        .step(101, Prim::Publish { created: true }, |v| v.named = Some(y(Some(101))))
+        .step(101, Prim::PathId, |_| {})
+        .step(101, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![y(Some(101))];
+        })
+        .step(101, Prim::Close, |v| v.unnamed = vec![])
+        .on_ticket(101, Prim::PathId, |_| {})
+        .on_ticket(101, Prim::Unlink, |v| v.tickets = vec![mine])
+        .on_ticket(101, Prim::Close, |_| {})
+        .on_ticket(100, Prim::LockGranted, |_| {})
+        .on_ticket(100, Prim::PathId, |_| {})
+        .on_ticket(100, Prim::Close, |_| {})
+        .step(100, Prim::Tickets, |_| {})
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))));
+    t.steps
+}
+
+/// Checks: INV-9 (refinement, the queue): a releaser that wants the lock again while
+/// another process waits with a ticket lists the tickets, queues behind that ticket and
+/// gets in after its release: the trace replays in the spec with the queue. The same
+/// releaser publishing L at once (the core mutant `releaser_barges`) is rejected at that
+/// publish, naming it; so is an unlink of the waiter's ticket while the waiter, alive,
+/// holds its flock. Without the queue, the spec rejects the fair trace at its first
+/// listing's outcome (a ticket it has no step for).
+#[test]
+fn a_releaser_barging_past_a_ticket_is_rejected() {
+    sequential(|| {
+        let fair = queue_trace(Again::Queues);
+        let replayed = replay_queue(&fair, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(
+            (replayed.tickets_linked, replayed.tickets_left, replayed.longest_queue),
+            (2, 1, 2),
+            "{replayed:?}"
+        );
+        assert!(replay(&fair, TASKS).is_err(), "the queue's steps are outside the queue-off spec");
+        let barges = queue_trace(Again::Barges);
+        let rejection = replay_queue(&barges, TASKS).expect_err("a releaser barging");
+        assert_eq!(rejection.index, barges.len() - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.pid, rejection.step.prim),
+            (100, Prim::Publish { created: true })
+        );
+        assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+        let unlinks = queue_trace(Again::UnlinksALiveTicket);
+        let rejection = replay_queue(&unlinks, TASKS).expect_err("a live waiter's ticket unlinked");
+        assert_eq!(rejection.index, unlinks.len() - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.pid, rejection.step.prim, rejection.step.ticket),
+            (100, Prim::Unlink, true)
+        );
     });
 }
