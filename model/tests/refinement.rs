@@ -821,3 +821,36 @@ fn a_releaser_barging_past_a_ticket_is_rejected() {
         );
     });
 }
+
+/// Checks: INV-9 (refinement, the queue): the proptest machine's recorded run where pid 101
+/// holds and a task of pid 100 finds L taken and joins the queue replays, its ticket
+/// published after a listing (W5); the same recorded trace without that listing (a ticket
+/// taken with no look at the queue) is rejected at the ticket's publish.
+#[test]
+fn a_recorded_ticket_without_its_listing_is_rejected() {
+    sequential(|| {
+        let begin = |task, op| Transition::Begin(Command { task, op });
+        let mut transitions =
+            vec![begin(2, Op::Acquire), Transition::Settle, begin(1, Op::Acquire)];
+        transitions.extend([Transition::Step(1); 6]);
+        let (_, traces) =
+            collect(|| sessionlock_model::machine::replay(Subject::Queue, &transitions));
+        let trace = &traces[0];
+        let replayed = replay_queue(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(replayed.tickets_linked, 1, "{replayed:?}");
+        let linked = trace
+            .iter()
+            .position(|s| s.ticket && s.prim == Prim::Publish { created: true })
+            .expect("task 1 published a ticket");
+        assert_eq!((trace[linked - 1].pid, trace[linked - 1].prim), (100, Prim::Tickets));
+        let mut unlisted = trace.clone();
+        unlisted.remove(linked - 1);
+        let rejection = replay_queue(&unlisted, TASKS).expect_err("a ticket without a listing");
+        assert_eq!(rejection.index, linked - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.prim, rejection.step.ticket),
+            (Prim::Publish { created: true }, true)
+        );
+        assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+    });
+}

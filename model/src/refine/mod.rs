@@ -136,9 +136,12 @@
 //!   decides nothing the spec models.
 //! * `try_acquire` with the queue: a listing that finds no ticket is the spec's `List`; one
 //!   that finds tickets goes on to open each and try its flock (`anyone_queued`), removing a
-//!   dead waiter's ticket without holding one of its own, which the spec has no step for: a
-//!   trace with an `open` or `try_lock` of a ticket by a process that holds no named ticket
-//!   is skipped and counted ("a try-acquire that met the queue").
+//!   dead waiter's ticket without holding one of its own, and one that finds L taken probes
+//!   L where an acquire joins the queue (`Join`): the spec has no step for either. A trace
+//!   with an `open` or `try_lock` of a ticket by a process that holds no named ticket, or
+//!   with an `open` of L right after a publish that found L taken, by a process without a
+//!   ticket, is skipped and counted ("a try-acquire that met the queue", "… that found L
+//!   taken"). Nothing else is: a ticket taken without its listing, for one, is rejected.
 //! * The early R5q of an exec hand-off (`spec/protocol.md`, section 11): only the Linux
 //!   API runs it, never a driver of the model world, so no trace has it.
 //! * One lock path per world.

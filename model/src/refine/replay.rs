@@ -404,8 +404,8 @@ fn outside(trace: &[Step]) -> Option<&'static str> {
         return Some("a try-acquire that met the queue");
     }
     // With the queue, an acquire without a ticket that finds L taken lists the tickets to
-    // join (W5); only `try_acquire` probes L instead, which the spec (`Join`) has no step
-    // for.
+    // join (W5); only `try_acquire` probes L instead (opens it), which the spec (`Join`)
+    // has no step for.
     let probes_past_the_queue = |(i, step): (usize, &Step)| {
         let contended = step.prim == Prim::Publish { created: false } && !step.ticket;
         let next = trace[i + 1..]
@@ -413,7 +413,7 @@ fn outside(trace: &[Step]) -> Option<&'static str> {
             .find(|s| s.pid == step.pid && !matches!(s.prim, Prim::Registry(_)));
         contended
             && !owns_ticket(&step.after, step.pid)
-            && next.is_some_and(|s| !matches!(s.prim, Prim::Tickets | Prim::Crash))
+            && next.is_some_and(|s| matches!(s.prim, Prim::Open { .. }) && !s.ticket)
     };
     let queued = trace.iter().any(|s| s.prim == Prim::Tickets);
     (queued && trace.iter().enumerate().any(probes_past_the_queue))
