@@ -854,3 +854,57 @@ fn a_recorded_ticket_without_its_listing_is_rejected() {
         assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
     });
 }
+
+/// Polls `future` once, with a waker that does nothing.
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// Checks: INV-9, INV-5 (refinement, the queue): the queue's scripts, recorded and
+/// replayed with the spec's `queue` option. Process 100 holds and releases while 101 waits
+/// with a ticket, then wants the lock again at once: it queues behind 101's ticket, and
+/// 101, woken by the release, gets in. 100's acquire is then dropped while it waits (a
+/// cancellation): it gives its ticket up (the spec's `Abandon`, at the ticket's unlink),
+/// and 101's release removes 101's ticket (`UnlinkTicket`). Nothing is left.
+#[test]
+fn queue_script_traces_replay_in_the_spec() {
+    use sessionlock::core::{Locker, Owner};
+    use sessionlock_model::rt::block_on;
+    use sessionlock_model::{ModelClock, harness::lock_path};
+    use std::task::Poll;
+    sequential(|| {
+        let (_, traces) = collect(|| {
+            let world = World::new();
+            let options = Subject::Queue.options();
+            let locker = |pid| {
+                Locker::new(ModelFs::spawn(&world, pid), ModelClock::new(&world), options.clone())
+            };
+            let (a, b) = (locker(100), locker(101));
+            let path = lock_path();
+            let first = block_on(a.acquire(&path, Owner::from_raw(1))).expect("the lock is free");
+            let mut waiter = std::pin::pin!(b.acquire(&path, Owner::from_raw(2)));
+            assert!(poll_once(waiter.as_mut()).is_pending(), "b waits for a's hold");
+            block_on(first.release()).expect("a releases");
+            let inside = {
+                let mut again = std::pin::pin!(a.acquire(&path, Owner::from_raw(1)));
+                assert!(poll_once(again.as_mut()).is_pending(), "a queues behind b's ticket");
+                assert_eq!(world.live_tickets(), 2, "b's ticket and a's, behind it");
+                let Poll::Ready(Ok(inside)) = poll_once(waiter.as_mut()) else {
+                    panic!("b, woken by a's release, gets in");
+                };
+                inside
+            };
+            assert_eq!(world.stats().tickets_given_up, 1, "a's dropped acquire gave up");
+            block_on(inside.release()).expect("b releases");
+            assert_eq!(world.file_count(), 0, "no lock file and no ticket is left");
+        });
+        assert_eq!(traces.len(), 1);
+        let replayed = replay_queue(&traces[0], TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(
+            (replayed.tickets_linked, replayed.ticket_give_ups, replayed.tickets_left),
+            (2, 1, 1),
+            "{replayed:?}"
+        );
+        assert_eq!(replayed.longest_queue, 2, "{replayed:?}");
+    });
+}
