@@ -96,7 +96,8 @@
 //!
 //! With the cross-process queue on, the proptest machine (`drivers::machine_queue`) and
 //! shuttle's random scheduler over the queue's scenarios (`drivers::shuttle_queue`) are
-//! replayed with the spec's `queue` option (`replay_queue`).
+//! replayed with the spec's `queue` option (`replay_queue`), and so are the queue's
+//! scripts (in the refinement tests; their events are not recorded).
 //!
 //! Under shuttle two reports may land after later steps, and the recorder puts them back
 //! where their transition was (see `late_report` in [`record`]). A named event must be by
