@@ -822,7 +822,9 @@ impl State {
 
     /// Logs step `prim` of `pid` at `path` (or on a handle opened there), if recording.
     pub(crate) fn log_at(&mut self, pid: Pid, path: &Path, prim: Prim) {
-        self.log_step(pid, None, is_ticket(path), prim);
+        if self.recorder.is_some() {
+            self.log_step(pid, None, is_ticket(path), prim);
+        }
     }
 
     /// Logs step `prim` of `pid`, taken by the driver's task `task`, if recording.
