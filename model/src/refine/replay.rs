@@ -344,12 +344,12 @@ fn registry_moves(
 
 /// `trace`, with every `Queued` event of a process that came after that process's unlink
 /// of a ticket (its last primitive) taken before that unlink, with the same task's events
-/// since (the start of its acquire). A give-up with a
-/// ticket is one spec step (`Abandon`, at the ticket's unlink: the name is what others
-/// see) that also hands the process's turn on, which the code does only after the
-/// ticket's close; a sibling that queued in between queued on the turn the give-up still
-/// had. Registry transitions touch no file, and a ticket's unlink and close touch no
-/// registry entry, so the two orders are one run. Traces without tickets are unchanged.
+/// since (the start of its acquire). A give-up with a ticket is one spec step (`Abandon`,
+/// at the ticket's unlink: the name is what others see) that also hands the process's
+/// turn on, which the code does only after the ticket's close; a sibling that queued in
+/// between queued on the turn the give-up still had. Registry transitions touch no file,
+/// and a ticket's unlink and close touch no registry entry, so the two orders are one
+/// run. Traces without tickets are unchanged.
 fn commuted(trace: &[Step]) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::with_capacity(trace.len());
     for step in trace {
