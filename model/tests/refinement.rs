@@ -908,3 +908,39 @@ fn queue_script_traces_replay_in_the_spec() {
         assert_eq!(replayed.longest_queue, 2, "{replayed:?}");
     });
 }
+
+/// Checks: INV-4, INV-9 (refinement, the queue): a release that ends (the core's
+/// `Released`) with its ticket still named and kernel-locked, never removed and closed
+/// (R5q skipped: the core mutant `wakes_nobody`, whose successor's kernel wait never
+/// returns) is rejected at that event; the fair trace, where the release removes its
+/// ticket before it ends, replays with the same event.
+#[test]
+fn a_release_that_keeps_its_ticket_is_rejected() {
+    sequential(|| {
+        let fair = queue_trace(Again::Queues);
+        let released = |after: &View| Step {
+            pid: 101,
+            task: None,
+            prim: Prim::Registry(Registry::Released),
+            ticket: false,
+            after: after.clone(),
+        };
+        // 101's release: its unlink of L, then its close of L, then (R5q) its ticket's.
+        let closed = fair
+            .iter()
+            .rposition(|s| (s.pid, s.prim, s.ticket) == (101, Prim::Close, false))
+            .expect("101 closed its file");
+        let r5q = fair
+            .iter()
+            .rposition(|s| (s.pid, s.prim, s.ticket) == (101, Prim::Close, true))
+            .expect("101 closed its ticket");
+        let mut with_r5q = fair[..=r5q].to_vec();
+        with_r5q.push(released(&fair[r5q].after));
+        replay_queue(&with_r5q, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        let mut kept = fair[..=closed].to_vec();
+        kept.push(released(&fair[closed].after));
+        let rejection = replay_queue(&kept, TASKS).expect_err("a release that kept its ticket");
+        assert_eq!(rejection.index, kept.len() - 1, "{rejection}");
+        assert_eq!(rejection.step.prim, Prim::Registry(Registry::Released), "{rejection}");
+    });
+}
