@@ -48,6 +48,13 @@
 //! | a handle closed               | `Close`, or `Abandon` of a task that has a handle        |
 //! | `meta`, `read`, `lease`, a wait begins or expires, a primitive failed with an injected error | a stutter |
 //! | crash, exit                   | `Crash`                                                  |
+//! | a pid started again           | `ReusePid` (a first start is a stutter)                  |
+//! | the core's `Queued` event     | a task of the process `Parked` on a busy entry, `Releasing` exactly when the event says so |
+//! | `Acquired`, `Reentered`       | a task of the process `Held`, the entry held by it       |
+//! | `Released`                    | a task of the process at `RelDone`, the entry releasing  |
+//! | `HandedOff`                   | that task's `HandOff`: it holds, a waiter of its process is queued, fewer than K hand-offs of the file came before (INV-9); the waiter then wakes holding (`Wake`, hidden) |
+//! | an acquire `Begun` (driver)   | a task of the process outside (`Want`) or holding (re-entry); it may now `Request` once |
+//! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
 //! | *with the queue* (the spec's `queue` option, `spec/protocol.md` section 11): | |
 //! | `tickets` (a listing)         | `List` (W0 from `Look`, W5 from `Join`: it decides publish or take), or `FindPredecessor` (W2, from `Queued`: it decides wait or publish); never a stutter |
 //! | `publish` of a ticket         | `LinkTicket`                                             |
@@ -67,21 +74,15 @@
 //! every other primitive the world and the spec agree on every name. Before it, the
 //! unlinker holds the ticket's flock (the successor from its grant, the owner throughout),
 //! so nobody else can take that flock, and a ticket's flock held by someone other than its
-//! waiter is in no view; after it, the close only frees a flock on an unnamed inode no
-//! other process can open. Without an unlink (the predecessor's ticket was already gone),
+//! waiter is in no view; after it, the close only frees a flock on an unnamed inode (no
+//! process can open it any more, and the successor waiting on it is granted it after the
+//! close, where the spec allows it from the unlink on). Without an unlink (the predecessor's ticket was already gone),
 //! the close carries `PredecessorWait`, or a failed `open` does: the spec's step is
 //! enabled exactly when nobody holds the predecessor's flock any more, as the code's grant
 //! requires. A give-up's `Abandon` also hands its process's turn on, which the code does
 //! after the ticket's close: a sibling's `Queued` (and the start of its acquire) recorded
 //! after the unlink is replayed before it, since registry transitions touch no file and a
 //! ticket's unlink and close touch no registry entry (the two orders are one run).
-//! | a pid started again           | `ReusePid` (a first start is a stutter)                  |
-//! | the core's `Queued` event     | a task of the process `Parked` on a busy entry, `Releasing` exactly when the event says so |
-//! | `Acquired`, `Reentered`       | a task of the process `Held`, the entry held by it       |
-//! | `Released`                    | a task of the process at `RelDone`, the entry releasing  |
-//! | `HandedOff`                   | that task's `HandOff`: it holds, a waiter of its process is queued, fewer than K hand-offs of the file came before (INV-9); the waiter then wakes holding (`Wake`, hidden) |
-//! | an acquire `Begun` (driver)   | a task of the process outside (`Want`) or holding (re-entry); it may now `Request` once |
-//! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
 //!
 //! The registry transitions come from the core's observe hook ([`record::Recording`]),
 //! installed by every driver, which names the task each event comes from
