@@ -53,7 +53,7 @@ impl Drop for ModelHandle {
             let owner = st.handles.get(&self.id).map(|h| h.pid);
             let wakers = st.close(self.id);
             if let Some(pid) = owner {
-                st.log(pid, Prim::Close);
+                st.log_at(pid, self.path.as_path(), Prim::Close);
             }
             wakers
         };
@@ -249,7 +249,7 @@ impl LockFs for ModelFs {
             .step_or(FsOp::Publish, path, Some(None), |st| {
                 if st.paths.contains_key(path.as_path()) {
                     st.stats.contended += 1;
-                    st.log(self.pid, Prim::Publish { created: false });
+                    st.log_at(self.pid, path.as_path(), Prim::Publish { created: false });
                     return Ok(None);
                 }
                 let ino = st.fresh_id();
@@ -261,8 +261,8 @@ impl LockFs for ModelFs {
                 st.inodes.insert(ino, inode);
                 st.paths.insert(path.as_path().to_owned(), ino);
                 st.note_published(self.pid, path.as_path(), ino);
-                st.log_publisher(ino, self.pid);
-                st.log(self.pid, Prim::Publish { created: true });
+                st.log_publisher(ino, self.pid, path.as_path());
+                st.log_at(self.pid, path.as_path(), Prim::Publish { created: true });
                 Ok(Some((id, ino)))
             })
             .await?;
@@ -279,7 +279,7 @@ impl LockFs for ModelFs {
         let opened = self
             .step_or(FsOp::Open, path, Some(Err(None)), |st| {
                 let Some(&ino) = st.paths.get(path.as_path()) else {
-                    st.log(self.pid, Prim::Open { found: false });
+                    st.log_at(self.pid, path.as_path(), Prim::Open { found: false });
                     return Ok(Err(None));
                 };
                 if let Some(kind) = st.inodes[&ino].special {
@@ -287,7 +287,7 @@ impl LockFs for ModelFs {
                     return Ok(Err(Some(kind)));
                 }
                 let id = self.open_handle(st, ino);
-                st.log(self.pid, Prim::Open { found: true });
+                st.log_at(self.pid, path.as_path(), Prim::Open { found: true });
                 Ok(Ok(id))
             })
             .await?;
@@ -303,7 +303,7 @@ impl LockFs for ModelFs {
         let taken = self
             .step(FsOp::TryLock, &handle.path, |st| {
                 let got = take_lock(st, handle.id)?;
-                st.log(self.pid, Prim::TryLock { got });
+                st.log_at(self.pid, handle.path.as_path(), Prim::TryLock { got });
                 Ok(got)
             })
             .await;
@@ -315,7 +315,7 @@ impl LockFs for ModelFs {
     async fn lock_until(&self, handle: &ModelHandle, deadline: Moment) -> FsResult<bool> {
         let path = &handle.path;
         self.step(FsOp::LockUntil, path, |st| {
-            st.log(self.pid, Prim::LockWait);
+            st.log_at(self.pid, path.as_path(), Prim::LockWait);
             Ok(())
         })
         .await?;
@@ -332,7 +332,7 @@ impl LockFs for ModelFs {
                 reported = true;
                 match take_lock(&mut st, handle.id) {
                     Ok(true) => {
-                        st.log(self.pid, Prim::LockGranted);
+                        st.log_at(self.pid, path.as_path(), Prim::LockGranted);
                         return Poll::Ready(Ok(true));
                     }
                     Ok(false) if first => {
@@ -350,7 +350,7 @@ impl LockFs for ModelFs {
                 }
             }
             if st.now >= deadline.as_duration() {
-                st.log(self.pid, Prim::LockExpired);
+                st.log_at(self.pid, path.as_path(), Prim::LockExpired);
                 return Poll::Ready(Ok(false));
             }
             // A handle closed under the waiter (its process crashed, killed by a sibling).
@@ -386,7 +386,7 @@ impl LockFs for ModelFs {
     async fn path_id(&self, path: &LockPath) -> FsResult<Option<sessionlock::fs::FileId>> {
         let result = self
             .step_or(FsOp::PathId, path, Some(None), |st| {
-                st.log(self.pid, Prim::PathId);
+                st.log_at(self.pid, path.as_path(), Prim::PathId);
                 Ok(st
                     .paths
                     .get(path.as_path())
@@ -453,7 +453,7 @@ impl LockFs for ModelFs {
             if let Some(gone) = removed {
                 st.note_unlinked(self.pid, path.as_path(), gone);
             }
-            st.log(self.pid, Prim::Unlink);
+            st.log_at(self.pid, path.as_path(), Prim::Unlink);
             removed.map(drop).ok_or_else(|| io::ErrorKind::NotFound.into())
         })
         .await;

@@ -45,6 +45,8 @@ pub struct Scenario {
 
 /// The pid of the fresh process that proves recovery at the end of a run.
 pub const FRESH_PID: Pid = 200;
+/// The driver's task index of the fresh process's acquire, apart from every scenario's.
+const FRESH_TASK: usize = 200;
 
 /// The lock path every scenario uses.
 pub fn lock_path() -> LockPath {
@@ -325,15 +327,24 @@ fn conclude(world: &Arc<World>, subject: Subject, lockers: &[(Pid, ModelLocker)]
 fn recover(world: &Arc<World>, subject: Subject) {
     let fs = ModelFs::spawn(world, FRESH_PID);
     let locker = Locker::new(fs, ModelClock::new(world), subject.options());
+    // Recorded, as a task of its own (numbered apart from every scenario's), so that its
+    // acquire replays in the spec (`refine`).
+    let locker = record::recorded(world, FRESH_PID, locker);
     let before = world.now();
     let owner = Owner::from_raw(FRESH_PID.into());
-    match rt::block_on(subject.acquire(&locker, &lock_path(), owner)) {
+    let path = lock_path();
+    let acquire = subject.acquire(&locker, &path, owner);
+    match rt::block_on(record::named(
+        FRESH_TASK,
+        record::acquiring(world, FRESH_PID, FRESH_TASK, acquire),
+    )) {
         Ok(_) if world.now() != before => {
             world
                 .record(Invariant::Recovery, "a fresh process had to wait for time to pass".into());
         }
         Ok(guard) => {
-            if let Err((inv, detail)) = check_release(rt::block_on(subject.release(guard)), 0) {
+            let released = rt::block_on(record::named(FRESH_TASK, subject.release(guard)));
+            if let Err((inv, detail)) = check_release(released, 0) {
                 world.record(inv, format!("the fresh process's release: {detail}"));
             }
             if world.file_count() != 0 {

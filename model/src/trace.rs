@@ -102,8 +102,14 @@ pub struct InodeView {
 pub struct View {
     /// The inode the lock path names.
     pub named: Option<InodeView>,
-    /// The inodes the path does not name that some open handle refers to, sorted.
+    /// The inodes the path does not name that some open handle refers to, sorted; a
+    /// ticket's inode never (named or not, a ticket is in `tickets` or gone).
     pub unnamed: Vec<InodeView>,
+    /// The named tickets of the queue (`<lock>.q.<seq>.<id>`), in queue order, each as its
+    /// inode: its publisher (the waiter) and its kernel lock as far as that waiter holds
+    /// it (a successor holds it only inside one step of the spec). Tickets of equal `seq`
+    /// are sorted by their inode's view, not by their id. Empty without the queue.
+    pub tickets: Vec<InodeView>,
     /// Each started process: alive, and its incarnation.
     pub procs: BTreeMap<Pid, (bool, u32)>,
 }
@@ -119,6 +125,9 @@ pub struct Step {
     pub task: Option<u8>,
     /// What it did.
     pub prim: Prim,
+    /// The primitive acted on a ticket of the queue (at a ticket's path, or on a handle
+    /// opened at one), not on the lock path.
+    pub ticket: bool,
     /// The world's abstraction right after it.
     pub after: View,
 }
@@ -135,6 +144,8 @@ pub(crate) struct Recorder {
     /// Who published each inode (the payload says so too, but the recorder need not
     /// parse it).
     pub publisher: BTreeMap<u64, (Pid, u32)>,
+    /// The inodes published at a ticket's path.
+    pub tickets: std::collections::BTreeSet<u64>,
 }
 
 std::thread_local! {

@@ -100,6 +100,12 @@ pub fn is_ticket(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(".q."))
 }
 
+/// The `seq` of the ticket at `path` (`<lock>.q.<seq>.<id>`), 0 if it has none.
+fn ticket_seq(path: &Path) -> u64 {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.rsplit('.').nth(1).and_then(|seq| seq.parse().ok()).unwrap_or(0)
+}
+
 /// Where a model process lives: its host and pid namespace, and its pid as seen there.
 /// By default every process lives on host 0, namespace 0, under its own pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -814,23 +820,37 @@ impl State {
         self.log_by(pid, None, prim);
     }
 
+    /// Logs step `prim` of `pid` at `path` (or on a handle opened there), if recording.
+    pub(crate) fn log_at(&mut self, pid: Pid, path: &Path, prim: Prim) {
+        if self.recorder.is_some() {
+            self.log_step(pid, None, is_ticket(path), prim);
+        }
+    }
+
     /// Logs step `prim` of `pid`, taken by the driver's task `task`, if recording.
     pub(crate) fn log_by(&mut self, pid: Pid, task: Option<u8>, prim: Prim) {
+        self.log_step(pid, task, false, prim);
+    }
+
+    fn log_step(&mut self, pid: Pid, task: Option<u8>, ticket: bool, prim: Prim) {
         if self.recorder.is_none() {
             return;
         }
         let after = self.view();
         if let Some(r) = self.recorder.as_ref() {
             let mut steps = r.sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            steps.push(Step { pid, task, prim, after });
+            steps.push(Step { pid, task, prim, ticket, after });
         }
     }
 
-    /// Notes that `pid`'s current incarnation published inode `ino`.
-    pub(crate) fn log_publisher(&mut self, ino: u64, pid: Pid) {
+    /// Notes that `pid`'s current incarnation published inode `ino` at `path`.
+    pub(crate) fn log_publisher(&mut self, ino: u64, pid: Pid, path: &Path) {
         let incarnation = self.procs.get(&pid).map_or(0, |p| p.incarnation);
         if let Some(r) = self.recorder.as_mut() {
             r.publisher.insert(ino, (pid, incarnation));
+            if is_ticket(path) {
+                r.tickets.insert(ino);
+            }
         }
     }
 
@@ -846,15 +866,44 @@ impl State {
                 .and_then(|h| self.handles.get(&h).map(|h| h.pid)),
         };
         let named_ino = self.paths.iter().find(|(p, _)| !is_ticket(p)).map(|(_, &ino)| ino);
+        let ticket_ino =
+            |ino: &u64| self.recorder.as_ref().is_some_and(|r| r.tickets.contains(ino));
         let mut referenced: Vec<u64> = self.handles.values().map(|h| h.ino).collect();
         referenced.sort_unstable();
         referenced.dedup();
-        let mut unnamed: Vec<InodeView> =
-            referenced.into_iter().filter(|&i| Some(i) != named_ino).map(inode).collect();
+        let mut unnamed: Vec<InodeView> = referenced
+            .into_iter()
+            .filter(|&i| Some(i) != named_ino && !ticket_ino(&i))
+            .map(inode)
+            .collect();
         unnamed.sort();
+        // A ticket's kernel lock, as far as its waiter (the publisher's live incarnation)
+        // holds it.
+        let waiter_holds = |view: &InodeView| {
+            let (Some((pid, incarnation)), Some(flock)) = (view.publisher, view.flock) else {
+                return false;
+            };
+            let live =
+                self.procs.get(&pid).is_some_and(|p| p.alive && p.incarnation == incarnation);
+            flock == pid && live
+        };
+        let mut tickets: Vec<(u64, InodeView)> = self
+            .paths
+            .iter()
+            .filter(|(p, _)| is_ticket(p))
+            .map(|(p, &ino)| {
+                let mut view = inode(ino);
+                if !waiter_holds(&view) {
+                    view.flock = None;
+                }
+                (ticket_seq(p), view)
+            })
+            .collect();
+        tickets.sort();
         View {
             named: named_ino.map(inode),
             unnamed,
+            tickets: tickets.into_iter().map(|(_, view)| view).collect(),
             procs: self.procs.iter().map(|(&pid, p)| (pid, (p.alive, p.incarnation))).collect(),
         }
     }

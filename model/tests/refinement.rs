@@ -8,7 +8,7 @@ use sessionlock_model::checkers::sequential;
 use sessionlock_model::machine::Transition;
 use sessionlock_model::refine::drivers::{TASKS, machine};
 use sessionlock_model::refine::record::Registry;
-use sessionlock_model::refine::{InodeView, Prim, Step, View, collect, replay};
+use sessionlock_model::refine::{InodeView, Prim, Step, View, collect, replay, replay_queue};
 use sessionlock_model::{Command, ModelFs, Op, Subject, World, runner};
 
 /// Checks: INV-2 (refinement): the recorded traces of a small proptest-machine run
@@ -46,7 +46,16 @@ impl Trace {
     fn step(&mut self, pid: u32, prim: Prim, change: impl FnOnce(&mut View)) -> &mut Self {
         change(&mut self.view);
         self.view.unnamed.sort();
-        self.steps.push(Step { pid, task: None, prim, after: self.view.clone() });
+        self.steps.push(Step { pid, task: None, prim, ticket: false, after: self.view.clone() });
+        self
+    }
+
+    /// Step `prim` of `pid` on a ticket of the queue.
+    fn on_ticket(&mut self, pid: u32, prim: Prim, change: impl FnOnce(&mut View)) -> &mut Self {
+        self.step(pid, prim, change);
+        if let Some(last) = self.steps.last_mut() {
+            last.ticket = true;
+        }
         self
     }
 
@@ -660,5 +669,278 @@ fn a_later_waiter_granted_in_a_shuttle_trace_is_rejected() {
         }
         assert!(overtakings > 0, "no schedule had two waiters with the first one granted");
         eprintln!("{overtakings} of {} schedules had two waiters", traces.len());
+    });
+}
+
+/// Checks: INV-9, INV-2, INV-4 (refinement, the queue): the recorded traces of the proptest
+/// machine with the cross-process queue on replay in the spec with its `queue` option,
+/// step by step, and they reached a ticket published, a dead waiter's ticket removed by
+/// its successor (`PredecessorWait`), a ticket removed at the end of a release
+/// (`UnlinkTicket`), a give-up with a ticket and a queue of two.
+#[test]
+fn queue_machine_traces_replay_in_the_spec() {
+    sequential(|| {
+        let (coverage, result) = sessionlock_model::refine::drivers::machine_queue(256);
+        result.unwrap();
+        eprintln!("{coverage:?}");
+        assert!(coverage.traces > 0 && coverage.releases > 0, "{coverage:?}");
+        assert!(coverage.tickets_linked > 0 && coverage.tickets_left > 0, "{coverage:?}");
+        assert!(coverage.dead_tickets > 0, "a dead waiter's ticket removed: {coverage:?}");
+        assert!(coverage.ticket_give_ups > 0, "a give-up with a ticket: {coverage:?}");
+        assert!(coverage.longest_queue >= 2, "a queue of two: {coverage:?}");
+    });
+}
+
+/// Checks: INV-9, INV-2, INV-4 (refinement, the queue): the traces of shuttle's random
+/// schedules of the queue's scenarios (three processes, a waiter's crash, give-ups, inode
+/// drift) replay in the spec with its `queue` option, and reached a dead waiter's ticket
+/// removed by its successor, give-ups with a ticket and a queue of two.
+#[test]
+fn queue_shuttle_traces_replay_in_the_spec() {
+    sequential(|| {
+        let (coverage, result) = sessionlock_model::refine::drivers::shuttle_queue(60);
+        result.unwrap();
+        eprintln!("{coverage:?}");
+        assert!(coverage.traces > 0 && coverage.tickets_linked > 0, "{coverage:?}");
+        assert!(coverage.tickets_left > 0 && coverage.dead_tickets > 0, "{coverage:?}");
+        assert!(coverage.ticket_give_ups > 0 && coverage.longest_queue >= 2, "{coverage:?}");
+    });
+}
+
+/// How process 100 (one task) acquires again after its release, while process 101 waits
+/// with a ticket ([`queue_trace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Again {
+    /// It lists the tickets, queues behind 101's, and gets in after 101's release.
+    Queues,
+    /// It publishes L at once, without a look at the tickets (the core mutant
+    /// `releaser_barges`).
+    Barges,
+    /// It queues, then unlinks 101's ticket while 101, alive, holds its flock.
+    UnlinksALiveTicket,
+}
+
+/// Process 100 holds L; 101 finds it held, joins the queue (a ticket) and, at its head,
+/// waits in the kernel on 100's file; 100 releases, then acquires again as `again` says.
+fn queue_trace(again: Again) -> Vec<Step> {
+    let x = |flock| inode(100, flock);
+    let mine = inode(100, Some(100));
+    let theirs = inode(101, Some(101));
+    let mut t = Trace::default();
+    for pid in [100, 101] {
+        t.step(pid, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(pid, (true, 1)));
+    }
+    t.step(100, Prim::Tickets, |_| {})
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))))
+        .step(101, Prim::Tickets, |_| {})
+        .step(101, Prim::Publish { created: false }, |_| {})
+        .step(101, Prim::Tickets, |_| {})
+        .on_ticket(101, Prim::Publish { created: true }, |v| v.tickets = vec![theirs])
+        .step(101, Prim::Tickets, |_| {})
+        .step(101, Prim::Publish { created: false }, |_| {})
+        .step(101, Prim::Open { found: true }, |_| {})
+        .step(101, Prim::TryLock { got: false }, |_| {})
+        .step(101, Prim::LockWait, |_| {})
+        .step(100, Prim::PathId, |_| {})
+        .step(100, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![x(Some(100))];
+        })
+        .step(100, Prim::Close, |v| v.unnamed = vec![x(None)]);
+    match again {
+        Again::Barges => {
+            t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))));
+            return t.steps;
+        }
+        Again::Queues | Again::UnlinksALiveTicket => {}
+    }
+    t.step(100, Prim::Tickets, |_| {})
+        .on_ticket(100, Prim::Publish { created: true }, |v| v.tickets = vec![theirs, mine])
+        .step(100, Prim::Tickets, |_| {})
+        .on_ticket(100, Prim::Open { found: true }, |_| {})
+        .on_ticket(100, Prim::LockWait, |_| {});
+    if again == Again::UnlinksALiveTicket {
+        t.on_ticket(100, Prim::PathId, |_| {})
+            .on_ticket(100, Prim::Unlink, |v| v.tickets = vec![mine]);
+        return t.steps;
+    }
+    let y = |flock| inode(101, flock);
+    t.step(101, Prim::LockGranted, |v| v.unnamed = vec![x(Some(101))])
+        .step(101, Prim::PathId, |_| {})
+        .step(101, Prim::Close, |v| v.unnamed = vec![])
+        .step(101, Prim::Publish { created: true }, |v| v.named = Some(y(Some(101))))
+        .step(101, Prim::PathId, |_| {})
+        .step(101, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![y(Some(101))];
+        })
+        .step(101, Prim::Close, |v| v.unnamed = vec![])
+        .on_ticket(101, Prim::PathId, |_| {})
+        .on_ticket(101, Prim::Unlink, |v| v.tickets = vec![mine])
+        .on_ticket(101, Prim::Close, |_| {})
+        .on_ticket(100, Prim::LockGranted, |_| {})
+        .on_ticket(100, Prim::PathId, |_| {})
+        .on_ticket(100, Prim::Close, |_| {})
+        .step(100, Prim::Tickets, |_| {})
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))));
+    t.steps
+}
+
+/// Checks: INV-9 (refinement, the queue): a releaser that wants the lock again while
+/// another process waits with a ticket lists the tickets, queues behind that ticket and
+/// gets in after its release: the trace replays in the spec with the queue. The same
+/// releaser publishing L at once (the core mutant `releaser_barges`) is rejected at that
+/// publish, naming it; so is an unlink of the waiter's ticket while the waiter, alive,
+/// holds its flock. Without the queue, the spec rejects the fair trace at its first
+/// listing's outcome (a ticket it has no step for).
+#[test]
+fn a_releaser_barging_past_a_ticket_is_rejected() {
+    sequential(|| {
+        let fair = queue_trace(Again::Queues);
+        let replayed = replay_queue(&fair, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(
+            (replayed.tickets_linked, replayed.tickets_left, replayed.longest_queue),
+            (2, 1, 2),
+            "{replayed:?}"
+        );
+        assert!(replay(&fair, TASKS).is_err(), "the queue's steps are outside the queue-off spec");
+        let barges = queue_trace(Again::Barges);
+        let rejection = replay_queue(&barges, TASKS).expect_err("a releaser barging");
+        assert_eq!(rejection.index, barges.len() - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.pid, rejection.step.prim),
+            (100, Prim::Publish { created: true })
+        );
+        assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+        let unlinks = queue_trace(Again::UnlinksALiveTicket);
+        let rejection = replay_queue(&unlinks, TASKS).expect_err("a live waiter's ticket unlinked");
+        assert_eq!(rejection.index, unlinks.len() - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.pid, rejection.step.prim, rejection.step.ticket),
+            (100, Prim::Unlink, true)
+        );
+    });
+}
+
+/// Checks: INV-9 (refinement, the queue): the proptest machine's recorded run where pid 101
+/// holds and a task of pid 100 finds L taken and joins the queue replays, its ticket
+/// published after a listing (W5); the same recorded trace without that listing (a ticket
+/// taken with no look at the queue) is rejected at the ticket's publish.
+#[test]
+fn a_recorded_ticket_without_its_listing_is_rejected() {
+    sequential(|| {
+        let begin = |task, op| Transition::Begin(Command { task, op });
+        let mut transitions =
+            vec![begin(2, Op::Acquire), Transition::Settle, begin(1, Op::Acquire)];
+        transitions.extend([Transition::Step(1); 6]);
+        let (_, traces) =
+            collect(|| sessionlock_model::machine::replay(Subject::Queue, &transitions));
+        let trace = &traces[0];
+        let replayed = replay_queue(trace, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(replayed.tickets_linked, 1, "{replayed:?}");
+        let linked = trace
+            .iter()
+            .position(|s| s.ticket && s.prim == Prim::Publish { created: true })
+            .expect("task 1 published a ticket");
+        assert_eq!((trace[linked - 1].pid, trace[linked - 1].prim), (100, Prim::Tickets));
+        let mut unlisted = trace.clone();
+        unlisted.remove(linked - 1);
+        let rejection = replay_queue(&unlisted, TASKS).expect_err("a ticket without a listing");
+        assert_eq!(rejection.index, linked - 1, "{rejection}");
+        assert_eq!(
+            (rejection.step.prim, rejection.step.ticket),
+            (Prim::Publish { created: true }, true)
+        );
+        assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+    });
+}
+
+/// Polls `future` once, with a waker that does nothing.
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// Checks: INV-9, INV-5 (refinement, the queue): the queue's scripts, recorded and
+/// replayed with the spec's `queue` option. Process 100 holds and releases while 101 waits
+/// with a ticket, then wants the lock again at once: it queues behind 101's ticket, and
+/// 101, woken by the release, gets in. 100's acquire is then dropped while it waits (a
+/// cancellation): it gives its ticket up (the spec's `Abandon`, at the ticket's unlink),
+/// and 101's release removes 101's ticket (`UnlinkTicket`). Nothing is left.
+#[test]
+fn queue_script_traces_replay_in_the_spec() {
+    use sessionlock::core::{Locker, Owner};
+    use sessionlock_model::rt::block_on;
+    use sessionlock_model::{ModelClock, harness::lock_path};
+    use std::task::Poll;
+    sequential(|| {
+        let (_, traces) = collect(|| {
+            let world = World::new();
+            let options = Subject::Queue.options();
+            let locker = |pid| {
+                Locker::new(ModelFs::spawn(&world, pid), ModelClock::new(&world), options.clone())
+            };
+            let (a, b) = (locker(100), locker(101));
+            let path = lock_path();
+            let first = block_on(a.acquire(&path, Owner::from_raw(1))).expect("the lock is free");
+            let mut waiter = std::pin::pin!(b.acquire(&path, Owner::from_raw(2)));
+            assert!(poll_once(waiter.as_mut()).is_pending(), "b waits for a's hold");
+            block_on(first.release()).expect("a releases");
+            let inside = {
+                let mut again = std::pin::pin!(a.acquire(&path, Owner::from_raw(1)));
+                assert!(poll_once(again.as_mut()).is_pending(), "a queues behind b's ticket");
+                assert_eq!(world.live_tickets(), 2, "b's ticket and a's, behind it");
+                let Poll::Ready(Ok(inside)) = poll_once(waiter.as_mut()) else {
+                    panic!("b, woken by a's release, gets in");
+                };
+                inside
+            };
+            assert_eq!(world.stats().tickets_given_up, 1, "a's dropped acquire gave up");
+            block_on(inside.release()).expect("b releases");
+            assert_eq!(world.file_count(), 0, "no lock file and no ticket is left");
+        });
+        assert_eq!(traces.len(), 1);
+        let replayed = replay_queue(&traces[0], TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(
+            (replayed.tickets_linked, replayed.ticket_give_ups, replayed.tickets_left),
+            (2, 1, 1),
+            "{replayed:?}"
+        );
+        assert_eq!(replayed.longest_queue, 2, "{replayed:?}");
+    });
+}
+
+/// Checks: INV-4, INV-9 (refinement, the queue): a release that ends (the core's
+/// `Released`) with its ticket still named and kernel-locked, never removed and closed
+/// (R5q skipped: the core mutant `wakes_nobody`, whose successor's kernel wait never
+/// returns) is rejected at that event; the fair trace, where the release removes its
+/// ticket before it ends, replays with the same event.
+#[test]
+fn a_release_that_keeps_its_ticket_is_rejected() {
+    sequential(|| {
+        let fair = queue_trace(Again::Queues);
+        let released = |after: &View| Step {
+            pid: 101,
+            task: None,
+            prim: Prim::Registry(Registry::Released),
+            ticket: false,
+            after: after.clone(),
+        };
+        // 101's release: its unlink of L, then its close of L, then (R5q) its ticket's.
+        let closed = fair
+            .iter()
+            .rposition(|s| (s.pid, s.prim, s.ticket) == (101, Prim::Close, false))
+            .expect("101 closed its file");
+        let r5q = fair
+            .iter()
+            .rposition(|s| (s.pid, s.prim, s.ticket) == (101, Prim::Close, true))
+            .expect("101 closed its ticket");
+        let mut with_r5q = fair[..=r5q].to_vec();
+        with_r5q.push(released(&fair[r5q].after));
+        replay_queue(&with_r5q, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        let mut kept = fair[..=closed].to_vec();
+        kept.push(released(&fair[closed].after));
+        let rejection = replay_queue(&kept, TASKS).expect_err("a release that kept its ticket");
+        assert_eq!(rejection.index, kept.len() - 1, "{rejection}");
+        assert_eq!(rejection.step.prim, Prim::Registry(Registry::Released), "{rejection}");
     });
 }

@@ -1,14 +1,16 @@
 //! The drivers whose traces the refinement check replays: the proptest machine (with and
 //! without fault plans), the scripts (the zoo's scripts, the seed-race gate), the crash
 //! points and shuttle's random scheduler over every scenario; each records the core's
-//! registry transitions too. Loom's runs are not replayed: under its cfg the runner does
+//! registry transitions too. With the cross-process queue on (the subject `Queue`), the
+//! proptest machine and shuttle's random scheduler over the queue's scenarios, replayed
+//! in the spec with its `queue` option. Loom's runs are not replayed: under its cfg the runner does
 //! not run, and its suite runs under `cargo test`.
 
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 
 use super::record::{Step, collect};
-use super::replay::{Replayed, replay};
+use super::replay::{Replayed, replay, replay_queue};
 use crate::machine::{MAX_TRANSITIONS, Reference};
 use crate::subject::Subject;
 
@@ -36,6 +38,9 @@ pub struct Coverage {
     pub skipped: u64,
     /// What the replayed traces reached, summed; the frontier is the largest.
     pub reached: Replayed,
+    /// The traces are the core's with the cross-process queue on: replayed in the spec
+    /// with its `queue` option ([`replay_queue`]).
+    pub queue: bool,
 }
 
 impl std::ops::Deref for Coverage {
@@ -47,6 +52,11 @@ impl std::ops::Deref for Coverage {
 }
 
 impl Coverage {
+    /// No trace yet, of the core run as `subject`.
+    pub fn of(subject: Subject) -> Self {
+        Self { queue: subject == Subject::Queue, ..Self::default() }
+    }
+
     fn add(&mut self, r: &Replayed) {
         if r.skipped.is_some() {
             self.skipped += 1;
@@ -68,6 +78,7 @@ impl Coverage {
     /// # Errors
     /// `"refinement: step N (process P …) is not enabled …"`, prefixed by `what`.
     pub fn replay_all(&mut self, what: &str, traces: &[Vec<Step>]) -> Result<(), String> {
+        let replay = if self.queue { replay_queue } else { replay };
         for trace in traces {
             let replayed = replay(trace, tasks(trace)).map_err(|r| format!("{what}: {r}"))?;
             self.add(&replayed);
@@ -82,7 +93,22 @@ impl Coverage {
 /// # Errors
 /// The rejection, for the shrunk case, with its transitions.
 pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
-    let coverage = std::sync::Mutex::new(Coverage::default());
+    machine_of(Subject::Core, cases)
+}
+
+/// As [`machine`], the core with the cross-process queue on, replayed in the spec with
+/// its `queue` option.
+///
+/// # Errors
+/// As [`machine`].
+pub fn machine_queue(cases: u32) -> (Coverage, Result<(), String>) {
+    machine_of(Subject::Queue, cases)
+}
+
+fn machine_of(subject: Subject, cases: u32) -> (Coverage, Result<(), String>) {
+    let what =
+        if subject == Subject::Queue { "proptest queue machine" } else { "proptest machine" };
+    let coverage = std::sync::Mutex::new(Coverage::of(subject));
     let config =
         Config { cases, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() };
     let mut runner = TestRunner::new(config);
@@ -93,9 +119,9 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
             seen.fetch_add(transitions.len(), std::sync::atomic::Ordering::SeqCst);
         }
         // The machine's own verdict is the proptest row's business; here only the trace counts.
-        let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
-        let mut c = Coverage::default();
-        let outcome = c.replay_all("proptest machine", &traces);
+        let (_, traces) = collect(|| crate::machine::replay(subject, &transitions));
+        let mut c = Coverage::of(subject);
+        let outcome = c.replay_all(what, &traces);
         coverage.lock().unwrap_or_else(std::sync::PoisonError::into_inner).merge(&c);
         outcome.map_err(TestCaseError::fail)
     });
@@ -104,8 +130,8 @@ pub fn machine(cases: u32) -> (Coverage, Result<(), String>) {
         Ok(()) => Ok(()),
         Err(TestError::Fail(reason, (_, transitions, _))) => {
             // The rejection of the minimal case itself (proptest keeps the first reason).
-            let (_, traces) = collect(|| crate::machine::replay(Subject::Core, &transitions));
-            let again = Coverage::default().replay_all("proptest machine", &traces).err();
+            let (_, traces) = collect(|| crate::machine::replay(subject, &transitions));
+            let again = Coverage::of(subject).replay_all(what, &traces).err();
             Err(format!(
                 "{}\nminimal case ({} transitions): {transitions:?}",
                 again.as_deref().unwrap_or(reason.message()),
@@ -180,6 +206,28 @@ pub fn shuttle(iterations: usize) -> (Coverage, Result<(), String>) {
     for scenario in crate::scenarios::ALL.iter() {
         let body = move || {
             crate::harness::run(scenario, Subject::Core);
+        };
+        let (_, traces) =
+            collect(|| crate::failure::catch(|| explore(body, Strategy::Random, iterations)));
+        let what = format!("shuttle random {}", scenario.name);
+        result = result.and(coverage.replay_all(&what, &traces));
+    }
+    (coverage, result)
+}
+
+/// Runs the queue's shuttle scenarios against the core with the cross-process queue on,
+/// under the random scheduler for `iterations` schedules each, replaying the world of
+/// every schedule in the spec with its `queue` option.
+///
+/// # Errors
+/// The first rejection, naming the scenario.
+pub fn shuttle_queue(iterations: usize) -> (Coverage, Result<(), String>) {
+    use crate::checkers::{Strategy, explore};
+    let mut coverage = Coverage::of(Subject::Queue);
+    let mut result = Ok(());
+    for scenario in crate::scenarios::QUEUE.iter() {
+        let body = move || {
+            crate::harness::run(scenario, Subject::Queue);
         };
         let (_, traces) =
             collect(|| crate::failure::catch(|| explore(body, Strategy::Random, iterations)));

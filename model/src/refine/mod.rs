@@ -14,8 +14,17 @@
 //! | the inode the lock path names                    | `path`                                                      |
 //! | its publisher: the process incarnation that linked it (recorded at `publish`) | `Inode::pid`, `Inode::incarnation` (+1: the world counts from 1) |
 //! | the process whose handle holds its kernel lock   | `owner[Inode::flock]`                                       |
-//! | unnamed inodes some open handle refers to (sorted, each as above) | unnamed inodes some live task's `Pc::handle` refers to |
+//! | unnamed inodes some open handle refers to (sorted, each as above), a ticket's never | unnamed inodes some live task's `Pc::handle` refers to, but for a handle on a ticket (`Behind`) |
+//! | the named tickets `<lock>.q.<seq>.<id>` in queue order (equal `seq`s sorted by inode), each its inode: publisher (the waiter) as above, flock only as far as the waiter's live incarnation holds it | `State::tickets` in queue order (equal `seq`s likewise), each its inode: `Inode::pid`, `Inode::incarnation`, `owner[Inode::flock]` |
 //! | each started process: alive, incarnation         | `Proc::alive`, `Proc::incarnation` (+1)                     |
+//!
+//! Every recorded primitive says whether it acted on a ticket (its path, or a handle opened
+//! at one: `Step::ticket`) or on the lock path. Only the order of the tickets' `seq`s is
+//! in the view, as in the spec, whose `seq`s are canonical (order, equality and one-apart
+//! kept). A ticket's handles are in no view: a named ticket's kernel lock is its waiter's
+//! (shown) or nobody's, but for the successor that holds it inside one spec step
+//! (`PredecessorWait`), and an unnamed ticket's is nobody's but that successor's. Queue-off
+//! traces have no ticket, and their views are as before the queue.
 //!
 //! Pids map to spec process indices in the order the trace starts them. Program counters
 //! and registry entries are **hidden**: the world cannot see them, and the replay keeps
@@ -46,6 +55,34 @@
 //! | `HandedOff`                   | that task's `HandOff`: it holds, a waiter of its process is queued, fewer than K hand-offs of the file came before (INV-9); the waiter then wakes holding (`Wake`, hidden) |
 //! | an acquire `Begun` (driver)   | a task of the process outside (`Want`) or holding (re-entry); it may now `Request` once |
 //! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
+//! | *with the queue* (the spec's `queue` option, `spec/protocol.md` section 11): | |
+//! | `tickets` (a listing)         | `List` (W0 from `Look`, W5 from `Join`: it decides publish or take), or `FindPredecessor` (W2, from `Queued`: it decides wait or publish); never a stutter |
+//! | `publish` of a ticket         | `LinkTicket`                                             |
+//! | `open` of a ticket found      | a stutter, by a process with a task `Behind` (the `open` of the predecessor its `FindPredecessor` found) |
+//! | `open` of a ticket missing    | `PredecessorWait` of a task `Behind` an unnamed ticket: its waiter left after the listing, so the wait is over and the search repeats |
+//! | `lock_until` of a ticket begins, expires; `path_id` of a ticket | a stutter |
+//! | `lock_until` of a ticket granted | a stutter, by a process with a task `Behind`     |
+//! | `unlink` of a ticket          | `PredecessorWait` that removes a dead waiter's ticket, `UnlinkTicket` (R5q), or `Abandon` of a task with a ticket (a give-up) |
+//! | a ticket's handle closed      | `PredecessorWait` (the predecessor's ticket already gone: R5q or a give-up), or a stutter (after the unlink that carried the step) |
+//! | a handle on L closed, its flock not held, by a task with a ticket that may give up | a stutter: the first primitive of the give-up (`Abandon` is its ticket's unlink); the replay tracks the handle as closed beside the spec state, and it is in no view until then |
+//!
+//! **Why one primitive may carry a queue step.** `PredecessorWait` (the kernel wait
+//! granted, `unlink_if` of the predecessor's ticket, the close), `UnlinkTicket` and a
+//! give-up with a ticket (`unlink_if` of the own ticket, the close) are one spec step each,
+//! and several primitives in the code. The unlink carries the step when there is one: it
+//! is the only one of them another process can see (a listing sees the name go), so at
+//! every other primitive the world and the spec agree on every name. Before it, the
+//! unlinker holds the ticket's flock (the successor from its grant, the owner throughout),
+//! so nobody else can take that flock, and a ticket's flock held by someone other than its
+//! waiter is in no view; after it, the close only frees a flock on an unnamed inode (no
+//! process can open it any more, and the successor waiting on it is granted it after the
+//! close, where the spec allows it from the unlink on). Without an unlink (the predecessor's ticket was already gone),
+//! the close carries `PredecessorWait`, or a failed `open` does: the spec's step is
+//! enabled exactly when nobody holds the predecessor's flock any more, as the code's grant
+//! requires. A give-up's `Abandon` also hands its process's turn on, which the code does
+//! after the ticket's close: a sibling's `Queued` (and the start of its acquire) recorded
+//! after the unlink is replayed before it, since registry transitions touch no file and a
+//! ticket's unlink and close touch no registry entry (the two orders are one run).
 //!
 //! The registry transitions come from the core's observe hook ([`record::Recording`]),
 //! installed by every driver, which names the task each event comes from
@@ -57,6 +94,11 @@
 //! | the proptest machine | the task it polls, set before each poll |
 //! | the fault-plan machine, the scripts, the seed-race gate, the crash points | the task whose future is polled ([`record::named`]) |
 //! | shuttle (the threaded scenarios) | the task whose shuttle thread reports it (each thread names its task when it starts) |
+//!
+//! With the cross-process queue on, the proptest machine (`drivers::machine_queue`) and
+//! shuttle's random scheduler over the queue's scenarios (`drivers::shuttle_queue`) are
+//! replayed with the spec's `queue` option (`replay_queue`), and so are the queue's
+//! scripts (in the refinement tests; their events are not recorded).
 //!
 //! Under shuttle two reports may land after later steps, and the recorder puts them back
 //! where their transition was (see `late_report` in [`record`]). A named event must be by
@@ -94,6 +136,16 @@
 //!   nonce comparison it forces (open, read, close of what the path names, right after
 //!   a path check) is a *look*, tracked beside the spec state: it takes no lock and
 //!   decides nothing the spec models.
+//! * `try_acquire` with the queue: a listing that finds no ticket is the spec's `List`; one
+//!   that finds tickets goes on to open each and try its flock (`anyone_queued`), removing a
+//!   dead waiter's ticket without holding one of its own, and one that finds L taken probes
+//!   L where an acquire joins the queue (`Join`): the spec has no step for either. A trace
+//!   with an `open` or `try_lock` of a ticket by a process that holds no named ticket, or
+//!   with an `open` of L right after a publish that found L taken, by a process without a
+//!   ticket, is skipped and counted ("a try-acquire that met the queue", "… that found L
+//!   taken"). Nothing else is: a ticket taken without its listing, for one, is rejected.
+//! * The early R5q of an exec hand-off (`spec/protocol.md`, section 11): only the Linux
+//!   API runs it, never a driver of the model world, so no trace has it.
 //! * One lock path per world.
 
 #[cfg(sessionlock_shuttle)]
@@ -102,4 +154,4 @@ pub mod record;
 pub mod replay;
 
 pub use record::{InodeView, Prim, Step, View, collect};
-pub use replay::{Rejection, Replayed, replay};
+pub use replay::{Rejection, Replayed, replay, replay_queue};

@@ -239,7 +239,7 @@ impl World {
         if !live {
             return;
         }
-        let step = Step { pid, task, prim: Prim::Registry(event), after };
+        let step = Step { pid, task, prim: Prim::Registry(event), ticket: false, after };
         let at = shuttle_thread().and_then(|_| late_report(&steps, &step)).unwrap_or(steps.len());
         steps.insert(at, step);
     }

@@ -38,6 +38,17 @@ pub struct Replayed {
     /// In-memory hand-offs of a held file (`HandedOff`), by a named task: each one the
     /// spec's `HandOff`, enabled only below the bound K (INV-9).
     pub handed: u64,
+    /// Queue: tickets published (`LinkTicket`).
+    pub tickets_linked: u64,
+    /// Queue: dead waiters' tickets removed by their successor (`PredecessorWait` at the
+    /// unlink of a still named ticket).
+    pub dead_tickets: u64,
+    /// Queue: tickets removed at the end of a release (`UnlinkTicket`, R5q).
+    pub tickets_left: u64,
+    /// Queue: give-ups with a ticket (`Abandon` at the unlink of the own ticket).
+    pub ticket_give_ups: u64,
+    /// Queue: the most tickets named at once.
+    pub longest_queue: usize,
     /// The most spec states the replay tracked at once.
     pub frontier: usize,
     /// `Some(why)` if the trace has a step outside the spec (foreign files, faults): not
@@ -57,6 +68,11 @@ impl Replayed {
         self.hand_offs += o.hand_offs;
         self.ends += o.ends;
         self.handed += o.handed;
+        self.tickets_linked += o.tickets_linked;
+        self.dead_tickets += o.dead_tickets;
+        self.tickets_left += o.tickets_left;
+        self.ticket_give_ups += o.ticket_give_ups;
+        self.longest_queue = self.longest_queue.max(o.longest_queue);
         self.frontier = self.frontier.max(o.frontier);
     }
 }
@@ -64,10 +80,12 @@ impl Replayed {
 /// A step the spec does not allow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// Its index in the trace (0-based).
+    /// Its index in the trace (0-based), after the registry events that commute with a
+    /// ticket's unlink were taken before it (`commuted`; a trace without tickets is as
+    /// recorded).
     pub index: usize,
     /// The step.
-    pub step: Step,
+    pub step: Box<Step>,
     /// Why, naming what the spec enables instead.
     pub reason: String,
 }
@@ -85,12 +103,27 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-/// Replays `trace` in the spec with `tasks` tasks per process, deadlines enabled.
+/// Replays `trace` in the spec with `tasks` tasks per process, deadlines enabled, the
+/// cross-process queue off.
 ///
 /// # Errors
 /// The first step the spec does not enable, or after which no spec state's projection
 /// equals the world's abstraction.
 pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
+    replay_in(trace, tasks, false)
+}
+
+/// Replays `trace`, a trace of the core with the cross-process queue on, in the spec with
+/// its `queue` option (`spec/protocol.md`, section 11), as [`replay()`] does.
+///
+/// # Errors
+/// As [`replay()`].
+pub fn replay_queue(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
+    replay_in(trace, tasks, true)
+}
+
+fn replay_in(trace: &[Step], tasks: usize, queue: bool) -> Result<Replayed, Rejection> {
+    let trace = &commuted(trace);
     let mut done = Replayed::default();
     if let Some(why) = outside(trace) {
         done.skipped = Some(why);
@@ -114,7 +147,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         respawns: u8::MAX,
         deadlines: true,
         hand_off_bound: u8::try_from(HAND_OFF_BOUND).expect("a small bound"),
-        queue: false,
+        queue,
     };
     // Where the driver names the task of each registry event, it records where each
     // acquire begins and ends: a task requests the registry entry only once its acquire
@@ -126,7 +159,7 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
     // The driver's tasks that queued and have not been granted or given up since.
     let mut waiting: BTreeSet<(Pid, u8)> = BTreeSet::new();
     for (index, step) in trace.iter().enumerate() {
-        let reject = |reason: String| Rejection { index, step: step.clone(), reason };
+        let reject = |reason: String| Rejection { index, step: Box::new(step.clone()), reason };
         let Some(p) = pids.iter().position(|&q| q == step.pid) else {
             return Err(reject("comes from a process that never started".into()));
         };
@@ -166,17 +199,30 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         let mut enabled_any = false;
         let mut reached = Replayed::default();
         for (s, looks, ids) in &before {
-            let mut moves: Vec<(SpecState, Vec<Look>)> =
-                candidates(&model, s, step, p).into_iter().map(|t| (t, looks.clone())).collect();
-            moves.extend(look_moves(&model, s, looks, step, p, &pids));
-            for (t, looks) in moves {
+            let mut moves: Vec<(Option<Action>, SpecState, Vec<Look>, Ids)> =
+                candidates(&model, s, step, p)
+                    .into_iter()
+                    .map(|(a, t)| (a, t, looks.clone(), ids.clone()))
+                    .collect();
+            let looked = look_moves(&model, s, looks, step, p, &pids);
+            moves.extend(looked.into_iter().map(|(t, looks)| (None, t, looks, ids.clone())));
+            for task in early_closes(&model, s, ids, step, p) {
+                let mut ids = ids.clone();
+                ids.closed.push(task);
+                ids.closed.sort_unstable();
+                moves.push((None, s.clone(), looks.clone(), ids));
+            }
+            for (action, t, looks, mut ids) in moves {
                 enabled_any = true;
-                if matches(&view(&model, &t, &pids, &started), &step.after, &looks) {
-                    tally(&mut reached, step, &t);
-                    let mut ids = ids.clone();
-                    if step.prim == Prim::Crash {
-                        ids.may_request.retain(|&t| model.owner[usize::from(t)] != p);
-                    }
+                if let Some(Action::Abandon { task, .. }) = &action {
+                    ids.closed.retain(|c| c != task);
+                }
+                if step.prim == Prim::Crash {
+                    ids.may_request.retain(|&t| model.owner[usize::from(t)] != p);
+                    ids.closed.retain(|&t| model.owner[usize::from(t)] != p);
+                }
+                if matches(&view(&model, &t, &pids, &started, &ids.closed), &step.after, &looks) {
+                    tally(&mut reached, step, action.as_ref(), &t);
                     next.insert((t, looks, ids));
                 }
             }
@@ -202,6 +248,11 @@ pub fn replay(trace: &[Step], tasks: usize) -> Result<Replayed, Rejection> {
         done.kernel_waits += reached.kernel_waits.min(1);
         done.takeovers += reached.takeovers.min(1);
         done.releases += reached.releases.min(1);
+        done.tickets_linked += reached.tickets_linked.min(1);
+        done.dead_tickets += reached.dead_tickets.min(1);
+        done.tickets_left += reached.tickets_left.min(1);
+        done.ticket_give_ups += reached.ticket_give_ups.min(1);
+        done.longest_queue = done.longest_queue.max(step.after.tickets.len());
         done.frontier = done.frontier.max(next.len());
         done.steps += 1;
         frontier = next;
@@ -267,7 +318,8 @@ fn registry_moves(
                 let abandon = Action::Abandon { pid: p, task: t };
                 let mut enabled = Vec::new();
                 model.actions(&s, &mut enabled);
-                (handle(&s, t).is_none() && enabled.contains(&abandon))
+                let silent = handle(&s, t).is_none() && s.own_ticket(t).is_none();
+                (silent && enabled.contains(&abandon))
                     .then(|| model.next_state(&s, abandon))
                     .flatten()
             }
@@ -290,20 +342,98 @@ fn registry_moves(
     out
 }
 
+/// `trace`, with every `Queued` event of a process that came after that process's unlink
+/// of a ticket (its last primitive) taken before that unlink, with the same task's events
+/// since (the start of its acquire). A give-up with a ticket is one spec step (`Abandon`,
+/// at the ticket's unlink: the name is what others see) that also hands the process's
+/// turn on, which the code does only after the ticket's close; a sibling that queued in
+/// between queued on the turn the give-up still had. Registry transitions touch no file,
+/// and a ticket's unlink and close touch no registry entry, so the two orders are one
+/// run. Traces without tickets are unchanged.
+fn commuted(trace: &[Step]) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(trace.len());
+    for step in trace {
+        if matches!(step.prim, Prim::Registry(Registry::Queued { .. })) {
+            let last =
+                out.iter().rposition(|s| s.pid == step.pid && !matches!(s.prim, Prim::Registry(_)));
+            if let Some(i) = last
+                && out[i].ticket
+                && out[i].prim == Prim::Unlink
+            {
+                // With the same task's earlier events since (its acquire's start).
+                let (before, mut after): (Vec<Step>, Vec<Step>) =
+                    out.split_off(i + 1).into_iter().partition(|s| {
+                        s.pid == step.pid
+                            && s.task == step.task
+                            && matches!(s.prim, Prim::Registry(_))
+                    });
+                let unlink = out.pop().expect("the unlink is there");
+                out.extend(before);
+                out.push(step.clone());
+                out.push(unlink);
+                out.append(&mut after);
+                continue;
+            }
+        }
+        out.push(step.clone());
+    }
+    out
+}
+
 /// Why a trace is outside the spec, if it is.
 fn outside(trace: &[Step]) -> Option<&'static str> {
     if trace.iter().any(|s| s.prim == Prim::Foreign) {
         return Some("a foreign file, a fault or a degraded filesystem");
     }
     let foreign_inode = |v: &InodeView| v.publisher.is_none();
-    trace
-        .iter()
-        .any(|s| s.after.named.iter().chain(&s.after.unnamed).any(foreign_inode))
-        .then_some("a file the protocol did not publish")
+    let files = |v: &View| v.named.iter().chain(&v.unnamed).chain(&v.tickets).any(foreign_inode);
+    if trace.iter().any(|s| files(&s.after)) {
+        return Some("a file the protocol did not publish");
+    }
+    // Only `try_acquire`'s look at the queue (`anyone_queued`) opens a ticket without
+    // holding one of its own: it has no step in the spec.
+    let owns_ticket = |v: &View, pid: Pid| {
+        let me = v.procs.get(&pid).map(|&(_, incarnation)| (pid, incarnation));
+        v.tickets.iter().any(|k| k.publisher.is_some() && k.publisher == me)
+    };
+    let met_queue = trace.windows(2).any(|w| {
+        let probe = matches!(w[1].prim, Prim::Open { .. } | Prim::TryLock { .. });
+        w[1].ticket && probe && !owns_ticket(&w[0].after, w[1].pid)
+    });
+    if met_queue {
+        return Some("a try-acquire that met the queue");
+    }
+    // With the queue, an acquire without a ticket that finds L taken lists the tickets to
+    // join (W5); only `try_acquire` probes L instead (opens it), which the spec (`Join`)
+    // has no step for.
+    let probes_past_the_queue = |(i, step): (usize, &Step)| {
+        let contended = step.prim == Prim::Publish { created: false } && !step.ticket;
+        let next = trace[i + 1..]
+            .iter()
+            .find(|s| s.pid == step.pid && !matches!(s.prim, Prim::Registry(_)));
+        contended
+            && !owns_ticket(&step.after, step.pid)
+            && next.is_some_and(|s| matches!(s.prim, Prim::Open { .. }) && !s.ticket)
+    };
+    let queued = trace.iter().any(|s| s.prim == Prim::Tickets);
+    (queued && trace.iter().enumerate().any(probes_past_the_queue))
+        .then_some("a try-acquire that found L taken, with the queue")
 }
 
-/// Counts what a matched step reached.
-fn tally(done: &mut Replayed, step: &Step, after: &SpecState) {
+/// Counts what a matched step reached, as spec action `action` (`None`: a stutter).
+fn tally(done: &mut Replayed, step: &Step, action: Option<&Action>, after: &SpecState) {
+    match action {
+        Some(Action::Step { op: Op::LinkTicket, .. }) => done.tickets_linked += 1,
+        Some(Action::Step { op: Op::PredecessorWait, .. }) if step.prim == Prim::Unlink => {
+            done.dead_tickets += 1;
+        }
+        Some(Action::Step { op: Op::UnlinkTicket, .. }) => done.tickets_left += 1,
+        Some(Action::Abandon { .. }) if step.ticket => done.ticket_give_ups += 1,
+        _ => {}
+    }
+    if step.ticket {
+        return;
+    }
     match step.prim {
         Prim::Publish { created: false } => done.contention += 1,
         Prim::LockGranted => done.kernel_waits += 1,
@@ -324,7 +454,7 @@ fn tally(done: &mut Replayed, step: &Step, after: &SpecState) {
 type Look = (Pid, InodeView);
 
 /// What the replay tracks of the driver's tasks, beside a spec state (for traces whose
-/// events name their task).
+/// events name their task), and of give-ups under way.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Ids {
     /// Which spec task each of the driver's tasks is, fixed at its first event:
@@ -333,6 +463,10 @@ struct Ids {
     /// The spec tasks whose acquire began (`Begun`) and that have not requested the
     /// registry entry since, sorted.
     may_request: Vec<TaskId>,
+    /// Queue: the spec tasks whose handle on L the world closed as the first primitive of
+    /// a give-up with a ticket; the spec's `Abandon`, at the ticket's unlink, closes it.
+    /// Until then their handle is in no view.
+    closed: Vec<TaskId>,
 }
 
 /// A spec state, the looks open in it, and what is known of the driver's tasks.
@@ -351,6 +485,9 @@ fn look_moves(
     pids: &[Pid],
 ) -> Vec<(SpecState, Vec<Look>)> {
     let me = pids[usize::from(p)];
+    if step.ticket {
+        return Vec::new();
+    }
     match step.prim {
         Prim::Open { found } => {
             let checking = s.tasks.iter().enumerate().any(|(t, task)| {
@@ -385,7 +522,7 @@ fn look_moves(
 /// Whether the world's abstraction `world` equals the spec's projection `spec`, up to the
 /// unnamed inodes that only looks refer to.
 fn matches(spec: &View, world: &View, looks: &[Look]) -> bool {
-    if spec.named != world.named || spec.procs != world.procs {
+    if spec.named != world.named || spec.tickets != world.tickets || spec.procs != world.procs {
         return false;
     }
     spec.unnamed.iter().all(|i| world.unnamed.contains(i))
@@ -426,7 +563,8 @@ fn hidden_closure(
                         && matches!(op, Op::Request | Op::Wake | Op::BeginRelease | Op::EndRelease)
                 }
                 Action::Abandon { pid, task } => {
-                    !anchored && *pid == p && handle(&s, *task).is_none()
+                    let silent = handle(&s, *task).is_none() && s.own_ticket(*task).is_none();
+                    !anchored && *pid == p && silent
                 }
                 _ => false,
             };
@@ -445,41 +583,105 @@ fn handle(s: &SpecState, task: TaskId) -> Option<u8> {
     s.tasks[usize::from(task)].pc.handle()
 }
 
-/// The results of the spec actions by process `p` enabled in `s` that `step` may be, and
-/// `s` itself (a stutter) for a step that only looks.
-fn candidates(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> Vec<SpecState> {
-    let looks_only = matches!(
-        step.prim,
-        Prim::PathId
-            | Prim::Tickets
-            | Prim::Spawn { reused: false }
-            | Prim::LockWait
-            | Prim::LockExpired
-            | Prim::Look
-            | Prim::Failed
-    );
-    let mut out = Vec::new();
-    if looks_only {
-        out.push(s.clone());
-    }
+/// The results of the spec actions by process `p` enabled in `s` that `step` may be, each
+/// with its action, and `s` itself (a stutter, no action) for a step that changes nothing
+/// the spec models ([`stutters`]).
+fn candidates(
+    model: &ProtocolModel,
+    s: &SpecState,
+    step: &Step,
+    p: u8,
+) -> Vec<(Option<Action>, SpecState)> {
     let mut actions = Vec::new();
     model.actions(s, &mut actions);
+    let mut out = Vec::new();
+    if stutters(model, s, step, p) {
+        out.push((None, s.clone()));
+    }
     for a in actions {
         if let Some(t) = model.next_state(s, a.clone())
-            && fits(&a, s, &t, step.prim, p)
+            && fits(&a, s, &t, step, p)
         {
-            out.push(t);
+            out.push((Some(a), t));
         }
     }
     out
 }
 
-/// Whether spec action `a`, taking `s` to `t`, is the recorded step `prim` of process `p`,
+/// Whether `step` of process `p` may leave spec state `s` as it is: a step that only
+/// looks; with the queue, a listing is never one. On a ticket: the look before its
+/// unlink, the kernel wait's start and expiry, the close after a step the spec took whole
+/// (see the step mapping in [`super`]: a ticket's handles are in no view), and the grant
+/// of the predecessor's ticket and its `open`, by a process with a task waiting behind
+/// one (`Behind`). (The close of a handle on L that begins a give-up with a ticket is a
+/// stutter too, tracked beside the spec state: [`early_closes`].)
+fn stutters(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> bool {
+    let tasks_of_p = || {
+        (0..s.tasks.len())
+            .filter(|&t| model.owner[t] == p)
+            .map(|t| TaskId::try_from(t).expect("few tasks"))
+    };
+    if step.ticket {
+        return match step.prim {
+            Prim::PathId | Prim::LockWait | Prim::LockExpired | Prim::Close | Prim::Failed => true,
+            Prim::LockGranted | Prim::Open { found: true } => {
+                tasks_of_p().any(|t| matches!(s.tasks[usize::from(t)].pc, Pc::Behind(_)))
+            }
+            _ => false,
+        };
+    }
+    match step.prim {
+        Prim::Tickets => !model.queue,
+        Prim::PathId
+        | Prim::Spawn { reused: false }
+        | Prim::LockWait
+        | Prim::LockExpired
+        | Prim::Look
+        | Prim::Failed => true,
+        _ => false,
+    }
+}
+
+/// The tasks of process `p` whose handle on L `step` may close as the first primitive of
+/// a give-up with a ticket (the spec's `Abandon` is the unlink of the ticket, which
+/// closes the handle too): a task with a ticket and a handle on L whose flock it does not
+/// hold, that may abandon now, and whose handle is not closed already.
+fn early_closes(
+    model: &ProtocolModel,
+    s: &SpecState,
+    ids: &Ids,
+    step: &Step,
+    p: u8,
+) -> Vec<TaskId> {
+    if !model.queue || step.ticket || step.prim != Prim::Close {
+        return Vec::new();
+    }
+    let mut enabled = Vec::new();
+    model.actions(s, &mut enabled);
+    (0..s.tasks.len())
+        .filter(|&t| model.owner[t] == p)
+        .map(|t| TaskId::try_from(t).expect("few tasks"))
+        .filter(|&t| {
+            let on_l = !matches!(s.tasks[usize::from(t)].pc, Pc::Behind(_));
+            let unlocked = handle(s, t).is_some_and(|j| s.inodes[usize::from(j)].flock != Some(t));
+            let gives_up = enabled.contains(&Action::Abandon { pid: p, task: t });
+            on_l && unlocked && s.own_ticket(t).is_some() && gives_up && !ids.closed.contains(&t)
+        })
+        .collect()
+}
+
+/// Whether spec action `a`, taking `s` to `t`, is the recorded `step` of process `p`,
 /// result included (see the step mapping in [`super`]).
-fn fits(a: &Action, s: &SpecState, t: &SpecState, prim: Prim, p: u8) -> bool {
+fn fits(a: &Action, s: &SpecState, t: &SpecState, step: &Step, p: u8) -> bool {
     let pc = |task: TaskId| t.tasks[usize::from(task)].pc;
+    let (prim, ticket) = (step.prim, step.ticket);
     match a {
         Action::Step { pid, task, op } if *pid == p => match (op, prim) {
+            (Op::List | Op::FindPredecessor, Prim::Tickets) => true,
+            (Op::LinkTicket, Prim::Publish { created: true }) => ticket,
+            (Op::PredecessorWait, Prim::Unlink | Prim::Close | Prim::Open { found: false })
+            | (Op::UnlinkTicket, Prim::Unlink) => ticket,
+            _ if ticket => false,
             (Op::Linkat, Prim::Publish { created }) => matches!(pc(*task), Pc::Held(_)) == created,
             (Op::Open, Prim::Open { found }) => matches!(pc(*task), Pc::Opened(_)) == found,
             (Op::FlockNb, Prim::TryLock { got }) => matches!(pc(*task), Pc::Proved(_)) == got,
@@ -489,8 +691,16 @@ fn fits(a: &Action, s: &SpecState, t: &SpecState, prim: Prim, p: u8) -> bool {
             | (Op::Close, Prim::Close) => true,
             _ => false,
         },
+        // A give-up with a ticket is the unlink of its ticket; without one, the close of
+        // its handle.
         Action::Abandon { pid, task } => {
-            *pid == p && prim == Prim::Close && handle(s, *task).is_some()
+            let with_ticket = s.own_ticket(*task).is_some();
+            *pid == p
+                && match (ticket, prim) {
+                    (false, Prim::Close) => handle(s, *task).is_some() && !with_ticket,
+                    (true, Prim::Unlink) => with_ticket,
+                    _ => false,
+                }
         }
         Action::Crash { pid } => *pid == p && prim == Prim::Crash,
         Action::ReusePid { pid } => *pid == p && prim == Prim::Spawn { reused: true },
@@ -521,7 +731,13 @@ fn allowed_here(model: &ProtocolModel, states: &HashSet<SpecState>, p: u8) -> St
 }
 
 /// The projection of spec state `s`, in the world's terms (see [`super`]).
-fn view(model: &ProtocolModel, s: &SpecState, pids: &[Pid], started: &BTreeSet<Pid>) -> View {
+fn view(
+    model: &ProtocolModel,
+    s: &SpecState,
+    pids: &[Pid],
+    started: &BTreeSet<Pid>,
+    closed: &[TaskId],
+) -> View {
     let pid = |p: u8| pids[usize::from(p)];
     let inode = |i: u8| {
         let inode = &s.inodes[usize::from(i)];
@@ -530,15 +746,26 @@ fn view(model: &ProtocolModel, s: &SpecState, pids: &[Pid], started: &BTreeSet<P
             flock: inode.flock.map(|t| pid(model.owner[usize::from(t)])),
         }
     };
-    let referenced: BTreeSet<u8> = s.tasks.iter().filter_map(|t| t.pc.handle()).collect();
+    // A handle on a ticket (`Behind`) is in no view: tickets are in `tickets` or gone; nor
+    // is one the world closed first in a give-up (`closed`).
+    let referenced: BTreeSet<u8> = (0..s.tasks.len())
+        .filter(|&t| !closed.contains(&TaskId::try_from(t).expect("few tasks")))
+        .map(|t| s.tasks[t].pc)
+        .filter(|pc| !matches!(pc, Pc::Behind(_)))
+        .filter_map(Pc::handle)
+        .collect();
     let mut unnamed: Vec<InodeView> =
         referenced.into_iter().filter(|&i| Some(i) != s.path).map(inode).collect();
     unnamed.sort();
+    let mut tickets: Vec<(u8, InodeView)> =
+        s.tickets.iter().map(|k| (k.seq, inode(k.inode))).collect();
+    tickets.sort();
+    let tickets = tickets.into_iter().map(|(_, view)| view).collect();
     let procs = pids
         .iter()
         .enumerate()
         .filter(|(_, q)| started.contains(q))
         .map(|(i, &q)| (q, (s.procs[i].alive, u32::from(s.procs[i].incarnation) + 1)))
         .collect();
-    View { named: s.path.map(inode), unnamed, procs }
+    View { named: s.path.map(inode), unnamed, tickets, procs }
 }

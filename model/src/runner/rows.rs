@@ -459,10 +459,14 @@ pub fn places_catch(
 /// The refinement row: every step the core took under the proptest machine, the fault-plan
 /// machine, the scripts (zoo scripts, the seed-race gate), the crash points and shuttle's
 /// random scheduler, registry transitions included, replayed in the spec (see
-/// [`crate::refine`]). Fails on the first step the spec does not enable, or that leaves
-/// the world unlike every spec state; if a driver replayed no registry transition; and if
-/// the replayed traces reached no contention, no kernel wait, no takeover after a crash,
-/// no release, no FIFO hand-off, no end of an acquire or no in-memory hand-off.
+/// [`crate::refine`]), and the core with the cross-process queue on under the proptest
+/// machine and shuttle's random scheduler over the queue's scenarios, replayed in the spec
+/// with its `queue` option. Fails on the first step the spec does not enable, or that
+/// leaves the world unlike every spec state; if a driver replayed no registry transition;
+/// and if the replayed traces reached no contention, no kernel wait, no takeover after a
+/// crash, no release, no FIFO hand-off, no end of an acquire or no in-memory hand-off, or
+/// (the queue) no ticket published, no dead waiter's ticket removed by its successor, no
+/// ticket removed by its release, no give-up with a ticket or no queue of two.
 pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
     use crate::refine::drivers::{self, Coverage};
     let runs = [
@@ -471,6 +475,8 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         ("scripts", drivers::scripts()),
         ("crash points", drivers::crash_points()),
         ("shuttle", drivers::shuttle(shuttle_iterations)),
+        ("machine queue", drivers::machine_queue(cases)),
+        ("shuttle queue", drivers::shuttle_queue(shuttle_iterations)),
     ];
     let mut coverage = Coverage::default();
     let mut result = Ok(());
@@ -492,7 +498,12 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         && c.registry > 0
         && c.hand_offs > 0
         && c.handed > 0
-        && c.ends > 0;
+        && c.ends > 0
+        && c.tickets_linked > 0
+        && c.dead_tickets > 0
+        && c.tickets_left > 0
+        && c.ticket_give_ups > 0
+        && c.longest_queue >= 2;
     if result.is_ok() && !silent.is_empty() {
         result = Err(format!("no registry transition replayed from: {}", silent.join(", ")));
     }
@@ -517,7 +528,8 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         hits: c.contention + c.kernel_waits + c.takeovers + c.releases + c.handed,
         reached: format!(
             "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {} \
-             (FIFO hand-offs {}, in memory {}, ends {})",
+             (FIFO hand-offs {}, in memory {}, ends {}); queue: tickets {}, dead waiters' \
+             removed {}, removed by releases {}, give-ups {}, longest {}",
             c.contention,
             c.kernel_waits,
             c.takeovers,
@@ -525,7 +537,12 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
             c.registry,
             c.hand_offs,
             c.handed,
-            c.ends
+            c.ends,
+            c.tickets_linked,
+            c.dead_tickets,
+            c.tickets_left,
+            c.ticket_give_ups,
+            c.longest_queue
         ),
         result,
     }
