@@ -32,7 +32,7 @@ use std::task::{Context, Waker};
 
 use super::ctx::{Ctx, HeldTicket, close_quietly};
 use crate::core::error::AcquireError;
-use crate::fs::{Clock, FsError, FsOp, LockFs, LockPath, Moment, Opened, Published, Ticket};
+use crate::fs::{Clock, FileId, FsError, FsOp, LockFs, LockPath, Moment, Opened, Published, Ticket};
 
 /// W0 (and W5): lists the tickets beside `lock`; the `seq` a ticket taken now gets, or
 /// `None` when nobody is queued.
@@ -92,31 +92,15 @@ pub async fn wait_turn<F: LockFs, C: Clock>(
 ) -> Result<bool, AcquireError> {
     loop {
         let tickets = ctx.fs.tickets(lock).await?;
-        let Some((before, id)) = tickets.into_iter().take_while(|(t, _)| *t < mine.ticket).last()
+        let Some(before) = tickets.into_iter().take_while(|(t, _)| *t < mine.ticket).last()
         else {
             return Ok(true);
         };
-        let path = before.path(lock);
-        let handle = match ctx.fs.open(&path).await? {
-            Opened::File(handle) => handle,
-            Opened::Missing => continue,
-            Opened::NotALockFile(kind) => return Err(AcquireError::NotALockFile { path, kind }),
-        };
-        if !ctx.fs.kernel_proof(&handle) {
-            // A free flock proves nothing here (NFS, no `flock`): no ticket is judged,
-            // none removed, and the queue degrades to the race of section 4.
-            close_quietly(ctx, &path, handle).await;
-            return Ok(true);
+        match seize(ctx, lock, before, async |h| ctx.fs.lock_until(h, deadline).await).await? {
+            Seized::Gone | Seized::Removed => {}
+            Seized::NoProof => return Ok(true),
+            Seized::Held => return Ok(false), // the deadline
         }
-        let got = ctx.fs.lock_until(&handle, deadline).await;
-        if !matches!(got, Ok(true)) {
-            close_quietly(ctx, &path, handle).await;
-            return got.map_err(AcquireError::from);
-        }
-        // Its flock is ours: its waiter is gone. A name still there is a dead waiter's.
-        let removed = ctx.fs.unlink_if(&path, &handle, id).await;
-        close_quietly(ctx, &path, handle).await;
-        removed?;
     }
 }
 
@@ -133,27 +117,62 @@ pub async fn anyone_queued<F: LockFs, C>(
     ctx: &Ctx<'_, F, C>,
     lock: &LockPath,
 ) -> Result<bool, AcquireError> {
-    for (ticket, id) in ctx.fs.tickets(lock).await? {
-        let path = ticket.path(lock);
-        let handle = match ctx.fs.open(&path).await? {
-            Opened::File(handle) => handle,
-            Opened::Missing => continue,
-            Opened::NotALockFile(kind) => return Err(AcquireError::NotALockFile { path, kind }),
-        };
-        if !ctx.fs.kernel_proof(&handle) {
-            close_quietly(ctx, &path, handle).await;
-            return Ok(false);
+    for ticket in ctx.fs.tickets(lock).await? {
+        match seize(ctx, lock, ticket, async |h| ctx.fs.try_lock(h).await).await? {
+            Seized::Gone | Seized::Removed => {}
+            Seized::NoProof => return Ok(false),
+            Seized::Held => return Ok(true),
         }
-        let free = ctx.fs.try_lock(&handle).await;
-        if !matches!(free, Ok(true)) {
-            close_quietly(ctx, &path, handle).await;
-            return free.map(|_| true).map_err(AcquireError::from);
-        }
-        let removed = ctx.fs.unlink_if(&path, &handle, id).await;
-        close_quietly(ctx, &path, handle).await;
-        removed?;
     }
     Ok(false)
+}
+
+/// What [`seize`] found at a ticket's name.
+enum Seized {
+    /// Nothing any more: its waiter left.
+    Gone,
+    /// A file whose free flock would prove nothing (NFS, no `flock`): not judged, closed.
+    NoProof,
+    /// Its flock stayed its waiter's (`take` said no: held, or the deadline): closed.
+    Held,
+    /// Its flock became ours: its waiter is gone, and the name, if it still named that
+    /// ticket (Q2, a dead waiter's), is removed; closed.
+    Removed,
+}
+
+/// Opens the ticket `(ticket, id)` listed beside `lock` and takes its flock with `take` (a
+/// kernel wait or a single try); if that succeeds, removes the name if it still names the
+/// ticket opened. Every handle it opens is closed before it returns.
+///
+/// # Errors
+/// [`AcquireError::NotALockFile`] when something other than a regular file sits at the
+/// name, or a primitive's failure.
+async fn seize<F: LockFs, C>(
+    ctx: &Ctx<'_, F, C>,
+    lock: &LockPath,
+    (ticket, id): (Ticket, FileId),
+    take: impl AsyncFnOnce(&F::Handle) -> Result<bool, FsError>,
+) -> Result<Seized, AcquireError> {
+    let path = ticket.path(lock);
+    let handle = match ctx.fs.open(&path).await? {
+        Opened::File(handle) => handle,
+        Opened::Missing => return Ok(Seized::Gone),
+        Opened::NotALockFile(kind) => return Err(AcquireError::NotALockFile { path, kind }),
+    };
+    if !ctx.fs.kernel_proof(&handle) {
+        close_quietly(ctx, &path, handle).await;
+        return Ok(Seized::NoProof);
+    }
+    let got = take(&handle).await;
+    if !matches!(got, Ok(true)) {
+        close_quietly(ctx, &path, handle).await;
+        return got.map(|_| Seized::Held).map_err(AcquireError::from);
+    }
+    // Its flock is ours: its waiter is gone. A name still there is a dead waiter's.
+    let removed = ctx.fs.unlink_if(&path, &handle, id).await;
+    close_quietly(ctx, &path, handle).await;
+    removed?;
+    Ok(Seized::Removed)
 }
 
 /// R5q, and a give-up: unlinks our own ticket (we hold its flock, so its name still names
