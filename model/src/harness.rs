@@ -217,6 +217,8 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
             world.record(Invariant::NoLeak, detail.into());
         }
     }
+    let reach = counter.reach(crashes).with_queue(&world.stats());
+    let reach = lockers.iter().fold(reach, |r, (_, l)| r.with_ticket_waits(l.fs().ticket_waits()));
     drop(lockers.into_inner());
     let violations = world.violations();
     if let Some((inv, detail)) = violations.first() {
@@ -231,7 +233,7 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
         true => shared.hits(&world),
         false => FaultHits::default(),
     };
-    (counter.reach(crashes).with_queue(&world.stats()), hits)
+    (reach, hits)
 }
 
 /// What the tasks share besides the world: ghost state, invisible to the checkers.
@@ -454,9 +456,21 @@ impl Task {
     }
 
     fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {
-        if self.died() {
-            // Its process died holding: the kernel let go of the lock at the crash.
-            return std::mem::forget(guard);
+        if self.subject == Subject::Queue {
+            // One look at the world, as `died` takes: a process dead by now is out of the
+            // critical section, though the sibling that killed it may not have told the
+            // ghost yet (the kill wakes its successors before it returns).
+            let dead: Vec<Pid> = {
+                let st = self.world.state.lock();
+                st.procs.iter().filter(|(_, p)| !p.alive).map(|(&pid, _)| pid).collect()
+            };
+            dead.iter().for_each(|&pid| self.shared.ghost.crash(pid));
+            if dead.contains(&self.pid) {
+                // Its process died holding: the kernel let go of the lock at the crash.
+                // The guard is taken apart unreleased, not forgotten: a forgotten guard
+                // keeps its locker's reference counts, which loom reports as leaked.
+                return drop(guard.into_parts());
+            }
         }
         if let Some((inv, clash)) = self.shared.ghost.enter(self.pid, self.owner, guard.owner()) {
             self.world.record(inv, clash);
