@@ -428,8 +428,9 @@ impl Task {
                     // kernel drops its locks and wakes anyone.
                     // (With the queue's scenarios, whose sibling tasks run on until the
                     // crash, only once it happened: a sibling may enter or leave while
-                    // the crash waits for the world. No scheduling point comes between
-                    // the crash and that, so nobody can enter in between either.)
+                    // the crash waits for the world. Under loom the crash's wake-ups are
+                    // scheduling points, so a successor may enter before the ghost hears
+                    // of it: `entered` takes the dead out first.)
                     if self.subject != Subject::Queue {
                         ghost.crash(self.pid);
                     }
