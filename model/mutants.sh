@@ -44,7 +44,7 @@ declare -A BREAKS=(
   [break_without_recheck]="INV-2" [kernel_wait_unjudged]="INV-4 INV-3"
   [abandon_drops_waiters]="INV-3" [withdraw_ignores_granted]="INV-3 INV-5"
   [leave_ignores_generation]="INV-6" [releaser_barges]="INV-9 INV-5"
-  [wakes_nobody]="INV-4 INV-3"
+  [wakes_nobody]="INV-4 INV-3 INV-5"
 )
 # The loom tests that caught each mutant at preemption bound 2 when every test ran
 # (`model/mutants.sh` with no MUTANT_LOOM_CATCHING; measured, see spec/invariants.md);
@@ -64,8 +64,8 @@ declare -A LOOM_CATCHING=(
   [abandon_drops_waiters]="loom_try_acquire loom_timeout_hand_on"
   [withdraw_ignores_granted]="loom_timeout_hand_on"
   [leave_ignores_generation]="-"
-  [releaser_barges]="-"
-  [wakes_nobody]="-"
+  [releaser_barges]="loom_queue_hand_on loom_queue_waiter_killed"
+  [wakes_nobody]="loom_queue_hand_on loom_queue_waiter_killed"
 )
 mutants=("$@")
 [ ${#mutants[@]} -eq 0 ] && mutants=("${ALL[@]}")

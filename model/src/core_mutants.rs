@@ -19,7 +19,7 @@
 //! | `withdraw_ignores_granted` | `registry.rs` | a timed-out waiter withdraws a turn already handed to it | INV-3, INV-5 |
 //! | `leave_ignores_generation` | `registry.rs` | an old guard's release ends the current hold | INV-6 |
 //! | `releaser_barges` | `protocol/mod.rs` | with the queue, a newcomer (the releaser included) publishes without looking at the tickets | INV-9, INV-5 |
-//! | `wakes_nobody` | `protocol/queue.rs` | with the queue, R5q and give-ups neither remove nor close the ticket: its successor is never woken | INV-4, INV-3 |
+//! | `wakes_nobody` | `protocol/queue.rs` | with the queue, R5q and give-ups neither remove nor close the ticket: its successor is never woken | INV-4, INV-3, INV-5 |
 //!
 //! A lost wake-up or a wait on a dead holder shows in shuttle and loom as a deadlock:
 //! their model time only moves when a task moves it, so a task waiting for a deadline
@@ -32,6 +32,10 @@
 //! the stranger's release refused as stale so the hold never ends (INV-5). `releaser_barges`
 //! overtakes queued waiters (INV-9); where a queued waiter died, nobody who barges ever
 //! lists the queue, so its ticket is never removed (INV-5 at the machine's teardown).
+//! `wakes_nobody` leaves every ticket it took named and kernel-locked after its holder's
+//! release: a successor that queues behind one is never woken (INV-3, INV-4), and where
+//! none comes, the ticket is still there when every task has finished (INV-5), which is
+//! what loom meets first.
 
 use proptest::test_runner::{FailurePersistence, FileFailurePersistence, PersistedSeed};
 
@@ -76,7 +80,7 @@ mutants! {
     "withdraw_ignores_granted", None, [NoSpuriousTimeout, NoLeak];
     "leave_ignores_generation", None, [StaleGuardHarmless];
     "releaser_barges", None, [BoundedBypass, NoLeak];
-    "wakes_nobody", None, [Recovery, NoSpuriousTimeout];
+    "wakes_nobody", None, [Recovery, NoSpuriousTimeout, NoLeak];
 }
 
 /// The mutant compiled into this build, if any.

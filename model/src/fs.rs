@@ -2,6 +2,7 @@
 
 use std::future::{Future, poll_fn};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::Poll;
 
 use sessionlock::core::protocol::Ctx;
@@ -13,7 +14,8 @@ use crate::injection::CrashWhen;
 use crate::interleaving::{self, Shown};
 use crate::invariant::Invariant;
 use crate::trace::Prim;
-use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World, file_id};
+use crate::world::{Entered, FlockScope, Inode, Open, Pid, State, Whereabouts, World};
+use crate::world::{file_id, is_ticket};
 
 /// How far `lstat` inode numbers are off under [`World::set_id_drift`].
 const DRIFT: u64 = 1 << 40;
@@ -29,6 +31,34 @@ pub struct ModelFs {
     at: Whereabouts,
     /// What it records in its payloads: its host, boot and pid namespace.
     location: Location,
+    /// What its kernel waits on tickets met, shared by its clones.
+    ticket_waits: Arc<TicketWaits>,
+}
+
+/// What one process's kernel waits on its predecessors' tickets (W3, `spec/protocol.md`
+/// section 11) met: ghost counts, std atomics, invisible to the checkers. They show that
+/// a queue run reached a waiter waiting on its predecessor only, and a waiter woken by
+/// its predecessor's leaving (its release's R5q, or a give-up), which the world's
+/// statistics do not tell apart from a wait on the lock file.
+#[derive(Debug, Default)]
+pub struct TicketWaits {
+    refused: AtomicU64,
+    left: AtomicU64,
+}
+
+impl TicketWaits {
+    /// Kernel waits on a predecessor's ticket that found its flock held: the waiter
+    /// waited on its predecessor.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Relaxed)
+    }
+
+    /// Of those, the waits that returned after the predecessor removed its ticket (R5q,
+    /// or a give-up): the queue handed the turn on. (A dead predecessor's ticket is still
+    /// named when its successor gets the flock.)
+    pub fn left(&self) -> u64 {
+        self.left.load(Relaxed)
+    }
 }
 
 /// An open file description in the model. Dropping it closes it.
@@ -95,7 +125,13 @@ impl ModelFs {
     pub fn spawn(world: &Arc<World>, pid: Pid) -> Self {
         let (incarnation, starttime, at, unrecorded) = world.spawn_placed(pid);
         let location = if unrecorded { Location::UNKNOWN } else { location_of(at) };
-        Self { world: Arc::clone(world), pid, incarnation, starttime, at, location }
+        let ticket_waits = Arc::default();
+        Self { world: Arc::clone(world), pid, incarnation, starttime, at, location, ticket_waits }
+    }
+
+    /// What this process's kernel waits on tickets met so far.
+    pub fn ticket_waits(&self) -> &TicketWaits {
+        &self.ticket_waits
     }
 
     /// The world.
@@ -320,6 +356,8 @@ impl LockFs for ModelFs {
         })
         .await?;
         let mut reported = false;
+        let mut refused = false;
+        let on_ticket = is_ticket(path.as_path());
         let taken = poll_fn(|cx| {
             let mut st = self.world.enter();
             let free = st
@@ -332,10 +370,17 @@ impl LockFs for ModelFs {
                 reported = true;
                 match take_lock(&mut st, handle.id) {
                     Ok(true) => {
+                        if refused && !st.paths.contains_key(path.as_path()) {
+                            self.ticket_waits.left.fetch_add(1, Relaxed);
+                        }
                         st.log_at(self.pid, path.as_path(), Prim::LockGranted);
                         return Poll::Ready(Ok(true));
                     }
                     Ok(false) if first => {
+                        if on_ticket {
+                            refused = true;
+                            self.ticket_waits.refused.fetch_add(1, Relaxed);
+                        }
                         let until = format!("taken; waits until {:?}", deadline.as_duration());
                         drop(interleaving::fs_shown(
                             self.pid,

@@ -219,6 +219,8 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
             world.record(Invariant::NoLeak, detail.into());
         }
     }
+    let reach = counter.reach(crashes).with_queue(&world.stats());
+    let reach = lockers.iter().fold(reach, |r, (_, l)| r.with_ticket_waits(l.fs().ticket_waits()));
     drop(lockers.into_inner());
     let violations = world.violations();
     if let Some((inv, detail)) = violations.first() {
@@ -233,7 +235,7 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
         true => shared.hits(&world),
         false => FaultHits::default(),
     };
-    (counter.reach(crashes).with_queue(&world.stats()), hits)
+    (reach, hits)
 }
 
 /// What the tasks share besides the world: ghost state, invisible to the checkers.
@@ -437,8 +439,9 @@ impl Task {
                     // kernel drops its locks and wakes anyone.
                     // (With the queue's scenarios, whose sibling tasks run on until the
                     // crash, only once it happened: a sibling may enter or leave while
-                    // the crash waits for the world. No scheduling point comes between
-                    // the crash and that, so nobody can enter in between either.)
+                    // the crash waits for the world. Under loom the crash's wake-ups are
+                    // scheduling points, so a successor may enter before the ghost hears
+                    // of it: `entered` takes the dead out first.)
                     if self.subject != Subject::Queue {
                         ghost.crash(self.pid);
                     }
@@ -465,9 +468,21 @@ impl Task {
     }
 
     fn entered(&self, guard: ModelGuard, guards: &mut Vec<ModelGuard>) {
-        if self.died() {
-            // Its process died holding: the kernel let go of the lock at the crash.
-            return std::mem::forget(guard);
+        if self.subject == Subject::Queue {
+            // One look at the world, as `died` takes: a process dead by now is out of the
+            // critical section, though the sibling that killed it may not have told the
+            // ghost yet (the kill wakes its successors before it returns).
+            let dead: Vec<Pid> = {
+                let st = self.world.state.lock();
+                st.procs.iter().filter(|(_, p)| !p.alive).map(|(&pid, _)| pid).collect()
+            };
+            dead.iter().for_each(|&pid| self.shared.ghost.crash(pid));
+            if dead.contains(&self.pid) {
+                // Its process died holding: the kernel let go of the lock at the crash.
+                // The guard is taken apart unreleased, not forgotten: a forgotten guard
+                // keeps its locker's reference counts, which loom reports as leaked.
+                return drop(guard.into_parts());
+            }
         }
         if let Some((inv, clash)) = self.shared.ghost.enter(self.pid, self.owner, guard.owner()) {
             self.world.record(inv, clash);

@@ -26,6 +26,12 @@ pub enum Reachable {
     DeadTicketRemoved,
     /// With the queue: a waiter gave its ticket up (deadline, cancellation).
     TicketGivenUp,
+    /// With the queue: a waiter with a ticket waited in the kernel on its predecessor's
+    /// ticket, held (W3).
+    TicketWait,
+    /// With the queue: such a wait returned because the predecessor removed its ticket
+    /// (its release's R5q, or a give-up): the turn passed through the queue.
+    QueueHandOff,
 }
 
 impl Reachable {
@@ -66,6 +72,10 @@ pub struct Reach {
     pub ticket_given_up: u64,
     /// Times a queued waiter was overtaken by a later arrival (the queue; INV-9 bounds it).
     pub overtaken: u64,
+    /// Kernel waits on a predecessor's held ticket (the queue).
+    pub ticket_wait: u64,
+    /// Of those, waits ended by the predecessor's removing its ticket (the queue).
+    pub queue_hand_off: u64,
 }
 
 impl Reach {
@@ -80,6 +90,8 @@ impl Reach {
             Reachable::QueueOfTwo => self.queue_of_two,
             Reachable::DeadTicketRemoved => self.dead_ticket_removed,
             Reachable::TicketGivenUp => self.ticket_given_up,
+            Reachable::TicketWait => self.ticket_wait,
+            Reachable::QueueHandOff => self.queue_hand_off,
         }
     }
 
@@ -95,6 +107,8 @@ impl Reach {
         self.dead_ticket_removed += other.dead_ticket_removed;
         self.ticket_given_up += other.ticket_given_up;
         self.overtaken += other.overtaken;
+        self.ticket_wait += other.ticket_wait;
+        self.queue_hand_off += other.queue_hand_off;
     }
 
     /// Adds what one world's queue reached (its [`Stats`](crate::Stats)).
@@ -103,6 +117,13 @@ impl Reach {
         self.dead_ticket_removed += stats.dead_tickets_removed;
         self.ticket_given_up += stats.tickets_given_up;
         self.overtaken += stats.overtakes;
+        self
+    }
+
+    /// Adds what one process's kernel waits on tickets met.
+    pub fn with_ticket_waits(mut self, waits: &crate::fs::TicketWaits) -> Self {
+        self.ticket_wait += waits.refused();
+        self.queue_hand_off += waits.left();
         self
     }
 

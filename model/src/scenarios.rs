@@ -225,6 +225,46 @@ pub const QUEUE_GIVE_UP: Scenario = Scenario {
 pub const QUEUE_DRIFT: Scenario =
     Scenario { name: "queue-drift", setup: drift, ..QUEUE_THREE_PROCESSES };
 
+/// Loom's queue scenario: process 0 holds at the start, releases, and wants the lock
+/// twice more; process 1 wants it once. Process 1, finding the lock held, takes a ticket
+/// (W5); process 0, wanting it again while that ticket is named, queues behind it (no
+/// barging), waits in the kernel on that ticket only (W3), and is woken when process 1's
+/// release removes its ticket (R5q). Process 0 may overtake process 1 once (a listing made
+/// before the ticket was named), never twice: P − 1 = 1 (INV-9). Run with
+/// [`Subject::Queue`](crate::Subject::Queue).
+pub const QUEUE_HAND_ON: Scenario = Scenario {
+    name: "queue-hand-on",
+    processes: &[&[&[Release, Acquire, Release, Acquire, Release]], &[&[Acquire, Release]]],
+    checks: &[MutualExclusion, NoLiveRemoval, NoSpuriousTimeout, NoLeak, BoundedBypass],
+    held_at_start: true,
+    runs_first: false,
+    setup: no_setup,
+    timeout: None,
+    reaches: &[
+        Reachable::Contention,
+        Reachable::QueueOfTwo,
+        Reachable::TicketWait,
+        Reachable::QueueHandOff,
+    ],
+};
+
+/// Loom's size of [`QUEUE_WAITER_CRASH`]: process 0 holds at the start, releases, and
+/// wants the lock again; process 1's first task wants it once, and its second task kills
+/// the process at any moment, while that task waits with a ticket, holds or releases.
+/// Process 0, queued behind the dead waiter's ticket, gets its flock at the death and
+/// removes the ticket at once (never by age: the clock never moves); a fresh process
+/// then acquires at once (INV-4). Run with [`Subject::Queue`](crate::Subject::Queue).
+pub const QUEUE_WAITER_KILLED: Scenario = Scenario {
+    name: "queue-waiter-killed",
+    processes: &[&[&[Release, Acquire, Release]], &[&[Acquire, Release], &[Crash]]],
+    checks: &[MutualExclusion, NoLiveRemoval, Recovery, BoundedBypass],
+    held_at_start: true,
+    runs_first: false,
+    setup: no_setup,
+    timeout: None,
+    reaches: &[Reachable::Crash, Reachable::TicketWait, Reachable::DeadTicketRemoved],
+};
+
 /// The scenarios of the cross-process queue.
 pub const QUEUE: [Scenario; 4] =
     [QUEUE_THREE_PROCESSES, QUEUE_WAITER_CRASH, QUEUE_GIVE_UP, QUEUE_DRIFT];

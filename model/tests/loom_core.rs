@@ -77,6 +77,10 @@ fn explore_core(scenario: &'static Scenario) {
     explore(scenario, Subject::Core).assert_reached(scenario.name, scenario.reaches);
 }
 
+fn explore_queue(scenario: &'static Scenario) {
+    explore(scenario, Subject::Queue).assert_reached(scenario.name, scenario.reaches);
+}
+
 /// Checks: INV-1, INV-3, INV-5, INV-7
 #[test]
 fn loom_two_tasks_one_process() {
@@ -159,6 +163,24 @@ fn loom_try_acquire() {
 #[test]
 fn loom_timeout_hand_on() {
     explore_core(&TIMEOUT_HAND_ON);
+}
+
+/// With the cross-process queue: a waiter takes a ticket behind a holder; the releaser,
+/// wanting the lock again, queues behind that ticket, waits on it alone, and is woken by
+/// the waiter's release (R5q). Every entry is checked against INV-9's bound.
+/// Checks: INV-1, INV-2, INV-3, INV-5, INV-7, INV-9
+#[test]
+fn loom_queue_hand_on() {
+    explore_queue(&QUEUE_HAND_ON);
+}
+
+/// With the cross-process queue: a queued waiter's process is killed at any moment; its
+/// successor removes its ticket at once, under its flock, and a fresh process acquires
+/// with the clock still.
+/// Checks: INV-1, INV-2, INV-4, INV-9
+#[test]
+fn loom_queue_waiter_killed() {
+    explore_queue(&QUEUE_WAITER_KILLED);
 }
 
 /// Reproduces H1: loom finds the seed race in the pre-fix release order.
