@@ -130,8 +130,8 @@ impl ModelFs {
     }
 
     /// What this process's kernel waits on tickets met so far.
-    pub fn ticket_waits(&self) -> &TicketWaits {
-        &self.ticket_waits
+    pub fn ticket_waits(&self) -> Arc<TicketWaits> {
+        Arc::clone(&self.ticket_waits)
     }
 
     /// The world.

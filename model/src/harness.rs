@@ -219,8 +219,9 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
             world.record(Invariant::NoLeak, detail.into());
         }
     }
-    let reach = counter.reach(crashes).with_queue(&world.stats());
-    let reach = lockers.iter().fold(reach, |r, (_, l)| r.with_ticket_waits(l.fs().ticket_waits()));
+    // Plain atomics, no scheduling point; `world.stats()` below takes the world's lock, so
+    // it comes after the violation's panic, where the pinned schedules end.
+    let waits: Vec<_> = lockers.iter().map(|(_, l)| l.fs().ticket_waits()).collect();
     drop(lockers.into_inner());
     let violations = world.violations();
     if let Some((inv, detail)) = violations.first() {
@@ -235,7 +236,8 @@ fn drive(scenario: &Scenario, subject: Subject, faults: Vec<Fault>) -> (Reach, F
         true => shared.hits(&world),
         false => FaultHits::default(),
     };
-    (reach, hits)
+    let reach = counter.reach(crashes).with_queue(&world.stats());
+    (waits.iter().fold(reach, |r, w| r.with_ticket_waits(w)), hits)
 }
 
 /// What the tasks share besides the world: ghost state, invisible to the checkers.
