@@ -148,6 +148,7 @@ fn replay_in(trace: &[Step], tasks: usize, queue: bool) -> Result<Replayed, Reje
         deadlines: true,
         hand_off_bound: u8::try_from(HAND_OFF_BOUND).expect("a small bound"),
         queue,
+        tries: queue,
     };
     // Where the driver names the task of each registry event, it records where each
     // acquire begins and ends: a task requests the registry entry only once its acquire
