@@ -59,6 +59,10 @@
 //!   [`Op::PredecessorWait`], with a single try instead of a kernel wait); refused, the
 //!   close follows as a step of no consequence (a ticket's handle affects nobody else).
 //!   A ticket gone since the listing is skipped (its `open` fails): it is no longer marked.
+//!   Whoever removes a ticket (a successor, its owner, another try-acquire) unlinks and
+//!   closes it in one spec step, and the code holds its flock from its grant (or from
+//!   before the unlink) to the close: a try in between is refused, and the try-acquire
+//!   finds the queue busy ([`Op::TryBusy`]), as the code does; giving up is always safe.
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
 //!   files stay.
 //! * There are no timers: no step depends on time, so whatever recovery the model shows
@@ -121,6 +125,14 @@ pub enum Op {
     /// flock once: held, someone is queued (probe `L`, give up); free, unlink the dead
     /// waiter's ticket (Q2) and close it.
     TryTicket,
+    /// Queue, a try-acquire (T2): the try of a listed ticket is refused by whoever is
+    /// removing it, inside a step the spec takes whole and the code in parts (the ticket's
+    /// unlink and close: a successor's [`Op::PredecessorWait`], its owner's
+    /// [`Op::UnlinkTicket`] or give-up): someone is queued (probe `L`, give up). Enabled
+    /// when a ticket it listed was removed since ([`Task::lost`]), or its next listed
+    /// ticket has a free flock that another task may hold in the code from its grant to its
+    /// close: a successor waiting on it (`Behind`), or another try-acquire at it (`Scan`).
+    TryBusy,
 }
 
 /// One atomic step of the model.
@@ -209,6 +221,35 @@ impl ProtocolModel {
     /// [`ProtocolModel::tries`], it has its process's turn and has not listed yet (`Look`).
     pub(crate) fn may_try(&self, s: &State, t: TaskId) -> bool {
         self.tries && s.tasks[usize::from(t)].pc == Pc::Look
+    }
+
+    /// Whether task `t` may find the queue busy at a ticket whose remover holds its flock
+    /// ([`Op::TryBusy`]).
+    pub(crate) fn may_find_busy(&self, s: &State, t: TaskId) -> bool {
+        let task = &s.tasks[usize::from(t)];
+        let scanning = task.attempt == Attempt::Try && matches!(task.pc, Pc::Scan | Pc::Publish);
+        // A dead waiter's ticket whose flock another task may have taken (the code holds it
+        // until its close): a successor waiting on it, or another try-acquire's scan at it.
+        let seized = s.next_listed(t).is_some_and(|k| {
+            let j = s.tickets[k].inode;
+            let other = |w: usize| {
+                let id = TaskId::try_from(w).expect("few tasks");
+                id != t
+                    && (s.tasks[w].pc == Pc::Behind(j)
+                        || s.tasks[w].pc == Pc::Scan && s.next_listed(id) == Some(k))
+            };
+            s.inodes[usize::from(j)].flock.is_none() && (0..s.tasks.len()).any(other)
+        });
+        scanning && (task.lost || seized)
+    }
+
+    /// Task `t` finds the queue busy (T2): it probes `L`, then gives up.
+    pub(crate) fn find_busy(s: &mut State, t: TaskId) {
+        let task = &mut s.tasks[usize::from(t)];
+        task.attempt = Attempt::Busy;
+        task.lost = false;
+        task.pc = Pc::Contended;
+        s.unlist(t);
     }
 
     /// Task `t` lists the tickets as a try-acquire (T1): it marks each one to try its flock,
@@ -391,7 +432,7 @@ impl ProtocolModel {
             Self::close(s, j);
         }
         if let Some(k) = s.own_ticket(t) {
-            let inode = s.tickets.remove(k).inode;
+            let inode = s.remove_ticket(k).inode;
             Self::close(s, inode);
         }
         s.unlist(t);
@@ -424,6 +465,7 @@ impl ProtocolModel {
             Pc::Parked => self.start(),
             Pc::Handed(i) => Pc::Held(i),
             Pc::Publish => {
+                s.tasks[ti].lost = false;
                 let renames = self.is(Mutant::H3RenameOverwrite);
                 if s.path.is_some() && !renames {
                     // Without a ticket, a task that finds L held joins the queue (a
@@ -521,7 +563,7 @@ impl ProtocolModel {
             }
             Pc::RelTicket => {
                 let k = s.own_ticket(t).expect("a releaser with a ticket");
-                let inode = s.tickets.remove(k).inode;
+                let inode = s.remove_ticket(k).inode;
                 Self::close(s, inode);
                 Pc::RelDone
             }
@@ -547,7 +589,9 @@ impl ProtocolModel {
             }
             Pc::Behind(j) => {
                 // Under the flock it waited for: a ticket still named is a dead waiter's.
-                s.tickets.retain(|k| k.inode != j);
+                if let Some(k) = s.tickets.iter().position(|k| k.inode == j) {
+                    s.remove_ticket(k);
+                }
                 Pc::Queued
             }
             Pc::Scan => {
@@ -555,12 +599,11 @@ impl ProtocolModel {
                 s.tickets[k].listed &= !(1 << t);
                 if s.inodes[usize::from(s.tickets[k].inode)].flock.is_none() {
                     // Its flock was ours at once: its waiter is dead (Q2).
-                    s.tickets.remove(k);
+                    s.remove_ticket(k);
                     Pc::Scan
                 } else {
                     // Someone is queued: probe L (a dead holder's file may go), give up.
-                    s.unlist(t);
-                    s.tasks[ti].attempt = Attempt::Busy;
+                    Self::find_busy(s, t);
                     Pc::Contended
                 }
             }

@@ -39,6 +39,9 @@ impl Model for ProtocolModel {
             if self.may_try(s, task) {
                 actions.push(Action::Step { pid: self.owner[t], task, op: Op::TryList });
             }
+            if self.may_find_busy(s, task) {
+                actions.push(Action::Step { pid: self.owner[t], task, op: Op::TryBusy });
+            }
             if self.may_abandon(s, task) {
                 actions.push(Action::Abandon { pid: self.owner[t], task });
             }
@@ -60,6 +63,7 @@ impl Model for ProtocolModel {
         match action {
             Action::Step { task, op: Op::HandOff, .. } => self.hand_off(&mut s, task),
             Action::Step { task, op: Op::TryList, .. } => self.try_list(&mut s, task),
+            Action::Step { task, op: Op::TryBusy, .. } => Self::find_busy(&mut s, task),
             Action::Step { task, .. } => self.step(&mut s, task),
             Action::Abandon { task, .. } => self.abandon(&mut s, task),
             Action::Crash { pid } => {

@@ -241,6 +241,12 @@ pub struct Task {
     /// How this acquire ends if it finds the lock taken (with
     /// [`ProtocolModel::tries`](crate::ProtocolModel::tries)): it waits, or it gives up.
     pub attempt: Attempt,
+    /// A try-acquire's scan ([`Pc::Scan`], or at its first `Publish` after it): a ticket it
+    /// listed was removed by someone else before it tried that ticket's flock. The remover
+    /// (its owner's release or give-up, or its successor) unlinks and closes in one spec
+    /// step, and the code in two, holding the flock in between: a try of it there is
+    /// refused, and the try-acquire finds the queue busy ([`Op::TryBusy`](crate::actions::Op::TryBusy)).
+    pub lost: bool,
 }
 
 /// How an acquire that finds the lock taken goes on (`Locker::try_acquire` with the queue:
@@ -267,7 +273,14 @@ pub enum Attempt {
 impl Task {
     /// A task at `pc`, with no ghost state.
     pub fn at(pc: Pc) -> Task {
-        Task { pc, took_over: false, before: 0, overtaken: 0, attempt: Attempt::Acquire }
+        Task {
+            pc,
+            took_over: false,
+            before: 0,
+            overtaken: 0,
+            attempt: Attempt::Acquire,
+            lost: false,
+        }
     }
 }
 
@@ -370,6 +383,18 @@ impl State {
         for task in &mut self.tasks {
             task.before &= !(1 << t);
         }
+    }
+
+    /// Removes the ticket at index `k` of [`State::tickets`] (its unlink); a try-acquire
+    /// that listed it and has not tried it yet lost it ([`Task::lost`]).
+    pub(crate) fn remove_ticket(&mut self, k: usize) -> Ticket {
+        let gone = self.tickets.remove(k);
+        for (t, task) in self.tasks.iter_mut().enumerate() {
+            if gone.listed & (1 << t) != 0 {
+                task.lost = true;
+            }
+        }
+        gone
     }
 
     /// Task `t` no longer scans the tickets it listed ([`Pc::Scan`]): clear its marks.
