@@ -676,7 +676,10 @@ fn a_later_waiter_granted_in_a_shuttle_trace_is_rejected() {
 /// machine with the cross-process queue on replay in the spec with its `queue` option,
 /// step by step, and they reached a ticket published, a dead waiter's ticket removed by
 /// its successor (`PredecessorWait`), a ticket removed at the end of a release
-/// (`UnlinkTicket`), a give-up with a ticket and a queue of two.
+/// (`UnlinkTicket`), a give-up with a ticket and a queue of two; and, from its
+/// try-acquires, a dead waiter's ticket removed (`TryTicket` at its unlink) and a live
+/// waiter found (`TryTicket` or `TryBusy` at a refused try), the lock then reported held.
+/// No trace is skipped: a try-acquire that meets the queue or finds L taken replays too.
 #[test]
 fn queue_machine_traces_replay_in_the_spec() {
     sequential(|| {
@@ -688,6 +691,9 @@ fn queue_machine_traces_replay_in_the_spec() {
         assert!(coverage.dead_tickets > 0, "a dead waiter's ticket removed: {coverage:?}");
         assert!(coverage.ticket_give_ups > 0, "a give-up with a ticket: {coverage:?}");
         assert!(coverage.longest_queue >= 2, "a queue of two: {coverage:?}");
+        assert_eq!(coverage.skipped, 0, "every trace replays, try-acquires included");
+        assert!(coverage.try_dead_tickets > 0, "a try-acquire removed a dead waiter's ticket");
+        assert!(coverage.tries_busy > 0, "a try-acquire found the queue busy: {coverage:?}");
     });
 }
 
@@ -852,6 +858,87 @@ fn a_recorded_ticket_without_its_listing_is_rejected() {
             (Prim::Publish { created: true }, true)
         );
         assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+    });
+}
+
+/// What process 100's try-acquire does after its listing found 101's live ticket
+/// ([`try_trace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tried {
+    /// It tries the ticket's flock once, is refused (someone is queued), closes, probes L
+    /// (gone: 100 released it) and reports the lock held.
+    Busy,
+    /// It publishes L at once, without a try of the ticket's flock.
+    Skips,
+    /// It tries the ticket's flock, is refused, closes, and publishes L all the same.
+    IgnoresRefusal,
+}
+
+/// Process 100 holds L; 101 finds it held, joins the queue (a ticket) and, at its head,
+/// waits in the kernel on 100's file; 100 releases, then try-acquires: it lists the
+/// tickets (101's) and goes on as `tried` says.
+fn try_trace(tried: Tried) -> Vec<Step> {
+    let x = |flock| inode(100, flock);
+    let theirs = inode(101, Some(101));
+    let mut t = Trace::default();
+    for pid in [100, 101] {
+        t.step(pid, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(pid, (true, 1)));
+    }
+    t.step(100, Prim::Tickets, |_| {})
+        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))))
+        .step(101, Prim::Tickets, |_| {})
+        .step(101, Prim::Publish { created: false }, |_| {})
+        .step(101, Prim::Tickets, |_| {})
+        .on_ticket(101, Prim::Publish { created: true }, |v| v.tickets = vec![theirs])
+        .step(101, Prim::Tickets, |_| {})
+        .step(101, Prim::Publish { created: false }, |_| {})
+        .step(101, Prim::Open { found: true }, |_| {})
+        .step(101, Prim::TryLock { got: false }, |_| {})
+        .step(101, Prim::LockWait, |_| {})
+        .step(100, Prim::PathId, |_| {})
+        .step(100, Prim::Unlink, |v| {
+            v.named = None;
+            v.unnamed = vec![x(Some(100))];
+        })
+        .step(100, Prim::Close, |v| v.unnamed = vec![x(None)])
+        .step(100, Prim::Tickets, |_| {});
+    if tried != Tried::Skips {
+        t.on_ticket(100, Prim::Open { found: true }, |_| {})
+            .on_ticket(100, Prim::TryLock { got: false }, |_| {})
+            .on_ticket(100, Prim::Close, |_| {});
+    }
+    match tried {
+        Tried::Busy => t.step(100, Prim::Open { found: false }, |_| {}),
+        Tried::Skips | Tried::IgnoresRefusal => {
+            t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))))
+        }
+    };
+    t.steps
+}
+
+/// Checks: INV-9 (refinement, the queue's try-acquire, `spec/protocol.md` section 11, T1
+/// to T3): a try-acquire that lists a live waiter's ticket, tries its flock once, is
+/// refused, probes L and gives up replays in the spec with the queue (`TryList`, then
+/// `TryTicket` at the refused try). The same try-acquire publishing L past that live
+/// ticket is rejected at its publish, whether it skipped the try of the ticket's flock or
+/// was refused there.
+#[test]
+fn a_try_acquire_publishing_past_a_live_ticket_is_rejected() {
+    sequential(|| {
+        let fair = try_trace(Tried::Busy);
+        let replayed = replay_queue(&fair, TASKS).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!((replayed.tickets_linked, replayed.tries_busy), (1, 1), "{replayed:?}");
+        for tried in [Tried::Skips, Tried::IgnoresRefusal] {
+            let barges = try_trace(tried);
+            let rejection = replay_queue(&barges, TASKS).expect_err("a try-acquire barging");
+            assert_eq!(rejection.index, barges.len() - 1, "{tried:?}: {rejection}");
+            assert_eq!(
+                (rejection.step.pid, rejection.step.prim),
+                (100, Prim::Publish { created: true }),
+                "{tried:?}"
+            );
+            assert!(rejection.to_string().contains("is not enabled in the spec"), "{rejection}");
+        }
     });
 }
 

@@ -52,6 +52,17 @@
 //!   ([`Op::PredecessorWait`]): the waiter holds that flock throughout, and only a holder
 //!   of a ticket's flock unlinks it. A release's unlink and close of its own ticket are one
 //!   step ([`Op::UnlinkTicket`]), for the same reason.
+//! * With [`ProtocolModel::tries`] (a try-acquire with the queue, T1 to T3 of section 11):
+//!   its listing ([`Op::TryList`]) marks every ticket it lists; trying one listed
+//!   ticket's flock ([`Op::TryTicket`]) is one step: the `open`, the `flock(LOCK_NB)` and,
+//!   granted, the unlink of the dead waiter's ticket under it and the close (as
+//!   [`Op::PredecessorWait`], with a single try instead of a kernel wait); refused, the
+//!   close follows as a step of no consequence (a ticket's handle affects nobody else).
+//!   A ticket gone since the listing is skipped (its `open` fails): it is no longer marked.
+//!   Whoever removes a ticket (a successor, its owner, another try-acquire) unlinks and
+//!   closes it in one spec step, and the code holds its flock from its grant (or from
+//!   before the unlink) to the close: a try in between is refused, and the try-acquire
+//!   finds the queue busy ([`Op::TryBusy`]), as the code does; giving up is always safe.
 //! * A crash closes every handle of the process at once (the kernel drops its flocks);
 //!   files stay.
 //! * There are no timers: no step depends on time, so whatever recovery the model shows
@@ -60,7 +71,7 @@
 use crate::config::ProtocolModel;
 use crate::mutant::Mutant;
 use crate::state::{
-    Entry, Inode, InodeId, Pc, State, Task, TaskId, Ticket, UnlinkEvent, UnlinkKind,
+    Attempt, Entry, Inode, InodeId, Pc, State, Task, TaskId, Ticket, UnlinkEvent, UnlinkKind,
 };
 
 /// The system call or in-process operation a step performs (for readable traces).
@@ -107,6 +118,21 @@ pub enum Op {
     PredecessorWait,
     /// Queue: the release unlinks its own ticket and closes it.
     UnlinkTicket,
+    /// Queue, a try-acquire (T1): list the tickets (`tickets(L)`), to try each one's flock
+    /// once before publishing `L` without a ticket.
+    TryList,
+    /// Queue, a try-acquire (T2): open the first listed ticket still named and try its
+    /// flock once: held, someone is queued (probe `L`, give up); free, unlink the dead
+    /// waiter's ticket (Q2) and close it.
+    TryTicket,
+    /// Queue, a try-acquire (T2): the try of a listed ticket is refused by whoever is
+    /// removing it, inside a step the spec takes whole and the code in parts (the ticket's
+    /// unlink and close: a successor's [`Op::PredecessorWait`], its owner's
+    /// [`Op::UnlinkTicket`] or give-up): someone is queued (probe `L`, give up). Enabled
+    /// when a ticket it listed was removed since ([`Task::lost`]), or its next listed
+    /// ticket has a free flock that another task may hold in the code from its grant to its
+    /// close: a successor waiting on it (`Behind`), or another try-acquire at it (`Scan`).
+    TryBusy,
 }
 
 /// One atomic step of the model.
@@ -166,6 +192,8 @@ impl ProtocolModel {
                     Op::FlockNb
                 }
             }
+            // A try-acquire never waits: a refused flock closes and gives up.
+            Pc::Waiting(_) if s.tasks[usize::from(t)].attempt != Attempt::Acquire => Op::Close,
             Pc::Waiting(j) if s.inodes[usize::from(j)].flock.is_some() => return None,
             Pc::Waiting(_) => Op::LockWait,
             Pc::Proved(_) | Pc::RelCheck(_) => Op::CheckPath,
@@ -185,7 +213,63 @@ impl ProtocolModel {
             }
             Pc::Behind(_) => Op::PredecessorWait,
             Pc::RelTicket => Op::UnlinkTicket,
+            Pc::Scan => Op::TryTicket,
         })
+    }
+
+    /// Whether task `t` may go the try-acquire way ([`Op::TryList`]): with
+    /// [`ProtocolModel::tries`], it has its process's turn and has not listed yet (`Look`).
+    pub(crate) fn may_try(&self, s: &State, t: TaskId) -> bool {
+        self.tries && s.tasks[usize::from(t)].pc == Pc::Look
+    }
+
+    /// Whether task `t` may find the queue busy at a ticket whose remover holds its flock
+    /// ([`Op::TryBusy`]).
+    pub(crate) fn may_find_busy(&self, s: &State, t: TaskId) -> bool {
+        let task = &s.tasks[usize::from(t)];
+        let scanning = task.attempt == Attempt::Try && matches!(task.pc, Pc::Scan | Pc::Publish);
+        // A dead waiter's ticket whose flock another task may have taken (the code holds it
+        // until its close): a successor waiting on it, or another try-acquire's scan at it.
+        let seized = s.next_listed(t).is_some_and(|k| {
+            let j = s.tickets[k].inode;
+            let other = |w: usize| {
+                let id = TaskId::try_from(w).expect("few tasks");
+                id != t
+                    && (s.tasks[w].pc == Pc::Behind(j)
+                        || s.tasks[w].pc == Pc::Scan && s.next_listed(id) == Some(k))
+            };
+            s.inodes[usize::from(j)].flock.is_none() && (0..s.tasks.len()).any(other)
+        });
+        scanning && (task.lost || seized)
+    }
+
+    /// Task `t` finds the queue busy (T2): it probes `L`, then gives up.
+    pub(crate) fn find_busy(s: &mut State, t: TaskId) {
+        let task = &mut s.tasks[usize::from(t)];
+        task.attempt = Attempt::Busy;
+        task.lost = false;
+        task.pc = Pc::Contended;
+        s.unlist(t);
+    }
+
+    /// Task `t` lists the tickets as a try-acquire (T1): it marks each one to try its flock,
+    /// and arrives (the ghost of INV-9) as a listing without a ticket does. With none
+    /// listed it is at its publish ([`State::canonicalize`]).
+    pub(crate) fn try_list(&self, s: &mut State, t: TaskId) {
+        let ti = usize::from(t);
+        s.tasks[ti].before = Self::queued(s);
+        s.tasks[ti].attempt = Attempt::Try;
+        for k in &mut s.tickets {
+            k.listed |= 1 << t;
+        }
+        s.tasks[ti].pc = Pc::Scan;
+    }
+
+    /// The end of a try-acquire that found the lock taken: as an [`Action::Abandon`] (its
+    /// handle closes, its turn goes on); it is back outside.
+    fn give_up(&self, s: &mut State, t: TaskId) -> Pc {
+        self.abandon(s, t);
+        Pc::Want
     }
 
     /// Where a task that has its process's turn starts the filesystem acquire: with the
@@ -326,6 +410,7 @@ impl ProtocolModel {
                     | Pc::Take(_)
                     | Pc::Queued
                     | Pc::Behind(_)
+                    | Pc::Scan
                     | Pc::Held(_)
                     | Pc::RelCheck(_)
                     | Pc::RelUnlink(_)
@@ -347,9 +432,10 @@ impl ProtocolModel {
             Self::close(s, j);
         }
         if let Some(k) = s.own_ticket(t) {
-            let inode = s.tickets.remove(k).inode;
+            let inode = s.remove_ticket(k).inode;
             Self::close(s, inode);
         }
+        s.unlist(t);
         s.procs[pi].queue.retain(|&q| q != t);
         if matches!(s.procs[pi].entry, Entry::Acquiring(o) | Entry::Held(o) | Entry::Releasing(o) if o == t)
         {
@@ -379,10 +465,17 @@ impl ProtocolModel {
             Pc::Parked => self.start(),
             Pc::Handed(i) => Pc::Held(i),
             Pc::Publish => {
+                s.tasks[ti].lost = false;
                 let renames = self.is(Mutant::H3RenameOverwrite);
                 if s.path.is_some() && !renames {
-                    // Without a ticket, a task that finds L held joins the queue.
-                    if self.queue && s.own_ticket(t).is_none() { Pc::Join } else { Pc::Contended }
+                    // Without a ticket, a task that finds L held joins the queue (a
+                    // try-acquire probes L instead).
+                    let acquire = s.tasks[ti].attempt == Attempt::Acquire;
+                    if self.queue && acquire && s.own_ticket(t).is_none() {
+                        Pc::Join
+                    } else {
+                        Pc::Contended
+                    }
                 } else {
                     self.enter(s, t);
                     if renames {
@@ -394,8 +487,12 @@ impl ProtocolModel {
                     s.path = Some(i);
                     s.procs[pi].entry = Entry::Held(t);
                     s.procs[pi].handed = 0;
+                    s.tasks[ti].attempt = Attempt::Acquire;
                     Pc::Held(i)
                 }
+            }
+            Pc::Contended if s.path.is_none() && s.tasks[ti].attempt == Attempt::Busy => {
+                self.give_up(s, t)
             }
             Pc::Contended => s.path.map_or(Pc::Publish, Pc::Opened),
             Pc::Opened(j) => match self.op(s, t) {
@@ -413,6 +510,7 @@ impl ProtocolModel {
                 _ if self.mutant.is_some_and(Mutant::retries_refused_flock) => Pc::Publish,
                 _ => Pc::Waiting(j),
             },
+            Pc::Waiting(_) if s.tasks[ti].attempt != Attempt::Acquire => self.give_up(s, t),
             Pc::Waiting(j) => {
                 s.inodes[usize::from(j)].flock = Some(t);
                 // Breaker livelock: the file the wait returned with is closed unjudged.
@@ -420,17 +518,13 @@ impl ProtocolModel {
             }
             Pc::Proved(j) if s.path == Some(j) => Pc::Checked(j),
             Pc::Proved(j) => Pc::Unbound(j),
-            Pc::Unbound(j) => {
+            Pc::Unbound(j) | Pc::Broke(j) => {
                 Self::close(s, j);
-                Pc::Publish
+                if s.tasks[ti].attempt == Attempt::Busy { self.give_up(s, t) } else { Pc::Publish }
             }
             Pc::Checked(j) => {
                 Self::unlink(s, t, UnlinkKind::Break);
                 Pc::Broke(j)
-            }
-            Pc::Broke(j) => {
-                Self::close(s, j);
-                Pc::Publish
             }
             Pc::Stale(j) if self.is(Mutant::H4CompareThenUnlink) => {
                 if s.path == Some(j) {
@@ -469,7 +563,7 @@ impl ProtocolModel {
             }
             Pc::RelTicket => {
                 let k = s.own_ticket(t).expect("a releaser with a ticket");
-                let inode = s.tickets.remove(k).inode;
+                let inode = s.remove_ticket(k).inode;
                 Self::close(s, inode);
                 Pc::RelDone
             }
@@ -482,7 +576,8 @@ impl ProtocolModel {
                 s.tasks[ti].before = Self::queued(s);
                 let incarnation = s.procs[pi].incarnation;
                 let fresh = Inode { publisher: t, pid, incarnation, flock: Some(t) };
-                let ticket = Ticket { seq, id: (t, incarnation), inode: s.create_inode(fresh) };
+                let inode = s.create_inode(fresh);
+                let ticket = Ticket { seq, id: (t, incarnation), inode, listed: 0 };
                 let at = s.tickets.partition_point(|k| State::ticket_key(k) < (seq, ticket.id));
                 s.tickets.insert(at, ticket);
                 Pc::Queued
@@ -494,8 +589,23 @@ impl ProtocolModel {
             }
             Pc::Behind(j) => {
                 // Under the flock it waited for: a ticket still named is a dead waiter's.
-                s.tickets.retain(|k| k.inode != j);
+                if let Some(k) = s.tickets.iter().position(|k| k.inode == j) {
+                    s.remove_ticket(k);
+                }
                 Pc::Queued
+            }
+            Pc::Scan => {
+                let k = s.next_listed(t).expect("a scan has a listed ticket");
+                s.tickets[k].listed &= !(1 << t);
+                if s.inodes[usize::from(s.tickets[k].inode)].flock.is_none() {
+                    // Its flock was ours at once: its waiter is dead (Q2).
+                    s.remove_ticket(k);
+                    Pc::Scan
+                } else {
+                    // Someone is queued: probe L (a dead holder's file may go), give up.
+                    Self::find_busy(s, t);
+                    Pc::Contended
+                }
             }
             Pc::RelDone => {
                 self.hand_on(s, pi);

@@ -30,6 +30,11 @@ pub struct ProtocolModel {
     /// beside `L`, a wait on the predecessor's ticket only, no barging. Off for today's
     /// protocol (and the refinement replay of today's code).
     pub queue: bool,
+    /// Whether a task with its process's turn may go the try-acquire way with the queue
+    /// (`Locker::try_acquire`, `spec/protocol.md` section 11, T1 to T3): list the tickets,
+    /// try each one's flock once, and publish `L` without a ticket only if none is held,
+    /// probing `L` and giving up where an acquire would wait. Only with [`Self::queue`].
+    pub tries: bool,
 }
 
 impl ProtocolModel {
@@ -79,6 +84,9 @@ pub struct SpecConfig {
     /// `false` (today's protocol); a mutant of the queue ([`Mutant::needs_queue`]) turns
     /// it on.
     pub queue: bool,
+    /// Whether tasks may also try-acquire with the queue ([`ProtocolModel::tries`]).
+    /// Default `false`; only with [`Self::queue`].
+    pub tries: bool,
     /// Checker threads. Default 1. The search runs to completion, so the counts do not
     /// depend on it; the counterexample comes from a separate deterministic search.
     pub threads: usize,
@@ -96,6 +104,7 @@ impl Default for SpecConfig {
             progress_budget: Some(64),
             hand_off_bound: 2,
             queue: false,
+            tries: false,
             threads: 1,
         }
     }
@@ -117,6 +126,7 @@ impl SpecConfig {
             deadlines: self.deadlines,
             hand_off_bound: self.hand_off_bound,
             queue: self.queue || self.mutant.is_some_and(Mutant::needs_queue),
+            tries: self.tries && self.queue,
         }
     }
 

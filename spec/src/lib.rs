@@ -24,6 +24,11 @@
 //!   `L.q.<seq>.<id>` (`seq` = highest listed + 1), waits in the kernel on its
 //!   predecessor's ticket only, removes it if its waiter died, and at the head publishes
 //!   `L`; a release removes its ticket last;
+//! * with [`SpecConfig::tries`] too, the queue's **try-acquire** (T1 to T3 of section 11):
+//!   a task with its process's turn may list the tickets, try each listed ticket's flock
+//!   once (removing a dead waiter's, giving up after a probe of `L` at a live one), then
+//!   publish `L` without a ticket, and on EEXIST probe `L` and give up if its holder is
+//!   alive;
 //! * the environment **crashes** processes (handles close, files stay) and **reuses pids**.
 //!
 //! The first process runs several tasks (default 2) that share its in-process registry
@@ -49,7 +54,9 @@
 //! hand-offs of one file) that keep the check from passing vacuously. With the queue, also
 //! always "INV-9 BoundedOvertaking" (a queued waiter is overtaken by at most N = P − 1
 //! later arrivals) and three more sometimes-properties (two waiters queued across
-//! processes, a waiter overtaken N times, a crashed waiter's ticket still queued).
+//! processes, a waiter overtaken N times, a crashed waiter's ticket still queued), and with
+//! the try-acquire two more (one about to remove a dead waiter's ticket, one that found the
+//! queue busy).
 //!
 //! Liveness ([`liveness`]) is checked on the same model's explicit state graph, as fair-cycle
 //! detection under weak fairness: INV-3 (a queued waiter is handed the turn, FIFO within a

@@ -36,6 +36,12 @@ impl Model for ProtocolModel {
             if self.may_hand_off(s, task) {
                 actions.push(Action::Step { pid: self.owner[t], task, op: Op::HandOff });
             }
+            if self.may_try(s, task) {
+                actions.push(Action::Step { pid: self.owner[t], task, op: Op::TryList });
+            }
+            if self.may_find_busy(s, task) {
+                actions.push(Action::Step { pid: self.owner[t], task, op: Op::TryBusy });
+            }
             if self.may_abandon(s, task) {
                 actions.push(Action::Abandon { pid: self.owner[t], task });
             }
@@ -56,6 +62,8 @@ impl Model for ProtocolModel {
         s.unlinked = None;
         match action {
             Action::Step { task, op: Op::HandOff, .. } => self.hand_off(&mut s, task),
+            Action::Step { task, op: Op::TryList, .. } => self.try_list(&mut s, task),
+            Action::Step { task, op: Op::TryBusy, .. } => Self::find_busy(&mut s, task),
             Action::Step { task, .. } => self.step(&mut s, task),
             Action::Abandon { task, .. } => self.abandon(&mut s, task),
             Action::Crash { pid } => {
@@ -73,6 +81,7 @@ impl Model for ProtocolModel {
                     if self.owner[t] == pid {
                         s.tasks[t] = Task::at(Pc::Dead);
                         s.forget(TaskId::try_from(t).expect("few tasks"));
+                        s.unlist(TaskId::try_from(t).expect("few tasks"));
                     }
                 }
             }
@@ -93,6 +102,6 @@ impl Model for ProtocolModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        crate::properties::all_with(self.queue)
+        crate::properties::all_with(self.queue, self.tries)
     }
 }

@@ -26,7 +26,7 @@
 //! Mutant H7 (pid trusted before the kernel) violates 1(b) and 3 after a pid reuse.
 
 use crate::config::ProtocolModel;
-use crate::state::{Entry, Pc, State, UnlinkKind};
+use crate::state::{Attempt, Entry, Pc, State, UnlinkKind};
 use stateright::Property;
 
 /// "INV-1 MutualExclusion".
@@ -65,6 +65,13 @@ pub const TWO_TICKETS: &str = "two waiters queued across processes";
 pub const OVERTAKEN: &str = "a queued waiter overtaken N times";
 /// Sometimes (queue): a ticket is named whose waiter crashed.
 pub const DEAD_TICKET: &str = "a crashed waiter's ticket still queued";
+
+/// Sometimes (queue, try-acquire): a try-acquire is about to remove a dead waiter's
+/// ticket (its flock free) it listed.
+pub const TRY_DEAD_TICKET: &str = "a try-acquire removes a dead waiter's ticket";
+/// Sometimes (queue, try-acquire): a try-acquire found a live waiter queued (it probes `L`
+/// and gives up).
+pub const TRY_BUSY: &str = "a try-acquire found the queue busy";
 
 /// Whether the task's process is alive.
 fn live(m: &ProtocolModel, s: &State, t: usize) -> bool {
@@ -147,6 +154,20 @@ fn dead_ticket(_: &ProtocolModel, s: &State) -> bool {
     s.tickets.iter().any(|k| s.publisher_dead(&s.inodes[usize::from(k.inode)]))
 }
 
+fn try_dead_ticket(_: &ProtocolModel, s: &State) -> bool {
+    (0..s.tasks.len()).any(|t| {
+        let next = s.next_listed(u8::try_from(t).expect("few tasks"));
+        s.tasks[t].pc == Pc::Scan
+            && next.is_some_and(|k| s.inodes[usize::from(s.tickets[k].inode)].flock.is_none())
+    })
+}
+
+fn try_busy(m: &ProtocolModel, s: &State) -> bool {
+    let busy =
+        |(t, task): (usize, &crate::state::Task)| live(m, s, t) && task.attempt == Attempt::Busy;
+    s.tasks.iter().enumerate().any(busy)
+}
+
 fn hand_off_bound_reached(m: &ProtocolModel, s: &State) -> bool {
     m.hand_off_bound > 0 && s.procs.iter().any(|p| p.handed == m.hand_off_bound)
 }
@@ -191,12 +212,12 @@ fn breakers_race(m: &ProtocolModel, s: &State) -> bool {
 
 /// All properties of today's protocol, always-properties first, in a stable order.
 pub fn all() -> Vec<Property<ProtocolModel>> {
-    all_with(false)
+    all_with(false, false)
 }
 
-/// All properties, with those of the cross-process queue if `queue`: always-properties
-/// first, in a stable order.
-pub fn all_with(queue: bool) -> Vec<Property<ProtocolModel>> {
+/// All properties, with those of the cross-process queue if `queue` (and of its
+/// try-acquire if `tries`): always-properties first, in a stable order.
+pub fn all_with(queue: bool, tries: bool) -> Vec<Property<ProtocolModel>> {
     let mut all = vec![
         Property::always(INV1, mutual_exclusion),
         Property::always(INV2, no_live_removal),
@@ -216,6 +237,10 @@ pub fn all_with(queue: bool) -> Vec<Property<ProtocolModel>> {
         all.push(Property::sometimes(TWO_TICKETS, two_tickets));
         all.push(Property::sometimes(OVERTAKEN, overtaken));
         all.push(Property::sometimes(DEAD_TICKET, dead_ticket));
+    }
+    if queue && tries {
+        all.push(Property::sometimes(TRY_DEAD_TICKET, try_dead_ticket));
+        all.push(Property::sometimes(TRY_BUSY, try_busy));
     }
     all
 }

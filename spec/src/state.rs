@@ -130,6 +130,12 @@ pub enum Pc {
     /// Queue (W5): `linkat(L)` failed with EEXIST without a ticket; next: list the tickets
     /// and take one, `seq` = highest + 1.
     Join,
+    /// Queue, a try-acquire (T1, [`Attempt::Try`]): listed the tickets (each marked in
+    /// [`Ticket::listed`]); next: open the first one still marked and try its flock once:
+    /// held, someone is queued (T2, [`Attempt::Busy`]: probe `L`, then give up); free, its
+    /// waiter is dead (Q2): unlink it, go on. With none marked left it is at `Publish`
+    /// (see [`State::canonicalize`]): the scan's end is no step of its own.
+    Scan,
     /// Queue (W1): next: publish the ticket `L.q.<seq>.<id>` (its own id: never EEXIST).
     Take(u8),
     /// Queue (W2): holds a named ticket; next: list the tickets and open the predecessor
@@ -232,12 +238,49 @@ pub struct Task {
     /// while this task was queued (saturates at the number of processes). Zero without
     /// the queue.
     pub overtaken: u8,
+    /// How this acquire ends if it finds the lock taken (with
+    /// [`ProtocolModel::tries`](crate::ProtocolModel::tries)): it waits, or it gives up.
+    pub attempt: Attempt,
+    /// A try-acquire's scan ([`Pc::Scan`], or at its first `Publish` after it): a ticket it
+    /// listed was removed by someone else before it tried that ticket's flock. The remover
+    /// (its owner's release or give-up, or its successor) unlinks and closes in one spec
+    /// step, and the code in two, holding the flock in between: a try of it there is
+    /// refused, and the try-acquire finds the queue busy ([`Op::TryBusy`](crate::actions::Op::TryBusy)).
+    pub lost: bool,
+}
+
+/// How an acquire that finds the lock taken goes on (`Locker::try_acquire` with the queue:
+/// `spec/protocol.md`, section 11, T1 to T3).
+///
+/// | attempt   | set at                                   | `L` taken at `Publish` | a refused flock (`Waiting`) | a probe's end (`Broke`, `Unbound`, `L` gone at `Contended`) |
+/// |-----------|------------------------------------------|------------------------|-----------------------------|------|
+/// | `Acquire` | every acquire's start                    | `Join` (with the queue) | wait in the kernel          | publish again |
+/// | `Try`     | `TryList` (T1)                           | `Contended`: probe `L` | close and give up           | publish again |
+/// | `Busy`    | `TryTicket` found a flock held (T2)      | —                      | close and give up           | give up |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Attempt {
+    /// An acquire: it waits (in the queue, or in the kernel).
+    #[default]
+    Acquire,
+    /// A try-acquire: it never waits; it probes `L` (and may break a dead holder's file),
+    /// and gives up if the holder is alive.
+    Try,
+    /// A try-acquire that found a live waiter queued: it probes `L` once (the probe may
+    /// break a dead holder's file), then gives up.
+    Busy,
 }
 
 impl Task {
     /// A task at `pc`, with no ghost state.
     pub fn at(pc: Pc) -> Task {
-        Task { pc, took_over: false, before: 0, overtaken: 0 }
+        Task {
+            pc,
+            took_over: false,
+            before: 0,
+            overtaken: 0,
+            attempt: Attempt::Acquire,
+            lost: false,
+        }
     }
 }
 
@@ -251,6 +294,9 @@ pub struct Ticket {
     pub id: (TaskId, u8),
     /// The ticket's inode: its publisher is its waiter, its flock that waiter's handle.
     pub inode: InodeId,
+    /// The try-acquiring tasks ([`Pc::Scan`]) that listed this ticket and have not tried
+    /// its flock yet, as a bit mask.
+    pub listed: u8,
 }
 
 /// Why an unlink (or a replacing rename) happened.
@@ -339,6 +385,31 @@ impl State {
         }
     }
 
+    /// Removes the ticket at index `k` of [`State::tickets`] (its unlink); a try-acquire
+    /// that listed it and has not tried it yet lost it ([`Task::lost`]).
+    pub(crate) fn remove_ticket(&mut self, k: usize) -> Ticket {
+        let gone = self.tickets.remove(k);
+        for (t, task) in self.tasks.iter_mut().enumerate() {
+            if gone.listed & (1 << t) != 0 {
+                task.lost = true;
+            }
+        }
+        gone
+    }
+
+    /// Task `t` no longer scans the tickets it listed ([`Pc::Scan`]): clear its marks.
+    pub(crate) fn unlist(&mut self, t: TaskId) {
+        for k in &mut self.tickets {
+            k.listed &= !(1 << t);
+        }
+    }
+
+    /// The index in [`State::tickets`] of the first ticket task `t` listed and has not
+    /// tried yet ([`Pc::Scan`]).
+    pub fn next_listed(&self, t: TaskId) -> Option<usize> {
+        self.tickets.iter().position(|k| k.listed & (1 << t) != 0)
+    }
+
     /// A ticket's place in the queue: its `seq`, then the id in its name between equal
     /// `seq`s.
     pub fn ticket_key(k: &Ticket) -> (u8, (TaskId, u8)) {
@@ -356,8 +427,16 @@ impl State {
     /// (of tickets and of pending [`Pc::Take`]s) are renumbered too, keeping their order,
     /// their equalities and whether two are one apart (a gap of two or more becomes two,
     /// counting from 0): a listing takes the highest plus one, and only order and equality
-    /// place a ticket, so nothing else about them is ever observed.
+    /// place a ticket, so nothing else about them is ever observed. A try-acquire's scan
+    /// with no listed ticket left ([`Pc::Scan`]) is at its publish (`Publish`): the code
+    /// goes there without a step of its own.
     pub fn canonicalize(&mut self) {
+        for t in 0..self.tasks.len() {
+            let id = TaskId::try_from(t).expect("few tasks");
+            if self.tasks[t].pc == Pc::Scan && self.next_listed(id).is_none() {
+                self.tasks[t].pc = Pc::Publish;
+            }
+        }
         self.canonicalize_seqs();
         let tickets = self.tickets.iter().map(|k| k.inode);
         let refs = self

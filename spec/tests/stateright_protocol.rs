@@ -380,6 +380,22 @@ fn queue_keeps_every_invariant_with_two_processes() {
     assert_eq!(report.unique_states, 53_215);
 }
 
+/// Checks: INV-1, INV-2, INV-4 (+ progress), INV-6, INV-9 (both parts) with the queue and
+/// its try-acquire (`spec/protocol.md` section 11, T1 to T3): 2 processes (the first with 2
+/// tasks), 1 crash, 1 pid reuse; any task with its process's turn may go the try way. Its
+/// sometimes-properties add a try-acquire about to remove a dead waiter's ticket it listed,
+/// and one that found a live waiter queued (it probes `L` and gives up): both ways of T2
+/// are reached, and a waiter is still overtaken N = P − 1 = 1 times, never more.
+#[test]
+fn queue_try_acquire_keeps_every_invariant_with_two_processes() {
+    let report = check(&SpecConfig { tries: true, ..queue_config(2, 2, 1) });
+    assert_passes_with(&report, 12);
+    // 111724 states (53215 without the try way): a try-acquire's listing marks the tickets it
+    // listed, and its scan, probe and give-up run beside every acquire's steps; 108058 before
+    // a try refused by a ticket's remover (`TryBusy`).
+    assert_eq!(report.unique_states, 111_724);
+}
+
 /// Checks: INV-1, INV-2, INV-4, INV-6, INV-9 (both parts) with the queue and 3 processes
 /// of one task each, 1 crash, 1 pid reuse: a waiter is overtaken N = P − 1 = 2 times, and
 /// never more. (The progress check is skipped: it is covered with 2 processes.)

@@ -56,7 +56,7 @@
 //! | an acquire `Begun` (driver)   | a task of the process outside (`Want`) or holding (re-entry); it may now `Request` once |
 //! | an acquire `Ended` without the lock (driver) | that task back at `Want` (it abandoned at a recorded close), or its `Abandon` without a handle, now |
 //! | *with the queue* (the spec's `queue` option, `spec/protocol.md` section 11): | |
-//! | `tickets` (a listing)         | `List` (W0 from `Look`, W5 from `Join`: it decides publish or take), or `FindPredecessor` (W2, from `Queued`: it decides wait or publish); never a stutter |
+//! | `tickets` (a listing)         | `List` (W0 from `Look`, W5 from `Join`: it decides publish or take), `TryList` (T1 from `Look`: a try-acquire marks the tickets it listed), or `FindPredecessor` (W2, from `Queued`: it decides wait or publish); never a stutter |
 //! | `publish` of a ticket         | `LinkTicket`                                             |
 //! | `open` of a ticket found      | a stutter, by a process with a task `Behind` (the `open` of the predecessor its `FindPredecessor` found) |
 //! | `open` of a ticket missing    | `PredecessorWait` of a task `Behind` an unnamed ticket: its waiter left after the listing, so the wait is over and the search repeats |
@@ -64,6 +64,10 @@
 //! | `lock_until` of a ticket granted | a stutter, by a process with a task `Behind`     |
 //! | `unlink` of a ticket          | `PredecessorWait` that removes a dead waiter's ticket, `UnlinkTicket` (R5q), or `Abandon` of a task with a ticket (a give-up) |
 //! | a ticket's handle closed      | `PredecessorWait` (the predecessor's ticket already gone: R5q or a give-up), or a stutter (after the unlink that carried the step) |
+//! | `open` of a ticket (found or missing), `try_lock` of a ticket granted, by a try-acquire's scan (`Scan`, or at its publish after it: with the spec's `tries`) | a stutter: the unlink that follows a grant, if the name is still there, carries the step |
+//! | `unlink` of a listed ticket by a try-acquire | `TryTicket`: the next ticket it listed, its flock free (a dead waiter's, Q2), removed |
+//! | `try_lock` of a ticket refused, by a try-acquire | `TryTicket` (the next ticket it listed, its flock its waiter's), or `TryBusy` (whoever removes that ticket holds its flock, inside a step the spec takes whole): it then probes L and gives up |
+//! | a try-acquire's `publish` of L taken, `open` of L, `try_lock` refused and the close | `Linkat` to `Contended` (never `Join`), `Open`, `FlockNb` to `Waiting`, then `Close` from `Waiting`: it gives up (or `Abandon`, the same state); after `TryTicket`/`TryBusy` the probe's end (L gone, or broken) gives up too |
 //! | a handle on L closed, its flock not held, by a task with a ticket that may give up | a stutter: the first primitive of the give-up (`Abandon` is its ticket's unlink); the replay tracks the handle as closed beside the spec state, and it is in no view until then |
 //!
 //! **Why one primitive may carry a queue step.** `PredecessorWait` (the kernel wait
@@ -97,8 +101,9 @@
 //!
 //! With the cross-process queue on, the proptest machine (`drivers::machine_queue`) and
 //! shuttle's random scheduler over the queue's scenarios (`drivers::shuttle_queue`) are
-//! replayed with the spec's `queue` option (`replay_queue`), and so are the queue's
-//! scripts (in the refinement tests; their events are not recorded).
+//! replayed with the spec's `queue` and `tries` options (`replay_queue`), and so are the
+//! queue's scripts (in the refinement tests; their events are not recorded). Every
+//! try-acquire replays, whether it meets the queue or finds L taken.
 //!
 //! Under shuttle two reports may land after later steps, and the recorder puts them back
 //! where their transition was (see `late_report` in [`record`]). A named event must be by
@@ -136,14 +141,13 @@
 //!   nonce comparison it forces (open, read, close of what the path names, right after
 //!   a path check) is a *look*, tracked beside the spec state: it takes no lock and
 //!   decides nothing the spec models.
-//! * `try_acquire` with the queue: a listing that finds no ticket is the spec's `List`; one
-//!   that finds tickets goes on to open each and try its flock (`anyone_queued`), removing a
-//!   dead waiter's ticket without holding one of its own, and one that finds L taken probes
-//!   L where an acquire joins the queue (`Join`): the spec has no step for either. A trace
-//!   with an `open` or `try_lock` of a ticket by a process that holds no named ticket, or
-//!   with an `open` of L right after a publish that found L taken, by a process without a
-//!   ticket, is skipped and counted ("a try-acquire that met the queue", "… that found L
-//!   taken"). Nothing else is: a ticket taken without its listing, for one, is rejected.
+//! * A try-acquire's try of a ticket refused by whoever removes it: the code holds a
+//!   ticket's flock from its grant (a successor, another try-acquire) or from before its
+//!   unlink (its owner) to its close, and the spec takes the removal as one step, so the
+//!   spec's `TryBusy` lets a try-acquire find the queue busy after a ticket it listed was
+//!   removed, or at a dead waiter's ticket another task waits on or tries: a give-up,
+//!   which is always safe; publishing L still needs every listed ticket tried and found
+//!   dead (`a_try_acquire_publishing_past_a_live_ticket_is_rejected`).
 //! * The early R5q of an exec hand-off (`spec/protocol.md`, section 11): only the Linux
 //!   API runs it, never a driver of the model world, so no trace has it.
 //! * One lock path per world.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use sessionlock_spec::actions::Op;
-use sessionlock_spec::state::{Entry, Pc, State as SpecState, TaskId, UnlinkKind};
+use sessionlock_spec::state::{Attempt, Entry, Pc, State as SpecState, Task, TaskId, UnlinkKind};
 use sessionlock_spec::{Action, ProtocolModel};
 use stateright::Model;
 
@@ -47,6 +47,12 @@ pub struct Replayed {
     pub tickets_left: u64,
     /// Queue: give-ups with a ticket (`Abandon` at the unlink of the own ticket).
     pub ticket_give_ups: u64,
+    /// Queue: dead waiters' tickets removed by a try-acquire (`TryTicket` at the unlink of
+    /// a listed ticket whose flock it was granted at once).
+    pub try_dead_tickets: u64,
+    /// Queue: try-acquires that found a live waiter queued (`TryTicket` at a refused
+    /// `flock(LOCK_NB)` of a listed ticket); each then probes L and gives up.
+    pub tries_busy: u64,
     /// Queue: the most tickets named at once.
     pub longest_queue: usize,
     /// The most spec states the replay tracked at once.
@@ -72,6 +78,8 @@ impl Replayed {
         self.dead_tickets += o.dead_tickets;
         self.tickets_left += o.tickets_left;
         self.ticket_give_ups += o.ticket_give_ups;
+        self.try_dead_tickets += o.try_dead_tickets;
+        self.tries_busy += o.tries_busy;
         self.longest_queue = self.longest_queue.max(o.longest_queue);
         self.frontier = self.frontier.max(o.frontier);
     }
@@ -148,6 +156,7 @@ fn replay_in(trace: &[Step], tasks: usize, queue: bool) -> Result<Replayed, Reje
         deadlines: true,
         hand_off_bound: u8::try_from(HAND_OFF_BOUND).expect("a small bound"),
         queue,
+        tries: queue,
     };
     // Where the driver names the task of each registry event, it records where each
     // acquire begins and ends: a task requests the registry entry only once its acquire
@@ -252,6 +261,8 @@ fn replay_in(trace: &[Step], tasks: usize, queue: bool) -> Result<Replayed, Reje
         done.dead_tickets += reached.dead_tickets.min(1);
         done.tickets_left += reached.tickets_left.min(1);
         done.ticket_give_ups += reached.ticket_give_ups.min(1);
+        done.try_dead_tickets += reached.try_dead_tickets.min(1);
+        done.tries_busy += reached.tries_busy.min(1);
         done.longest_queue = done.longest_queue.max(step.after.tickets.len());
         done.frontier = done.frontier.max(next.len());
         done.steps += 1;
@@ -387,37 +398,7 @@ fn outside(trace: &[Step]) -> Option<&'static str> {
     }
     let foreign_inode = |v: &InodeView| v.publisher.is_none();
     let files = |v: &View| v.named.iter().chain(&v.unnamed).chain(&v.tickets).any(foreign_inode);
-    if trace.iter().any(|s| files(&s.after)) {
-        return Some("a file the protocol did not publish");
-    }
-    // Only `try_acquire`'s look at the queue (`anyone_queued`) opens a ticket without
-    // holding one of its own: it has no step in the spec.
-    let owns_ticket = |v: &View, pid: Pid| {
-        let me = v.procs.get(&pid).map(|&(_, incarnation)| (pid, incarnation));
-        v.tickets.iter().any(|k| k.publisher.is_some() && k.publisher == me)
-    };
-    let met_queue = trace.windows(2).any(|w| {
-        let probe = matches!(w[1].prim, Prim::Open { .. } | Prim::TryLock { .. });
-        w[1].ticket && probe && !owns_ticket(&w[0].after, w[1].pid)
-    });
-    if met_queue {
-        return Some("a try-acquire that met the queue");
-    }
-    // With the queue, an acquire without a ticket that finds L taken lists the tickets to
-    // join (W5); only `try_acquire` probes L instead (opens it), which the spec (`Join`)
-    // has no step for.
-    let probes_past_the_queue = |(i, step): (usize, &Step)| {
-        let contended = step.prim == Prim::Publish { created: false } && !step.ticket;
-        let next = trace[i + 1..]
-            .iter()
-            .find(|s| s.pid == step.pid && !matches!(s.prim, Prim::Registry(_)));
-        contended
-            && !owns_ticket(&step.after, step.pid)
-            && next.is_some_and(|s| matches!(s.prim, Prim::Open { .. }) && !s.ticket)
-    };
-    let queued = trace.iter().any(|s| s.prim == Prim::Tickets);
-    (queued && trace.iter().enumerate().any(probes_past_the_queue))
-        .then_some("a try-acquire that found L taken, with the queue")
+    trace.iter().any(|s| files(&s.after)).then_some("a file the protocol did not publish")
 }
 
 /// Counts what a matched step reached, as spec action `action` (`None`: a stutter).
@@ -429,6 +410,10 @@ fn tally(done: &mut Replayed, step: &Step, action: Option<&Action>, after: &Spec
         }
         Some(Action::Step { op: Op::UnlinkTicket, .. }) => done.tickets_left += 1,
         Some(Action::Abandon { .. }) if step.ticket => done.ticket_give_ups += 1,
+        Some(Action::Step { op: Op::TryTicket, .. }) if step.prim == Prim::Unlink => {
+            done.try_dead_tickets += 1;
+        }
+        Some(Action::Step { op: Op::TryTicket | Op::TryBusy, .. }) => done.tries_busy += 1,
         _ => {}
     }
     if step.ticket {
@@ -624,8 +609,16 @@ fn stutters(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> bool {
     if step.ticket {
         return match step.prim {
             Prim::PathId | Prim::LockWait | Prim::LockExpired | Prim::Close | Prim::Failed => true,
-            Prim::LockGranted | Prim::Open { found: true } => {
-                tasks_of_p().any(|t| matches!(s.tasks[usize::from(t)].pc, Pc::Behind(_)))
+            Prim::LockGranted | Prim::Open { found: true }
+                if tasks_of_p().any(|t| matches!(s.tasks[usize::from(t)].pc, Pc::Behind(_))) =>
+            {
+                true
+            }
+            // A try-acquire's scan: the open of a listed ticket (gone since the listing:
+            // skipped), and a granted try of its flock (the unlink, if its name is still
+            // there, carries `TryTicket`).
+            Prim::Open { .. } | Prim::TryLock { got: true } => {
+                tasks_of_p().any(|t| scanning(&s.tasks[usize::from(t)]))
             }
             _ => false,
         };
@@ -640,6 +633,13 @@ fn stutters(model: &ProtocolModel, s: &SpecState, step: &Step, p: u8) -> bool {
         | Prim::Failed => true,
         _ => false,
     }
+}
+
+/// Whether `task` is a try-acquire's scan of the tickets it listed (`Scan`), or has
+/// scanned them all and is at its publish: the code tries the flocks of the tickets it
+/// listed, some gone since, and the spec marks only those still named.
+fn scanning(task: &Task) -> bool {
+    task.attempt == Attempt::Try && matches!(task.pc, Pc::Scan | Pc::Publish)
 }
 
 /// The tasks of process `p` whose handle on L `step` may close as the first primitive of
@@ -677,7 +677,13 @@ fn fits(a: &Action, s: &SpecState, t: &SpecState, step: &Step, p: u8) -> bool {
     let (prim, ticket) = (step.prim, step.ticket);
     match a {
         Action::Step { pid, task, op } if *pid == p => match (op, prim) {
-            (Op::List | Op::FindPredecessor, Prim::Tickets) => true,
+            (Op::List | Op::FindPredecessor | Op::TryList, Prim::Tickets) => true,
+            // A try-acquire's try of a listed ticket: granted, the unlink of the dead
+            // waiter's ticket carries it; refused, the try itself (someone is queued).
+            (Op::TryTicket, Prim::Unlink) => ticket && t.tickets.len() < s.tickets.len(),
+            (Op::TryTicket | Op::TryBusy, Prim::TryLock { got: false }) => {
+                ticket && t.tasks[usize::from(*task)].attempt == Attempt::Busy
+            }
             (Op::LinkTicket, Prim::Publish { created: true }) => ticket,
             (Op::PredecessorWait, Prim::Unlink | Prim::Close | Prim::Open { found: false })
             | (Op::UnlinkTicket, Prim::Unlink) => ticket,

@@ -461,12 +461,13 @@ pub fn places_catch(
 /// random scheduler, registry transitions included, replayed in the spec (see
 /// [`crate::refine`]), and the core with the cross-process queue on under the proptest
 /// machine and shuttle's random scheduler over the queue's scenarios, replayed in the spec
-/// with its `queue` option. Fails on the first step the spec does not enable, or that
+/// with its `queue` and `tries` options (try-acquires included). Fails on the first step the spec does not enable, or that
 /// leaves the world unlike every spec state; if a driver replayed no registry transition;
 /// and if the replayed traces reached no contention, no kernel wait, no takeover after a
 /// crash, no release, no FIFO hand-off, no end of an acquire or no in-memory hand-off, or
 /// (the queue) no ticket published, no dead waiter's ticket removed by its successor, no
-/// ticket removed by its release, no give-up with a ticket or no queue of two.
+/// ticket removed by its release, no give-up with a ticket, no queue of two, no dead
+/// waiter's ticket removed by a try-acquire or no try-acquire that found the queue busy.
 pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
     use crate::refine::drivers::{self, Coverage};
     let runs = [
@@ -503,7 +504,9 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         && c.dead_tickets > 0
         && c.tickets_left > 0
         && c.ticket_give_ups > 0
-        && c.longest_queue >= 2;
+        && c.longest_queue >= 2
+        && c.try_dead_tickets > 0
+        && c.tries_busy > 0;
     if result.is_ok() && !silent.is_empty() {
         result = Err(format!("no registry transition replayed from: {}", silent.join(", ")));
     }
@@ -529,7 +532,8 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
         reached: format!(
             "contention {}, kernel waits {}, takeovers after crash {}, releases {}, registry {} \
              (FIFO hand-offs {}, in memory {}, ends {}); queue: tickets {}, dead waiters' \
-             removed {}, removed by releases {}, give-ups {}, longest {}",
+             removed {}, removed by releases {}, give-ups {}, longest {}; try-acquires: dead \
+             waiters' removed {}, queue busy {}",
             c.contention,
             c.kernel_waits,
             c.takeovers,
@@ -542,7 +546,9 @@ pub fn refinement_row(cases: u32, shuttle_iterations: usize) -> Row {
             c.dead_tickets,
             c.tickets_left,
             c.ticket_give_ups,
-            c.longest_queue
+            c.longest_queue,
+            c.try_dead_tickets,
+            c.tries_busy
         ),
         result,
     }

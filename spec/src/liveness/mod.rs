@@ -198,7 +198,8 @@ pub fn wants(pc: Pc) -> bool {
         | Pc::Join
         | Pc::Take(_)
         | Pc::Queued
-        | Pc::Behind(_) => true,
+        | Pc::Behind(_)
+        | Pc::Scan => true,
         Pc::Dead
         | Pc::Held(_)
         | Pc::RelCheck(_)
