@@ -713,24 +713,11 @@ fn queue_shuttle_traces_replay_in_the_spec() {
     });
 }
 
-/// How process 100 (one task) acquires again after its release, while process 101 waits
-/// with a ticket ([`queue_trace`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Again {
-    /// It lists the tickets, queues behind 101's, and gets in after 101's release.
-    Queues,
-    /// It publishes L at once, without a look at the tickets (the core mutant
-    /// `releaser_barges`).
-    Barges,
-    /// It queues, then unlinks 101's ticket while 101, alive, holds its flock.
-    UnlinksALiveTicket,
-}
-
-/// Process 100 holds L; 101 finds it held, joins the queue (a ticket) and, at its head,
-/// waits in the kernel on 100's file; 100 releases, then acquires again as `again` says.
-fn queue_trace(again: Again) -> Vec<Step> {
+/// The start both [`queue_trace`] and [`try_trace`] share: process 100 holds L; 101 finds it
+/// held, joins the queue (a ticket) and, at its head, waits in the kernel on 100's file;
+/// 100 releases (its path check, unlink and close).
+fn queued_behind_a_release() -> Trace {
     let x = |flock| inode(100, flock);
-    let mine = inode(100, Some(100));
     let theirs = inode(101, Some(101));
     let mut t = Trace::default();
     for pid in [100, 101] {
@@ -753,6 +740,29 @@ fn queue_trace(again: Again) -> Vec<Step> {
             v.unnamed = vec![x(Some(100))];
         })
         .step(100, Prim::Close, |v| v.unnamed = vec![x(None)]);
+    t
+}
+
+/// How process 100 (one task) acquires again after its release, while process 101 waits
+/// with a ticket ([`queue_trace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Again {
+    /// It lists the tickets, queues behind 101's, and gets in after 101's release.
+    Queues,
+    /// It publishes L at once, without a look at the tickets (the core mutant
+    /// `releaser_barges`).
+    Barges,
+    /// It queues, then unlinks 101's ticket while 101, alive, holds its flock.
+    UnlinksALiveTicket,
+}
+
+/// Process 100 holds L; 101 finds it held, joins the queue (a ticket) and, at its head,
+/// waits in the kernel on 100's file; 100 releases, then acquires again as `again` says.
+fn queue_trace(again: Again) -> Vec<Step> {
+    let x = |flock| inode(100, flock);
+    let mine = inode(100, Some(100));
+    let theirs = inode(101, Some(101));
+    let mut t = queued_behind_a_release();
     match again {
         Again::Barges => {
             t.step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))));
@@ -879,29 +889,8 @@ enum Tried {
 /// tickets (101's) and goes on as `tried` says.
 fn try_trace(tried: Tried) -> Vec<Step> {
     let x = |flock| inode(100, flock);
-    let theirs = inode(101, Some(101));
-    let mut t = Trace::default();
-    for pid in [100, 101] {
-        t.step(pid, Prim::Spawn { reused: false }, |v| _ = v.procs.insert(pid, (true, 1)));
-    }
-    t.step(100, Prim::Tickets, |_| {})
-        .step(100, Prim::Publish { created: true }, |v| v.named = Some(x(Some(100))))
-        .step(101, Prim::Tickets, |_| {})
-        .step(101, Prim::Publish { created: false }, |_| {})
-        .step(101, Prim::Tickets, |_| {})
-        .on_ticket(101, Prim::Publish { created: true }, |v| v.tickets = vec![theirs])
-        .step(101, Prim::Tickets, |_| {})
-        .step(101, Prim::Publish { created: false }, |_| {})
-        .step(101, Prim::Open { found: true }, |_| {})
-        .step(101, Prim::TryLock { got: false }, |_| {})
-        .step(101, Prim::LockWait, |_| {})
-        .step(100, Prim::PathId, |_| {})
-        .step(100, Prim::Unlink, |v| {
-            v.named = None;
-            v.unnamed = vec![x(Some(100))];
-        })
-        .step(100, Prim::Close, |v| v.unnamed = vec![x(None)])
-        .step(100, Prim::Tickets, |_| {});
+    let mut t = queued_behind_a_release();
+    t.step(100, Prim::Tickets, |_| {});
     if tried != Tried::Skips {
         t.on_ticket(100, Prim::Open { found: true }, |_| {})
             .on_ticket(100, Prim::TryLock { got: false }, |_| {})
